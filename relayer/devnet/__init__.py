@@ -1,0 +1,1 @@
+"""Local development network: anvil nodes, contract deployment, operator processes."""

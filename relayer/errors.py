@@ -1,0 +1,90 @@
+"""Exception tree of the relayer.
+
+    RelayerError                    root; every error the relayer raises on purpose
+    ├── ConfigError                 bad configuration (fatal, exit 2); carries the key path
+    ├── UsageError                  bad CLI argument (exit 2)
+    ├── RetryableError              transient: try again later with backoff
+    │   └── RpcError                an RPC endpoint failed or timed out
+    ├── FatalError                  retrying will not help
+    │   ├── RpcAnswerError          an RPC answered something malformed or contradictory
+    │   ├── VerificationError       a header, receipt or proof failed verification
+    │   ├── ProofError              a proof could not be built or does not verify
+    │   ├── ContractRevert          a transaction or call reverted (decoded reason)
+    │   └── StoreError              the state database is unusable
+    └── DevnetError                 the local devnet could not be started or stopped
+
+Foreign exceptions (httpx, sqlite3, rlp) are translated at the boundary with
+``raise ... from exc``; code above the boundary only sees this tree.
+"""
+
+from __future__ import annotations
+
+
+class RelayerError(Exception):
+    """Root of every error the relayer raises on purpose."""
+
+    def __init__(self, message: str, **fields: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = {k: v for k, v in fields.items() if v is not None}
+
+    def __str__(self) -> str:
+        where = ", ".join(f"{k}={v}" for k, v in self.fields.items())
+        return f"{self.message} ({where})" if where else self.message
+
+
+class ConfigError(RelayerError):
+    """A configuration value is missing or wrong; ``key`` is its dotted path."""
+
+    def __init__(self, key: str, message: str, *, file: str | None = None) -> None:
+        super().__init__(message, key=key, file=file)
+        self.key = key
+        self.file = file
+
+    def __str__(self) -> str:
+        prefix = f"{self.file}: " if self.file else ""
+        return f"{prefix}{self.key}: {self.message}"
+
+
+class UsageError(RelayerError):
+    """A command-line argument is wrong."""
+
+
+class RetryableError(RelayerError):
+    """A transient failure; the caller backs off and tries again."""
+
+
+class RpcError(RetryableError):
+    """An RPC endpoint could not be reached, timed out, or answered an error."""
+
+
+class FatalError(RelayerError):
+    """A failure that retrying the same operation will not fix."""
+
+
+class RpcAnswerError(FatalError):
+    """An RPC answer is malformed or contradicts what was verified."""
+
+
+class VerificationError(FatalError):
+    """A header, receipt list or proof failed verification."""
+
+
+class ProofError(FatalError):
+    """An inclusion proof could not be built or does not verify."""
+
+
+class ContractRevert(FatalError):
+    """A contract call or transaction reverted; ``reason`` is the decoded error."""
+
+    def __init__(self, reason: str, **fields: object) -> None:
+        super().__init__(f"reverted: {reason}", **fields)
+        self.reason = reason
+
+
+class StoreError(FatalError):
+    """The state database cannot be opened or written."""
+
+
+class DevnetError(RelayerError):
+    """The local devnet could not be started or stopped."""

@@ -1,0 +1,55 @@
+"""Shared fixtures: the public test vectors and real anvil nodes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from relayer.devnet.anvil import AnvilNode, start_anvil, stop_anvil
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _vectors_dir() -> Path | None:
+    named = os.environ.get("RELAYER_VECTORS")
+    if named:
+        path = Path(named)
+        if not path.is_dir():
+            raise pytest.UsageError(f"RELAYER_VECTORS names {named!r}, which is not a folder")
+        return path.resolve()
+    default = REPO_ROOT.parent / "shared" / "vectors"
+    return default if default.is_dir() else None
+
+
+VECTORS = _vectors_dir()
+
+
+@pytest.fixture(scope="session")
+def vectors() -> Path:
+    """The shared public test vectors; skips when neither RELAYER_VECTORS nor ../shared/vectors exists."""
+    if VECTORS is None:
+        pytest.skip("public test vectors not found: set RELAYER_VECTORS or place them at ../shared/vectors")
+    return VECTORS
+
+
+@pytest.fixture
+def anvil() -> Iterator[AnvilNode]:
+    """A fresh automining anvil node on a free port (chain id 31337), torn down afterwards."""
+    node = start_anvil(31337, block_time=None)
+    try:
+        yield node
+    finally:
+        stop_anvil(node)
+
+
+@pytest.fixture(scope="module")
+def anvil_module() -> Iterator[AnvilNode]:
+    """One automining anvil node shared by a test module."""
+    node = start_anvil(31337, block_time=None)
+    try:
+        yield node
+    finally:
+        stop_anvil(node)

@@ -1,0 +1,194 @@
+"""The EVM chain adapter: everything the core needs from an EVM JSON-RPC chain.
+
+Reads go through one ``RpcClient`` (batched where it saves round trips); bridge events
+are taken from the block's receipts, which the light client has checked against the
+verified header, never from ``eth_getLogs`` alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from Crypto.Hash import keccak
+from eth_utils import to_checksum_address
+
+from adapters.evm.abi import Contract
+from light_clients.evm.header import Header, header_from_rpc
+from relayer.errors import RpcAnswerError
+from relayer.rpc import RpcClient, hex_int
+
+KIND_BY_EVENT = {"Locked": "lock", "Burned": "burn"}
+
+
+def keccak256(data: bytes) -> bytes:
+    return keccak.new(digest_bits=256, data=data).digest()
+
+
+def message_id(src_chain_id: int, src_bridge: str, nonce: int) -> str:
+    """keccak256(abi.encodePacked(uint64 srcChainId, address srcBridge, uint64 nonce)), 0x-hex."""
+    packed = src_chain_id.to_bytes(8, "big") + bytes.fromhex(src_bridge[2:]) + nonce.to_bytes(8, "big")
+    return "0x" + keccak256(packed).hex()
+
+
+@dataclass(frozen=True)
+class BridgeEvent:
+    """A Locked or Burned log found in a verified receipt."""
+
+    kind: str
+    nonce: int
+    src_chain_id: int
+    dst_chain_id: int
+    token: str
+    sender: str
+    recipient: str
+    amount: int
+    tx_hash: str
+    tx_index: int
+    log_index: int  # index of the log within its receipt
+
+
+@dataclass(frozen=True)
+class FeeQuote:
+    max_fee: int
+    priority_fee: int
+
+
+class EvmAdapter:
+    """JSON-RPC access to one EVM chain and its Bridge contract."""
+
+    family = "evm"
+
+    def __init__(self, name: str, chain_id: int, rpc: RpcClient, bridge: str) -> None:
+        self.name = name
+        self.chain_id = chain_id
+        self.rpc = rpc
+        self.bridge = to_checksum_address(bridge)
+        self.bridge_abi = Contract.load("Bridge")
+        self.lc_abi = Contract.load("CommitteeLightClient")
+        self.event_topics = {"0x" + self.bridge_abi.event_topic(n).hex(): n for n in KIND_BY_EVENT}
+
+    # source side ---------------------------------------------------------------
+    async def head_number(self) -> int:
+        """Latest block number. Raises RpcError."""
+        return hex_int(await self.rpc.call("eth_blockNumber"), "eth_blockNumber")
+
+    async def remote_chain_id(self) -> int:
+        return hex_int(await self.rpc.call("eth_chainId"), "eth_chainId")
+
+    async def headers(self, first: int, last: int) -> list[tuple[Header, bytes]]:
+        """Headers ``first..last`` with the hash the RPC claims for each. Raises RpcError, RpcAnswerError."""
+        calls = [("eth_getBlockByNumber", [hex(n), False]) for n in range(first, last + 1)]
+        blocks = await self.rpc.batch(calls)
+        out = []
+        for number, block in zip(range(first, last + 1), blocks):
+            if not isinstance(block, dict):
+                raise RpcAnswerError("block missing from eth_getBlockByNumber", chain=self.name, block=number)
+            out.append((header_from_rpc(block), _hash_bytes(block.get("hash"), self.name, number)))
+        return out
+
+    async def bridge_log_blocks(self, first: int, last: int) -> dict[int, str]:
+        """Blocks in ``first..last`` holding bridge events per eth_getLogs: number -> block hash."""
+        logs = await self.rpc.call("eth_getLogs", {
+            "fromBlock": hex(first), "toBlock": hex(last), "address": self.bridge,
+            "topics": [list(self.event_topics)]})
+        if not isinstance(logs, list):
+            raise RpcAnswerError("eth_getLogs answer is not a list", chain=self.name)
+        return {hex_int(lg.get("blockNumber"), "log.blockNumber"): lg.get("blockHash") for lg in logs}
+
+    async def block_receipts(self, number: int) -> list[dict[str, Any]]:
+        """All receipts of a block (eth_getBlockReceipts). Raises RpcError, RpcAnswerError."""
+        receipts = await self.rpc.call("eth_getBlockReceipts", hex(number))
+        if not isinstance(receipts, list):
+            raise RpcAnswerError("eth_getBlockReceipts answer is not a list", chain=self.name, block=number)
+        return receipts
+
+    def bridge_events(self, receipts: list[dict[str, Any]]) -> list[BridgeEvent]:
+        """Locked/Burned events of this chain's Bridge in (already verified) receipts."""
+        events = []
+        for receipt in receipts:
+            for index, lg in enumerate(receipt.get("logs") or []):
+                event = self._decode_event(receipt, index, lg)
+                if event is not None:
+                    events.append(event)
+        return events
+
+    def _decode_event(self, receipt: dict[str, Any], index: int, lg: dict[str, Any]) -> BridgeEvent | None:
+        topics = lg.get("topics") or []
+        if not topics or str(lg.get("address", "")).lower() != self.bridge.lower():
+            return None
+        name = self.event_topics.get(str(topics[0]).lower())
+        if name is None:
+            return None
+        decoded = self.bridge_abi.decode_log(lg)
+        if decoded is None:
+            raise RpcAnswerError("undecodable bridge log", chain=self.name, tx=receipt.get("transactionHash"))
+        f = decoded[1]
+        return BridgeEvent(kind=KIND_BY_EVENT[name], nonce=f["nonce"], src_chain_id=f["srcChainId"],
+                           dst_chain_id=f["dstChainId"], token=to_checksum_address(f["token"]),
+                           sender=to_checksum_address(f["sender"]),
+                           recipient=to_checksum_address(f["recipient"]), amount=f["amount"],
+                           tx_hash=receipt["transactionHash"],
+                           tx_index=hex_int(receipt.get("transactionIndex"), "transactionIndex"),
+                           log_index=index)
+
+    # destination side ------------------------------------------------------------
+    async def call(self, contract: Contract, to: str, fn: str, *args: Any) -> Any:
+        """eth_call at latest. Raises RpcError, ContractRevert."""
+        data = "0x" + contract.encode_call(fn, *args).hex()
+        result = await self.rpc.call("eth_call", {"to": to, "data": data}, "latest")
+        return contract.decode_result(fn, bytes.fromhex(result[2:]))
+
+    async def light_client_of(self, src_chain_id: int) -> str:
+        return to_checksum_address(await self.call(self.bridge_abi, self.bridge, "lightClientOf", src_chain_id))
+
+    async def remote_bridge(self, src_chain_id: int) -> str:
+        return to_checksum_address(await self.call(self.bridge_abi, self.bridge, "remoteBridge", src_chain_id))
+
+    async def committee_epoch(self, light_client: str) -> int:
+        return int(await self.call(self.lc_abi, light_client, "epoch"))
+
+    async def accepted_root(self, light_client: str, number: int) -> bytes:
+        """The receipts root the on-chain light client accepted at ``number`` (zero bytes if none)."""
+        return bytes(await self.call(self.lc_abi, light_client, "receiptsRootOf", number))
+
+    async def delivered_words(self, src_chain_id: int, words: list[int]) -> dict[int, int]:
+        """Delivered-nonce bitmap words of the destination Bridge, in one JSON-RPC batch."""
+        calls = [("eth_call", [{"to": self.bridge, "data": "0x" + self.bridge_abi.encode_call(
+            "deliveredWord", src_chain_id, w).hex()}, "latest"]) for w in words]
+        results = await self.rpc.batch(calls)
+        return {w: int(r, 16) for w, r in zip(words, results)}
+
+    async def pending_nonce(self, address: str) -> int:
+        return hex_int(await self.rpc.call("eth_getTransactionCount", address, "pending"), "nonce")
+
+    async def latest_nonce(self, address: str) -> int:
+        return hex_int(await self.rpc.call("eth_getTransactionCount", address, "latest"), "nonce")
+
+    async def balance(self, address: str) -> int:
+        return hex_int(await self.rpc.call("eth_getBalance", address, "latest"), "balance")
+
+    async def fee_quote(self, priority_fee_cap: int, max_fee_cap: int) -> FeeQuote:
+        """EIP-1559 fees: tip = min(node's suggestion, cap); max fee = 2 x base fee + tip, capped."""
+        block, tip = await self.rpc.batch([("eth_getBlockByNumber", ["latest", False]),
+                                           ("eth_maxPriorityFeePerGas", [])])
+        base = hex_int(block.get("baseFeePerGas", "0x0"), "baseFeePerGas")
+        priority = min(hex_int(tip, "eth_maxPriorityFeePerGas"), priority_fee_cap)
+        return FeeQuote(max_fee=min(2 * base + priority, max_fee_cap), priority_fee=priority)
+
+    async def estimate_gas(self, sender: str, to: str, data: bytes) -> int:
+        """eth_estimateGas. Raises ContractRevert with the raw revert data, RpcError."""
+        result = await self.rpc.call("eth_estimateGas", {"from": sender, "to": to, "data": "0x" + data.hex()})
+        return hex_int(result, "eth_estimateGas")
+
+    async def send_raw(self, raw: bytes) -> str:
+        return str(await self.rpc.call("eth_sendRawTransaction", "0x" + raw.hex()))
+
+    async def receipt(self, tx_hash: str) -> dict[str, Any] | None:
+        return await self.rpc.call("eth_getTransactionReceipt", tx_hash)
+
+
+def _hash_bytes(value: Any, chain: str, number: int) -> bytes:
+    if not isinstance(value, str) or len(value) != 66:
+        raise RpcAnswerError("block hash missing or malformed", chain=chain, block=number)
+    return bytes.fromhex(value[2:])

@@ -1,0 +1,124 @@
+"""Committee attestations: sign verified final headers, serve them, collect M of N.
+
+An operator signs a header only after its own light client verified it as final. Peer
+signatures fetched over HTTP are checked (recovered signer is the claimed member, digest
+is ours) before they are used; a peer can delay a header update but never forge one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import structlog
+import trio
+from eth_keys import keys
+from eth_keys.exceptions import BadSignature, ValidationError
+from eth_utils import to_checksum_address
+
+from adapters.evm.committee import header_digest, pack_signatures, sign_digest
+from relayer.routes import Route
+from relayer.store import Store
+
+log = structlog.get_logger("relayer.attester")
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    address: str
+    api: str
+
+
+def attestation_path(route: Route, number: int) -> str:
+    return f"/v1/attestations/{route.src_chain_id}/{route.dst_chain_id}/{number}"
+
+
+class Attester:
+    """Signs headers with this operator's committee key; never logs the key."""
+
+    def __init__(self, key_hex: str, address: str) -> None:
+        self._key_hex = key_hex
+        self.address = to_checksum_address(address)
+
+    def attest(self, route: Route, number: int, block_hash: bytes, receipts_root: bytes) -> dict[str, Any]:
+        """A signed attestation record for the store and the API."""
+        digest = _digest(route, number, block_hash, receipts_root)
+        return {"src_chain_id": route.src_chain_id, "dst_chain_id": route.dst_chain_id, "number": number,
+                "epoch": route.epoch, "block_hash": "0x" + block_hash.hex(),
+                "receipts_root": "0x" + receipts_root.hex(), "signer": self.address,
+                "signature": "0x" + sign_digest(self._key_hex, digest).hex()}
+
+
+def _digest(route: Route, number: int, block_hash: bytes, receipts_root: bytes) -> bytes:
+    return header_digest(route.domain_separator, route.src_chain_id, number, block_hash,
+                         receipts_root, route.epoch)
+
+
+def recover_signer(digest: bytes, signature: bytes) -> str | None:
+    """Address that produced a 65-byte r||s||v (v 27/28 or 0/1) signature over digest, or None."""
+    if len(signature) != 65:
+        return None
+    v = signature[64] - 27 if signature[64] >= 27 else signature[64]
+    try:
+        sig = keys.Signature(signature_bytes=signature[:64] + bytes([v]))
+        return sig.recover_public_key_from_msg_hash(digest).to_checksum_address()
+    except (BadSignature, ValidationError, ValueError):
+        return None
+
+
+class Collector:
+    """Gathers M valid signatures for a header from this operator's store and its peers."""
+
+    def __init__(self, store: Store, members: list[Member], own_address: str, threshold: int,
+                 timeout: float = 3.0) -> None:
+        self.store = store
+        self.peers = [m for m in members if m.address.lower() != own_address.lower()]
+        self.members = {m.address.lower() for m in members}
+        self.threshold = threshold
+        self.timeout = timeout
+
+    async def collect(self, route: Route, number: int, block_hash: bytes,
+                      receipts_root: bytes) -> bytes | None:
+        """Packed signatures (ascending signers) or None while fewer than M are available.
+
+        Never raises for a peer's failure; cancellation aborts the peer requests.
+        """
+        digest = _digest(route, number, block_hash, receipts_root)
+        found: dict[str, bytes] = {}
+        own = self.store.attestation(route.src_chain_id, route.dst_chain_id, number, route.epoch)
+        if own:
+            self._accept(found, digest, own, "self")
+        if len(found) < self.threshold:
+            async with httpx.AsyncClient(timeout=self.timeout) as client, trio.open_nursery() as nursery:
+                for peer in self.peers:
+                    nursery.start_soon(self._fetch, client, peer, route, number, digest, found)
+        if len(found) < self.threshold:
+            log.info("attestation.waiting", route=route.name, block=number, have=len(found),
+                     need=self.threshold)
+            return None
+        chosen = sorted(found.items())[: self.threshold]
+        return pack_signatures([(addr, sig) for addr, sig in chosen])
+
+    async def _fetch(self, client: httpx.AsyncClient, peer: Member, route: Route, number: int,
+                     digest: bytes, found: dict[str, bytes]) -> None:
+        try:
+            reply = await client.get(peer.api.rstrip("/") + attestation_path(route, number),
+                                     params={"epoch": route.epoch})
+            if reply.status_code != 200:
+                return
+            self._accept(found, digest, reply.json(), peer.name)
+        except (httpx.HTTPError, ValueError) as exc:
+            log.debug("attestation.peer_unreachable", peer=peer.name, error=type(exc).__name__)
+
+    def _accept(self, found: dict[str, bytes], digest: bytes, record: dict[str, Any], source: str) -> None:
+        try:
+            signature = bytes.fromhex(str(record["signature"])[2:])
+        except (KeyError, ValueError):
+            return
+        signer = recover_signer(digest, signature)
+        if signer is None or signer.lower() not in self.members:
+            log.warning("attestation.rejected", source=source, reason="signature does not match a member")
+            return
+        found[signer.lower()] = signature

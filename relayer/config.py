@@ -1,0 +1,881 @@
+"""Operator configuration: one TOML file per relayer, validated with dotted key paths.
+
+``load_config`` raises the first problem as a ConfigError; ``check_config`` returns every
+problem at once (``relayer config check``). Each error names its key path
+(``chains.alpha.rpc[0]``, ``routes[1].to``), what is wrong and what to do. Relative paths
+in the file are relative to the file's folder. The private key is read only to derive its
+address; it never appears in an error message. See docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import stat
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import is_checksum_address, to_checksum_address
+
+from relayer.errors import ConfigError
+from relayer.plugins import ADAPTER_GROUP, LIGHT_CLIENT_GROUP, installed
+from relayer.types import Address, BlockNumber, ChainId
+
+__all__ = [
+    "ChainConfig",
+    "CommitteeConfig",
+    "Config",
+    "FeeConfig",
+    "LoggingConfig",
+    "MemberConfig",
+    "OperatorConfig",
+    "RouteConfig",
+    "check_config",
+    "check_data",
+    "load_config",
+    "load_operator_key",
+    "parse_config",
+]
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+DEFAULT_API_LISTEN = "127.0.0.1:7100"
+FILE_KEY = "(file)"  # key path of problems with the file as a whole
+MAX_MEMBERS = 255  # the on-chain light client stores the threshold as uint8
+
+
+# ---------------------------------------------------------------- the typed result
+
+
+@dataclass(frozen=True)
+class FeeConfig:
+    """Fee strategy of one destination chain (EIP-1559 caps in gwei)."""
+
+    max_fee_gwei: float = 500.0
+    priority_fee_gwei: float = 1.0
+    gas_multiplier: float = 1.3
+
+
+@dataclass(frozen=True)
+class ChainConfig:
+    """One chain of the consortium, as this operator reaches it."""
+
+    name: str
+    chain_id: ChainId
+    adapter: str
+    light_client: str
+    rpc: tuple[str, ...]
+    bridge: Address
+    confirmations: int
+    poll_interval: float
+    start_block: BlockNumber
+    log_page_size: int
+    fees: FeeConfig = FeeConfig()
+    light_client_options: dict[str, Any] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class MemberConfig:
+    """One committee member: its signing address and the base URL of its API."""
+
+    name: str
+    address: Address
+    api: str
+
+
+@dataclass(frozen=True)
+class CommitteeConfig:
+    """The M-of-N attestation committee this operator belongs to."""
+
+    threshold: int
+    grace_period: float
+    members: tuple[MemberConfig, ...]
+
+
+@dataclass(frozen=True)
+class RouteConfig:
+    """Messages from ``source`` are delivered to ``destination`` in batches."""
+
+    source: str
+    destination: str
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """This operator: its name, key, state folder and API listen address."""
+
+    name: str
+    key_file: Path
+    state_dir: Path
+    api_host: str
+    api_port: int
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """Log level (one of ``LOG_LEVELS``)."""
+
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated operator configuration; ``path`` is the absolute file it came from."""
+
+    path: Path
+    operator: OperatorConfig
+    logging: LoggingConfig
+    committee: CommitteeConfig
+    chains: dict[str, ChainConfig] = field(hash=False)
+    routes: tuple[RouteConfig, ...]
+
+    def chain(self, name: str) -> ChainConfig:
+        """The chain named ``name``; raises ConfigError (key ``chains.NAME``) if none is configured."""
+        try:
+            return self.chains[name]
+        except KeyError:
+            known = ", ".join(self.chains) or "none"
+            message = f"no such chain; configured chains: {known}{_suggest(name, self.chains)}"
+            raise ConfigError(_join("chains", name), message, file=str(self.path)) from None
+
+    def routes_from(self, name: str) -> tuple[RouteConfig, ...]:
+        """Routes whose source is chain ``name`` (possibly none); raises nothing."""
+        return tuple(r for r in self.routes if r.source == name)
+
+    def routes_to(self, name: str) -> tuple[RouteConfig, ...]:
+        """Routes whose destination is chain ``name`` (possibly none); raises nothing."""
+        return tuple(r for r in self.routes if r.destination == name)
+
+    def member(self, address: str) -> MemberConfig | None:
+        """The committee member with ``address`` (any letter case), or None; raises nothing."""
+        wanted = address.lower()
+        return next((m for m in self.committee.members if m.address.lower() == wanted), None)
+
+
+# ---------------------------------------------------------------- public entry points
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate the operator TOML at ``path``.
+
+    Raises ConfigError for the first problem (missing file, TOML syntax with line and
+    column, or any invalid value).
+    """
+    config, errors = _load(Path(path), str(path))
+    if errors or config is None:
+        raise errors[0]
+    return config
+
+
+def check_config(path: str | os.PathLike[str]) -> list[ConfigError]:
+    """Every problem of the operator TOML at ``path`` (empty when valid); raises nothing."""
+    return _load(Path(path), str(path))[1]
+
+
+def parse_config(data: Mapping[str, Any], path: str | os.PathLike[str]) -> Config:
+    """Validate an already parsed TOML document as if read from ``path``.
+
+    Raises ConfigError for the first problem.
+    """
+    config, errors = _analyse(data, Path(path), str(path))
+    if errors or config is None:
+        raise errors[0]
+    return config
+
+
+def check_data(data: Mapping[str, Any], path: str | os.PathLike[str]) -> list[ConfigError]:
+    """Every problem of an already parsed TOML document as if read from ``path``; raises nothing."""
+    return _analyse(data, Path(path), str(path))[1]
+
+
+def load_operator_key(config: Config) -> LocalAccount:
+    """The operator's signing account from ``operator.key_file``.
+
+    Raises ConfigError (key ``operator.key_file``) if the file is missing, accessible by
+    group/others, unreadable, holds no valid key, or its address is no committee member.
+    The key itself never appears in the message.
+    """
+    path, file = config.operator.key_file, str(config.path)
+    problems, account = _inspect_key(path)
+    if problems or account is None:
+        raise ConfigError("operator.key_file", problems[0], file=file)
+    if config.member(account.address) is None:
+        raise ConfigError("operator.key_file", _not_member(Address(account.address)), file=file)
+    return account
+
+
+# ---------------------------------------------------------------- reading the file
+
+
+def _load(path: Path, file: str) -> tuple[Config | None, list[ConfigError]]:
+    try:
+        data = _read_toml(path, file)
+    except ConfigError as exc:
+        return None, [exc]
+    return _analyse(data, path, file)
+
+
+def _read_toml(path: Path, file: str) -> dict[str, Any]:
+    """The parsed document; raises ConfigError (key ``(file)`` or ``line L, column C``)."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        message = "no such file; pass the path of an operator config (see configs/example-operator.toml)"
+        raise ConfigError(FILE_KEY, message, file=file) from None
+    except IsADirectoryError:
+        raise ConfigError(FILE_KEY, "is a folder; pass the path of the TOML file", file=file) from None
+    except PermissionError:
+        message = "permission denied; make it readable by the user running the relayer"
+        raise ConfigError(FILE_KEY, message, file=file) from None
+    except UnicodeDecodeError as exc:
+        message = f"not UTF-8 text (undecodable byte at offset {exc.start}); save the file as UTF-8"
+        raise ConfigError(FILE_KEY, message, file=file) from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(FILE_KEY, f"cannot read: {_os_reason(exc)}", file=file) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _syntax_error(exc, file) from None
+
+
+_TOML_POSITION = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
+
+
+def _syntax_error(exc: tomllib.TOMLDecodeError, file: str) -> ConfigError:
+    reason = str(exc)
+    match = _TOML_POSITION.search(reason)
+    if match is None:
+        return ConfigError(FILE_KEY, f"invalid TOML: {reason}", file=file)
+    where = f"line {match[1]}, column {match[2]}" if match[1] else "end of file"
+    message = f"invalid TOML: {reason[: match.start()]}; fix the syntax there"
+    return ConfigError(where, message, file=file)
+
+
+def _os_reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+# ---------------------------------------------------------------- collecting problems
+
+
+class _Invalid(Exception):
+    """A value is wrong; str() says what and what to do."""
+
+
+T = TypeVar("T")
+Check = Callable[[Any], T]
+_MISSING: Any = object()
+
+
+class _Report:
+    """The problems found in one file, in the order found."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.errors: list[ConfigError] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.errors.append(ConfigError(key, message, file=self.file))
+
+    def check(self, key: str, value: Any, check: Check[T]) -> T | None:
+        """``check(value)``, or None after recording its problem under ``key``."""
+        try:
+            return check(value)
+        except _Invalid as exc:
+            self.add(key, str(exc))
+            return None
+
+    def unique(self, key: str, value: object, seen: dict[Any, str], what: str) -> None:
+        """Record ``key`` as a duplicate if ``value`` was seen before under another key."""
+        if value in seen:
+            self.add(key, f"duplicate {what}: {seen[value]} already uses it; each must be unique")
+        else:
+            seen[value] = key
+
+
+class _Table:
+    """One TOML table with a declared set of keys; unknown keys are reported on creation."""
+
+    def __init__(self, data: Mapping[Any, Any], path: str, report: _Report, keys: Iterable[str]):
+        self.data, self.path, self.report = data, path, report
+        self.keys = tuple(keys)
+        for name in data:
+            if name not in self.keys:
+                report.add(_join(path, name), _unknown_key(name, self.keys))
+
+    @classmethod
+    def at(cls, report: _Report, path: str, value: Any, keys: Iterable[str]) -> _Table | None:
+        """The table ``value`` found at ``path``, or None after reporting it is no table."""
+        if isinstance(value, Mapping):
+            return cls(value, path, report, keys)
+        report.add(path, f"expected a table, got {_kind(value)}")
+        return None
+
+    def key(self, name: str) -> str:
+        return _join(self.path, name)
+
+    def missing(self, name: str, example: str) -> None:
+        self.report.add(self.key(name), f"required key is missing; add e.g. `{example}`")
+
+    def get(self, name: str, check: Check[T], default: Any = _MISSING, *, example: str = "") -> T | None:
+        """The checked value of ``name`` (defaults are checked too), or None after reporting."""
+        if name not in self.data and default is _MISSING:
+            self.missing(name, example or f"{name} = ...")
+            return None
+        return self.report.check(self.key(name), self.data.get(name, default), check)
+
+    def mapping(self, name: str, *, example: str = "") -> Mapping[Any, Any] | None:
+        """A free-form sub-table; ``{}`` when absent and ``example`` is empty (optional)."""
+        if name not in self.data:
+            if example:
+                self.report.add(self.key(name), f"required table is missing; add {example}")
+                return None
+            return {}
+        value = self.data[name]
+        if not isinstance(value, Mapping):
+            self.report.add(self.key(name), f"expected a table, got {_kind(value)}")
+            return None
+        return value
+
+    def table(self, name: str, keys: Iterable[str], *, example: str = "") -> _Table | None:
+        """A sub-table with declared keys; empty when absent and ``example`` is empty."""
+        value = self.mapping(name, example=example)
+        return None if value is None else _Table(value, self.key(name), self.report, keys)
+
+    def array(self, name: str, *, example: str) -> list[tuple[str, Any]] | None:
+        """``(key path, item)`` of each element of a required non-empty array."""
+        if name not in self.data:
+            self.report.add(self.key(name), f"required and missing; add {example}")
+            return None
+        value = self.data[name]
+        if not isinstance(value, list):
+            self.report.add(self.key(name), f"expected an array, got {_kind(value)}; write {example}")
+            return None
+        if not value:
+            self.report.add(self.key(name), f"must not be empty; add {example}")
+            return None
+        return [(f"{self.key(name)}[{i}]", item) for i, item in enumerate(value)]
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _join(prefix: str, name: object) -> str:
+    text = str(name)
+    part = text if _BARE_KEY.fullmatch(text) else '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{prefix}.{part}" if prefix else part
+
+
+def _suggest(name: object, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(name), list(options), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _unknown_key(name: object, known: tuple[str, ...]) -> str:
+    hint = _suggest(name, known)
+    return f"unknown key{hint}" if hint else f"unknown key; remove it (allowed here: {', '.join(known)})"
+
+
+# ---------------------------------------------------------------- value checks
+
+
+_KINDS: tuple[tuple[type, str], ...] = (
+    (bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string"),
+    (list, "an array"), (dict, "a table"), (datetime, "a date-time"), (date, "a date"), (time, "a time"),
+)
+
+
+def _kind(value: object) -> str:
+    return next((name for kind, name in _KINDS if isinstance(value, kind)), type(value).__name__)
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(f"expected a string, got {_kind(value)}")
+    if not value.strip():
+        raise _Invalid("must not be empty")
+    return value
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _name(value: Any) -> str:
+    text = _string(value)
+    if not _NAME.fullmatch(text):
+        raise _Invalid(f"{text!r} is not a valid name: use up to 64 letters, digits, '.', '-' or '_'")
+    return text
+
+
+def _integer(minimum: int, maximum: int) -> Check[int]:
+    def check(value: Any) -> int:
+        if isinstance(value, float) and value.is_integer() and minimum <= value <= maximum:
+            raise _Invalid(f"expected an integer, got a float; write {int(value)}, not {value}")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(f"expected an integer, got {_kind(value)}")
+        if not minimum <= value <= maximum:
+            raise _Invalid(f"must be between {minimum} and {maximum}, got {_short(value)}")
+        return value
+
+    return check
+
+
+def _number(minimum: float, maximum: float, *, allow_minimum: bool = False) -> Check[float]:
+    low = "at least" if allow_minimum else "greater than"
+
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Invalid(f"expected a number, got {_kind(value)}")
+        too_low = value < minimum or (value == minimum and not allow_minimum)
+        if value != value or too_low or value > maximum:  # NaN compares unequal to itself
+            raise _Invalid(f"must be {low} {minimum} and at most {maximum}, got {_short(value)}")
+        return float(value)
+
+    return check
+
+
+def _short(value: int | float) -> str:
+    text = str(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge number"
+    return text
+
+
+def _choice(options: tuple[str, ...]) -> Check[str]:
+    def check(value: Any) -> str:
+        text = _string(value).lower()
+        if text not in options:
+            raise _Invalid(f"expected one of {', '.join(options)}, got {value!r}{_suggest(text, options)}")
+        return text
+
+    return check
+
+
+def _url(value: Any) -> str:
+    """An http(s) URL; the value is not echoed since RPC URLs often embed API keys."""
+    text = _string(value).strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise _Invalid("not a valid URL; write it like http://127.0.0.1:8545") from None
+    if parts.scheme not in ("http", "https"):
+        raise _Invalid(f"expected an http:// or https:// URL, got scheme {parts.scheme!r}")
+    if not parts.hostname:
+        raise _Invalid("the URL has no host; write it like http://127.0.0.1:8545")
+    return text
+
+
+_HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+def _address(value: Any) -> Address:
+    text = _string(value)
+    if not _HEX_ADDRESS.fullmatch(text):
+        raise _Invalid("expected an address: 0x followed by 40 hex digits")
+    digits = text[2:]
+    mixed = digits != digits.lower() and digits != digits.upper()
+    if mixed and not is_checksum_address(text):
+        raise _Invalid("bad EIP-55 checksum (a typo?); copy the address again, or write it all lowercase")
+    return Address(to_checksum_address(text))
+
+
+def _contract(value: Any) -> Address:
+    address = _address(value)
+    if int(address, 16) == 0:
+        raise _Invalid("is the zero address; set the address of the deployed Bridge contract")
+    return address
+
+
+def _listen(value: Any) -> tuple[str, int]:
+    text = _string(value)
+    host, _, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    valid_port = port.isascii() and port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535
+    if not host or not valid_port:
+        raise _Invalid(f"expected host:port such as {DEFAULT_API_LISTEN}, got {text!r}")
+    return host, int(port)
+
+
+def _path(base: Path) -> Check[Path]:
+    def check(value: Any) -> Path:
+        text = _string(value)
+        if "\x00" in text:
+            raise _Invalid("a path cannot contain a NUL character")
+        try:
+            path = Path(text).expanduser()
+        except RuntimeError:
+            raise _Invalid(f"cannot expand {text!r}: unknown home folder") from None
+        return path if path.is_absolute() else base / path
+
+    return check
+
+
+def _folder(base: Path) -> Check[Path]:
+    as_path = _path(base)
+
+    def check(value: Any) -> Path:
+        path = as_path(value)
+        try:
+            exists_as_other = path.exists() and not path.is_dir()
+        except (OSError, ValueError) as exc:
+            raise _Invalid(f"cannot access {path}: {_os_reason(exc)}") from None
+        if exists_as_other:
+            raise _Invalid(f"{path} exists and is not a folder; point it at a folder (it is created if missing)")
+        return path
+
+    return check
+
+
+def _plugin(group: str, what: str) -> Check[str]:
+    names = installed(group)
+
+    def check(value: Any) -> str:
+        name = _string(value)
+        if name not in names:
+            listed = ", ".join(names) or "none"
+            raise _Invalid(
+                f"{what} {name!r} is not installed (installed {what}s: {listed}){_suggest(name, names)}; "
+                f"install the package that provides it under entry point group {group}"
+            )
+        return name
+
+    return check
+
+
+# ---------------------------------------------------------------- the key file
+
+
+def _inspect_key(path: Path) -> tuple[list[str], LocalAccount | None]:
+    """Every problem of a key file, and its account when it holds a valid key."""
+    try:
+        mode = _key_mode(path)
+    except _Invalid as exc:
+        return [str(exc)], None
+    problems = []
+    if mode & 0o077:
+        problems.append(
+            f"key file {path} is accessible by group/others (mode {stat.S_IMODE(mode):04o}); "
+            f"run `chmod 600 {path}`"
+        )
+    try:
+        return problems, _read_account(path)
+    except _Invalid as exc:
+        return [*problems, str(exc)], None
+
+
+def _key_mode(path: Path) -> int:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise _Invalid(f"key file {path} does not exist; create it or fix the path") from None
+    except (OSError, ValueError) as exc:
+        raise _Invalid(f"cannot access key file {path}: {_os_reason(exc)}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _Invalid(f"key file {path} is not a regular file")
+    return st.st_mode
+
+
+_HEX_KEY = re.compile(r"(?:0x)?([0-9a-fA-F]{64})")
+
+
+def _read_account(path: Path) -> LocalAccount:
+    """The account of the key in ``path``; no message or exception context holds the key."""
+    try:
+        text = path.read_bytes()
+    except PermissionError:
+        raise _Invalid(f"cannot read key file {path}: permission denied; it must belong to the relayer's user") from None
+    except OSError as exc:
+        raise _Invalid(f"cannot read key file {path}: {_os_reason(exc)}") from None
+    match = _HEX_KEY.fullmatch(text.decode("ascii", errors="replace").strip())
+    account = _account(match[1]) if match else None
+    if account is None:
+        raise _Invalid(
+            f"key file {path} does not hold a valid secp256k1 private key; "
+            "it must contain 64 hex digits (optionally 0x-prefixed) on one line"
+        )
+    return account
+
+
+def _account(hex_key: str) -> LocalAccount | None:
+    try:
+        return Account.from_key(bytes.fromhex(hex_key))
+    except Exception:  # noqa: BLE001 - any failure means "no valid key"; never chain it (it may hold the key)
+        return None
+
+
+def _not_member(address: Address) -> str:
+    return (
+        f"the key's address {address} is not a committee member; "
+        "use this operator's own key or add its address to committee.members"
+    )
+
+
+# ---------------------------------------------------------------- sections
+
+
+_ROOT_KEYS = ("operator", "logging", "committee", "chains", "routes")
+_OPERATOR_KEYS = ("name", "key_file", "state_dir", "api_listen")
+_COMMITTEE_KEYS = ("threshold", "grace_period", "members")
+_MEMBER_KEYS = ("name", "address", "api")
+_CHAIN_KEYS = (
+    "chain_id", "adapter", "light_client", "rpc", "bridge", "confirmations", "poll_interval",
+    "start_block", "log_page_size", "fees", "light_client_options",
+)
+_FEE_KEYS = ("max_fee_gwei", "priority_fee_gwei", "gas_multiplier")
+_ROUTE_KEYS = ("from", "to", "batch_size")
+_UINT64 = 2**64 - 1
+
+
+@dataclass
+class _Operator:
+    """The operator section plus what the key file told us (its address, if valid)."""
+
+    config: OperatorConfig | None
+    address: Address | None
+
+
+def _analyse(data: Any, path: Path, file: str) -> tuple[Config | None, list[ConfigError]]:
+    report = _Report(file)
+    if not isinstance(data, Mapping):
+        report.add(FILE_KEY, f"expected a TOML document, got {_kind(data)}")
+        return None, report.errors
+    path = path.absolute()
+    root = _Table(data, "", report, _ROOT_KEYS)
+    operator = _operator(root.table("operator", _OPERATOR_KEYS, example="an [operator] table"), path.parent)
+    logging = _logging(root.table("logging", ("level",)))
+    committee = _committee(root.table("committee", _COMMITTEE_KEYS, example="a [committee] table"))
+    chains = _chains(root)
+    routes = _routes(root, _chain_names(data))
+    _check_identity(report, operator, committee)
+    config = operator.config
+    if report.errors or config is None or logging is None or committee is None or chains is None or routes is None:
+        return None, report.errors
+    return Config(path, config, logging, committee, chains, routes), []
+
+
+def _operator(t: _Table | None, base: Path) -> _Operator:
+    if t is None:
+        return _Operator(None, None)
+    name = t.get("name", _name, example='name = "operator-1"')
+    key_file = t.get("key_file", _path(base), example='key_file = "keys/operator-1.key"')
+    state_dir = t.get("state_dir", _folder(base), example='state_dir = "state/operator-1"')
+    listen = t.get("api_listen", _listen, DEFAULT_API_LISTEN)
+    address = None if key_file is None else _key_address(t, key_file)
+    if name is None or key_file is None or state_dir is None or listen is None:
+        return _Operator(None, address)
+    return _Operator(OperatorConfig(name, key_file, state_dir, *listen), address)
+
+
+def _key_address(t: _Table, key_file: Path) -> Address | None:
+    problems, account = _inspect_key(key_file)
+    for problem in problems:
+        t.report.add(t.key("key_file"), problem)
+    return None if account is None else Address(account.address)
+
+
+def _logging(t: _Table | None) -> LoggingConfig | None:
+    level = None if t is None else t.get("level", _choice(LOG_LEVELS), "info")
+    return None if level is None else LoggingConfig(level)
+
+
+def _committee(t: _Table | None) -> CommitteeConfig | None:
+    if t is None:
+        return None
+    members = _members(t)
+    threshold = t.get("threshold", _integer(1, MAX_MEMBERS), example="threshold = 2")
+    grace = t.get("grace_period", _number(0, 86_400), 8.0)
+    if members is not None and threshold is not None:
+        threshold = _check_threshold(t, threshold, len(members))
+    if members is None or None in members or threshold is None or grace is None:
+        return None
+    return CommitteeConfig(threshold, grace, tuple(m for m in members if m is not None))
+
+
+def _check_threshold(t: _Table, threshold: int, count: int) -> int | None:
+    least = count // 2 + 1
+    if least <= threshold <= count:
+        return threshold
+    t.report.add(
+        t.key("threshold"),
+        f"must be more than half of the {count} committee members and at most {count} "
+        f"(between {least} and {count}), got {threshold}",
+    )
+    return None
+
+
+def _members(t: _Table) -> list[MemberConfig | None] | None:
+    entries = t.array("members", example="a [[committee.members]] table per member")
+    if entries is None:
+        return None
+    if len(entries) > MAX_MEMBERS:
+        t.report.add(t.key("members"), f"at most {MAX_MEMBERS} members are supported, got {len(entries)}")
+    names: dict[Any, str] = {}
+    addresses: dict[Any, str] = {}
+    return [_member(_Table.at(t.report, key, raw, _MEMBER_KEYS), names, addresses) for key, raw in entries]
+
+
+def _member(t: _Table | None, names: dict[Any, str], addresses: dict[Any, str]) -> MemberConfig | None:
+    if t is None:
+        return None
+    name = t.get("name", _name, example='name = "operator-1"')
+    address = t.get("address", _address, example='address = "0x..."')
+    api = t.get("api", _url, example='api = "http://127.0.0.1:7101"')
+    if name is not None:
+        t.report.unique(t.key("name"), name, names, "member name")
+    if address is not None:
+        t.report.unique(t.key("address"), address, addresses, "member address")
+    if name is None or address is None or api is None:
+        return None
+    return MemberConfig(name, address, api.rstrip("/"))
+
+
+def _check_identity(report: _Report, operator: _Operator, committee: CommitteeConfig | None) -> None:
+    """operator.name must be a member, and the key's address must be that member's."""
+    if committee is None:
+        return
+    by_name = {m.name: m for m in committee.members}
+    named = None if operator.config is None else by_name.get(operator.config.name)
+    if operator.config is not None and named is None:
+        known = ", ".join(by_name)
+        report.add(
+            "operator.name",
+            f"no committee member is named {operator.config.name!r} (members: {known})"
+            f"{_suggest(operator.config.name, by_name)}; use this operator's name in committee.members",
+        )
+    owner = next((m for m in committee.members if m.address == operator.address), None)
+    if operator.address is not None and owner is None:
+        report.add("operator.key_file", _not_member(operator.address))
+    elif owner is not None and named is not None and owner is not named:
+        report.add(
+            "operator.key_file",
+            f"the key's address {owner.address} belongs to committee member {owner.name!r}, not to "
+            f"{named.name!r} (operator.name); use {named.name}'s key or fix operator.name",
+        )
+
+
+def _chains(root: _Table) -> dict[str, ChainConfig] | None:
+    raw = root.mapping("chains", example="a [chains.NAME] table per chain")
+    if raw is None:
+        return None
+    if not raw:
+        root.report.add("chains", "no chains configured; add a [chains.NAME] table per chain")
+        return None
+    checks = (_plugin(ADAPTER_GROUP, "adapter"), _plugin(LIGHT_CLIENT_GROUP, "light client"))
+    chain_ids: dict[Any, str] = {}
+    chains = {name: _chain_at(root.report, name, value, checks, chain_ids) for name, value in raw.items()}
+    return None if None in chains.values() else {k: v for k, v in chains.items() if v is not None}
+
+
+def _chain_names(data: Mapping[str, Any]) -> set[str] | None:
+    """Names of the [chains.NAME] tables, valid or not; None when there are none to refer to."""
+    chains = data.get("chains")
+    return {str(name) for name in chains} or None if isinstance(chains, Mapping) else None
+
+
+def _chain_at(
+    report: _Report, name: Any, value: Any, checks: tuple[Check[str], Check[str]], chain_ids: dict[Any, str]
+) -> ChainConfig | None:
+    key = _join("chains", name)
+    if not _BARE_KEY.fullmatch(str(name)):
+        report.add(key, "a chain name may only use letters, digits, '-' and '_'; rename the table")
+        return None
+    t = _Table.at(report, key, value, _CHAIN_KEYS)
+    return None if t is None else _chain(str(name), t, checks, chain_ids)
+
+
+def _chain(
+    name: str, t: _Table, checks: tuple[Check[str], Check[str]], chain_ids: dict[Any, str]
+) -> ChainConfig | None:
+    chain_id = t.get("chain_id", _integer(1, _UINT64), example="chain_id = 31337")
+    if chain_id is not None:
+        t.report.unique(t.key("chain_id"), chain_id, chain_ids, "chain id")
+    values = (
+        chain_id,
+        t.get("adapter", checks[0], "evm"),
+        t.get("light_client", checks[1], "evm"),
+        _rpc(t),
+        t.get("bridge", _contract, example='bridge = "0x..."'),
+        t.get("confirmations", _integer(0, 10_000), 12),
+        t.get("poll_interval", _number(0, 3_600), 2.0),
+        t.get("start_block", _integer(0, _UINT64), 0),
+        t.get("log_page_size", _integer(1, 1_000_000), 2_000),
+        _fees(t.table("fees", _FEE_KEYS)),
+        t.mapping("light_client_options"),
+    )
+    if None in values:
+        return None
+    *fields_, options = values  # in ChainConfig's field order
+    return ChainConfig(name, *fields_, light_client_options=dict(options))  # type: ignore[arg-type]
+
+
+def _rpc(t: _Table) -> tuple[str, ...] | None:
+    if "rpc" not in t.data:
+        t.missing("rpc", 'rpc = ["http://127.0.0.1:8545"]')
+        return None
+    value = t.data["rpc"]
+    if isinstance(value, str):
+        url = t.report.check(t.key("rpc"), value, _url)
+        return None if url is None else (url,)
+    if not isinstance(value, list) or not value:
+        t.report.add(t.key("rpc"), f"expected one or more URLs, got {_kind(value) if value else 'an empty array'}")
+        return None
+    urls = [t.report.check(f"{t.key('rpc')}[{i}]", item, _url) for i, item in enumerate(value)]
+    return None if None in urls else tuple(u for u in urls if u is not None)
+
+
+def _fees(t: _Table | None) -> FeeConfig | None:
+    if t is None:
+        return None
+    max_fee = t.get("max_fee_gwei", _number(0, 1e9), FeeConfig.max_fee_gwei)
+    priority = t.get("priority_fee_gwei", _number(0, 1e9, allow_minimum=True), FeeConfig.priority_fee_gwei)
+    multiplier = t.get("gas_multiplier", _number(1, 10, allow_minimum=True), FeeConfig.gas_multiplier)
+    if max_fee is None or priority is None or multiplier is None:
+        return None
+    if priority > max_fee:
+        t.report.add(t.key("priority_fee_gwei"), f"must not exceed max_fee_gwei ({max_fee}), got {priority}")
+        return None
+    return FeeConfig(max_fee, priority, multiplier)
+
+
+def _routes(root: _Table, chains: set[str] | None) -> tuple[RouteConfig, ...] | None:
+    entries = root.array("routes", example='a [[routes]] table with from = "alpha" and to = "beta"')
+    if entries is None:
+        return None
+    seen: dict[Any, str] = {}
+    routes = [_route(_Table.at(root.report, key, raw, _ROUTE_KEYS), chains, seen) for key, raw in entries]
+    return None if None in routes else tuple(r for r in routes if r is not None)
+
+
+def _route(t: _Table | None, chains: set[str] | None, seen: dict[Any, str]) -> RouteConfig | None:
+    if t is None:
+        return None
+    check = _string if chains is None else _chain_name(chains)
+    source = t.get("from", check, example='from = "alpha"')
+    destination = t.get("to", check, example='to = "beta"')
+    batch_size = t.get("batch_size", _integer(1, 10_000), 32)
+    if source is not None and source == destination:
+        t.report.add(t.key("to"), f"a route cannot end on the chain it starts from ({source!r}); name another chain")
+        return None
+    if source is not None and destination is not None:
+        t.report.unique(t.path, (source, destination), seen, f"route {source} -> {destination}")
+    if source is None or destination is None or batch_size is None:
+        return None
+    return RouteConfig(source, destination, batch_size)
+
+
+def _chain_name(chains: set[str]) -> Check[str]:
+    def check(value: Any) -> str:
+        name = _string(value)
+        if name not in chains:
+            known = ", ".join(sorted(chains))
+            raise _Invalid(f"unknown chain {name!r} (configured chains: {known}){_suggest(name, chains)}")
+        return name
+
+    return check

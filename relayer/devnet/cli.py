@@ -1,0 +1,69 @@
+"""``relayer devnet up|down``: the command-line face of ``relayer.devnet.network``."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from relayer.devnet import network
+
+
+def devnet_up(dir: Path, detach: bool, policy: str = "committee") -> int:
+    """Start the devnet in ``dir`` and print where everything is; returns the exit status (0).
+
+    With ``detach`` return once every operator is healthy; otherwise stay in the foreground
+    until SIGINT/SIGTERM and then stop everything. Raises UsageError for an unknown policy,
+    DevnetError when a devnet already runs in ``dir`` or it cannot be started (whatever was
+    started is stopped again).
+    """
+    deployment = network.up(dir, policy=policy)
+    print(describe(network.DevnetPaths.of(dir), deployment, detach=detach), flush=True)
+    if detach:
+        return 0
+    _wait_for_signal()
+    print("stopping the devnet ...", file=sys.stderr, flush=True)
+    network.down(dir)
+    return 0
+
+
+def devnet_down(dir: Path) -> int:
+    """Stop everything ``devnet up`` started in ``dir``; idempotent, always returns 0."""
+    if not network.down(dir):
+        print(f"no devnet processes running in {Path(dir).resolve()}", file=sys.stderr)
+    return 0
+
+
+def describe(paths: network.DevnetPaths, deployment: dict[str, Any], *, detach: bool) -> str:
+    """Human summary of a running devnet: RPCs, contracts, operators, files."""
+    lines = [f"devnet is up in {paths.root}"]
+    for name, chain in deployment["chains"].items():
+        lines.append(f"  {name:<6} chain {chain['chain_id']}  rpc {chain['rpc']}  "
+                     f"bridge {chain['bridge']}  light client {chain['light_client']}")
+        lines.append(f"         test token {chain['test_token']}  wrapped native "
+                     f"{chain['wrapped_native']}  wrapped token {chain['wrapped_token']}")
+    for op in deployment["operators"]:
+        lines.append(f"  {op['name']}  {op['address']}  api {op['api']}  pid {op['pid']}  "
+                     f"config {op['config']}")
+    for index, user in enumerate(deployment["users"]):
+        lines.append(f"  user {index}  {user['address']}")
+    lines.append(f"  deployment: {paths.deployment}")
+    lines.append(f"  logs:       {paths.logs}/ (alpha.log, beta.log, operator-N.log)")
+    if detach:
+        lines.append(f"  stop with:  relayer devnet down --dir {paths.root}")
+    else:
+        lines.append("  press Ctrl-C to stop everything")
+    return "\n".join(lines)
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,477 @@
+"""The local two-chain devnet: anvil ``alpha`` and ``beta``, the contracts, three operators.
+
+Everything lives in one folder::
+
+    DIR/deployment.json        chains, contracts, users, operators, process ids
+    DIR/operator-N.toml        operator configuration (paths relative to the file)
+    DIR/keys/operator-N.key    operator committee keys (mode 0600)
+    DIR/state/operator-N/      operator state
+    DIR/logs/{alpha,beta,operator-N}.log
+
+Processes are started detached (own session) and stopped by their recorded pids, so the
+devnet outlives the command that started it and ``down`` works from any shell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_account import Account
+
+from adapters.evm.sync_client import SyncEvm
+from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode, free_port, start_anvil
+from relayer.devnet.deploy import Report, deploy_pair, fund_native, send_value, stderr_report
+from relayer.errors import DevnetError, UsageError
+
+CHAIN_IDS = {"alpha": 1001, "beta": 1002}
+BLOCK_TIME = 1.0
+OPERATORS = 3
+THRESHOLD = 2
+GRACE_PERIOD = 6.0
+CONFIRMATIONS = 2
+POLL_INTERVAL = 0.5
+OPERATOR_FUNDING = 100 * 10**18
+HEALTH_TIMEOUT = 60.0
+DEPLOYER_KEY = ANVIL_KEYS[0]
+USER_KEYS = ANVIL_KEYS[1:4]
+POLICIES = ("committee",)
+ANVIL_MARKER = "anvil"
+OPERATOR_MARKER = "relayer"
+
+
+@dataclass(frozen=True)
+class DevnetPaths:
+    """Where each file of a devnet folder lives."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, root: Path | str) -> DevnetPaths:
+        return cls(Path(root).resolve())
+
+    @property
+    def deployment(self) -> Path:
+        return self.root / "deployment.json"
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    def config(self, index: int) -> Path:
+        return self.root / f"operator-{index}.toml"
+
+    def key(self, index: int) -> Path:
+        return self.keys / f"operator-{index}.key"
+
+    def log(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+
+# --------------------------------------------------------------------------- deployment.json
+
+def load_deployment(root: Path | str) -> dict[str, Any]:
+    """The devnet's ``deployment.json``.
+
+    Raises DevnetError when the folder holds no devnet.
+    """
+    path = DevnetPaths.of(root).deployment
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DevnetError(f"no devnet in {path.parent} (deployment.json is missing)") from None
+    except json.JSONDecodeError as exc:
+        raise DevnetError(f"{path} is not valid JSON: {exc}") from exc
+    return data
+
+
+def save_deployment(root: Path | str, deployment: dict[str, Any]) -> None:
+    """Write ``deployment.json`` atomically."""
+    path = DevnetPaths.of(root).deployment
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(deployment, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- processes
+
+def process_alive(pid: int | None, marker: str | None = None) -> bool:
+    """True when ``pid`` runs (not a zombie) and, if given, its command line contains ``marker``.
+
+    The marker guards against a recycled pid being taken for one of ours.
+    """
+    if not pid:
+        return False
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False  # our own child, just reaped
+    except ChildProcessError:
+        pass
+    proc = Path(f"/proc/{pid}")
+    if proc.exists():
+        try:
+            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+            if marker and marker not in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                return False
+        except (OSError, IndexError):
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def terminate(pid: int | None, marker: str | None = None, *, sig: int = signal.SIGTERM,
+              timeout: float = 10.0) -> bool:
+    """Send ``sig`` to ``pid``; SIGKILL it when still alive after ``timeout``.
+
+    Returns True when the process was running. Never raises for a process that is gone.
+    """
+    if not process_alive(pid, marker):
+        return False
+    assert pid is not None
+    _signal(pid, sig)
+    if sig == signal.SIGKILL or _wait_gone(pid, timeout):
+        _wait_gone(pid, 2.0)
+        return True
+    _signal(pid, signal.SIGKILL)
+    _wait_gone(pid, 2.0)
+    return True
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process_alive(pid):
+            return True
+        time.sleep(0.05)
+    return not process_alive(pid)
+
+
+def running_pids(deployment: dict[str, Any]) -> dict[str, int]:
+    """``{process name: pid}`` of the devnet's processes that are still running."""
+    found = {}
+    for name, node in deployment.get("anvil", {}).items():
+        if process_alive(node.get("pid"), ANVIL_MARKER):
+            found[f"anvil {name}"] = node["pid"]
+    for op in deployment.get("operators", []):
+        if process_alive(op.get("pid"), OPERATOR_MARKER):
+            found[op["name"]] = op["pid"]
+    return found
+
+
+# --------------------------------------------------------------------------- operators
+
+def _operator(deployment: dict[str, Any], index: int) -> dict[str, Any]:
+    operators = deployment.get("operators", [])
+    if not 1 <= index <= len(operators):
+        raise UsageError(f"operator index {index} out of range 1..{len(operators)}")
+    op: dict[str, Any] = operators[index - 1]
+    return op
+
+
+def start_operator(deployment_dir: Path | str, index: int) -> int:
+    """Start operator ``index`` (1-based: ``operator-1`` is 1) detached; returns its pid.
+
+    Output goes (appended) to ``DIR/logs/operator-N.log``; the pid is recorded in
+    deployment.json. Does not wait for health (see ``wait_healthy``). Raises DevnetError when
+    the devnet is missing or the operator already runs, UsageError for a bad index.
+    """
+    paths = DevnetPaths.of(deployment_dir)
+    deployment = load_deployment(paths.root)
+    op = _operator(deployment, index)
+    if process_alive(op.get("pid"), OPERATOR_MARKER):
+        raise DevnetError(f"{op['name']} already runs", pid=op["pid"])
+    pid = _spawn_operator(paths, Path(op["config"]), paths.log(op["name"]))
+    op["pid"] = pid
+    save_deployment(paths.root, deployment)
+    return pid
+
+
+def _spawn_operator(paths: DevnetPaths, config: Path, log_path: Path) -> int:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "relayer", "run", "--config", str(config)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=paths.root, env=env, start_new_session=True,
+        )
+    return process.pid
+
+
+def stop_operator(dir: Path | str, index: int, sig: int = signal.SIGTERM,
+                  timeout: float = 15.0) -> bool:
+    """Stop operator ``index`` (1-based) with ``sig`` (SIGKILL after ``timeout`` s); True if it ran.
+
+    ``sig=signal.SIGKILL`` simulates a crash. Raises DevnetError when the devnet is missing,
+    UsageError for a bad index.
+    """
+    deployment = load_deployment(dir)
+    op = _operator(deployment, index)
+    return terminate(op.get("pid"), OPERATOR_MARKER, sig=sig, timeout=timeout)
+
+
+def health_ok(api: str) -> bool:
+    """True when ``GET {api}/health`` answers 200."""
+    try:
+        return httpx.get(f"{api}/health", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_healthy(deployment_dir: Path | str, indices: Sequence[int] | None = None, *,
+                 timeout: float = HEALTH_TIMEOUT, report: Report = stderr_report) -> None:
+    """Wait until every listed operator (default: all) answers ``/health`` with 200.
+
+    Raises DevnetError, including the last 20 lines of the operator's log, when one exits or
+    is not healthy within ``timeout`` seconds.
+    """
+    paths = DevnetPaths.of(deployment_dir)
+    deployment = load_deployment(paths.root)
+    ops = deployment["operators"]
+    pending = {i: ops[i - 1] for i in (indices or range(1, len(ops) + 1))}
+    report(f"waiting for {', '.join(op['name'] for op in pending.values())} to become healthy ...")
+    started, deadline = time.monotonic(), time.monotonic() + timeout
+    while pending:
+        for i, op in list(pending.items()):
+            if health_ok(op["api"]):
+                report(f"{op['name']} healthy at {op['api']} ({time.monotonic() - started:.1f} s)")
+                del pending[i]
+            elif not process_alive(op.get("pid"), OPERATOR_MARKER):
+                _fail_operator(paths, op, "exited before becoming healthy")
+            elif time.monotonic() > deadline:
+                _fail_operator(paths, op, f"not healthy after {timeout:.0f} s")
+        if pending:
+            time.sleep(0.2)
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of a log file ('' when it does not exist)."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+def _fail_operator(paths: DevnetPaths, op: dict[str, Any], why: str) -> None:
+    log_path = paths.log(op["name"])
+    tail = log_tail(log_path) or "(log is empty)"
+    raise DevnetError(f"{op['name']} {why}; last lines of {log_path}:\n{tail}")
+
+
+# --------------------------------------------------------------------------- up / down
+
+def up(root: Path | str, *, policy: str = "committee", report: Report = stderr_report,
+       health_timeout: float = HEALTH_TIMEOUT) -> dict[str, Any]:
+    """Start anvil alpha/beta, deploy, configure and start three operators; returns deployment.json.
+
+    Tears down whatever it started when a step fails. Raises UsageError for an unknown policy,
+    DevnetError when a devnet already runs in ``root`` or a step fails.
+    """
+    if policy not in POLICIES:
+        raise UsageError(f"verification policy {policy!r} is not supported by the devnet "
+                         f"(supported: {', '.join(POLICIES)})")
+    paths = DevnetPaths.of(root)
+    _refuse_running(paths)
+    _clean(paths)
+    try:
+        return _up(paths, report, health_timeout)
+    except BaseException:
+        report("devnet up failed; stopping what was started")
+        down(paths.root, report=report)
+        raise
+
+
+def _refuse_running(paths: DevnetPaths) -> None:
+    if not paths.deployment.exists():
+        return
+    alive = running_pids(load_deployment(paths.root))
+    if alive:
+        listing = ", ".join(f"{name} (pid {pid})" for name, pid in alive.items())
+        raise DevnetError(f"a devnet already runs in {paths.root}: {listing}; "
+                          f"stop it first with `relayer devnet down --dir {paths.root}`")
+
+
+def _clean(paths: DevnetPaths) -> None:
+    """Remove the generated files of a stopped devnet (never anything else)."""
+    for folder in (paths.keys, paths.state, paths.logs):
+        shutil.rmtree(folder, ignore_errors=True)
+    for file in [paths.deployment, *paths.root.glob("operator-*.toml")]:
+        file.unlink(missing_ok=True)
+
+
+def _up(paths: DevnetPaths, report: Report, health_timeout: float) -> dict[str, Any]:
+    for folder in (paths.root, paths.logs, paths.state):
+        folder.mkdir(parents=True, exist_ok=True)
+    deployment: dict[str, Any] = {"chains": {}, "users": [], "operators": [], "threshold": THRESHOLD,
+                                  "anvil": {}}
+    nodes = _start_chains(paths, deployment, report)
+    evms = {name: SyncEvm(node.url) for name, node in nodes.items()}
+    operators = [Account.create() for _ in range(OPERATORS)]
+    users = [Account.from_key(key) for key in USER_KEYS]
+    _deploy(evms, [op.address for op in operators], [u.address for u in users], deployment, report)
+    deployment["users"] = [{"address": u.address, "key": key} for u, key in zip(users, USER_KEYS)]
+    _write_operators(paths, operators, deployment)
+    save_deployment(paths.root, deployment)
+    for index in range(1, OPERATORS + 1):
+        pid = start_operator(paths.root, index)
+        report(f"started operator-{index} (pid {pid}), log {paths.log(f'operator-{index}')}")
+    wait_healthy(paths.root, timeout=health_timeout, report=report)
+    return load_deployment(paths.root)
+
+
+def _start_chains(paths: DevnetPaths, deployment: dict[str, Any],
+                  report: Report) -> dict[str, AnvilNode]:
+    nodes = {}
+    for name, chain_id in CHAIN_IDS.items():
+        nodes[name] = start_anvil(chain_id, block_time=BLOCK_TIME, log_path=paths.log(name),
+                                  detach=True)
+        deployment["anvil"][name] = {"pid": nodes[name].pid, "port": nodes[name].port}
+        save_deployment(paths.root, deployment)  # recorded at once so `down` finds it
+        report(f"[{name}] anvil chain {chain_id} at {nodes[name].url} (pid {nodes[name].pid}), "
+               f"{BLOCK_TIME:g} s blocks")
+    return nodes
+
+
+def _deploy(evms: dict[str, SyncEvm], operators: list[str], users: list[str],
+            deployment: dict[str, Any], report: Report) -> None:
+    """Deploy with automine (fast), then switch back to interval mining."""
+    for evm in evms.values():
+        evm.rpc("evm_setAutomine", True)
+    try:
+        # one throw-away transaction on beta: the deployer's nonces then differ between the
+        # chains, so no contract has the same address on both (a chain mix-up cannot hide)
+        send_value(evms["beta"], DEPLOYER_KEY, Account.from_key(DEPLOYER_KEY).address, 0)
+        chains = deploy_pair(evms["alpha"], evms["beta"], operators, THRESHOLD, DEPLOYER_KEY,
+                             users=users, report=report)
+        for name, evm in evms.items():
+            fund_native(evm, DEPLOYER_KEY, operators, OPERATOR_FUNDING, chain=name, report=report)
+    finally:
+        for evm in evms.values():
+            evm.rpc("evm_setIntervalMining", int(BLOCK_TIME))
+    for name, evm in evms.items():
+        start_block = int(evm.rpc("eth_blockNumber"), 16)
+        deployment["chains"][name] = {**chains[name], "block_time": BLOCK_TIME,
+                                      "start_block": start_block}
+
+
+def _write_operators(paths: DevnetPaths, accounts: list[Any], deployment: dict[str, Any]) -> None:
+    paths.keys.mkdir(mode=0o700, exist_ok=True)
+    ports = _distinct_ports(len(accounts))
+    members = [{"name": f"operator-{i}", "address": acct.address,
+                "api": f"http://127.0.0.1:{port}"} for i, (acct, port) in enumerate(zip(accounts, ports), 1)]
+    for index, (acct, port) in enumerate(zip(accounts, ports), 1):
+        _write_key(paths.key(index), acct.key.to_0x_hex())
+        (paths.state / f"operator-{index}").mkdir(parents=True, exist_ok=True)
+        paths.config(index).write_text(
+            operator_toml(index, port, members, deployment["chains"], deployment["threshold"]))
+    deployment["operators"] = [{**m, "config": str(paths.config(i)), "pid": None}
+                               for i, m in enumerate(members, 1)]
+
+
+def _distinct_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def _write_key(path: Path, key_hex: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key_hex + "\n")
+    os.chmod(path, 0o600)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def _toml_table(header: str, values: dict[str, Any]) -> list[str]:
+    return [header, *(f"{k} = {_toml_value(v)}" for k, v in values.items()), ""]
+
+
+def operator_toml(index: int, port: int, members: list[dict[str, str]],
+                  chains: dict[str, dict[str, Any]], threshold: int) -> str:
+    """The TOML configuration of operator ``index`` (paths relative to the file)."""
+    name = f"operator-{index}"
+    lines = ["# devnet operator configuration, written by `relayer devnet up`", ""]
+    lines += _toml_table("[operator]", {"name": name, "key_file": f"keys/{name}.key",
+                                        "state_dir": f"state/{name}",
+                                        "api_listen": f"127.0.0.1:{port}"})
+    lines += _toml_table("[logging]", {"level": "info"})
+    lines += _toml_table("[committee]", {"threshold": threshold, "grace_period": GRACE_PERIOD})
+    for member in members:
+        lines += _toml_table("[[committee.members]]", member)
+    for chain in chains.values():
+        lines += _toml_table(f"[chains.{chain['name']}]", {
+            "chain_id": chain["chain_id"], "adapter": "evm", "light_client": "evm",
+            "rpc": [chain["rpc"]], "bridge": chain["bridge"], "confirmations": CONFIRMATIONS,
+            "poll_interval": POLL_INTERVAL, "start_block": chain["start_block"]})
+    names = list(chains)
+    for source in names:
+        for destination in names:
+            if source != destination:
+                lines += _toml_table("[[routes]]", {"from": source, "to": destination})
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def down(root: Path | str, *, report: Report = stderr_report) -> bool:
+    """Stop the operators, then the anvil nodes, by their recorded pids (SIGTERM, then SIGKILL).
+
+    Idempotent: returns False when nothing was running. Never raises for a missing devnet.
+    """
+    paths = DevnetPaths.of(root)
+    try:
+        deployment = load_deployment(paths.root)
+    except DevnetError:
+        return False
+    stopped = False
+    for op in deployment.get("operators", []):
+        if terminate(op.get("pid"), OPERATOR_MARKER, timeout=GRACE_PERIOD + 10):
+            report(f"stopped {op['name']} (pid {op['pid']})")
+            stopped = True
+    for name, node in deployment.get("anvil", {}).items():
+        if terminate(node.get("pid"), ANVIL_MARKER, timeout=5.0):
+            report(f"stopped anvil {name} (pid {node['pid']})")
+            stopped = True
+    return stopped

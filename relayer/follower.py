@@ -1,0 +1,172 @@
+"""Follow one source chain: verify headers, find bridge events in verified receipts,
+persist final messages with their attestations, all from a persisted cursor.
+
+Per scan step (one JSON-RPC batch of headers, one eth_getLogs, one eth_getBlockReceipts
+per block that holds bridge events): every header hash is recomputed and linked to its
+parent, every receipts list is checked against the header's receiptsRoot and logsBloom,
+and a block whose bloom mentions the bridge is read even if eth_getLogs hid it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any
+
+import structlog
+import trio
+
+from adapters.evm.adapter import BridgeEvent, message_id
+from light_clients.evm.client import EvmLightClient
+from light_clients.evm.header import Header
+from light_clients.evm.receipts import bloom_of, check_receipts
+from relayer.attester import Attester
+from relayer.errors import VerificationError
+from relayer.routes import ChainRuntime
+from relayer.store import Message, Store, StoredHeader
+
+log = structlog.get_logger("relayer.follower")
+
+HEADER_BATCH = 100
+
+
+class ReceiptCache:
+    """Recently verified receipts by (chain, block), so the prover need not fetch them again."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self._items: OrderedDict[tuple[str, int], list[dict[str, Any]]] = OrderedDict()
+        self.capacity = capacity
+
+    def put(self, chain: str, number: int, receipts: list[dict[str, Any]]) -> None:
+        self._items[(chain, number)] = receipts
+        self._items.move_to_end((chain, number))
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def get(self, chain: str, number: int) -> list[dict[str, Any]] | None:
+        return self._items.get((chain, number))
+
+
+class ChainFollower:
+    """The watcher of one source chain (one task)."""
+
+    def __init__(self, runtime: ChainRuntime, light_client: EvmLightClient, store: Store,
+                 attester: Attester, cache: ReceiptCache, *, start_block: int, poll_interval: float,
+                 progress: dict[str, Any]) -> None:
+        self.rt = runtime
+        self.lc = light_client
+        self.store = store
+        self.attester = attester
+        self.cache = cache
+        self.start_block = start_block
+        self.poll_interval = poll_interval
+        self.progress = progress
+        self.bridge_bytes = bytes.fromhex(runtime.adapter.bridge[2:])
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Scan forever. Raises VerificationError (the chain lied or reorged past finality),
+        RpcError for the supervisor to retry; cancellation leaves the persisted cursor consistent."""
+        structlog.contextvars.bind_contextvars(chain=self.rt.name)
+        cursor = self.store.cursor(self.rt.name)
+        cursor = self.start_block if cursor is None else cursor
+        task_status.started()
+        while True:
+            head = await self.rt.adapter.head_number()
+            final = self.lc.final_number(head)
+            self.progress.update(head=head, final=final, cursor=cursor)
+            if final < cursor:
+                await trio.sleep(self.poll_interval)
+                continue
+            last = min(final, cursor + HEADER_BATCH - 1)
+            await self.scan(cursor, last)
+            cursor = last + 1
+            if last - cursor > HEADER_BATCH:
+                log.info("scan.progress", chain=self.rt.name, block=last, final=final)
+
+    async def scan(self, first: int, last: int) -> None:
+        """Verify and persist blocks ``first..last``."""
+        headers = await self._verified_headers(first, last)
+        by_number = {h.number: h for h in headers}
+        candidates = await self._candidate_blocks(first, last, by_number)
+        messages, attestations, keep = [], [], {last}
+        for number in sorted(candidates):
+            found = await self._block_messages(by_number[number])
+            if found:
+                keep.add(number)
+                messages += found
+                attestations += self._attest(by_number[number], found)
+        stored = [_stored(self.rt.name, by_number[n]) for n in sorted(keep)]
+        new = self.store.record_scan(self.rt.name, last + 1, stored, messages, attestations)
+        for m in new:
+            log.info("message.final", message_id=m.id, route=f"{m.src_chain}->{m.dst_chain}", kind=m.kind,
+                     nonce=m.nonce, block=m.block_number, tx=m.tx_hash, amount=str(m.amount))
+
+    async def _verified_headers(self, first: int, last: int) -> list[Header]:
+        pairs = await self.rt.adapter.headers(first, last)
+        headers = []
+        for header, claimed in pairs:
+            self.lc.verify_header(header, claimed)
+            headers.append(header)
+        if self.lc.head_number is not None and self.lc.head_number >= first:
+            headers_to_link = [h for h in headers if h.number > self.lc.head_number]
+        else:
+            headers_to_link = headers
+        self.lc.accept_range(headers_to_link)
+        return headers
+
+    async def _candidate_blocks(self, first: int, last: int, by_number: dict[int, Header]) -> set[int]:
+        reported = await self.rt.adapter.bridge_log_blocks(first, last)
+        for number, block_hash in reported.items():
+            header = by_number.get(number)
+            if header is None or block_hash is None or bytes.fromhex(block_hash[2:]) != header.hash:
+                raise VerificationError("eth_getLogs names a block that is not the verified one",
+                                        chain=self.rt.name, block=number)
+        in_bloom = {n for n, h in by_number.items() if _bloom_contains(h.logs_bloom, self.bridge_bytes)}
+        hidden = in_bloom - set(reported)
+        if hidden:
+            log.warning("logs.hidden_suspected", chain=self.rt.name, blocks=sorted(hidden))
+        return set(reported) | in_bloom
+
+    async def _block_messages(self, header: Header) -> list[Message]:
+        receipts = await self.rt.adapter.block_receipts(header.number)
+        check_receipts(header, receipts)
+        self.cache.put(self.rt.name, header.number, receipts)
+        now = time.time()
+        out = []
+        for event in self.rt.adapter.bridge_events(receipts):
+            message = self._message(header, event, now)
+            if message is not None:
+                out.append(message)
+        return out
+
+    def _message(self, header: Header, event: BridgeEvent, now: float) -> Message | None:
+        route = self.rt.outgoing.get(event.dst_chain_id)
+        if event.src_chain_id != self.rt.chain_id or route is None:
+            log.warning("event.unroutable", chain=self.rt.name, nonce=event.nonce,
+                        dst_chain_id=event.dst_chain_id, block=header.number)
+            return None
+        return Message(id=message_id(self.rt.chain_id, self.rt.adapter.bridge, event.nonce),
+                       src_chain=self.rt.name, dst_chain=route.dst, kind=event.kind, nonce=event.nonce,
+                       block_number=header.number, block_hash="0x" + header.hash.hex(),
+                       tx_hash=event.tx_hash, tx_index=event.tx_index, log_index=event.log_index,
+                       token=event.token, sender=event.sender, recipient=event.recipient,
+                       amount=event.amount, final_at=now)
+
+    def _attest(self, header: Header, messages: list[Message]) -> list[dict[str, Any]]:
+        out = []
+        for dst in sorted({m.dst_chain for m in messages}):
+            route = next(r for r in self.rt.outgoing.values() if r.dst == dst)
+            out.append(self.attester.attest(route, header.number, header.hash, header.receipts_root))
+            log.info("attestation.signed", route=route.name, block=header.number, epoch=route.epoch)
+        return out
+
+
+def _stored(chain: str, header: Header) -> StoredHeader:
+    return StoredHeader(chain=chain, number=header.number, hash="0x" + header.hash.hex(),
+                        parent_hash="0x" + header.parent_hash.hex(),
+                        receipts_root="0x" + header.receipts_root.hex(), timestamp=header.timestamp)
+
+
+def _bloom_contains(bloom: bytes, item: bytes) -> bool:
+    probe = bloom_of([item])
+    return all((a & b) == b for a, b in zip(bloom, probe))

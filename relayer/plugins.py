@@ -1,0 +1,45 @@
+"""Load adapters and light clients by name through Python entry points.
+
+First-party plugins are registered in this project's own ``pyproject.toml`` under the
+same groups a chain vendor's package uses, so there is exactly one loading path.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any
+
+from relayer.errors import ConfigError
+
+ADAPTER_GROUP = "relayer.adapters"
+LIGHT_CLIENT_GROUP = "relayer.light_clients"
+
+
+def installed(group: str) -> list[str]:
+    """Names of every entry point installed in ``group``, sorted."""
+    return sorted(ep.name for ep in entry_points(group=group))
+
+
+def load(group: str, name: str, *, key: str) -> Any:
+    """Load the entry point ``name`` of ``group``.
+
+    Raises ConfigError naming ``key`` when nothing of that name is installed or it fails to import.
+    """
+    matches = [ep for ep in entry_points(group=group) if ep.name == name]
+    if not matches:
+        names = ", ".join(installed(group)) or "none"
+        raise ConfigError(key, f"no {group} plugin named {name!r} is installed (installed: {names})")
+    try:
+        return matches[0].load()
+    except Exception as exc:  # a vendor's package failing to import is a config problem here
+        raise ConfigError(key, f"plugin {name!r} failed to load: {exc}") from exc
+
+
+def describe_plugins() -> str:
+    """Human-readable list of installed adapters and light clients."""
+    lines = []
+    for group in (ADAPTER_GROUP, LIGHT_CLIENT_GROUP):
+        lines.append(f"{group}:")
+        for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+            lines.append(f"  {ep.name:<12} {ep.value}")
+    return "\n".join(lines)

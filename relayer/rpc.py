@@ -1,0 +1,157 @@
+"""Async JSON-RPC over HTTP (httpx) with batching and failover between endpoints.
+
+Transport failures, HTTP errors and JSON-RPC error objects become ``RpcError``
+(retryable); a revert answer from ``eth_call``/``eth_estimateGas`` becomes
+``ContractRevert`` carrying the raw revert data. Nothing above this module sees httpx.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import structlog
+import trio
+
+from relayer.errors import ContractRevert, RpcAnswerError, RpcError
+
+log = structlog.get_logger("relayer.rpc")
+
+REVERT_CODES = {3, -32000, -32003, -32015}
+
+
+@dataclass
+class EndpointHealth:
+    """Per-endpoint counters shown in status and metrics."""
+
+    url: str
+    requests: int = 0
+    errors: int = 0
+    consecutive_errors: int = 0
+    last_error: str | None = None
+    latency_total: float = 0.0
+
+    @property
+    def state(self) -> str:
+        if self.consecutive_errors == 0:
+            return "healthy"
+        return "failing" if self.consecutive_errors >= 3 else "degraded"
+
+
+@dataclass
+class RpcClient:
+    """JSON-RPC client for one chain; tries its endpoints in order, the healthiest first."""
+
+    chain: str
+    urls: tuple[str, ...]
+    timeout: float = 10.0
+    health: dict[str, EndpointHealth] = field(init=False)
+    _ids: itertools.count = field(init=False, default_factory=lambda: itertools.count(1))
+    _client: httpx.AsyncClient | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.health = {url: EndpointHealth(url) for url in self.urls}
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout)
+        return self._client
+
+    async def call(self, method: str, *params: Any) -> Any:
+        """One call. Raises RpcError (retryable) or ContractRevert; cancellation aborts the request."""
+        reply = await self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method,
+                                  "params": list(params)})
+        return self._result(method, reply)
+
+    async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        """Several calls in one HTTP request; results in call order. Raises like ``call``."""
+        if not calls:
+            return []
+        ids = [next(self._ids) for _ in calls]
+        payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in zip(ids, calls)]
+        replies = await self._post(payload)
+        if not isinstance(replies, list):
+            raise RpcAnswerError("batch answer is not a list", chain=self.chain)
+        by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise RpcError(f"batch answer lacks {len(missing)} of {len(ids)} replies", chain=self.chain)
+        return [self._result(m, by_id[i]) for i, (m, _) in zip(ids, calls)]
+
+    def _ordered_urls(self) -> list[str]:
+        return sorted(self.urls, key=lambda u: self.health[u].consecutive_errors)
+
+    async def _post(self, payload: Any) -> Any:
+        last: RpcError | None = None
+        for url in self._ordered_urls():
+            try:
+                return await self._post_one(url, payload)
+            except RpcError as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def _post_one(self, url: str, payload: Any) -> Any:
+        health = self.health[url]
+        health.requests += 1
+        started = trio.current_time()
+        try:
+            response = await self._http().post(url, json=payload)
+            response.raise_for_status()
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            health.errors += 1
+            health.consecutive_errors += 1
+            health.last_error = type(exc).__name__
+            log.warning("rpc.failed", chain=self.chain, endpoint=url, error=str(exc) or type(exc).__name__)
+            raise RpcError(f"RPC request failed: {exc or type(exc).__name__}", chain=self.chain,
+                           endpoint=url) from exc
+        health.consecutive_errors = 0
+        health.latency_total += trio.current_time() - started
+        return body
+
+    def _result(self, method: str, reply: Any) -> Any:
+        if not isinstance(reply, dict):
+            raise RpcAnswerError(f"{method}: answer is not a JSON object", chain=self.chain)
+        error = reply.get("error")
+        if error is None:
+            if "result" not in reply:
+                raise RpcAnswerError(f"{method}: answer has neither result nor error", chain=self.chain)
+            return reply["result"]
+        message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
+        data = error.get("data") if isinstance(error, dict) else None
+        if method in ("eth_call", "eth_estimateGas") and _is_revert(error):
+            raise ContractRevert(_revert_hex(data) or message, chain=self.chain, method=method)
+        raise RpcError(f"{method}: {message}", chain=self.chain, method=method)
+
+
+def _is_revert(error: Any) -> bool:
+    if not isinstance(error, dict):
+        return False
+    message = str(error.get("message", "")).lower()
+    return "revert" in message or (error.get("code") in REVERT_CODES and error.get("data") is not None)
+
+
+def _revert_hex(data: Any) -> str | None:
+    if isinstance(data, str) and data.startswith("0x"):
+        return data
+    if isinstance(data, dict) and isinstance(data.get("data"), str):
+        return data["data"]
+    return None
+
+
+def hex_int(value: Any, what: str = "quantity") -> int:
+    """Parse a JSON-RPC quantity; raises RpcAnswerError naming ``what`` when malformed."""
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise RpcAnswerError(f"{what} is not a hex quantity: {value!r}")
+    try:
+        return int(value, 16)
+    except ValueError as exc:
+        raise RpcAnswerError(f"{what} is not a hex quantity: {value!r}") from exc

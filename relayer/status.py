@@ -1,0 +1,71 @@
+"""`relayer status`: routes, message counts per state, cursors, light-client heights and
+pending transactions, read from the operator's state database (works with the daemon up or down)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from relayer.config import Config, load_config
+from relayer.store import STATES, Store
+
+
+def snapshot(config: Config, store: Store, live: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The status document; ``live`` adds what only the running daemon knows."""
+    counts = store.counts()
+    now = time.time()
+    routes = []
+    for r in config.routes:
+        states = {s: counts.get((r.source, r.destination), {}).get(s, 0) for s in STATES}
+        oldest = store.oldest_open(r.source, r.destination)
+        routes.append({"route": f"{r.source}->{r.destination}", "messages": states,
+                       "oldest_open_age_s": round(now - oldest, 1) if oldest else None})
+    cursors = store.cursors()
+    chains = {}
+    for name in config.chains:
+        latest = store.latest_header(name)
+        chains[name] = {"cursor": cursors.get(name), "light_client_height": latest.number if latest else None,
+                        "light_client_hash": latest.hash if latest else None}
+        if live:
+            chains[name].update(live.get("chains", {}).get(name, {}))
+    pending = [{"chain": t.chain, "tx": t.hash, "nonce": t.nonce, "state": t.state,
+                "messages": len(t.message_ids), "age_s": round(now - t.created_at, 1)} for t in store.open_txs()]
+    doc: dict[str, Any] = {"operator": config.operator.name, "routes": routes, "chains": chains,
+                           "pending_transactions": pending}
+    if live:
+        doc["services"] = live.get("services", {})
+    return doc
+
+
+def render(doc: dict[str, Any]) -> str:
+    """A readable table of the status document."""
+    lines = [f"operator {doc['operator']}", "", f"{'route':<16}" + "".join(f"{s:>19}" for s in STATES)
+             + f"{'oldest open':>13}"]
+    for r in doc["routes"]:
+        age = "-" if r["oldest_open_age_s"] is None else f"{r['oldest_open_age_s']}s"
+        lines.append(f"{r['route']:<16}" + "".join(f"{r['messages'][s]:>19}" for s in STATES) + f"{age:>13}")
+    lines += ["", f"{'chain':<10}{'cursor':>10}{'light client':>14}  hash"]
+    for name, c in doc["chains"].items():
+        lines.append(f"{name:<10}{_s(c['cursor']):>10}{_s(c['light_client_height']):>14}  {c['light_client_hash'] or '-'}")
+    lines += ["", f"pending transactions: {len(doc['pending_transactions'])}"]
+    lines += [f"  {t['chain']} nonce {t['nonce']} {t['tx']} {t['state']} ({t['messages']} messages, {t['age_s']}s)"
+              for t in doc["pending_transactions"]]
+    return "\n".join(lines)
+
+
+def _s(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def main(config_path: Path, *, as_json: bool) -> int:
+    """Print the status; raises ConfigError for a bad config, StoreError for an unusable database."""
+    config = load_config(config_path)
+    store = Store(config.operator.state_dir / "relayer.db")
+    try:
+        doc = snapshot(config, store)
+    finally:
+        store.close()
+    print(json.dumps(doc, indent=2) if as_json else render(doc))
+    return 0

@@ -1,0 +1,289 @@
+"""Durable relayer state in SQLite (WAL): cursors, verified headers, messages, attestations
+and the signed-transaction journal.
+
+Every state change that must survive a crash happens in one SQLite transaction together
+with whatever made it necessary (a message and the cursor that moved past it; a signed
+transaction and the messages it carries). Calls are synchronous and short (sub-millisecond
+on local disk); they are made from trio tasks without a thread hop and are not cancellable.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from relayer.errors import StoreError
+
+APPLICATION_ID = 0x52454C59  # "RELY"
+SCHEMA_VERSION = 1
+
+# Message states: observed -> final -> submitted -> confirmed, or failed / delivered-by-peer.
+OPEN_STATES = ("final", "submitted")
+STATES = ("final", "submitted", "confirmed", "delivered-by-peer", "failed")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cursors (chain TEXT PRIMARY KEY, next_block INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS headers (
+    chain TEXT NOT NULL, number INTEGER NOT NULL, hash TEXT NOT NULL, parent_hash TEXT NOT NULL,
+    receipts_root TEXT NOT NULL, timestamp INTEGER NOT NULL, PRIMARY KEY (chain, number));
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY, src_chain TEXT NOT NULL, dst_chain TEXT NOT NULL, kind TEXT NOT NULL,
+    nonce INTEGER NOT NULL, block_number INTEGER NOT NULL, block_hash TEXT NOT NULL,
+    tx_hash TEXT NOT NULL, tx_index INTEGER NOT NULL, log_index INTEGER NOT NULL,
+    token TEXT NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL, amount TEXT NOT NULL,
+    state TEXT NOT NULL, reason TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+    final_at REAL NOT NULL, delivered_tx TEXT, gas_used INTEGER, updated_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_open ON messages (dst_chain, state, src_chain, block_number);
+CREATE TABLE IF NOT EXISTS attestations (
+    src_chain_id INTEGER NOT NULL, dst_chain_id INTEGER NOT NULL, number INTEGER NOT NULL,
+    epoch INTEGER NOT NULL, block_hash TEXT NOT NULL, receipts_root TEXT NOT NULL,
+    signer TEXT NOT NULL, signature TEXT NOT NULL,
+    PRIMARY KEY (src_chain_id, dst_chain_id, number, epoch));
+CREATE TABLE IF NOT EXISTS txs (
+    hash TEXT PRIMARY KEY, chain TEXT NOT NULL, nonce INTEGER NOT NULL, raw TEXT NOT NULL,
+    state TEXT NOT NULL, message_ids TEXT NOT NULL, created_at REAL NOT NULL,
+    gas_used INTEGER, error TEXT);
+CREATE INDEX IF NOT EXISTS txs_open ON txs (chain, state);
+"""
+
+
+@dataclass(frozen=True)
+class StoredHeader:
+    chain: str
+    number: int
+    hash: str
+    parent_hash: str
+    receipts_root: str
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class Message:
+    """One cross-chain message as the store knows it."""
+
+    id: str
+    src_chain: str
+    dst_chain: str
+    kind: str  # "lock" | "burn"
+    nonce: int
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    tx_index: int
+    log_index: int
+    token: str
+    sender: str
+    recipient: str
+    amount: int
+    state: str = "final"
+    reason: str | None = None
+    attempts: int = 0
+    final_at: float = 0.0
+    delivered_tx: str | None = None
+    gas_used: int | None = None
+
+
+@dataclass(frozen=True)
+class JournalTx:
+    hash: str
+    chain: str
+    nonce: int
+    raw: str
+    state: str
+    message_ids: tuple[str, ...]
+    created_at: float
+
+
+class Store:
+    """The state database of one operator. Raises StoreError when it cannot be used."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
+            self._db.row_factory = sqlite3.Row
+            self._init_schema()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot use state database: {exc}; move the file away or fix "
+                             f"the permissions", path=str(path)) from exc
+
+    def _init_schema(self) -> None:
+        app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
+        tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables):
+            raise StoreError("this file is not a relayer state database", path=str(self.path))
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+        self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write; raises StoreError when the disk refuses it (nothing is half-written)."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"state database write failed: {exc}", path=str(self.path)) from exc
+
+    def _rows(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"state database read failed: {exc}", path=str(self.path)) from exc
+
+    # cursors ------------------------------------------------------------------
+    def cursor(self, chain: str) -> int | None:
+        rows = self._rows("SELECT next_block FROM cursors WHERE chain=?", chain)
+        return int(rows[0][0]) if rows else None
+
+    def cursors(self) -> dict[str, int]:
+        return {r["chain"]: r["next_block"] for r in self._rows("SELECT * FROM cursors")}
+
+    # headers ------------------------------------------------------------------
+    def header(self, chain: str, number: int) -> StoredHeader | None:
+        rows = self._rows("SELECT * FROM headers WHERE chain=? AND number=?", chain, number)
+        return StoredHeader(**dict(rows[0])) if rows else None
+
+    def latest_header(self, chain: str) -> StoredHeader | None:
+        rows = self._rows("SELECT * FROM headers WHERE chain=? ORDER BY number DESC LIMIT 1", chain)
+        return StoredHeader(**dict(rows[0])) if rows else None
+
+    def record_scan(self, chain: str, next_block: int, headers: list[StoredHeader],
+                    messages: list[Message], attestations: list[dict[str, Any]]) -> list[Message]:
+        """Persist one scanned range atomically; returns the messages that were new."""
+        new: list[Message] = []
+        with self.transaction() as db:
+            for h in headers:
+                db.execute("INSERT OR REPLACE INTO headers VALUES (?,?,?,?,?,?)",
+                           (h.chain, h.number, h.hash, h.parent_hash, h.receipts_root, h.timestamp))
+            for m in messages:
+                if _insert_message(db, m):
+                    new.append(m)
+            for a in attestations:
+                _insert_attestation(db, a)
+            db.execute("INSERT INTO cursors VALUES (?,?) ON CONFLICT(chain) DO UPDATE SET "
+                       "next_block=excluded.next_block", (chain, next_block))
+        return new
+
+    # messages -----------------------------------------------------------------
+    def message(self, message_id: str) -> Message | None:
+        rows = self._rows("SELECT * FROM messages WHERE id=?", message_id)
+        return _message(rows[0]) if rows else None
+
+    def open_messages(self, dst_chain: str, limit: int = 1000) -> list[Message]:
+        rows = self._rows("SELECT * FROM messages WHERE dst_chain=? AND state='final' "
+                          "ORDER BY src_chain, block_number, log_index LIMIT ?", dst_chain, limit)
+        return [_message(r) for r in rows]
+
+    def messages_in_state(self, state: str) -> list[Message]:
+        return [_message(r) for r in self._rows("SELECT * FROM messages WHERE state=?", state)]
+
+    def set_state(self, ids: list[str], state: str, *, reason: str | None = None,
+                  delivered_tx: str | None = None, gas_used: int | None = None,
+                  now: float = 0.0, bump_attempts: bool = False) -> None:
+        with self.transaction() as db:
+            for mid in ids:
+                db.execute("UPDATE messages SET state=?, reason=?, delivered_tx=COALESCE(?, delivered_tx),"
+                           " gas_used=COALESCE(?, gas_used), updated_at=?, attempts=attempts+? WHERE id=?",
+                           (state, reason, delivered_tx, gas_used, now, int(bump_attempts), mid))
+
+    def counts(self) -> dict[tuple[str, str], dict[str, int]]:
+        """Per (source, destination) route, the number of messages in each state."""
+        out: dict[tuple[str, str], dict[str, int]] = {}
+        for r in self._rows("SELECT src_chain, dst_chain, state, count(*) AS n FROM messages "
+                            "GROUP BY src_chain, dst_chain, state"):
+            out.setdefault((r["src_chain"], r["dst_chain"]), {})[r["state"]] = r["n"]
+        return out
+
+    def oldest_open(self, src: str, dst: str) -> float | None:
+        rows = self._rows("SELECT min(final_at) FROM messages WHERE src_chain=? AND dst_chain=? "
+                          "AND state IN ('final','submitted')", src, dst)
+        return rows[0][0] if rows and rows[0][0] is not None else None
+
+    # attestations ---------------------------------------------------------------
+    def attestation(self, src_chain_id: int, dst_chain_id: int, number: int,
+                    epoch: int) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM attestations WHERE src_chain_id=? AND dst_chain_id=? "
+                          "AND number=? AND epoch=?", src_chain_id, dst_chain_id, number, epoch)
+        return dict(rows[0]) if rows else None
+
+    def add_attestation(self, attestation: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            _insert_attestation(db, attestation)
+
+    # transaction journal ----------------------------------------------------------
+    def journal_signed(self, tx: JournalTx, now: float) -> None:
+        """Record a signed transaction and mark its messages submitted, before it is sent."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO txs (hash, chain, nonce, raw, state, message_ids, created_at) "
+                       "VALUES (?,?,?,?,?,?,?)", (tx.hash, tx.chain, tx.nonce, tx.raw, "signed",
+                                                  json.dumps(list(tx.message_ids)), tx.created_at))
+            for mid in tx.message_ids:
+                db.execute("UPDATE messages SET state='submitted', delivered_tx=?, updated_at=? "
+                           "WHERE id=? AND state='final'", (tx.hash, now, mid))
+
+    def set_tx_state(self, tx_hash: str, state: str, *, gas_used: int | None = None,
+                     error: str | None = None) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE txs SET state=?, gas_used=COALESCE(?, gas_used), error=? WHERE hash=?",
+                       (state, gas_used, error, tx_hash))
+
+    def open_txs(self, chain: str | None = None) -> list[JournalTx]:
+        sql = "SELECT * FROM txs WHERE state IN ('signed','sent')"
+        rows = self._rows(sql + " AND chain=? ORDER BY nonce", chain) if chain else \
+            self._rows(sql + " ORDER BY chain, nonce")
+        return [_journal(r) for r in rows]
+
+    def max_nonce(self, chain: str) -> int | None:
+        rows = self._rows("SELECT max(nonce) FROM txs WHERE chain=?", chain)
+        return rows[0][0] if rows and rows[0][0] is not None else None
+
+    def gas_spent(self, chain: str) -> int:
+        rows = self._rows("SELECT coalesce(sum(gas_used), 0) FROM txs WHERE chain=?", chain)
+        return int(rows[0][0])
+
+
+def _insert_message(db: sqlite3.Connection, m: Message) -> bool:
+    cur = db.execute(
+        "INSERT OR IGNORE INTO messages (id, src_chain, dst_chain, kind, nonce, block_number, block_hash,"
+        " tx_hash, tx_index, log_index, token, sender, recipient, amount, state, final_at, updated_at)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (m.id, m.src_chain, m.dst_chain, m.kind, m.nonce, m.block_number, m.block_hash, m.tx_hash,
+         m.tx_index, m.log_index, m.token, m.sender, m.recipient, str(m.amount), m.state,
+         m.final_at, m.final_at))
+    return cur.rowcount == 1
+
+
+def _insert_attestation(db: sqlite3.Connection, a: dict[str, Any]) -> None:
+    db.execute("INSERT OR IGNORE INTO attestations VALUES (?,?,?,?,?,?,?,?)",
+               (a["src_chain_id"], a["dst_chain_id"], a["number"], a["epoch"], a["block_hash"],
+                a["receipts_root"], a["signer"], a["signature"]))
+
+
+def _message(row: sqlite3.Row) -> Message:
+    data = dict(row)
+    data.pop("updated_at", None)
+    data["amount"] = int(data["amount"])
+    return Message(**data)
+
+
+def _journal(row: sqlite3.Row) -> JournalTx:
+    return JournalTx(hash=row["hash"], chain=row["chain"], nonce=row["nonce"], raw=row["raw"],
+                     state=row["state"], message_ids=tuple(json.loads(row["message_ids"])),
+                     created_at=row["created_at"])

@@ -1,0 +1,283 @@
+"""The submitter of one destination chain: the only owner of its key and nonce.
+
+It picks final messages this operator is designated for (or whose designated peer let
+the grace period pass), makes sure the source header is accepted on-chain (collecting M
+committee signatures and sending the update in the same transaction), proves every
+receipt locally, journals the signed transaction, sends it and records the outcome.
+Replay protection is on-chain, so a crash anywhere here can delay a message, never
+deliver it twice.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+
+import structlog
+import trio
+from eth_abi import encode as abi_encode
+from eth_account.signers.local import LocalAccount
+
+from adapters.evm.proof import build_receipt_proofs, verify_receipt_proof
+from light_clients.evm.receipts import receipts_root
+from relayer.attester import Collector
+from relayer.errors import ContractRevert, RpcError, VerificationError
+from relayer.follower import ReceiptCache
+from relayer.routes import ChainRuntime, Route
+from relayer.store import JournalTx, Message, Store
+
+log = structlog.get_logger("relayer.submitter")
+
+RECEIPT_POLL = 0.25
+CONFIRM_TIMEOUT = 30.0
+MAX_ATTEMPTS = 5
+ZERO32 = b"\x00" * 32
+
+
+@dataclass(frozen=True)
+class Turn:
+    """Deterministic turn-taking: who submits a message, and when the others step in."""
+
+    members: tuple[str, ...]  # committee addresses, ascending
+    me: int
+    grace: float
+
+    def rank(self, message: Message, src_chain_id: int) -> int:
+        designated = (message.block_number + src_chain_id) % len(self.members)
+        return (self.me - designated) % len(self.members)
+
+    def eligible_at(self, message: Message, src_chain_id: int) -> float:
+        return message.final_at + self.rank(message, src_chain_id) * self.grace
+
+
+@dataclass(frozen=True)
+class FeePolicy:
+    max_fee: int
+    priority_fee: int
+    gas_multiplier: float
+
+
+class Submitter:
+    """One task per destination chain."""
+
+    def __init__(self, dst: ChainRuntime, sources: dict[str, ChainRuntime], store: Store,
+                 cache: ReceiptCache, collector: Collector, account: LocalAccount, turn: Turn,
+                 fees: FeePolicy, poll_interval: float, progress: dict[str, Any]) -> None:
+        self.dst = dst
+        self.sources = sources
+        self.routes = {r.src: r for r in dst.incoming}
+        self.store = store
+        self.cache = cache
+        self.collector = collector
+        self.account = account
+        self.turn = turn
+        self.fees = fees
+        self.poll_interval = poll_interval
+        self.progress = progress
+        self.nonce = 0
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Deliver forever. Raises RpcError for the supervisor to retry; cancellation between
+        journal and send is safe (the journal is replayed at the next start)."""
+        structlog.contextvars.bind_contextvars(chain=self.dst.name)
+        await self.recover()
+        task_status.started()
+        while True:
+            if not await self.step():
+                await trio.sleep(self.poll_interval)
+
+    # start-up -----------------------------------------------------------------------
+    async def recover(self) -> None:
+        """Settle every journaled transaction, then take the next free nonce."""
+        for tx in self.store.open_txs(self.dst.name):
+            log.info("tx.recovering", tx=tx.hash, nonce=tx.nonce, messages=len(tx.message_ids))
+            receipt = await self.dst.adapter.receipt(tx.hash)
+            if receipt is None:
+                await self._rebroadcast(tx)
+                receipt = await self._await_receipt(tx.hash)
+            if receipt is not None:
+                self._settle(tx, receipt)
+            else:
+                self._abandon(tx, "not mined after rebroadcast")
+        pending = await self.dst.adapter.pending_nonce(self.account.address)
+        self.nonce = max(pending, (self.store.max_nonce(self.dst.name) or -1) + 1)
+
+    async def _rebroadcast(self, tx: JournalTx) -> None:
+        try:
+            await self.dst.adapter.send_raw(bytes.fromhex(tx.raw[2:]))
+            log.info("tx.rebroadcast", tx=tx.hash, nonce=tx.nonce)
+        except RpcError as exc:
+            log.info("tx.rebroadcast_refused", tx=tx.hash, error=exc.message)
+
+    # one round ------------------------------------------------------------------------
+    async def step(self) -> bool:
+        """Deliver one batch if one is due; True when something was sent."""
+        open_messages = self.store.open_messages(self.dst.name)
+        self.progress.update(backlog=len(open_messages))
+        if not open_messages:
+            return False
+        open_messages = await self._drop_delivered(open_messages)
+        now = time.time()
+        due = [m for m in open_messages if now >= self.turn.eligible_at(m, self._route(m).src_chain_id)]
+        for (src, number), group in groupby(due, key=lambda m: (m.src_chain, m.block_number)):
+            batch = list(group)[: self._route_by_name(src).batch_size]
+            if await self.deliver(self._route_by_name(src), number, batch):
+                return True
+        return False
+
+    def _route(self, message: Message) -> Route:
+        return self.routes[message.src_chain]
+
+    def _route_by_name(self, src: str) -> Route:
+        return self.routes[src]
+
+    async def _drop_delivered(self, messages: list[Message]) -> list[Message]:
+        """Mark messages a peer already delivered; returns the rest."""
+        delivered: set[str] = set()
+        for src, group in groupby(sorted(messages, key=lambda m: m.src_chain), key=lambda m: m.src_chain):
+            items = list(group)
+            route = self.routes[src]
+            words = await self.dst.adapter.delivered_words(route.src_chain_id, sorted({m.nonce // 256 for m in items}))
+            delivered |= {m.id for m in items if words[m.nonce // 256] >> (m.nonce % 256) & 1}
+        if delivered:
+            self.store.set_state(sorted(delivered), "delivered-by-peer", now=time.time())
+            for mid in sorted(delivered):
+                log.info("message.delivered_by_peer", message_id=mid)
+        return [m for m in messages if m.id not in delivered]
+
+    async def deliver(self, route: Route, number: int, messages: list[Message]) -> bool:
+        """Send one deliverBatch for messages of one source block; False when not ready yet."""
+        header = self.store.header(route.src, number)
+        if header is None:
+            raise VerificationError("no verified header for a final message", chain=route.src, block=number)
+        root = bytes.fromhex(header.receipts_root[2:])
+        update = await self._light_client_update(route, number, bytes.fromhex(header.hash[2:]), root)
+        if update is None:
+            return False
+        proofs = await self._proofs(route, number, root, messages)
+        data = self.dst.adapter.bridge_abi.encode_call("deliverBatch", route.src_chain_id, update, proofs)
+        gas = await self._estimate(messages, data)
+        if gas is None:
+            return True
+        await self._send(route, messages, data, gas)
+        return True
+
+    async def _light_client_update(self, route: Route, number: int, block_hash: bytes,
+                                   root: bytes) -> bytes | None:
+        accepted = await self.dst.adapter.accepted_root(route.light_client, number)
+        if accepted == root:
+            return b""
+        if accepted != ZERO32:
+            raise VerificationError("destination light client holds another receipts root for this block",
+                                    route=route.name, block=number, accepted="0x" + accepted.hex())
+        signatures = await self.collector.collect(route, number, block_hash, root)
+        if signatures is None:
+            return None
+        log.info("header.update_ready", route=route.name, block=number)
+        return abi_encode(["uint256", "bytes32", "bytes32", "bytes"], [number, block_hash, root, signatures])
+
+    async def _proofs(self, route: Route, number: int, root: bytes,
+                      messages: list[Message]) -> list[tuple[int, bytes, list[bytes], int]]:
+        receipts = self.cache.get(route.src, number)
+        if receipts is None:
+            receipts = await self.sources[route.src].adapter.block_receipts(number)
+            if receipts_root(receipts) != root:
+                raise VerificationError("receipts no longer match the verified header", chain=route.src,
+                                        block=number)
+            self.cache.put(route.src, number, receipts)
+        built = build_receipt_proofs(receipts, {m.tx_index for m in messages})
+        out = []
+        for m in messages:
+            proof = built[m.tx_index]
+            verify_receipt_proof(root, proof)
+            out.append((number, proof.key, list(proof.nodes), m.log_index))
+            log.debug("proof.built", message_id=m.id, nodes=len(proof.nodes))
+        return out
+
+    async def _estimate(self, messages: list[Message], data: bytes) -> int | None:
+        try:
+            gas = await self.dst.adapter.estimate_gas(self.account.address, self.dst.adapter.bridge, data)
+        except ContractRevert as exc:
+            reason = self.dst.adapter.bridge_abi.decode_revert(bytes.fromhex(exc.reason[2:])) \
+                if exc.reason.startswith("0x") else exc.reason
+            self._failed_attempt(messages, reason)
+            return None
+        return int(gas * self.fees.gas_multiplier)
+
+    def _failed_attempt(self, messages: list[Message], reason: str) -> None:
+        for m in messages:
+            state = "failed" if m.attempts + 1 >= MAX_ATTEMPTS else "final"
+            self.store.set_state([m.id], state, reason=reason, now=time.time(), bump_attempts=True)
+            log.warning("message.attempt_failed", message_id=m.id, reason=reason, attempt=m.attempts + 1,
+                        state=state)
+
+    async def _send(self, route: Route, messages: list[Message], data: bytes, gas: int) -> None:
+        quote = await self.dst.adapter.fee_quote(self.fees.priority_fee, self.fees.max_fee)
+        signed = self.account.sign_transaction({
+            "type": 2, "chainId": self.dst.chain_id, "nonce": self.nonce, "to": self.dst.adapter.bridge,
+            "data": data, "gas": gas, "value": 0, "maxFeePerGas": quote.max_fee,
+            "maxPriorityFeePerGas": quote.priority_fee})
+        tx = JournalTx(hash="0x" + signed.hash.hex().removeprefix("0x"), chain=self.dst.name, nonce=self.nonce,
+                       raw="0x" + bytes(signed.raw_transaction).hex(), state="signed",
+                       message_ids=tuple(m.id for m in messages), created_at=time.time())
+        self.store.journal_signed(tx, now=time.time())
+        self.nonce += 1
+        log.info("batch.signed", route=route.name, tx=tx.hash, nonce=tx.nonce, messages=len(messages), gas=gas)
+        try:
+            await self.dst.adapter.send_raw(bytes.fromhex(tx.raw[2:]))
+        except RpcError as exc:
+            log.warning("tx.send_failed", tx=tx.hash, error=exc.message)
+        self.store.set_tx_state(tx.hash, "sent")
+        for m in messages:
+            log.info("message.submitted", message_id=m.id, tx=tx.hash, route=route.name)
+        receipt = await self._await_receipt(tx.hash)
+        if receipt is not None:
+            self._settle(tx, receipt)
+
+    async def _await_receipt(self, tx_hash: str) -> dict[str, Any] | None:
+        with trio.move_on_after(CONFIRM_TIMEOUT):
+            while True:
+                receipt = await self.dst.adapter.receipt(tx_hash)
+                if receipt is not None:
+                    return receipt
+                await trio.sleep(RECEIPT_POLL)
+        log.warning("tx.unconfirmed", tx=tx_hash, waited_s=CONFIRM_TIMEOUT)
+        return None
+
+    def _settle(self, tx: JournalTx, receipt: dict[str, Any]) -> None:
+        gas_used = int(receipt.get("gasUsed", "0x0"), 16)
+        if int(receipt.get("status", "0x0"), 16) != 1:
+            self.store.set_tx_state(tx.hash, "reverted", gas_used=gas_used, error="reverted")
+            log.warning("tx.reverted", tx=tx.hash, gas_used=gas_used)
+            self._back_to_final(tx.message_ids, "transaction reverted")
+            return
+        self.store.set_tx_state(tx.hash, "confirmed", gas_used=gas_used)
+        delivered = self._delivered_ids(receipt)
+        mine = [mid for mid in tx.message_ids if mid in delivered]
+        peers = [mid for mid in tx.message_ids if mid not in delivered]
+        per_message = gas_used // max(len(mine), 1)
+        now = time.time()
+        self.store.set_state(mine, "confirmed", delivered_tx=tx.hash, gas_used=per_message, now=now)
+        self.store.set_state(peers, "delivered-by-peer", now=now)
+        for mid in mine:
+            log.info("message.confirmed", message_id=mid, tx=tx.hash, gas=per_message,
+                     block=int(receipt.get("blockNumber", "0x0"), 16))
+        for mid in peers:
+            log.info("message.delivered_by_peer", message_id=mid, tx=tx.hash)
+
+    def _delivered_ids(self, receipt: dict[str, Any]) -> set[str]:
+        topic = "0x" + self.dst.adapter.bridge_abi.event_topic("Delivered").hex()
+        bridge = self.dst.adapter.bridge.lower()
+        return {str(lg["topics"][1]).lower() for lg in receipt.get("logs", [])
+                if str(lg.get("address", "")).lower() == bridge and lg.get("topics")
+                and str(lg["topics"][0]).lower() == topic}
+
+    def _abandon(self, tx: JournalTx, reason: str) -> None:
+        self.store.set_tx_state(tx.hash, "dropped", error=reason)
+        log.warning("tx.dropped", tx=tx.hash, reason=reason)
+        self._back_to_final(tx.message_ids, reason)
+
+    def _back_to_final(self, ids: tuple[str, ...], reason: str) -> None:
+        self.store.set_state(list(ids), "final", reason=reason, now=time.time(), bump_attempts=True)

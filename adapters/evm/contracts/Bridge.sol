@@ -318,8 +318,10 @@ contract Bridge {
         returns (Message memory m)
     {
         (uint256 ptr, uint256 end) = _findLog(vp, vl, logIndex);
-        (address emitter, bytes32 topic0, uint256 dataPtr) = _logFields(ptr, end);
+        address emitter;
+        (emitter, ptr) = _emitter(ptr, end);
         if (emitter != srcBridge) revert WrongEmitter(emitter);
+        (bytes32 topic0, uint256 dataPtr, uint256 dataLen) = _topicAndData(ptr, end);
         if (topic0 == LOCKED_TOPIC && accept & ACCEPT_LOCKED != 0) {
             m.burned = false;
         } else if (topic0 == BURNED_TOPIC && accept & ACCEPT_BURNED != 0) {
@@ -327,6 +329,7 @@ contract Bridge {
         } else {
             revert WrongEvent(topic0);
         }
+        if (dataLen != 224) revert InvalidReceipt();
         // data: nonce, srcChainId, dstChainId, token, sender, recipient, amount
         uint256 evSrc = _word(dataPtr + 32);
         if (evSrc != srcChainId) revert WrongSourceChain(uint64(evSrc));
@@ -347,36 +350,38 @@ contract Bridge {
         (ptr, len, nx) = vp.list(end, ERR_RECEIPT);
         if (nx != end) revert InvalidReceipt();
         end = ptr + len;
-        ptr = ptr.skip(end, ERR_RECEIPT); // status / post-state root
-        ptr = ptr.skip(end, ERR_RECEIPT); // cumulativeGasUsed
-        ptr = ptr.skip(end, ERR_RECEIPT); // logsBloom
+        ptr = ptr.skipN(3, end, ERR_RECEIPT); // status or post-state root, cumulativeGasUsed, logsBloom
         (ptr, len,) = ptr.list(end, ERR_RECEIPT); // logs
         end = ptr + len;
         for (uint256 i; i < logIndex; ++i) {
             if (ptr >= end) revert LogIndexOutOfRange();
-            ptr = ptr.skip(end, ERR_RECEIPT);
+            ptr = ptr.skipN(1, end, ERR_RECEIPT);
         }
         if (ptr >= end) revert LogIndexOutOfRange();
         (ptr, len,) = ptr.list(end, ERR_RECEIPT); // [address, [topics], data]
         end = ptr + len;
     }
 
-    /// @dev Emitter, first topic and the offset of the 224-byte data of the log payload [ptr, end).
-    function _logFields(uint256 ptr, uint256 end)
-        private
-        pure
-        returns (address emitter, bytes32 topic0, uint256 dataPtr)
-    {
+    /// @dev Emitter of the log payload at `ptr` and the offset of its topics.
+    function _emitter(uint256 ptr, uint256 end) private pure returns (address emitter, uint256 next) {
         (uint256 ap, uint256 al, uint256 an) = ptr.str(end, ERR_RECEIPT);
         if (al != 20) revert InvalidReceipt();
-        emitter = address(uint160(_word(ap) >> 96));
-        (uint256 tp, uint256 tl, uint256 tn) = an.list(end, ERR_RECEIPT);
-        (uint256 t0, uint256 t0l,) = tp.str(tp + tl, ERR_RECEIPT);
-        if (t0l != 32) revert InvalidReceipt();
-        topic0 = bytes32(_word(t0));
-        uint256 dl;
-        (dataPtr, dl,) = tn.str(end, ERR_RECEIPT);
-        if (dl != 224) revert InvalidReceipt();
+        return (address(uint160(_word(ap) >> 96)), an);
+    }
+
+    /// @dev First topic (0 if none) and the data of a log, from its topics list at `ptr`.
+    function _topicAndData(uint256 ptr, uint256 end)
+        private
+        pure
+        returns (bytes32 topic0, uint256 dataPtr, uint256 dataLen)
+    {
+        (uint256 tp, uint256 tl, uint256 tn) = ptr.list(end, ERR_RECEIPT);
+        if (tl != 0) {
+            (uint256 t0, uint256 t0l,) = tp.str(tp + tl, ERR_RECEIPT);
+            if (t0l != 32) revert InvalidReceipt();
+            topic0 = bytes32(_word(t0));
+        }
+        (dataPtr, dataLen,) = tn.str(end, ERR_RECEIPT);
     }
 
     function _mintWrapped(uint64 srcChainId, Message memory m) private {

@@ -61,8 +61,8 @@ library MerklePatricia {
         (uint256 p, uint256 l, uint256 nx) = ptr.list(end, ERR);
         if (nx != end) revert InvalidProof();
         uint256 listEnd = p + l;
-        uint256 n0 = p.skip(listEnd, ERR);
-        if (n0.skip(listEnd, ERR) == listEnd) {
+        uint256 n0 = p.skipN(1, listEnd, ERR);
+        if (n0.skipN(1, listEnd, ERR) == listEnd) {
             // leaf or extension: [hexPrefixPath, valueOrChild]
             bool leaf = _matchPath(c, p, listEnd);
             if (!leaf) return (false, n0, listEnd);
@@ -73,10 +73,7 @@ library MerklePatricia {
         // branch: 16 children then a value
         uint256 slot = 16;
         if (c.pos < c.nibbles) slot = _nibble(c.keyPtr, c.pos++);
-        uint256 ref = p;
-        for (uint256 i; i < slot; ++i) {
-            ref = ref.skip(listEnd, ERR);
-        }
+        uint256 ref = p.skipN(slot, listEnd, ERR);
         if (slot != 16) return (false, ref, listEnd);
         (uint256 bp, uint256 bl) = _value(ref, listEnd);
         return (true, bp, bl);

@@ -69,6 +69,42 @@ library RLPReader {
         (,,, next) = item(ptr, end, err);
     }
 
+    /// @notice Offset after skipping `n` consecutive items starting at `ptr`; reverts with `err`
+    /// unless all of them end within `end`.
+    function skipN(uint256 ptr, uint256 n, uint256 end, bytes4 err) internal pure returns (uint256 next) {
+        assembly ("memory-safe") {
+            next := ptr
+            for {} n { n := sub(n, 1) } {
+                let b := byte(0, calldataload(next))
+                switch lt(b, 0xb8)
+                case 1 {
+                    // single byte (< 0x80) or short string
+                    next := add(next, add(1, mul(gt(b, 0x7f), sub(b, 0x80))))
+                }
+                default {
+                    switch lt(b, 0xc0)
+                    case 1 {
+                        let ll := sub(b, 0xb7)
+                        next := add(add(next, add(1, ll)), shr(sub(256, shl(3, ll)), calldataload(add(next, 1))))
+                    }
+                    default {
+                        switch lt(b, 0xf8)
+                        case 1 { next := add(next, sub(b, 0xbf)) }
+                        default {
+                            let ll := sub(b, 0xf7)
+                            next := add(add(next, add(1, ll)), shr(sub(256, shl(3, ll)), calldataload(add(next, 1))))
+                        }
+                    }
+                }
+                // each step moves forward by at most 1 + 8 + 2^64 bytes: no overflow; stop early when past end
+                if gt(next, end) {
+                    mstore(0, err)
+                    revert(0, 4)
+                }
+            }
+        }
+    }
+
     /// @notice Payload of the string at `ptr`; reverts with `err` if it is a list.
     function str(uint256 ptr, uint256 end, bytes4 err)
         internal

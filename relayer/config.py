@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import is_checksum_address, to_checksum_address
+from eth_utils.address import is_checksum_address, to_checksum_address
 
 from relayer.errors import ConfigError
 from relayer.plugins import ADAPTER_GROUP, LIGHT_CLIENT_GROUP, installed
@@ -443,8 +443,8 @@ def _number(minimum: float, maximum: float, *, allow_minimum: bool = False) -> C
 
 
 def _short(value: int | float) -> str:
-    text = str(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge number"
-    return text
+    """``value`` for a message; huge integers are not spelt out."""
+    return "a huge number" if isinstance(value, int) and abs(value) >= 10**30 else str(value)
 
 
 def _choice(options: tuple[str, ...]) -> Check[str]:
@@ -605,7 +605,8 @@ def _read_account(path: Path) -> LocalAccount:
 
 def _account(hex_key: str) -> LocalAccount | None:
     try:
-        return Account.from_key(bytes.fromhex(hex_key))
+        account: LocalAccount = Account.from_key(bytes.fromhex(hex_key))
+        return account
     except Exception:  # noqa: BLE001 - any failure means "no valid key"; never chain it (it may hold the key)
         return None
 
@@ -740,15 +741,7 @@ def _check_identity(report: _Report, operator: _Operator, committee: CommitteeCo
     """operator.name must be a member, and the key's address must be that member's."""
     if committee is None:
         return
-    by_name = {m.name: m for m in committee.members}
-    named = None if operator.config is None else by_name.get(operator.config.name)
-    if operator.config is not None and named is None:
-        known = ", ".join(by_name)
-        report.add(
-            "operator.name",
-            f"no committee member is named {operator.config.name!r} (members: {known})"
-            f"{_suggest(operator.config.name, by_name)}; use this operator's name in committee.members",
-        )
+    named = None if operator.config is None else _member_named(report, operator.config.name, committee)
     owner = next((m for m in committee.members if m.address == operator.address), None)
     if operator.address is not None and owner is None:
         report.add("operator.key_file", _not_member(operator.address))
@@ -758,6 +751,17 @@ def _check_identity(report: _Report, operator: _Operator, committee: CommitteeCo
             f"the key's address {owner.address} belongs to committee member {owner.name!r}, not to "
             f"{named.name!r} (operator.name); use {named.name}'s key or fix operator.name",
         )
+
+
+def _member_named(report: _Report, name: str, committee: CommitteeConfig) -> MemberConfig | None:
+    by_name = {m.name: m for m in committee.members}
+    if name not in by_name:
+        report.add(
+            "operator.name",
+            f"no committee member is named {name!r} (members: {', '.join(by_name)}){_suggest(name, by_name)}; "
+            "use this operator's name in committee.members",
+        )
+    return by_name.get(name)
 
 
 def _chains(root: _Table) -> dict[str, ChainConfig] | None:
@@ -776,7 +780,9 @@ def _chains(root: _Table) -> dict[str, ChainConfig] | None:
 def _chain_names(data: Mapping[str, Any]) -> set[str] | None:
     """Names of the [chains.NAME] tables, valid or not; None when there are none to refer to."""
     chains = data.get("chains")
-    return {str(name) for name in chains} or None if isinstance(chains, Mapping) else None
+    if not isinstance(chains, Mapping) or not chains:
+        return None
+    return {str(name) for name in chains}
 
 
 def _chain_at(
@@ -796,23 +802,22 @@ def _chain(
     chain_id = t.get("chain_id", _integer(1, _UINT64), example="chain_id = 31337")
     if chain_id is not None:
         t.report.unique(t.key("chain_id"), chain_id, chain_ids, "chain id")
-    values = (
-        chain_id,
-        t.get("adapter", checks[0], "evm"),
-        t.get("light_client", checks[1], "evm"),
-        _rpc(t),
-        t.get("bridge", _contract, example='bridge = "0x..."'),
-        t.get("confirmations", _integer(0, 10_000), 12),
-        t.get("poll_interval", _number(0, 3_600), 2.0),
-        t.get("start_block", _integer(0, _UINT64), 0),
-        t.get("log_page_size", _integer(1, 1_000_000), 2_000),
-        _fees(t.table("fees", _FEE_KEYS)),
-        t.mapping("light_client_options"),
-    )
-    if None in values:
+    fields: dict[str, Any] = {
+        "adapter": t.get("adapter", checks[0], "evm"),
+        "light_client": t.get("light_client", checks[1], "evm"),
+        "rpc": _rpc(t),
+        "bridge": t.get("bridge", _contract, example='bridge = "0x..."'),
+        "confirmations": t.get("confirmations", _integer(0, 10_000), 12),
+        "poll_interval": t.get("poll_interval", _number(0, 3_600), 2.0),
+        "start_block": t.get("start_block", _integer(0, _UINT64), 0),
+        "log_page_size": t.get("log_page_size", _integer(1, 1_000_000), 2_000),
+        "fees": _fees(t.table("fees", _FEE_KEYS)),
+        "light_client_options": t.mapping("light_client_options"),
+    }
+    if chain_id is None or None in fields.values():
         return None
-    *fields_, options = values  # in ChainConfig's field order
-    return ChainConfig(name, *fields_, light_client_options=dict(options))  # type: ignore[arg-type]
+    fields["light_client_options"] = dict(fields["light_client_options"])
+    return ChainConfig(name=name, chain_id=ChainId(chain_id), **fields)
 
 
 def _rpc(t: _Table) -> tuple[str, ...] | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import statistics
 import sys
 import time
@@ -88,8 +89,11 @@ def run_wave(devnet: Path, steps: Sequence[Step], timeout: float,
         on_done(outcome)
         return outcome
 
-    with ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="transfer") as pool:
+    pool = ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="transfer")
+    try:
         return list(pool.map(one, steps))
+    finally:  # on Ctrl-C do not wait for deliveries; the teardown makes the workers fail fast
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def progress(outcome: Outcome) -> None:
@@ -107,11 +111,11 @@ def snapshot(deployment: dict[str, Any]) -> Balances:
     """Every user's balance of every holding on every chain."""
     balances: Balances = {}
     for name, chain in deployment["chains"].items():
-        evm = SyncEvm(chain["rpc"])
-        for user in deployment["users"]:
-            for holding in HOLDINGS:
-                token = None if holding == "native" else chain[holding]
-                balances[(user["address"], name, holding)] = balance_of(evm, token, user["address"])
+        with SyncEvm(chain["rpc"]) as evm:
+            for user in deployment["users"]:
+                for holding in HOLDINGS:
+                    token = None if holding == "native" else chain[holding]
+                    balances[(user["address"], name, holding)] = balance_of(evm, token, user["address"])
     return balances
 
 
@@ -143,18 +147,14 @@ def supply_mismatches(deployment: dict[str, Any]) -> list[str]:
     chains, problems = deployment["chains"], []
     for source, destination in ROUTES:
         src, dst = chains[source], chains[destination]
-        src_evm, dst_evm = SyncEvm(src["rpc"]), SyncEvm(dst["rpc"])
-        pairs = (("native", balance_of(src_evm, None, src["bridge"]), dst["wrapped_native"]),
-                 ("token", balance_of(src_evm, src["test_token"], src["bridge"]), dst["wrapped_token"]))
-        for asset, locked, wrapped in pairs:
-            supply = int(_scalar(dst_evm.call(wrapped, ERC20_ABI, "totalSupply")))
-            if locked != supply:
-                problems.append(f"{asset} of {source}: {locked} locked but {supply} wrapped on {destination}")
+        with SyncEvm(src["rpc"]) as src_evm, SyncEvm(dst["rpc"]) as dst_evm:
+            pairs = (("native", balance_of(src_evm, None, src["bridge"]), dst["wrapped_native"]),
+                     ("token", balance_of(src_evm, src["test_token"], src["bridge"]), dst["wrapped_token"]))
+            for asset, locked, wrapped in pairs:
+                supply = int(dst_evm.call(wrapped, ERC20_ABI, "totalSupply"))
+                if locked != supply:
+                    problems.append(f"{asset} of {source}: {locked} locked but {supply} wrapped on {destination}")
     return problems
-
-
-def _scalar(value: Any) -> Any:
-    return value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
 
 
 # --------------------------------------------------------------------------- report
@@ -174,7 +174,7 @@ def table(outcomes: Sequence[Outcome]) -> str:
             rows.append(f"{n:>2}  FAILED {s.asset} {s.route} {s.amount}: {o.error}")
             continue
         rows.append(f"{n:>2}  {_short(r.source_tx):<15} {_short(r.destination_tx):<15} {s.asset:<14} "
-                    f"{s.route:<11} {str(s.amount):>8} {r.latency_s or 0:>9.2f} "
+                    f"{s.route:<11} {s.amount!s:>8} {r.latency_s or 0:>9.2f} "
                     f"{r.destination_gas or 0:>9} {r.per_message_gas or 0:>8}")
     return "\n".join(rows)
 
@@ -229,6 +229,10 @@ def run_demo(dir: Path, timeout: float = 120.0) -> bool:
     return len(results) == len(outcomes) and not balance_problems and not supply_problems
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m relayer.demo``; 0 when everything passed, 1 otherwise."""
     parser = argparse.ArgumentParser(prog="python -m relayer.demo", description=__doc__.splitlines()[0])
@@ -236,6 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each delivery")
     args = parser.parse_args(argv)
     dir = args.dir.resolve()
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         prepare_dir(dir)
         devnet_up(dir, detach=True)

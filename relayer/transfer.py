@@ -27,7 +27,7 @@ from eth_utils import is_address, keccak, to_checksum_address
 
 from adapters.evm.abi import Contract
 from adapters.evm.sync_client import SyncEvm
-from relayer.devnet.deploy import scalar, same_address, token_meta, wrapped_meta
+from relayer.devnet.deploy import same_address, token_meta, wrapped_meta
 from relayer.devnet.network import load_deployment
 from relayer.errors import RelayerError, RetryableError, UsageError
 
@@ -172,26 +172,32 @@ def transfer(
     value = to_base_units(amount)
     user = _user(deployment, user_index)
     to = _recipient(recipient or user["address"])
-    src_evm, dst_evm = SyncEvm(src["rpc"]), SyncEvm(dst["rpc"])
-    _check_balance(src_evm, src, what, user["address"], value)
-    dst_from_block = as_int(dst_evm.rpc("eth_blockNumber"))
-    started = time.monotonic()
-    receipts = _submit(src_evm, src, dst, what, user["key"], to, value)
+    with SyncEvm(src["rpc"]) as src_evm, SyncEvm(dst["rpc"]) as dst_evm:
+        _check_balance(src_evm, src, what, user["address"], value)
+        dst_from_block = dst_evm.block_number()
+        started = time.monotonic()
+        result = _send(src_evm, src, dst, what, user, to, value)
+        if not wait:
+            return result
+        return _await_delivery(dst_evm, dst["bridge"], src["chain_id"], result, dst_from_block,
+                               started, timeout)
+
+
+def _send(evm: SyncEvm, src: dict[str, Any], dst: dict[str, Any], what: _Plan, user: dict[str, str],
+          recipient: str, value: int) -> TransferResult:
+    """Submit the source transaction(s) and describe the message they emitted."""
+    receipts = _submit(evm, src, dst, what, user["key"], recipient, value)
     nonce = _emitted_nonce(receipts[-1], src["bridge"])
     source_block = as_int(receipts[-1]["blockNumber"])
-    result = TransferResult(
+    return TransferResult(
         source_tx=receipts[-1]["transactionHash"], destination_tx=None,
         message_id=message_id(src["chain_id"], src["bridge"], nonce), nonce=nonce,
         latency_s=None, destination_gas=None, per_message_gas=None,
-        source=source, destination=destination, asset=asset, amount=from_base_units(value),
-        amount_base_units=value, symbol=what.label, sender=user["address"], recipient=to,
+        source=src["name"], destination=dst["name"], asset=what.asset, amount=from_base_units(value),
+        amount_base_units=value, symbol=what.label, sender=user["address"], recipient=recipient,
         source_txs=[r["transactionHash"] for r in receipts], source_fee_wei=sum(map(fee_paid, receipts)),
-        source_block=source_block, source_block_timestamp=_block_timestamp(src_evm, source_block),
+        source_block=source_block, source_block_timestamp=_block_timestamp(evm, source_block),
     )
-    if not wait:
-        return result
-    return _await_delivery(dst_evm, dst["bridge"], src["chain_id"], result, dst_from_block,
-                           started, timeout)
 
 
 def _chains(deployment: dict[str, Any], source: str, destination: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -228,7 +234,7 @@ def balance_of(evm: SyncEvm, token: str | None, owner: str) -> int:
     """Native balance (``token`` None) or ERC-20 balance of ``owner``."""
     if token is None:
         return int(evm.balance(owner))
-    return int(scalar(evm.call(token, ERC20_ABI, "balanceOf", owner)))
+    return int(evm.call(token, ERC20_ABI, "balanceOf", owner))
 
 
 def _submit(evm: SyncEvm, src: dict[str, Any], dst: dict[str, Any], what: _Plan, key: str,
@@ -236,6 +242,7 @@ def _submit(evm: SyncEvm, src: dict[str, Any], dst: dict[str, Any], what: _Plan,
     bridge, dst_id = src["bridge"], dst["chain_id"]
     if what.asset == "native":
         return [evm.transact(key, bridge, "Bridge", "lockNative", dst_id, recipient, value=value)]
+    assert what.token is not None  # only the native coin has no token
     if what.asset == "token":
         approve = evm.transact(key, what.token, ERC20_ABI, "approve", bridge, value)
         return [approve, evm.transact(key, bridge, "Bridge", "lockToken", what.token, dst_id,
@@ -254,11 +261,10 @@ def _emitted_nonce(receipt: dict[str, Any], bridge: str) -> int:
     Raises RelayerError when there is none.
     """
     contract = Contract.load("Bridge")
-    topics = {contract.event_topic("Locked"), contract.event_topic("Burned")}
     for log in receipt["logs"]:
-        if same_address(log["address"], bridge) and _hex(log["topics"][0]) in map(_hex, topics):
-            _name, fields = contract.decode_log(log)
-            return int(fields["nonce"])
+        decoded = contract.decode_log(log) if same_address(log["address"], bridge) else None
+        if decoded is not None and decoded[0] in ("Locked", "Burned"):
+            return int(decoded[1]["nonce"])
     raise RelayerError("the source transaction emitted no Locked/Burned log",
                        tx=receipt["transactionHash"])
 
@@ -276,7 +282,7 @@ def _block_timestamp(evm: SyncEvm, number: int) -> int:
 def _await_delivery(evm: SyncEvm, bridge: str, src_chain_id: int, result: TransferResult,
                     from_block: int, started: float, timeout: float) -> TransferResult:
     deadline = started + timeout
-    while not scalar(evm.call(bridge, "Bridge", "isDelivered", src_chain_id, result.nonce)):
+    while not evm.call(bridge, "Bridge", "isDelivered", src_chain_id, result.nonce):
         if time.monotonic() > deadline:
             raise DeliveryTimeout(f"message not delivered within {timeout:g} s",
                                   message_id=result.message_id, source_tx=result.source_tx)
@@ -317,16 +323,16 @@ def _delivered_count(receipt: dict[str, Any], bridge: str) -> int:
 def describe(result: TransferResult) -> str:
     """Human lines for one transfer."""
     verb = "burned" if result.asset.startswith("wrapped") else "locked"
-    lines = [f"{verb} {result.amount} {result.symbol} on {result.source} (nonce {result.nonce}) "
-             f"for {result.recipient} on {result.destination}",
+    lines = [(f"{verb} {result.amount} {result.symbol} on {result.source} (nonce {result.nonce}) "
+              f"for {result.recipient} on {result.destination}"),
              f"  source tx       {result.source_tx}",
              f"  message id      {result.message_id}"]
     if result.destination_tx is None:
         lines.append("  not waiting for delivery (use --wait)")
         return "\n".join(lines)
     lines += [f"  destination tx  {result.destination_tx} (block {result.destination_block})",
-              f"  latency         {result.latency_s:.2f} s wall clock, "
-              f"{result.block_latency_s} s between block timestamps",
+              (f"  latency         {result.latency_s:.2f} s wall clock, "
+               f"{result.block_latency_s} s between block timestamps"),
               f"  destination gas {result.destination_gas}"
               + (f" (batch of {result.messages_in_destination_tx}: {result.per_message_gas} per message)"
                  if (result.messages_in_destination_tx or 1) > 1 else "")]

@@ -67,13 +67,6 @@ def sorted_members(addresses: Sequence[str]) -> list[str]:
     return members
 
 
-def scalar(result: Any) -> Any:
-    """Unwrap a one-element tuple/list as returned by a single-output call."""
-    if isinstance(result, (tuple, list)) and len(result) == 1:
-        return result[0]
-    return result
-
-
 def same_address(a: str, b: str) -> bool:
     """Case-insensitive address equality."""
     return a.lower() == b.lower()
@@ -154,7 +147,7 @@ def _create_wrapped(side: _Side, other: _Side, core: dict[str, dict[str, str]], 
         name, symbol = wrapped_meta(other.name, asset)
         side.evm.transact(key, bridge, "Bridge", "createWrapped", other.chain_id, remote_token,
                           name, symbol)
-        made[asset] = scalar(side.evm.call(bridge, "Bridge", "wrappedOf", other.chain_id, remote_token))
+        made[asset] = side.evm.call(bridge, "Bridge", "wrappedOf", other.chain_id, remote_token)
         report(f"[{side.name}] {symbol} ({name}) at {made[asset]}")
     return made
 

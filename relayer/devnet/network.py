@@ -338,7 +338,11 @@ def _up(paths: DevnetPaths, report: Report, health_timeout: float) -> dict[str, 
     evms = {name: SyncEvm(node.url) for name, node in nodes.items()}
     operators = [Account.create() for _ in range(OPERATORS)]
     users = [Account.from_key(key) for key in USER_KEYS]
-    _deploy(evms, [op.address for op in operators], [u.address for u in users], deployment, report)
+    try:
+        _deploy(evms, [op.address for op in operators], [u.address for u in users], deployment, report)
+    finally:
+        for evm in evms.values():
+            evm.close()
     deployment["users"] = [{"address": u.address, "key": key} for u, key in zip(users, USER_KEYS)]
     _write_operators(paths, operators, deployment)
     save_deployment(paths.root, deployment)

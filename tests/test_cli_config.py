@@ -1,0 +1,90 @@
+"""`relayer config check` and `relayer run` on bad configurations: one line per problem, exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO_ROOT / "configs" / "example-operator.toml"
+EXAMPLE_OPERATOR_1 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+
+
+def relayer(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "relayer", *map(str, args)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )
+
+
+@pytest.fixture
+def good_config(tmp_path: Path) -> Path:
+    """The example in a folder with operator-1's key (mode 0600) beside it."""
+    account = Account.create()
+    key = tmp_path / "keys" / "operator-1.key"
+    key.parent.mkdir()
+    key.write_text(account.key.to_0x_hex() + "\n")
+    key.chmod(0o600)
+    path = tmp_path / "operator.toml"
+    path.write_text(EXAMPLE.read_text().replace(EXAMPLE_OPERATOR_1, account.address))
+    return path
+
+
+def break_config(path: Path) -> Path:
+    """Two problems: an unknown chain in routes[1].to and an ftp RPC URL."""
+    text = path.read_text()
+    text = text.replace('from = "beta"\nto = "alpha"', 'from = "beta"\nto = "gamma"')
+    text = text.replace('rpc = ["http://127.0.0.1:8545"]', 'rpc = ["ftp://127.0.0.1:8545"]')
+    bad = path.with_name("bad.toml")
+    bad.write_text(text)
+    return bad
+
+
+def test_check_ok(good_config: Path) -> None:
+    result = relayer("config", "check", good_config)
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout and result.stderr == ""
+
+
+def test_check_lists_every_problem(good_config: Path) -> None:
+    bad = break_config(good_config)
+    result = relayer("config", "check", bad)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert f"error: {bad}: chains.alpha.rpc[0]: " in result.stderr
+    assert f"error: {bad}: routes[1].to: unknown chain 'gamma'" in result.stderr
+    assert len(errors) == 2
+
+
+def test_check_syntax_error_and_missing_file(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[operator\n")
+    result = relayer("config", "check", broken)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{broken}: line 1, column 10: invalid TOML" in result.stderr
+    missing = relayer("config", "check", tmp_path / "missing.toml")
+    assert missing.returncode == 2 and "no such file" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_check_refuses_an_open_key_file_without_leaking_it(good_config: Path) -> None:
+    key = good_config.parent / "keys" / "operator-1.key"
+    key.chmod(0o644)
+    result = relayer("config", "check", good_config)
+    assert result.returncode == 2
+    assert "operator.key_file" in result.stderr and f"chmod 600 {key}" in result.stderr
+    secret = key.read_text().strip()[2:]
+    assert secret not in result.stderr + result.stdout
+
+
+def test_run_with_bad_config_is_one_line(good_config: Path) -> None:
+    bad = break_config(good_config)
+    result = relayer("run", "--config", bad)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {bad}: ")

@@ -3,7 +3,9 @@
     GET /health                                  200 while the process runs
     GET /ready                                   200 once every route runs, else 503
     GET /v1/status                               the data of `relayer status --json`
+    GET /metrics                                 Prometheus exposition
     GET /v1/attestations/{src}/{dst}/{number}    this operator's signature of a verified header
+    POST /v1/log-level  {"level": "debug"}       change the log level without a restart
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
+from relayer.logging import set_level
+from relayer.metrics import Metrics
 from relayer.store import Store
 
 Scope = dict[str, Any]
@@ -27,10 +31,11 @@ class Api:
     """A tiny ASGI application over the daemon's live state."""
 
     def __init__(self, store: Store, status: Callable[[], dict[str, Any]],
-                 ready: Callable[[], bool]) -> None:
+                 ready: Callable[[], bool], metrics: Metrics) -> None:
         self.store = store
         self.status = status
         self.ready = ready
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -38,12 +43,28 @@ class Api:
             return
         if scope["type"] != "http":
             return
-        code, body = self.route(scope["method"], scope["path"], scope.get("query_string", b""))
+        if scope["path"] == "/metrics":
+            await _respond_raw(send, 200, self.metrics.exposition(), b"text/plain; version=0.0.4; charset=utf-8")
+            return
+        if scope["method"] == "POST":
+            code, body = self.post(scope["path"], await _read_body(receive))
+        else:
+            code, body = self.route(scope["method"], scope["path"], scope.get("query_string", b""))
         await _respond(send, code, body)
+
+    def post(self, path: str, body: bytes) -> tuple[int, Any]:
+        if path.rstrip("/") != "/v1/log-level":
+            return 405, {"error": f"POST is not served on {path}"}
+        try:
+            level = json.loads(body or b"{}")["level"]
+            set_level(str(level))
+        except (ValueError, KeyError, TypeError) as exc:
+            return 400, {"error": f"expected {{\"level\": \"debug|info|warning|error\"}}: {exc}"}
+        return 200, {"level": str(level).lower()}
 
     def route(self, method: str, path: str, query: bytes) -> tuple[int, Any]:
         if method != "GET":
-            return 405, {"error": "only GET is served"}
+            return 405, {"error": "only GET and POST /v1/log-level are served"}
         parts = [p for p in path.split("/") if p]
         if parts == ["health"]:
             return 200, {"status": "alive"}
@@ -78,10 +99,22 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
+async def _read_body(receive: Receive, limit: int = 4096) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body") or len(body) > limit:
+            return body[:limit]
+
+
 async def _respond(send: Send, code: int, body: Any) -> None:
-    payload = json.dumps(body, default=str).encode()
+    await _respond_raw(send, code, json.dumps(body, default=str).encode(), b"application/json")
+
+
+async def _respond_raw(send: Send, code: int, payload: bytes, content_type: bytes) -> None:
     await send({"type": "http.response.start", "status": code,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+                "headers": [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())]})
     await send({"type": "http.response.body", "body": payload})
 
 

@@ -27,17 +27,20 @@ from relayer.config import ChainConfig, Config, load_config, load_operator_key
 from relayer.errors import ConfigError, FatalError, RelayerError, RetryableError, StoreError
 from relayer.follower import ChainFollower, ReceiptCache
 from relayer.logging import configure_logging
+from relayer.metrics import Metrics
 from relayer.routes import ChainRuntime, Route
 from relayer.rpc import RpcClient
 from relayer.status import snapshot
 from relayer.store import Store
 from relayer.submitter import FeePolicy, Submitter, Turn
+from relayer.systemd import Notifier
 
 log = structlog.get_logger("relayer.daemon")
 
 GWEI = 10**9
 BACKOFF_MAX = 30.0
-DRAIN_SECONDS = 10.0
+DRAIN_SECONDS = 20.0
+STALL_MIN_SECONDS = 30.0
 
 
 def run_from_config_file(path: Path) -> int:
@@ -58,27 +61,39 @@ def run_from_config_file(path: Path) -> int:
 class Daemon:
     """One operator's relayer process."""
 
-    def __init__(self, config: Config, account: LocalAccount) -> None:
+    def __init__(self, config: Config, account: LocalAccount, notifier: Notifier | None = None) -> None:
         self.config = config
         self.account = account
         self.store = Store(config.operator.state_dir / "relayer.db")
         self.cache = ReceiptCache()
+        self.metrics = Metrics()
+        self.notifier = notifier or Notifier()
         self.chains: dict[str, ChainRuntime] = {}
         self.progress: dict[str, dict[str, Any]] = {}
         self.services: dict[str, dict[str, Any]] = {}
         self.rpcs: dict[str, RpcClient] = {}
+        self.stopping = trio.Event()
+        self.submitters_done = trio.Event()
+        self.followers_scope = trio.CancelScope()
+        self.submitters_scope = trio.CancelScope()
 
     async def run(self) -> None:
-        """Run until a signal; cancellation drains within DRAIN_SECONDS."""
+        """Run until SIGTERM/SIGINT, then drain: followers stop at once, submitters finish the
+        batch in flight within DRAIN_SECONDS. Raises StoreError when the state database fails."""
         log.info("daemon.starting", operator=self.config.operator.name, address=self.account.address)
+        self.notifier.status("connecting to chains")
         try:
             await self._resolve()
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._signals, nursery.cancel_scope)
                 await nursery.start(serve_api, self._api(), self.config.operator.api_host,
                                     self.config.operator.api_port)
-                self._start_services(nursery)
-                log.info("daemon.ready", routes=[r.name for c in self.chains.values() for r in c.incoming])
+                nursery.start_soon(self._run_followers)
+                nursery.start_soon(self._run_submitters)
+                await self._wait_ready()
+                nursery.start_soon(self._watchdog)
+                await self._wait_for_signal()
+                await self._drain()
+                nursery.cancel_scope.cancel()
         finally:
             for rpc in self.rpcs.values():
                 with trio.move_on_after(1, shield=True):
@@ -86,19 +101,34 @@ class Daemon:
             self.store.close()
             log.info("daemon.stopped")
 
-    async def _signals(self, scope: trio.CancelScope) -> None:
+    async def _wait_for_signal(self) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for signum in signals:
-                log.info("daemon.stopping", signal=signal.Signals(signum).name)
-                scope.cancel()
+                log.info("daemon.stopping", signal=signal.Signals(signum).name, drain_s=DRAIN_SECONDS)
                 return
+
+    async def _drain(self) -> None:
+        self.notifier.stopping(f"draining (at most {DRAIN_SECONDS:.0f} s)")
+        self.followers_scope.cancel()
+        self.stopping.set()
+        self.submitters_scope.deadline = trio.current_time() + DRAIN_SECONDS
+        await self.submitters_done.wait()
+        pending = len(self.store.open_txs())
+        log.info("daemon.drained", pending_transactions=pending)
+
+    async def _wait_ready(self) -> None:
+        while not self._ready():
+            await trio.sleep(0.1)
+        routes = [r.name for c in self.chains.values() for r in c.incoming]
+        self.notifier.ready(f"relaying {', '.join(routes)}")
+        log.info("daemon.ready", routes=routes)
 
     # start-up ---------------------------------------------------------------------
     async def _resolve(self) -> None:
         """Connect every chain, check it is the configured one, and resolve every route."""
         for name, chain in self.config.chains.items():
             adapter_cls = plugins.load(plugins.ADAPTER_GROUP, chain.adapter, key=f"chains.{name}.adapter")
-            rpc = RpcClient(name, chain.rpc)
+            rpc = RpcClient(name, chain.rpc, metrics=self.metrics)
             self.rpcs[name] = rpc
             adapter = adapter_cls(name, chain.chain_id, rpc, chain.bridge)
             reported = await _retrying(f"chains.{name}", adapter.remote_chain_id)
@@ -128,15 +158,23 @@ class Daemon:
                      domain_separator=committee_domain_separator(d.chain_id, light_client),
                      epoch=epoch, batch_size=batch_size)
 
-    def _start_services(self, nursery: trio.Nursery) -> None:
+    async def _run_followers(self) -> None:
         attester = Attester(self.account.key.hex(), self.account.address)
-        for name, rt in self.chains.items():
-            if rt.outgoing:
-                follower = self._follower(rt, attester)
-                nursery.start_soon(self._supervise, f"follower:{name}", follower.run)
-            if rt.incoming:
-                submitter = self._submitter(rt)
-                nursery.start_soon(self._supervise, f"submitter:{name}", submitter.run)
+        with self.followers_scope:
+            async with trio.open_nursery() as nursery:
+                for name, rt in self.chains.items():
+                    if rt.outgoing:
+                        nursery.start_soon(self._supervise, f"follower:{name}", self._follower(rt, attester).run)
+
+    async def _run_submitters(self) -> None:
+        try:
+            with self.submitters_scope:
+                async with trio.open_nursery() as nursery:
+                    for name, rt in self.chains.items():
+                        if rt.incoming:
+                            nursery.start_soon(self._supervise, f"submitter:{name}", self._submitter(rt).run)
+        finally:
+            self.submitters_done.set()
 
     def _follower(self, rt: ChainRuntime, attester: Attester) -> ChainFollower:
         chain = self.config.chains[rt.name]
@@ -147,7 +185,7 @@ class Daemon:
               if latest else lc_cls(rt.name, rt.chain_id, chain.confirmations))
         progress = self.progress.setdefault(rt.name, {})
         return ChainFollower(rt, lc, self.store, attester, self.cache, start_block=chain.start_block,
-                             poll_interval=chain.poll_interval, progress=progress)
+                             poll_interval=chain.poll_interval, progress=progress, metrics=self.metrics)
 
     def _submitter(self, rt: ChainRuntime) -> Submitter:
         chain: ChainConfig = self.config.chains[rt.name]
@@ -159,45 +197,106 @@ class Daemon:
         fees = FeePolicy(max_fee=int(chain.fees.max_fee_gwei * GWEI),
                          priority_fee=int(chain.fees.priority_fee_gwei * GWEI),
                          gas_multiplier=chain.fees.gas_multiplier)
-        progress = self.progress.setdefault(rt.name, {})
+        progress = self.progress.setdefault(f"submitter:{rt.name}", {})
         return Submitter(rt, self.chains, self.store, self.cache, collector, self.account,
-                         Turn(ordered, me, committee.grace_period), fees, chain.poll_interval, progress)
+                         Turn(ordered, me, committee.grace_period), fees, chain.poll_interval, progress,
+                         self.metrics, self.stopping)
 
     # supervision ------------------------------------------------------------------
-    async def _supervise(self, name: str, service: Callable[[], Awaitable[None]]) -> None:
-        """Run ``service`` forever: backoff on retryable errors, halt on fatal ones."""
+    async def _supervise(self, name: str, service: Callable[..., Awaitable[None]]) -> None:
+        """Run ``service`` until it returns: backoff on retryable errors, halt on fatal ones."""
         delay = 1.0
         state = self.services.setdefault(name, {"state": "starting", "restarts": 0})
         while True:
-            state.update(state="running", since=time.time())
+            state.update(state="starting", since=time.time())
             try:
-                await service()
+                await service(task_status=_Started(state, self.metrics, name))
+                return
             except RetryableError as exc:
+                self.metrics.service_up.labels(name).set(0)
                 state.update(state="retrying", error=str(exc), restarts=state["restarts"] + 1)
                 log.warning("service.retry", service=name, error=str(exc), retry_in_s=delay)
-                await trio.sleep(delay)
+                with trio.move_on_after(delay):
+                    await self.stopping.wait()
+                if self.stopping.is_set():
+                    return
                 delay = min(delay * 2, BACKOFF_MAX)
             except StoreError:
                 raise
             except FatalError as exc:
+                self.metrics.service_up.labels(name).set(0)
                 state.update(state="halted", error=str(exc))
                 log.error("service.halted", service=name, error=str(exc), alarm=True,
                           action="investigate the chain and RPC named here; restart the relayer once resolved")
                 await trio.sleep_forever()
 
     def _api(self) -> Api:
-        return Api(self.store, self._status, self._ready)
+        return Api(self.store, self._status, self._ready, self.metrics)
+
+    # watchdog ---------------------------------------------------------------------
+    async def _watchdog(self) -> None:
+        """Ping systemd's watchdog only while every service runs and no route is stalled;
+        refresh STATUS= and the backlog gauges on the same tick."""
+        interval = self.notifier.watchdog_interval or 5.0
+        while True:
+            self._refresh_gauges()
+            stalled = self._stalled(bound=max(4 * interval, STALL_MIN_SECONDS))
+            if stalled:
+                log.warning("watchdog.withheld", stalled=stalled,
+                            action="check the RPC endpoints and the wallet of the stalled services")
+            elif self.notifier.watchdog() or not self.notifier.enabled:
+                self.metrics.watchdog_ping.set(time.time())
+            self.notifier.status(self._status_line(stalled))
+            await trio.sleep(interval)
+
+    def _stalled(self, bound: float) -> list[str]:
+        now = time.time()
+        out = [n for n, s in self.services.items() if s["state"] != "running"]
+        for name, p in self.progress.items():
+            if now - p.get("last_progress", now) > bound:
+                out.append(name)
+        return sorted(set(out))
+
+    def _refresh_gauges(self) -> None:
+        now = time.time()
+        counts = self.store.counts()
+        for r in self.config.routes:
+            name = f"{r.source}->{r.destination}"
+            states = counts.get((r.source, r.destination), {})
+            self.metrics.route_backlog.labels(name).set(states.get("final", 0) + states.get("submitted", 0))
+            oldest = self.store.oldest_open(r.source, r.destination)
+            self.metrics.route_oldest_age.labels(name).set(now - oldest if oldest else 0)
+            self.metrics.route_stalled.labels(name).set(
+                1 if f"submitter:{r.destination}" in self._stalled(bound=STALL_MIN_SECONDS) else 0)
+
+    def _status_line(self, stalled: list[str]) -> str:
+        backlog = sum(int(self.metrics.route_backlog.labels(f"{r.source}->{r.destination}")._value.get())
+                      for r in self.config.routes)
+        line = f"{len(self.config.routes)} routes, backlog {backlog}"
+        return line + (f", stalled: {', '.join(stalled)}" if stalled else "")
 
     def _status(self) -> dict[str, Any]:
         live = {"chains": {n: dict(p) for n, p in self.progress.items()}, "services": self.services}
         for name, rpc in self.rpcs.items():
             live["chains"].setdefault(name, {})["rpc"] = [
-                {"url": h.url, "state": h.state, "requests": h.requests, "errors": h.errors}
+                {"url": _redact_url(h.url), "state": h.state, "requests": h.requests, "errors": h.errors}
                 for h in rpc.health.values()]
         return snapshot(self.config, self.store, live)
 
     def _ready(self) -> bool:
-        return bool(self.services) and all(s["state"] == "running" for s in self.services.values())
+        expected = sum(bool(c.outgoing) + bool(c.incoming) for c in self.chains.values())
+        return len(self.services) == expected and all(s.get("ready") for s in self.services.values())
+
+
+class _Started:
+    """A task_status that marks a supervised service as running (again) when it is up."""
+
+    def __init__(self, state: dict[str, Any], metrics: Metrics, name: str) -> None:
+        self.state, self.metrics, self.name = state, metrics, name
+
+    def started(self, value: Any = None) -> None:
+        self.state.update(state="running", since=time.time(), ready=True)
+        self.metrics.service_up.labels(self.name).set(1)
 
 
 async def _retrying(key: str, fn: Callable[[], Awaitable[Any]], attempts: int = 30) -> Any:

@@ -22,6 +22,8 @@ from light_clients.evm.header import Header
 from light_clients.evm.receipts import bloom_of, check_receipts
 from relayer.attester import Attester
 from relayer.errors import VerificationError
+from relayer.faults import fault_point
+from relayer.metrics import Metrics
 from relayer.routes import ChainRuntime
 from relayer.store import Message, Store, StoredHeader
 
@@ -52,8 +54,9 @@ class ChainFollower:
 
     def __init__(self, runtime: ChainRuntime, light_client: EvmLightClient, store: Store,
                  attester: Attester, cache: ReceiptCache, *, start_block: int, poll_interval: float,
-                 progress: dict[str, Any]) -> None:
+                 progress: dict[str, Any], metrics: Metrics) -> None:
         self.rt = runtime
+        self.metrics = metrics
         self.lc = light_client
         self.store = store
         self.attester = attester
@@ -73,15 +76,22 @@ class ChainFollower:
         while True:
             head = await self.rt.adapter.head_number()
             final = self.lc.final_number(head)
-            self.progress.update(head=head, final=final, cursor=cursor)
+            self._observe(head, final, cursor)
             if final < cursor:
                 await trio.sleep(self.poll_interval)
                 continue
             last = min(final, cursor + HEADER_BATCH - 1)
             await self.scan(cursor, last)
             cursor = last + 1
-            if last - cursor > HEADER_BATCH:
-                log.info("scan.progress", chain=self.rt.name, block=last, final=final)
+            if final - last > HEADER_BATCH:
+                log.info("scan.progress", chain=self.rt.name, block=last, final=final, behind=final - last)
+
+    def _observe(self, head: int, final: int, cursor: int) -> None:
+        self.progress.update(head=head, final=final, cursor=cursor, last_progress=time.time())
+        self.metrics.chain_head.labels(self.rt.name).set(head)
+        self.metrics.chain_final.labels(self.rt.name).set(final)
+        if self.lc.head_number is not None:
+            self.metrics.lc_height.labels(self.rt.name).set(self.lc.head_number)
 
     async def scan(self, first: int, last: int) -> None:
         """Verify and persist blocks ``first..last``."""
@@ -96,7 +106,11 @@ class ChainFollower:
                 messages += found
                 attestations += self._attest(by_number[number], found)
         stored = [_stored(self.rt.name, by_number[n]) for n in sorted(keep)]
+        if messages:
+            fault_point("after-observe")
         new = self.store.record_scan(self.rt.name, last + 1, stored, messages, attestations)
+        if attestations:
+            fault_point("after-attest")
         for m in new:
             log.info("message.final", message_id=m.id, route=f"{m.src_chain}->{m.dst_chain}", kind=m.kind,
                      nonce=m.nonce, block=m.block_number, tx=m.tx_hash, amount=str(m.amount))

@@ -16,6 +16,7 @@ import structlog
 import trio
 
 from relayer.errors import ContractRevert, RpcAnswerError, RpcError
+from relayer.metrics import Metrics
 
 log = structlog.get_logger("relayer.rpc")
 
@@ -47,6 +48,7 @@ class RpcClient:
     chain: str
     urls: tuple[str, ...]
     timeout: float = 10.0
+    metrics: Metrics | None = None
     health: dict[str, EndpointHealth] = field(init=False)
     _ids: itertools.count = field(init=False, default_factory=lambda: itertools.count(1))
     _client: httpx.AsyncClient | None = field(init=False, default=None)
@@ -110,12 +112,24 @@ class RpcClient:
             health.errors += 1
             health.consecutive_errors += 1
             health.last_error = type(exc).__name__
-            log.warning("rpc.failed", chain=self.chain, endpoint=url, error=str(exc) or type(exc).__name__)
+            self._observe(url, ok=False, seconds=trio.current_time() - started)
+            log.warning("rpc.failed", chain=self.chain, endpoint=_redact_url(url), error=str(exc) or type(exc).__name__)
             raise RpcError(f"RPC request failed: {exc or type(exc).__name__}", chain=self.chain,
-                           endpoint=url) from exc
+                           endpoint=_redact_url(url)) from exc
         health.consecutive_errors = 0
         health.latency_total += trio.current_time() - started
+        self._observe(url, ok=True, seconds=trio.current_time() - started)
         return body
+
+    def _observe(self, url: str, *, ok: bool, seconds: float) -> None:
+        if self.metrics is None:
+            return
+        labels = (self.chain, _redact_url(url))
+        self.metrics.rpc_requests.labels(*labels).inc()
+        self.metrics.rpc_latency.labels(*labels).observe(seconds)
+        self.metrics.rpc_up.labels(*labels).set(1 if ok else 0)
+        if not ok:
+            self.metrics.rpc_errors.labels(*labels).inc()
 
     def _result(self, method: str, reply: Any) -> Any:
         if not isinstance(reply, dict):
@@ -130,6 +144,13 @@ class RpcClient:
         if method in ("eth_call", "eth_estimateGas") and _is_revert(error):
             raise ContractRevert(_revert_hex(data) or message, chain=self.chain, method=method)
         raise RpcError(f"{method}: {message}", chain=self.chain, method=method)
+
+
+def _redact_url(url: str) -> str:
+    """scheme://host[:port] only: RPC URLs often carry provider API keys in the path or query."""
+    parsed = httpx.URL(url)
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}"
 
 
 def _is_revert(error: Any) -> bool:

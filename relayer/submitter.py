@@ -24,7 +24,9 @@ from adapters.evm.proof import build_receipt_proofs, verify_receipt_proof
 from light_clients.evm.receipts import receipts_root
 from relayer.attester import Collector
 from relayer.errors import ContractRevert, RpcError, VerificationError
+from relayer.faults import fault_point
 from relayer.follower import ReceiptCache
+from relayer.metrics import Metrics
 from relayer.routes import ChainRuntime, Route
 from relayer.store import JournalTx, Message, Store
 
@@ -64,8 +66,11 @@ class Submitter:
 
     def __init__(self, dst: ChainRuntime, sources: dict[str, ChainRuntime], store: Store,
                  cache: ReceiptCache, collector: Collector, account: LocalAccount, turn: Turn,
-                 fees: FeePolicy, poll_interval: float, progress: dict[str, Any]) -> None:
+                 fees: FeePolicy, poll_interval: float, progress: dict[str, Any], metrics: Metrics,
+                 stopping: trio.Event) -> None:
         self.dst = dst
+        self.metrics = metrics
+        self.stopping = stopping
         self.sources = sources
         self.routes = {r.src: r for r in dst.incoming}
         self.store = store
@@ -79,14 +84,26 @@ class Submitter:
         self.nonce = 0
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Deliver forever. Raises RpcError for the supervisor to retry; cancellation between
-        journal and send is safe (the journal is replayed at the next start)."""
+        """Deliver until ``stopping`` is set; a batch in flight then still gets its receipt.
+
+        Raises RpcError for the supervisor to retry; cancellation between journal and send
+        is safe (the journal is replayed at the next start).
+        """
         structlog.contextvars.bind_contextvars(chain=self.dst.name)
         await self.recover()
+        await self._observe_balance()
         task_status.started()
-        while True:
-            if not await self.step():
-                await trio.sleep(self.poll_interval)
+        while not self.stopping.is_set():
+            sent = await self.step()
+            self.progress["last_progress"] = time.time() if sent or not self.progress.get("due") \
+                else self.progress.get("last_progress", time.time())
+            if not sent:
+                with trio.move_on_after(self.poll_interval):
+                    await self.stopping.wait()
+
+    async def _observe_balance(self) -> None:
+        balance = await self.dst.adapter.balance(self.account.address)
+        self.metrics.wallet_balance.labels(self.dst.name).set(balance)
 
     # start-up -----------------------------------------------------------------------
     async def recover(self) -> None:
@@ -121,6 +138,7 @@ class Submitter:
         open_messages = await self._drop_delivered(open_messages)
         now = time.time()
         due = [m for m in open_messages if now >= self.turn.eligible_at(m, self._route(m).src_chain_id)]
+        self.progress["due"] = len(due)
         for (src, number), group in groupby(due, key=lambda m: (m.src_chain, m.block_number)):
             batch = list(group)[: self._route_by_name(src).batch_size]
             if await self.deliver(self._route_by_name(src), number, batch):
@@ -143,8 +161,10 @@ class Submitter:
             delivered |= {m.id for m in items if words[m.nonce // 256] >> (m.nonce % 256) & 1}
         if delivered:
             self.store.set_state(sorted(delivered), "delivered-by-peer", now=time.time())
-            for mid in sorted(delivered):
-                log.info("message.delivered_by_peer", message_id=mid)
+            for m in messages:
+                if m.id in delivered:
+                    log.info("message.delivered_by_peer", message_id=m.id)
+                    self.metrics.delivered_by_peer.labels(f"{m.src_chain}->{m.dst_chain}").inc()
         return [m for m in messages if m.id not in delivered]
 
     async def deliver(self, route: Route, number: int, messages: list[Message]) -> bool:
@@ -176,6 +196,7 @@ class Submitter:
         if signatures is None:
             return None
         log.info("header.update_ready", route=route.name, block=number)
+        fault_point("during-header-update")
         return abi_encode(["uint256", "bytes32", "bytes32", "bytes"], [number, block_hash, root, signatures])
 
     async def _proofs(self, route: Route, number: int, root: bytes,
@@ -208,6 +229,7 @@ class Submitter:
 
     def _failed_attempt(self, messages: list[Message], reason: str) -> None:
         for m in messages:
+            self.metrics.failed.labels(f"{m.src_chain}->{m.dst_chain}", reason.split("(")[0]).inc()
             state = "failed" if m.attempts + 1 >= MAX_ATTEMPTS else "final"
             self.store.set_state([m.id], state, reason=reason, now=time.time(), bump_attempts=True)
             log.warning("message.attempt_failed", message_id=m.id, reason=reason, attempt=m.attempts + 1,
@@ -224,17 +246,22 @@ class Submitter:
                        message_ids=tuple(m.id for m in messages), created_at=time.time())
         self.store.journal_signed(tx, now=time.time())
         self.nonce += 1
+        fault_point("after-sign-before-send")
         log.info("batch.signed", route=route.name, tx=tx.hash, nonce=tx.nonce, messages=len(messages), gas=gas)
         try:
             await self.dst.adapter.send_raw(bytes.fromhex(tx.raw[2:]))
         except RpcError as exc:
             log.warning("tx.send_failed", tx=tx.hash, error=exc.message)
+        fault_point("after-send-before-record")
         self.store.set_tx_state(tx.hash, "sent")
         for m in messages:
             log.info("message.submitted", message_id=m.id, tx=tx.hash, route=route.name)
+        sent_at = trio.current_time()
         receipt = await self._await_receipt(tx.hash)
         if receipt is not None:
+            self.metrics.tx_confirm.labels(self.dst.name).observe(trio.current_time() - sent_at)
             self._settle(tx, receipt)
+            await self._observe_balance()
 
     async def _await_receipt(self, tx_hash: str) -> dict[str, Any] | None:
         with trio.move_on_after(CONFIRM_TIMEOUT):
@@ -248,6 +275,7 @@ class Submitter:
 
     def _settle(self, tx: JournalTx, receipt: dict[str, Any]) -> None:
         gas_used = int(receipt.get("gasUsed", "0x0"), 16)
+        self.metrics.gas_spent.labels(self.dst.name).inc(gas_used)
         if int(receipt.get("status", "0x0"), 16) != 1:
             self.store.set_tx_state(tx.hash, "reverted", gas_used=gas_used, error="reverted")
             log.warning("tx.reverted", tx=tx.hash, gas_used=gas_used)
@@ -262,10 +290,26 @@ class Submitter:
         self.store.set_state(mine, "confirmed", delivered_tx=tx.hash, gas_used=per_message, now=now)
         self.store.set_state(peers, "delivered-by-peer", now=now)
         for mid in mine:
-            log.info("message.confirmed", message_id=mid, tx=tx.hash, gas=per_message,
-                     block=int(receipt.get("blockNumber", "0x0"), 16))
+            self._confirmed(mid, tx.hash, per_message, int(receipt.get("blockNumber", "0x0"), 16), now)
         for mid in peers:
             log.info("message.delivered_by_peer", message_id=mid, tx=tx.hash)
+            self._count(mid, self.metrics.delivered_by_peer)
+
+    def _confirmed(self, mid: str, tx_hash: str, gas: int, block: int, now: float) -> None:
+        """The canonical line of a finished message: route, both transactions, gas, latency."""
+        m = self.store.message(mid)
+        if m is None:
+            return
+        route = f"{m.src_chain}->{m.dst_chain}"
+        self.metrics.delivered.labels(route).inc()
+        log.info("message.confirmed", message_id=mid, route=route, kind=m.kind, nonce=m.nonce,
+                 source_tx=m.tx_hash, destination_tx=tx_hash, gas=gas, block=block,
+                 latency_s=round(now - m.final_at, 3), amount=str(m.amount))
+
+    def _count(self, mid: str, counter: Any) -> None:
+        m = self.store.message(mid)
+        if m is not None:
+            counter.labels(f"{m.src_chain}->{m.dst_chain}").inc()
 
     def _delivered_ids(self, receipt: dict[str, Any]) -> set[str]:
         topic = "0x" + self.dst.adapter.bridge_abi.event_topic("Delivered").hex()

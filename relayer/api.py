@@ -14,6 +14,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import structlog
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
@@ -21,6 +22,8 @@ from hypercorn.trio import serve
 from relayer.logging import set_level
 from relayer.metrics import Metrics
 from relayer.store import Store
+
+log = structlog.get_logger("relayer.api")
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -46,10 +49,14 @@ class Api:
         if scope["path"] == "/metrics":
             await _respond_raw(send, 200, self.metrics.exposition(), b"text/plain; version=0.0.4; charset=utf-8")
             return
-        if scope["method"] == "POST":
-            code, body = self.post(scope["path"], await _read_body(receive))
-        else:
-            code, body = self.route(scope["method"], scope["path"], scope.get("query_string", b""))
+        try:
+            if scope["method"] == "POST":
+                code, body = self.post(scope["path"], await _read_body(receive))
+            else:
+                code, body = self.route(scope["method"], scope["path"], scope.get("query_string", b""))
+        except Exception as exc:  # a bug in one handler must not take the API down
+            log.exception("api.error", path=scope["path"])
+            code, body = 500, {"error": f"internal error: {type(exc).__name__}"}
         await _respond(send, code, body)
 
     def post(self, path: str, body: bytes) -> tuple[int, Any]:

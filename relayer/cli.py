@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins = sub.add_parser("plugins", help="list installed adapters and light clients")
     plugins.set_defaults(handler=_cmd_plugins)
+
+    from relayer import keys_cli  # noqa: PLC0415 - stdlib + eth-account only, no daemon imports
+    keys_cli.add_parser(sub)
     return parser
 
 

@@ -3,8 +3,11 @@
 ``load_config`` raises the first problem as a ConfigError; ``check_config`` returns every
 problem at once (``relayer config check``). Each error names its key path
 (``chains.alpha.rpc[0]``, ``routes[1].to``), what is wrong and what to do. Relative paths
-in the file are relative to the file's folder. The private key is read only to derive its
-address; it never appears in an error message. See docs/configuration.md.
+in the file are relative to the file's folder; ``${NAME}`` in ``operator.key_file``,
+``operator.password_file`` and ``operator.state_dir`` is replaced by the environment
+variable NAME (systemd's ``${CREDENTIALS_DIRECTORY}``, ``${STATE_DIRECTORY}``). The key
+(a V3 keystore, see relayer.keys) is read only to derive its address; neither it nor its
+password ever appears in an error message. See docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import stat
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,10 +23,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_checksum_address, to_checksum_address
 
+from relayer import keys
 from relayer.errors import ConfigError
 from relayer.plugins import ADAPTER_GROUP, LIGHT_CLIENT_GROUP, installed
 from relayer.types import Address, BlockNumber, ChainId
@@ -110,13 +112,14 @@ class RouteConfig:
 
 @dataclass(frozen=True)
 class OperatorConfig:
-    """This operator: its name, key, state folder and API listen address."""
+    """This operator: its name, key (and the key's password file), state folder and API address."""
 
     name: str
     key_file: Path
     state_dir: Path
     api_host: str
     api_port: int
+    password_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -167,25 +170,31 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate the operator TOML at ``path``.
 
     Raises ConfigError for the first problem (missing file, TOML syntax with line and
-    column, or any invalid value).
+    column, or any invalid value). A keystore is not decrypted here (its ``address`` field
+    is checked); ``load_operator_key`` decrypts it.
     """
-    config, errors = _load(Path(path), str(path))
+    config, errors = _load(Path(path), str(path), decrypt=False)
     if errors or config is None:
         raise errors[0]
     return config
 
 
 def check_config(path: str | os.PathLike[str]) -> list[ConfigError]:
-    """Every problem of the operator TOML at ``path`` (empty when valid); raises nothing."""
-    return _load(Path(path), str(path))[1]
+    """Every problem of the operator TOML at ``path`` (empty when valid); raises nothing.
+
+    When the keystore's password is available (``operator.password_file`` or the environment
+    variable RELAYER_KEYSTORE_PASSWORD) the keystore is decrypted and its key's address
+    checked; otherwise its ``address`` field is.
+    """
+    return _load(Path(path), str(path), decrypt=True)[1]
 
 
 def parse_config(data: Mapping[str, Any], path: str | os.PathLike[str]) -> Config:
     """Validate an already parsed TOML document as if read from ``path``.
 
-    Raises ConfigError for the first problem.
+    Raises ConfigError for the first problem. The keystore is not decrypted (see load_config).
     """
-    config, errors = _analyse(data, Path(path), str(path))
+    config, errors = _analyse(data, Path(path), str(path), decrypt=False)
     if errors or config is None:
         raise errors[0]
     return config
@@ -193,20 +202,21 @@ def parse_config(data: Mapping[str, Any], path: str | os.PathLike[str]) -> Confi
 
 def check_data(data: Mapping[str, Any], path: str | os.PathLike[str]) -> list[ConfigError]:
     """Every problem of an already parsed TOML document as if read from ``path``; raises nothing."""
-    return _analyse(data, Path(path), str(path))[1]
+    return _analyse(data, Path(path), str(path), decrypt=True)[1]
 
 
 def load_operator_key(config: Config) -> LocalAccount:
-    """The operator's signing account from ``operator.key_file``.
+    """The operator's signing account from ``operator.key_file`` (see relayer.keys.load_account).
 
-    Raises ConfigError (key ``operator.key_file``) if the file is missing, accessible by
-    group/others, unreadable, holds no valid key, or its address is no committee member.
-    The key itself never appears in the message.
+    The keystore is decrypted with the password from ``operator.password_file`` or, when
+    none is configured, the environment variable RELAYER_KEYSTORE_PASSWORD. Raises
+    ConfigError (key ``operator.key_file`` or ``operator.password_file``) if a file is
+    missing, accessible by group/others, unreadable, holds no valid key or keystore, the
+    password is missing or wrong, or the key's address is no committee member. Neither the
+    key nor the password ever appears in the message.
     """
-    path, file = config.operator.key_file, str(config.path)
-    problems, account = _inspect_key(path)
-    if problems or account is None:
-        raise ConfigError("operator.key_file", problems[0], file=file)
+    file = str(config.path)
+    account = keys.load_account(config.operator.key_file, config.operator.password_file, file=file)
     if config.member(account.address) is None:
         raise ConfigError("operator.key_file", _not_member(Address(account.address)), file=file)
     return account
@@ -215,12 +225,12 @@ def load_operator_key(config: Config) -> LocalAccount:
 # ---------------------------------------------------------------- reading the file
 
 
-def _load(path: Path, file: str) -> tuple[Config | None, list[ConfigError]]:
+def _load(path: Path, file: str, *, decrypt: bool) -> tuple[Config | None, list[ConfigError]]:
     try:
         data = _read_toml(path, file)
     except ConfigError as exc:
         return None, [exc]
-    return _analyse(data, path, file)
+    return _analyse(data, path, file, decrypt=decrypt)
 
 
 def _read_toml(path: Path, file: str) -> dict[str, Any]:
@@ -503,9 +513,39 @@ def _listen(value: Any) -> tuple[str, int]:
     return host, int(port)
 
 
+_ENV_REFERENCE = re.compile(r"\$\{([^}]*)\}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SYSTEMD_VARIABLES = {
+    "CREDENTIALS_DIRECTORY": "LoadCredential=",
+    "STATE_DIRECTORY": "StateDirectory=",
+    "CONFIGURATION_DIRECTORY": "ConfigurationDirectory=",
+    "RUNTIME_DIRECTORY": "RuntimeDirectory=",
+    "CACHE_DIRECTORY": "CacheDirectory=",
+    "LOGS_DIRECTORY": "LogsDirectory=",
+}
+
+
+def _expand(text: str) -> str:
+    """``text`` with each ``${NAME}`` replaced by the environment variable NAME (``$NAME`` stays)."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match[1]
+        if not _ENV_NAME.fullmatch(name):
+            raise _Invalid(f"${{{name}}} is not a variable reference; write ${{NAME}} (letters, digits, '_')")
+        found = os.environ.get(name)
+        if not found:
+            setting = _SYSTEMD_VARIABLES.get(name)
+            hint = (f"; systemd sets it for units with {setting}, elsewhere export it or write the path"
+                    if setting else "; export it or write the path")
+            raise _Invalid(f"environment variable {name} (in ${{{name}}}) is not set{hint}")
+        return found
+
+    return _ENV_REFERENCE.sub(value, text)
+
+
 def _path(base: Path) -> Check[Path]:
     def check(value: Any) -> Path:
-        text = _string(value)
+        text = _expand(_string(value))
         if "\x00" in text:
             raise _Invalid("a path cannot contain a NUL character")
         try:
@@ -552,65 +592,6 @@ def _plugin(group: str, what: str) -> Check[str]:
 # ---------------------------------------------------------------- the key file
 
 
-def _inspect_key(path: Path) -> tuple[list[str], LocalAccount | None]:
-    """Every problem of a key file, and its account when it holds a valid key."""
-    try:
-        mode = _key_mode(path)
-    except _Invalid as exc:
-        return [str(exc)], None
-    problems = []
-    if mode & 0o077:
-        problems.append(
-            f"key file {path} is accessible by group/others (mode {stat.S_IMODE(mode):04o}); "
-            f"run `chmod 600 {path}`"
-        )
-    try:
-        return problems, _read_account(path)
-    except _Invalid as exc:
-        return [*problems, str(exc)], None
-
-
-def _key_mode(path: Path) -> int:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise _Invalid(f"key file {path} does not exist; create it or fix the path") from None
-    except (OSError, ValueError) as exc:
-        raise _Invalid(f"cannot access key file {path}: {_os_reason(exc)}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise _Invalid(f"key file {path} is not a regular file")
-    return st.st_mode
-
-
-_HEX_KEY = re.compile(r"(?:0x)?([0-9a-fA-F]{64})")
-
-
-def _read_account(path: Path) -> LocalAccount:
-    """The account of the key in ``path``; no message or exception context holds the key."""
-    try:
-        text = path.read_bytes()
-    except PermissionError:
-        raise _Invalid(f"cannot read key file {path}: permission denied; it must belong to the relayer's user") from None
-    except OSError as exc:
-        raise _Invalid(f"cannot read key file {path}: {_os_reason(exc)}") from None
-    match = _HEX_KEY.fullmatch(text.decode("ascii", errors="replace").strip())
-    account = _account(match[1]) if match else None
-    if account is None:
-        raise _Invalid(
-            f"key file {path} does not hold a valid secp256k1 private key; "
-            "it must contain 64 hex digits (optionally 0x-prefixed) on one line"
-        )
-    return account
-
-
-def _account(hex_key: str) -> LocalAccount | None:
-    try:
-        account: LocalAccount = Account.from_key(bytes.fromhex(hex_key))
-        return account
-    except Exception:  # noqa: BLE001 - any failure means "no valid key"; never chain it (it may hold the key)
-        return None
-
-
 def _not_member(address: Address) -> str:
     return (
         f"the key's address {address} is not a committee member; "
@@ -622,7 +603,7 @@ def _not_member(address: Address) -> str:
 
 
 _ROOT_KEYS = ("operator", "logging", "committee", "chains", "routes")
-_OPERATOR_KEYS = ("name", "key_file", "state_dir", "api_listen")
+_OPERATOR_KEYS = ("name", "key_file", "password_file", "state_dir", "api_listen")
 _COMMITTEE_KEYS = ("threshold", "grace_period", "members")
 _MEMBER_KEYS = ("name", "address", "api")
 _CHAIN_KEYS = (
@@ -642,14 +623,15 @@ class _Operator:
     address: Address | None
 
 
-def _analyse(data: Any, path: Path, file: str) -> tuple[Config | None, list[ConfigError]]:
+def _analyse(data: Any, path: Path, file: str, *, decrypt: bool) -> tuple[Config | None, list[ConfigError]]:
     report = _Report(file)
     if not isinstance(data, Mapping):
         report.add(FILE_KEY, f"expected a TOML document, got {_kind(data)}")
         return None, report.errors
     path = path.absolute()
     root = _Table(data, "", report, _ROOT_KEYS)
-    operator = _operator(root.table("operator", _OPERATOR_KEYS, example="an [operator] table"), path.parent)
+    operator = _operator(root.table("operator", _OPERATOR_KEYS, example="an [operator] table"), path.parent,
+                         decrypt=decrypt)
     logging = _logging(root.table("logging", ("level",)))
     committee = _committee(root.table("committee", _COMMITTEE_KEYS, example="a [committee] table"))
     chains = _chains(root)
@@ -661,24 +643,29 @@ def _analyse(data: Any, path: Path, file: str) -> tuple[Config | None, list[Conf
     return Config(path, config, logging, committee, chains, routes), []
 
 
-def _operator(t: _Table | None, base: Path) -> _Operator:
+def _operator(t: _Table | None, base: Path, *, decrypt: bool) -> _Operator:
     if t is None:
         return _Operator(None, None)
     name = t.get("name", _name, example='name = "operator-1"')
-    key_file = t.get("key_file", _path(base), example='key_file = "keys/operator-1.key"')
+    key_file = t.get("key_file", _path(base), example='key_file = "keys/operator-1.json"')
+    password_file = t.get("password_file", _path(base)) if "password_file" in t.data else None
+    password_ok = "password_file" not in t.data or password_file is not None
     state_dir = t.get("state_dir", _folder(base), example='state_dir = "state/operator-1"')
     listen = t.get("api_listen", _listen, DEFAULT_API_LISTEN)
-    address = None if key_file is None else _key_address(t, key_file)
-    if name is None or key_file is None or state_dir is None or listen is None:
+    address = None
+    if key_file is not None:
+        address = _key_address(t, key_file, password_file, decrypt=decrypt and password_ok)
+    if name is None or key_file is None or not password_ok or state_dir is None or listen is None:
         return _Operator(None, address)
-    return _Operator(OperatorConfig(name, key_file, state_dir, *listen), address)
+    return _Operator(OperatorConfig(name, key_file, state_dir, *listen, password_file=password_file), address)
 
 
-def _key_address(t: _Table, key_file: Path) -> Address | None:
-    problems, account = _inspect_key(key_file)
+def _key_address(t: _Table, key_file: Path, password_file: Path | None, *, decrypt: bool) -> Address | None:
+    """The key's address (decrypted when ``decrypt`` and a password is available); reports problems."""
+    problems, address = keys.check_key(key_file, password_file, decrypt=decrypt)
     for problem in problems:
-        t.report.add(t.key("key_file"), problem)
-    return None if account is None else Address(account.address)
+        t.report.add(problem.key, problem.message)
+    return address
 
 
 def _logging(t: _Table | None) -> LoggingConfig | None:

@@ -29,7 +29,7 @@ from relayer.follower import ChainFollower, ReceiptCache
 from relayer.logging import configure_logging
 from relayer.metrics import Metrics
 from relayer.routes import ChainRuntime, Route
-from relayer.rpc import RpcClient
+from relayer.rpc import RpcClient, redact_url
 from relayer.status import snapshot
 from relayer.store import Store
 from relayer.submitter import FeePolicy, Submitter, Turn
@@ -238,9 +238,10 @@ class Daemon:
         """Ping systemd's watchdog only while every service runs and no route is stalled;
         refresh STATUS= and the backlog gauges on the same tick."""
         interval = self.notifier.watchdog_interval or 5.0
+        bound = 2 * self.notifier.watchdog_interval if self.notifier.watchdog_interval else STALL_MIN_SECONDS
         while True:
             self._refresh_gauges()
-            stalled = self._stalled(bound=max(4 * interval, STALL_MIN_SECONDS))
+            stalled = self._stalled(bound=bound)
             if stalled:
                 log.warning("watchdog.withheld", stalled=stalled,
                             action="check the RPC endpoints and the wallet of the stalled services")
@@ -279,7 +280,7 @@ class Daemon:
         live = {"chains": {n: dict(p) for n, p in self.progress.items()}, "services": self.services}
         for name, rpc in self.rpcs.items():
             live["chains"].setdefault(name, {})["rpc"] = [
-                {"url": _redact_url(h.url), "state": h.state, "requests": h.requests, "errors": h.errors}
+                {"url": redact_url(h.url), "state": h.state, "requests": h.requests, "errors": h.errors}
                 for h in rpc.health.values()]
         return snapshot(self.config, self.store, live)
 

@@ -83,6 +83,7 @@ class ChainFollower:
             last = min(final, cursor + HEADER_BATCH - 1)
             await self.scan(cursor, last)
             cursor = last + 1
+            self.metrics.lc_height.labels(self.rt.name).set(last)
             if final - last > HEADER_BATCH:
                 log.info("scan.progress", chain=self.rt.name, block=last, final=final, behind=final - last)
 

@@ -113,9 +113,9 @@ class RpcClient:
             health.consecutive_errors += 1
             health.last_error = type(exc).__name__
             self._observe(url, ok=False, seconds=trio.current_time() - started)
-            log.warning("rpc.failed", chain=self.chain, endpoint=_redact_url(url), error=str(exc) or type(exc).__name__)
+            log.warning("rpc.failed", chain=self.chain, endpoint=redact_url(url), error=str(exc) or type(exc).__name__)
             raise RpcError(f"RPC request failed: {exc or type(exc).__name__}", chain=self.chain,
-                           endpoint=_redact_url(url)) from exc
+                           endpoint=redact_url(url)) from exc
         health.consecutive_errors = 0
         health.latency_total += trio.current_time() - started
         self._observe(url, ok=True, seconds=trio.current_time() - started)
@@ -124,7 +124,7 @@ class RpcClient:
     def _observe(self, url: str, *, ok: bool, seconds: float) -> None:
         if self.metrics is None:
             return
-        labels = (self.chain, _redact_url(url))
+        labels = (self.chain, redact_url(url))
         self.metrics.rpc_requests.labels(*labels).inc()
         self.metrics.rpc_latency.labels(*labels).observe(seconds)
         self.metrics.rpc_up.labels(*labels).set(1 if ok else 0)
@@ -146,7 +146,7 @@ class RpcClient:
         raise RpcError(f"{method}: {message}", chain=self.chain, method=method)
 
 
-def _redact_url(url: str) -> str:
+def redact_url(url: str) -> str:
     """scheme://host[:port] only: RPC URLs often carry provider API keys in the path or query."""
     parsed = httpx.URL(url)
     port = f":{parsed.port}" if parsed.port else ""

@@ -4,18 +4,22 @@ Everything lives in one folder::
 
     DIR/deployment.json        chains, contracts, users, operators, process ids
     DIR/operator-N.toml        operator configuration (paths relative to the file)
-    DIR/keys/operator-N.key    operator committee keys (mode 0600)
+    DIR/keys/operator-N.json   operator committee keys: V3 keystores (mode 0600)
+    DIR/keys/operator-N.password  their passwords, random per devnet (mode 0600)
     DIR/state/operator-N/      operator state
     DIR/logs/{alpha,beta,operator-N}.log
 
 Processes are started detached (own session) and stopped by their recorded pids, so the
 devnet outlives the command that started it and ``down`` works from any shell.
+deployment.json holds the operators' addresses, never their keys; the keystores use a
+cheap pbkdf2 (devnet only: operators start fast) where ``relayer keys new`` uses scrypt.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -24,7 +28,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from eth_account import Account
@@ -33,6 +37,7 @@ from adapters.evm.sync_client import SyncEvm
 from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode, free_port, start_anvil
 from relayer.devnet.deploy import Report, deploy_pair, fund_native, send_value, stderr_report
 from relayer.errors import DevnetError, UsageError
+from relayer.keys import write_keystore, write_private_file
 
 CHAIN_IDS = {"alpha": 1001, "beta": 1002}
 BLOCK_TIME = 1.0
@@ -48,6 +53,10 @@ USER_KEYS = ANVIL_KEYS[1:4]
 POLICIES = ("committee",)
 ANVIL_MARKER = "anvil"
 OPERATOR_MARKER = "relayer"
+# Devnet keystores only: pbkdf2 with few iterations decrypts in milliseconds. Never use
+# this for real keys (`relayer keys new` uses eth-account's default scrypt).
+DEVNET_KDF: Literal["pbkdf2"] = "pbkdf2"
+DEVNET_KDF_ITERATIONS = 2**14
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,12 @@ class DevnetPaths:
         return self.root / f"operator-{index}.toml"
 
     def key(self, index: int) -> Path:
-        return self.keys / f"operator-{index}.key"
+        """Operator ``index``'s V3 keystore."""
+        return self.keys / f"operator-{index}.json"
+
+    def password(self, index: int) -> Path:
+        """The password file of operator ``index``'s keystore."""
+        return self.keys / f"operator-{index}.password"
 
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
@@ -394,7 +408,7 @@ def _write_operators(paths: DevnetPaths, accounts: list[Any], deployment: dict[s
     members = [{"name": f"operator-{i}", "address": acct.address,
                 "api": f"http://127.0.0.1:{port}"} for i, (acct, port) in enumerate(zip(accounts, ports), 1)]
     for index, (acct, port) in enumerate(zip(accounts, ports), 1):
-        _write_key(paths.key(index), acct.key.to_0x_hex())
+        _write_key(paths, index, acct)
         (paths.state / f"operator-{index}").mkdir(parents=True, exist_ok=True)
         paths.config(index).write_text(
             operator_toml(index, port, members, deployment["chains"], deployment["threshold"]))
@@ -411,11 +425,12 @@ def _distinct_ports(count: int) -> list[int]:
     return ports
 
 
-def _write_key(path: Path, key_hex: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key_hex + "\n")
-    os.chmod(path, 0o600)
+def _write_key(paths: DevnetPaths, index: int, account: Any) -> None:
+    """Operator ``index``'s keystore and its random password file, both mode 0600."""
+    password = secrets.token_urlsafe(24)
+    write_private_file(paths.password(index), (password + "\n").encode(), overwrite=True)
+    write_keystore(paths.key(index), account, password, kdf=DEVNET_KDF,
+                   iterations=DEVNET_KDF_ITERATIONS, overwrite=True)
 
 
 def _toml_value(value: Any) -> str:
@@ -439,7 +454,8 @@ def operator_toml(index: int, port: int, members: list[dict[str, str]],
     """The TOML configuration of operator ``index`` (paths relative to the file)."""
     name = f"operator-{index}"
     lines = ["# devnet operator configuration, written by `relayer devnet up`", ""]
-    lines += _toml_table("[operator]", {"name": name, "key_file": f"keys/{name}.key",
+    lines += _toml_table("[operator]", {"name": name, "key_file": f"keys/{name}.json",
+                                        "password_file": f"keys/{name}.password",
                                         "state_dir": f"state/{name}",
                                         "api_listen": f"127.0.0.1:{port}"})
     lines += _toml_table("[logging]", {"level": "info"})

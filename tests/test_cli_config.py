@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from eth_account import Account
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO_ROOT / "configs" / "example-operator.toml"
 EXAMPLE_OPERATOR_1 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+PASSWORD = "cli test password"
 
 
 def relayer(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -23,12 +25,14 @@ def relayer(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def good_config(tmp_path: Path) -> Path:
-    """The example in a folder with operator-1's key (mode 0600) beside it."""
+    """The example in a folder with operator-1's keystore and password file (mode 0600) beside it."""
     account = Account.create()
-    key = tmp_path / "keys" / "operator-1.key"
-    key.parent.mkdir()
-    key.write_text(account.key.to_0x_hex() + "\n")
-    key.chmod(0o600)
+    (tmp_path / "keys").mkdir()
+    keystore = Account.encrypt(account.key, PASSWORD, kdf="pbkdf2", iterations=1024)
+    for name, text in (("operator-1.json", json.dumps(keystore)), ("operator-1.password", PASSWORD)):
+        (tmp_path / "keys" / name).write_text(text)
+        (tmp_path / "keys" / name).chmod(0o600)
+    (tmp_path / "secret.hex").write_text(account.key.hex())  # for the leak checks only
     path = tmp_path / "operator.toml"
     path.write_text(EXAMPLE.read_text().replace(EXAMPLE_OPERATOR_1, account.address))
     return path
@@ -72,13 +76,14 @@ def test_check_syntax_error_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_check_refuses_an_open_key_file_without_leaking_it(good_config: Path) -> None:
-    key = good_config.parent / "keys" / "operator-1.key"
+    key = good_config.parent / "keys" / "operator-1.json"
     key.chmod(0o644)
     result = relayer("config", "check", good_config)
     assert result.returncode == 2
     assert "operator.key_file" in result.stderr and f"chmod 600 {key}" in result.stderr
-    secret = key.read_text().strip()[2:]
-    assert secret not in result.stderr + result.stdout
+    secret = (good_config.parent / "secret.hex").read_text().strip().removeprefix("0x")
+    output = (result.stderr + result.stdout).lower()
+    assert secret.lower() not in output and PASSWORD.lower() not in output
 
 
 def test_run_with_bad_config_is_one_line(good_config: Path) -> None:

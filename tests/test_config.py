@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 import tomllib
 import traceback
@@ -34,6 +35,9 @@ EXAMPLE_OPERATOR_1 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 # A fixed, throwaway key so that a leak is easy to search for in every message.
 KEY_HEX = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 ACCOUNT = Account.from_key(bytes.fromhex(KEY_HEX))
+PASSWORD = "correct horse battery staple"
+# Cheap key derivation: tests decrypt many times. Real keystores use scrypt (relayer keys new).
+KEYSTORE = Account.encrypt(ACCOUNT.key, PASSWORD, kdf="pbkdf2", iterations=1024)
 
 
 def write_key(path: Path, text: str = "0x" + KEY_HEX + "\n", mode: int = 0o600) -> Path:
@@ -43,10 +47,16 @@ def write_key(path: Path, text: str = "0x" + KEY_HEX + "\n", mode: int = 0o600) 
     return path
 
 
+def write_keystore(folder: Path) -> None:
+    """ACCOUNT's keystore and its password file where the example expects them, mode 0600."""
+    write_key(folder / "keys" / "operator-1.json", json.dumps(KEYSTORE))
+    write_key(folder / "keys" / "operator-1.password", PASSWORD + "\n")
+
+
 @pytest.fixture
 def operator_dir(tmp_path: Path) -> Path:
-    """A folder holding the example (operator-1 = ACCOUNT) and its key file, mode 0600."""
-    write_key(tmp_path / "keys" / "operator-1.key")
+    """A folder holding the example (operator-1 = ACCOUNT), its keystore and password file, mode 0600."""
+    write_keystore(tmp_path)
     text = EXAMPLE.read_text().replace(EXAMPLE_OPERATOR_1, ACCOUNT.address)
     (tmp_path / "operator.toml").write_text(text)
     return tmp_path
@@ -73,17 +83,18 @@ def problems(data: dict[str, Any], config_path: Path) -> dict[str, str]:
 # ---------------------------------------------------------------- valid files
 
 
-def test_example_is_valid_except_for_its_missing_key_file() -> None:
+def test_example_is_valid_except_for_its_missing_key_files() -> None:
     errors = check_config(EXAMPLE)
-    assert [e.key for e in errors] == ["operator.key_file"]
-    assert "does not exist" in errors[0].message
+    assert [e.key for e in errors] == ["operator.key_file", "operator.password_file"]
+    assert all("does not exist" in e.message for e in errors)
 
 
 def test_example_loads_into_typed_config(config_path: Path, operator_dir: Path) -> None:
     config = load_config(config_path)
     assert config.path == config_path
     assert config.operator.name == "operator-1"
-    assert config.operator.key_file == operator_dir / "keys" / "operator-1.key"
+    assert config.operator.key_file == operator_dir / "keys" / "operator-1.json"
+    assert config.operator.password_file == operator_dir / "keys" / "operator-1.password"
     assert config.operator.state_dir == operator_dir / "state" / "operator-1"
     assert (config.operator.api_host, config.operator.api_port) == ("127.0.0.1", 7101)
     assert config.logging.level == "info"
@@ -302,7 +313,7 @@ def test_load_operator_key(config_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
 def test_key_file_open_to_others_is_refused(config_path: Path, operator_dir: Path, mode: int) -> None:
-    key = operator_dir / "keys" / "operator-1.key"
+    key = operator_dir / "keys" / "operator-1.json"
     key.chmod(mode)
     with pytest.raises(ConfigError) as caught:
         load_config(config_path)
@@ -313,7 +324,7 @@ def test_key_file_open_to_others_is_refused(config_path: Path, operator_dir: Pat
 
 def test_load_operator_key_checks_the_mode_again(config_path: Path, operator_dir: Path) -> None:
     config = load_config(config_path)
-    (operator_dir / "keys" / "operator-1.key").chmod(0o644)
+    (operator_dir / "keys" / "operator-1.json").chmod(0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
         load_operator_key(config)
 
@@ -337,14 +348,14 @@ KEY_CONTENTS = {
 
 @pytest.mark.parametrize("content", list(KEY_CONTENTS.values()), ids=list(KEY_CONTENTS))
 def test_invalid_key_content(config_path: Path, operator_dir: Path, content: str) -> None:
-    key = operator_dir / "keys" / "operator-1.key"
+    key = operator_dir / "keys" / "operator-1.json"
     key.write_bytes(content.encode("utf-8", "surrogateescape"))
     (error,) = check_config(config_path)
     assert error.key == "operator.key_file" and "valid secp256k1 private key" in error.message
 
 
 def test_key_without_prefix_and_with_whitespace(config_path: Path, operator_dir: Path) -> None:
-    write_key(operator_dir / "keys" / "operator-1.key", f"  {KEY_HEX.upper()}\r\n")
+    write_key(operator_dir / "keys" / "operator-1.json", f"  {KEY_HEX.upper()}\r\n")
     assert load_operator_key(load_config(config_path)).address == ACCOUNT.address
 
 
@@ -371,7 +382,7 @@ def _texts(error: ConfigError) -> list[str]:
 def test_key_never_appears_in_errors(config_path: Path, operator_dir: Path) -> None:
     good = load_config(config_path)
     stranger = replace(good, committee=replace(good.committee, members=good.committee.members[1:]))
-    key = operator_dir / "keys" / "operator-1.key"
+    key = operator_dir / "keys" / "operator-1.json"
     errors: list[ConfigError] = []
     for content, mode in LEAKY_KEY_FILES:
         write_key(key, content, mode)
@@ -424,7 +435,7 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 @pytest.fixture(scope="module")
 def fuzz_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
     folder = tmp_path_factory.mktemp("fuzz")
-    write_key(folder / "keys" / "operator-1.key")
+    write_keystore(folder)
     data = tomllib.loads(EXAMPLE.read_text().replace(EXAMPLE_OPERATOR_1, ACCOUNT.address))
     return data, folder / "operator.toml"
 

@@ -19,11 +19,12 @@ def devnet_up(dir: Path, detach: bool, policy: str = "committee") -> int:
     DevnetError when a devnet already runs in ``dir`` or it cannot be started (whatever was
     started is stopped again).
     """
+    stop = None if detach else _catch_stop_signals()
     deployment = network.up(dir, policy=policy)
     print(describe(network.DevnetPaths.of(dir), deployment, detach=detach), flush=True)
-    if detach:
+    if stop is None:
         return 0
-    _wait_for_signal()
+    _wait_for(stop)
     print("stopping the devnet ...", file=sys.stderr, flush=True)
     network.down(dir)
     return 0
@@ -58,12 +59,14 @@ def describe(paths: network.DevnetPaths, deployment: dict[str, Any], *, detach: 
     return "\n".join(lines)
 
 
-def _wait_for_signal() -> None:
+def _catch_stop_signals() -> threading.Event:
+    """Install SIGINT/SIGTERM handlers before anything is printed, so no signal is missed."""
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not stop.wait(1.0):
-            pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _wait_for(stop: threading.Event) -> None:
+    while not stop.wait(1.0):
+        pass

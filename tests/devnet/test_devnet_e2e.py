@@ -54,8 +54,8 @@ def test_deployment_json_describes_the_devnet(devnet: Path) -> None:
 def test_operator_files_are_valid_and_keys_private(devnet: Path) -> None:
     for index in (1, 2, 3):
         assert check_config(devnet / f"operator-{index}.toml") == []
-        mode = (devnet / "keys" / f"operator-{index}.key").stat().st_mode
-        assert stat.S_IMODE(mode) == 0o600
+        for name in (f"operator-{index}.json", f"operator-{index}.password"):
+            assert stat.S_IMODE((devnet / "keys" / name).stat().st_mode) == 0o600
 
 
 def test_second_up_is_refused(devnet: Path) -> None:

@@ -25,7 +25,8 @@ MEMBERS = [{"name": f"operator-{i}", "address": "0x" + f"{i:040x}", "api": f"htt
 
 def test_operator_toml_has_the_documented_shape() -> None:
     doc = tomllib.loads(network.operator_toml(2, 7102, MEMBERS, CHAINS, 2))
-    assert doc["operator"] == {"name": "operator-2", "key_file": "keys/operator-2.key",
+    assert doc["operator"] == {"name": "operator-2", "key_file": "keys/operator-2.json",
+                               "password_file": "keys/operator-2.password",
                                "state_dir": "state/operator-2", "api_listen": "127.0.0.1:7102"}
     assert doc["committee"]["threshold"] == 2 and doc["committee"]["members"] == MEMBERS
     assert doc["chains"]["beta"] == {"chain_id": 1002, "adapter": "evm", "light_client": "evm",

@@ -179,10 +179,7 @@ class Daemon:
     def _follower(self, rt: ChainRuntime, attester: Attester) -> ChainFollower:
         chain = self.config.chains[rt.name]
         lc_cls = plugins.load(plugins.LIGHT_CLIENT_GROUP, chain.light_client, key=f"chains.{rt.name}.light_client")
-        latest = self.store.latest_header(rt.name)
-        lc = (lc_cls.from_trusted_state(rt.name, rt.chain_id, chain.confirmations,
-                                        {"number": latest.number, "hash": latest.hash})
-              if latest else lc_cls(rt.name, rt.chain_id, chain.confirmations))
+        lc = _light_client(lc_cls, rt, chain, self.store)
         progress = self.progress.setdefault(rt.name, {})
         return ChainFollower(rt, lc, self.store, attester, self.cache, start_block=chain.start_block,
                              poll_interval=chain.poll_interval, progress=progress, metrics=self.metrics)
@@ -287,6 +284,17 @@ class Daemon:
     def _ready(self) -> bool:
         expected = sum(bool(c.outgoing) + bool(c.incoming) for c in self.chains.values())
         return len(self.services) == expected and all(s.get("ready") for s in self.services.values())
+
+
+def _light_client(lc_cls: Any, rt: ChainRuntime, chain: ChainConfig, store: Store) -> Any:
+    """Restore the light client's trusted state from the store, or start it from the config's
+    checkpoint options. Raises ConfigError/VerificationError for a state or options that do not fit."""
+    state = store.light_client_state(rt.name)
+    if state is not None:
+        return lc_cls.from_trusted_state(rt.name, rt.chain_id, chain.confirmations, state)
+    if hasattr(lc_cls, "from_options"):
+        return lc_cls.from_options(rt.name, rt.chain_id, chain.confirmations, chain.light_client_options)
+    return lc_cls(rt.name, rt.chain_id, chain.confirmations)
 
 
 class _Started:

@@ -109,7 +109,8 @@ class ChainFollower:
         stored = [_stored(self.rt.name, by_number[n]) for n in sorted(keep)]
         if messages:
             fault_point("after-observe")
-        new = self.store.record_scan(self.rt.name, last + 1, stored, messages, attestations)
+        new = self.store.record_scan(self.rt.name, last + 1, stored, messages, attestations,
+                                     light_client_state=self.lc.trusted_state())
         if attestations:
             fault_point("after-attest")
         for m in new:

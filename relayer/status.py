@@ -32,8 +32,12 @@ def snapshot(config: Config, store: Store, live: dict[str, Any] | None = None) -
             chains[name].update(live.get("chains", {}).get(name, {}))
     pending = [{"chain": t.chain, "tx": t.hash, "nonce": t.nonce, "state": t.state,
                 "messages": len(t.message_ids), "age_s": round(now - t.created_at, 1)} for t in store.open_txs()]
+    evidence = store.evidence()
+    for item in evidence:
+        if item["chain"] in chains:
+            chains[item["chain"]]["halted"] = f"misbehaviour at block {item['number']} ({item['kind']})"
     doc: dict[str, Any] = {"operator": config.operator.name, "routes": routes, "chains": chains,
-                           "pending_transactions": pending}
+                           "pending_transactions": pending, "evidence": evidence}
     if live:
         doc["services"] = live.get("services", {})
     return doc
@@ -49,6 +53,9 @@ def render(doc: dict[str, Any]) -> str:
     lines += ["", f"{'chain':<10}{'cursor':>10}{'light client':>14}  hash"]
     for name, c in doc["chains"].items():
         lines.append(f"{name:<10}{_s(c['cursor']):>10}{_s(c['light_client_height']):>14}  {c['light_client_hash'] or '-'}")
+    for name, c in doc["chains"].items():
+        if c.get("halted"):
+            lines.append(f"ALARM {name}: relaying halted: {c['halted']}; evidence kept in the state database")
     lines += ["", f"pending transactions: {len(doc['pending_transactions'])}"]
     lines += [f"  {t['chain']} nonce {t['nonce']} {t['tx']} {t['state']} ({t['messages']} messages, {t['age_s']}s)"
               for t in doc["pending_transactions"]]

@@ -49,6 +49,10 @@ CREATE TABLE IF NOT EXISTS txs (
     state TEXT NOT NULL, message_ids TEXT NOT NULL, created_at REAL NOT NULL,
     gas_used INTEGER, error TEXT);
 CREATE INDEX IF NOT EXISTS txs_open ON txs (chain, state);
+CREATE TABLE IF NOT EXISTS light_clients (chain TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS evidence (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, chain TEXT NOT NULL, number INTEGER NOT NULL,
+    kind TEXT NOT NULL, detail TEXT NOT NULL, recorded_at REAL NOT NULL);
 """
 
 
@@ -165,10 +169,14 @@ class Store:
         return StoredHeader(**dict(rows[0])) if rows else None
 
     def record_scan(self, chain: str, next_block: int, headers: list[StoredHeader],
-                    messages: list[Message], attestations: list[dict[str, Any]]) -> list[Message]:
+                    messages: list[Message], attestations: list[dict[str, Any]],
+                    light_client_state: dict[str, Any] | None = None) -> list[Message]:
         """Persist one scanned range atomically; returns the messages that were new."""
         new: list[Message] = []
         with self.transaction() as db:
+            if light_client_state is not None:
+                db.execute("INSERT INTO light_clients VALUES (?,?) ON CONFLICT(chain) DO UPDATE SET "
+                           "state=excluded.state", (chain, json.dumps(light_client_state, default=_hexify)))
             for h in headers:
                 db.execute("INSERT OR REPLACE INTO headers VALUES (?,?,?,?,?,?)",
                            (h.chain, h.number, h.hash, h.parent_hash, h.receipts_root, h.timestamp))
@@ -180,6 +188,20 @@ class Store:
             db.execute("INSERT INTO cursors VALUES (?,?) ON CONFLICT(chain) DO UPDATE SET "
                        "next_block=excluded.next_block", (chain, next_block))
         return new
+
+    def light_client_state(self, chain: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT state FROM light_clients WHERE chain=?", chain)
+        return json.loads(rows[0][0]) if rows else None
+
+    # evidence of misbehaviour -----------------------------------------------------
+    def add_evidence(self, chain: str, number: int, kind: str, detail: dict[str, Any], now: float) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO evidence (chain, number, kind, detail, recorded_at) VALUES (?,?,?,?,?)",
+                       (chain, number, kind, json.dumps(detail, default=_hexify), now))
+
+    def evidence(self) -> list[dict[str, Any]]:
+        return [{**dict(r), "detail": json.loads(r["detail"])}
+                for r in self._rows("SELECT * FROM evidence ORDER BY id")]
 
     # messages -----------------------------------------------------------------
     def message(self, message_id: str) -> Message | None:
@@ -257,6 +279,12 @@ class Store:
     def gas_spent(self, chain: str) -> int:
         rows = self._rows("SELECT coalesce(sum(gas_used), 0) FROM txs WHERE chain=?", chain)
         return int(rows[0][0])
+
+
+def _hexify(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    raise TypeError(f"cannot store {type(value).__name__}")
 
 
 def _insert_message(db: sqlite3.Connection, m: Message) -> bool:

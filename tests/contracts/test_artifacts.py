@@ -12,7 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 COMPILE = REPO / "adapters" / "evm" / "build" / "compile.mjs"
 ARTIFACTS = REPO / "adapters" / "evm" / "artifacts"
-EXPECTED = {"Bridge", "CommitteeLightClient", "ILightClient", "MPTHarness", "TestToken", "WrappedToken"}
+EXPECTED = {"Bridge", "CommitteeLightClient", "ILightClient", "MPTHarness", "QbftLightClient", "TestToken", "WrappedToken"}
 
 
 def _node() -> str:

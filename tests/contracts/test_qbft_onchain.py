@@ -1,0 +1,396 @@
+"""QbftLightClient on real anvil nodes: public QBFT / IBFT 2.0 vectors, validator-set changes,
+and a real lock on chain A relayed through the on-chain QBFT client of chain B to a real mint.
+
+Anvil cannot seal BFT blocks, so the headers are anvil's real blocks with a BFT extraData
+sealed by validator keys generated here (``adapters.evm.qbft.seal_header``); every other
+field, the receipts root included, is anvil's own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_utils import keccak, to_checksum_address
+
+from adapters.evm import qbft
+from adapters.evm.abi import Contract
+from adapters.evm.proof import build_receipt_proof
+from adapters.evm.qbft import Vote
+from adapters.evm.sync_client import SyncEvm
+from light_clients.evm.header import Header, decode_header, header_from_rpc
+from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode, start_anvil, stop_anvil
+from relayer.errors import ContractRevert
+
+LC = "QbftLightClient"
+QLC = Contract.load(LC)
+BRIDGE = Contract.load("Bridge")
+DEPLOYER = ANVIL_KEYS[0]
+USER_KEY = ANVIL_KEYS[1]
+NATIVE = "0x" + "00" * 20
+CHAIN_A, CHAIN_B = 1001, 1002
+ETHER = 10**18
+
+
+# ---------------------------------------------------------------------- helpers
+def gen_keys(label: str, count: int) -> list[str]:
+    """Deterministic validator keys, sorted by address (Besu lists validators ascending)."""
+    keys = ["0x" + keccak(text=f"qbft-{label}-{i}").hex() for i in range(count)]
+    return sorted(keys, key=lambda k: int(qbft.address_of(k), 16))
+
+
+def addrs(keys: list[str]) -> list[str]:
+    return sorted((qbft.address_of(k) for k in keys), key=lambda a: int(a, 16))
+
+
+def deploy(evm: SyncEvm, checkpoint: int, validators: list[str], flavour: str = "qbft",
+           source: int = CHAIN_A) -> str:
+    ordered = sorted((to_checksum_address(v) for v in validators), key=lambda a: int(a, 16))
+    return evm.deploy(DEPLOYER, LC, source, checkpoint, ordered, qbft.FLAVOUR_ID[flavour])
+
+
+def reverts(fn: Any, *args: Any, **kwargs: Any) -> str:
+    with pytest.raises(ContractRevert) as info:
+        fn(*args, **kwargs)
+    return info.value.reason
+
+
+def update(evm: SyncEvm, lc: str, rlp_header: bytes) -> dict[str, Any]:
+    return evm.transact(DEPLOYER, lc, LC, "updateHeader", rlp_header)
+
+
+def lc_events(receipt: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    decoded = (QLC.decode_log(log) for log in receipt["logs"])
+    return [d for d in decoded if d is not None]
+
+
+def h32(text: str) -> bytes:
+    return bytes.fromhex(text[2:])
+
+
+@pytest.fixture(scope="module")
+def evm(anvil_module: AnvilNode) -> Iterator[SyncEvm]:
+    client = SyncEvm(anvil_module.url)
+    yield client
+    client.close()
+
+
+# ---------------------------------------------------------------------- (a) the real Besu QBFT header
+@pytest.fixture(scope="module")
+def besu(vectors: Path) -> dict[str, Any]:
+    return json.loads((vectors / "besu-qbft-elc" / "qbft_header_vectors.json").read_text())["qbft_header"]
+
+
+def test_besu_vector_accepted(evm: SyncEvm, besu: dict[str, Any]) -> None:
+    raw = h32(besu["header_rlp_with_seals"])
+    header = decode_header(raw)
+    asserted = besu["upstream_asserted"]
+    assert header.number == asserted["number"] == 7528
+    lc = deploy(evm, 7527, asserted["validators"])
+    commit_hash, block_hash = evm.call(lc, LC, "headerHashes", raw)
+    assert commit_hash == h32(asserted["commit_hash"]) == keccak(h32(besu["header_rlp_commit_payload"]))
+    assert block_hash == h32(besu["derived"]["onchain_block_hash"]) == qbft.qbft_block_hash(header)
+    signers = evm.call(lc, LC, "sealSigners", raw)
+    assert [s.lower() for s in signers] == besu["derived"]["seal_signers_in_order"]
+    assert set(s.lower() for s in signers) <= set(asserted["validators"])
+    assert evm.call(lc, LC, "quorum") == 3
+
+    receipt = update(evm, lc, raw)
+    assert lc_events(receipt) == [("HeaderAccepted", {"number": 7528, "blockHash": block_hash,
+                                                      "receiptsRoot": header.receipts_root})]
+    assert evm.call(lc, LC, "headers", 7528) == (block_hash, header.receipts_root)
+    assert evm.call(lc, LC, "receiptsRootOf", 7528) == header.receipts_root
+    assert evm.call(lc, LC, "latestNumber") == 7528
+    assert lc_events(update(evm, lc, raw)) == []  # the same header again is a no-op
+    assert reverts(evm.call, lc, LC, "updateHeader", raw.replace(b"\x82\x1d\x68", b"\x82\x1d\x69", 1)) \
+        .startswith(("UnknownValidator", "InvalidSeal"))  # number patched: the seals no longer match
+
+
+def test_besu_vector_one_seal_removed(evm: SyncEvm, besu: dict[str, Any]) -> None:
+    header = decode_header(h32(besu["header_rlp_with_seals"]))
+    seals = qbft.decode_extra(header.extra_data).seals
+    lc = deploy(evm, 7527, besu["upstream_asserted"]["validators"])
+    two = qbft.with_seals(header, seals[:2]).rlp
+    assert reverts(update, evm, lc, two) == "NotEnoughSeals(2, 3)"
+    assert reverts(update, evm, lc, qbft.with_seals(header, []).rlp) == "NotEnoughSeals(0, 3)"
+    duplicated = qbft.with_seals(header, [seals[0], seals[1], seals[0]]).rlp
+    assert reverts(update, evm, lc, duplicated) == f"DuplicateSeal({qbft.recover_seal(qbft.committed_seal_hash(header), seals[0])})"
+
+
+def test_besu_vector_altered_seal(evm: SyncEvm, besu: dict[str, Any]) -> None:
+    header = decode_header(h32(besu["header_rlp_with_seals"]))
+    seals = list(qbft.decode_extra(header.extra_data).seals)
+    lc = deploy(evm, 7527, besu["upstream_asserted"]["validators"])
+    flipped = bytes([seals[1][0] ^ 0x01]) + seals[1][1:]  # r altered: recovers someone else (or no one)
+    reason = reverts(update, evm, lc, qbft.with_seals(header, [seals[0], flipped, seals[2]]).rlp)
+    assert reason.startswith("UnknownValidator(") or reason == "InvalidSeal()"
+    bad_v = seals[1][:64] + b"\x1b"  # v must be the recovery id 0/1
+    assert reverts(update, evm, lc, qbft.with_seals(header, [seals[0], bad_v, seals[2]]).rlp) == "InvalidSeal()"
+    short = seals[1][:64]
+    assert reverts(update, evm, lc, qbft.with_seals(header, [seals[0], short, seals[2]]).rlp) == "InvalidSeal()"
+    assert evm.call(lc, LC, "latestNumber") == 7527
+
+
+def test_besu_vector_validator_replaced(evm: SyncEvm, besu: dict[str, Any]) -> None:
+    raw = h32(besu["header_rlp_with_seals"])
+    header = decode_header(raw)
+    validators = list(besu["upstream_asserted"]["validators"])
+    intruder = Account.from_key(keccak(text="intruder")).address
+    replaced = [intruder] + validators[1:]  # 0x647b... (a real signer) swapped out
+    # a client trusting another set does not take the header's set
+    lc = deploy(evm, 7527, replaced)
+    assert reverts(update, evm, lc, raw) == "UnexpectedValidatorSet(7528)"
+    # the header rewritten to list that set: the seals do not carry over to a different list
+    extra = qbft.decode_extra(header.extra_data)
+    listed = tuple(sorted((h32(a) for a in [a.lower() for a in replaced]), key=lambda b: int.from_bytes(b, "big")))
+    forged = header.replace(extra_data=qbft.encode_extra(qbft.BftExtra(extra.vanity, listed, extra.vote,
+                                                                        extra.round, extra.seals)))
+    assert reverts(update, evm, lc, forged.rlp).startswith("UnknownValidator(")
+    # the genuine client rejects the rewritten header too, and older or equal numbers
+    genuine = deploy(evm, 7527, validators)
+    assert reverts(update, evm, genuine, forged.rlp) == "UnexpectedValidatorSet(7528)"
+    assert reverts(update, evm, deploy(evm, 7528, validators), raw) == "StaleHeader(7528)"
+
+
+def test_malformed_headers(evm: SyncEvm, besu: dict[str, Any]) -> None:
+    raw = h32(besu["header_rlp_with_seals"])
+    header = decode_header(raw)
+    lc = deploy(evm, 7527, besu["upstream_asserted"]["validators"])
+    assert reverts(update, evm, lc, raw[:-1]) == "InvalidHeader()"
+    assert reverts(update, evm, lc, raw + b"\x00") == "InvalidHeader()"
+    assert reverts(update, evm, lc, header.replace(extra_data=bytes(32)).rlp) == "InvalidExtraData()"
+    assert reverts(update, evm, lc, header.replace(extra_data=header.extra_data + b"\xc0").rlp) == "InvalidExtraData()"
+
+
+# ---------------------------------------------------------------------- (b) IBFT 2.0 hashing vectors
+@pytest.fixture(scope="module")
+def ibft2(vectors: Path) -> dict[str, Any]:
+    path = vectors / "qbft-tests" / "BftBlockHeaderHashTests" / "bft_block_headers_data.json"
+    return json.loads(path.read_text())["hash_of_qbft_block_header"]
+
+
+def ibft2_header(case: dict[str, Any]) -> Header:
+    b = case["qbft_block_header"]
+    return Header(parent_hash=h32(b["parentHash"]), uncles_hash=h32(b["ommersHash"]), coinbase=h32(b["coinbase"]),
+                  state_root=h32(b["stateRoot"]), transactions_root=h32(b["transactionsRoot"]),
+                  receipts_root=h32(b["receiptsRoot"]), logs_bloom=h32(b["logsBloom"]),
+                  difficulty=b["difficulty"], number=b["number"], gas_limit=b["gasLimit"], gas_used=b["gasUsed"],
+                  timestamp=b["timestamp"], extra_data=h32(b["extraData"]), mix_hash=h32(b["mixHash"]),
+                  nonce=b["nonce"].to_bytes(8, "big"))
+
+
+def test_ibft2_vector_hashing_and_recovery(evm: SyncEvm, ibft2: dict[str, Any]) -> None:
+    header = ibft2_header(ibft2)
+    key_addrs = [qbft.address_of("0x" + i.to_bytes(32, "big").hex()) for i in range(1, 5)]
+    assert qbft.committed_seal_hash(header, "ibft2") == h32(ibft2["committed_seal_hash"])
+    assert qbft.qbft_block_hash(header, "ibft2") == h32(ibft2["on_chain_hash"])
+    assert qbft.seal_signers(header, "ibft2") == key_addrs
+
+    lc = deploy(evm, 0, key_addrs, "ibft2")
+    assert evm.call(lc, LC, "flavour") == 1
+    assert evm.call(lc, LC, "headerHashes", header.rlp) == (h32(ibft2["committed_seal_hash"]),
+                                                            h32(ibft2["on_chain_hash"]))
+    assert evm.call(lc, LC, "sealSigners", header.rlp) == key_addrs
+    # The vector lists validators 0x..01 and 0x..02 but is sealed by keys 1..4: under Besu's rules
+    # (the listed set seals its own header) it is no valid chain block for either set.
+    assert reverts(update, evm, lc, header.rlp) == "UnexpectedValidatorSet(1)"
+    listed = deploy(evm, 0, ["0x" + "00" * 19 + "01", "0x" + "00" * 19 + "02"], "ibft2")
+    assert reverts(update, evm, listed, header.rlp) == f"UnknownValidator({key_addrs[0]})"
+    # the QBFT flavour hashes the same bytes differently
+    qbft_lc = deploy(evm, 0, key_addrs, "qbft")
+    assert evm.call(qbft_lc, LC, "headerHashes", header.rlp)[0] != h32(ibft2["committed_seal_hash"])
+
+
+# ---------------------------------------------------------------------- (c) validator-set changes
+def real_headers(evm: SyncEvm, count: int) -> list[Header]:
+    """``count`` consecutive real anvil block headers (mined now)."""
+    evm.rpc("anvil_mine", hex(count))
+    top = evm.block_number()
+    blocks = evm.batch([("eth_getBlockByNumber", [hex(n), False]) for n in range(top - count + 1, top + 1)])
+    headers = [header_from_rpc(b) for b in blocks]
+    assert all(h.hash == h32(b["hash"]) for h, b in zip(headers, blocks))  # anvil's own hashes
+    return headers
+
+
+@dataclass
+class Sealer:
+    """Seals consecutive real headers as one BFT chain (each parentHash = Besu hash of the previous)."""
+
+    flavour: str
+    headers: list[Header]
+    previous: Header | None = None
+
+    def seal(self, index: int, sealers: list[str], listed: list[str], vote: Vote | None = None,
+             link: bool = True, commit: bool = True) -> bytes:
+        base = self.headers[index]
+        if link and self.previous is not None:
+            base = base.replace(parent_hash=qbft.qbft_block_hash(self.previous, self.flavour))
+        sealed = qbft.sealed_header(base, sealers, flavour=self.flavour, vote=vote, listed=listed, round=index % 3)
+        if commit:
+            self.previous = sealed
+        return sealed.rlp
+
+
+@pytest.mark.parametrize("flavour", ["qbft", "ibft2"])
+def test_validator_set_change(evm: SyncEvm, flavour: str) -> None:
+    keys = gen_keys(f"change-{flavour}", 5)
+    old, newcomer = keys[:4], keys[4]
+    v0 = addrs(old)
+    v1 = addrs(old + [newcomer])
+    leaving = old[0]
+    v2 = [a for a in v1 if a != qbft.address_of(leaving)]
+    chain = Sealer(flavour, real_headers(evm, 12))
+    first = chain.headers[0].number
+    lc = deploy(evm, first - 1, v0, flavour)
+    assert evm.call(lc, LC, "quorum") == 3
+
+    # N: the four validators seal a header carrying the deciding vote to add the newcomer
+    update(evm, lc, chain.seal(0, old[:3], v0, Vote(qbft.address_of(newcomer), True)))
+    assert evm.call(lc, LC, "lastVote") == (qbft.address_of(newcomer), 1)
+
+    # N+1 lists the five; Besu has it sealed by the five, so 3 (the old quorum) no longer suffice
+    assert reverts(update, evm, lc, chain.seal(1, old[:3], v1, commit=False)) == "NotEnoughSeals(3, 4)"
+    unlinked = chain.seal(1, old[:3] + [newcomer], v1, link=False, commit=False)
+    assert reverts(update, evm, lc, unlinked) == f"UnexpectedValidatorSet({first + 1})"
+    receipt = update(evm, lc, chain.seal(1, [newcomer] + old[1:4], v1))
+    assert ("ValidatorsChanged", {"number": first + 1, "validators": v1}) in lc_events(receipt)
+    assert evm.call(lc, LC, "validators") == v1
+    assert evm.call(lc, LC, "quorum") == 4
+
+    # N+2 carries the vote to drop one of the old four; N+3 lists the remaining four
+    update(evm, lc, chain.seal(2, old[:3] + [newcomer], v1, Vote(qbft.address_of(leaving), False)))
+    assert evm.call(lc, LC, "lastVote") == (qbft.address_of(leaving), 2)
+    receipt = update(evm, lc, chain.seal(3, old[1:3] + [newcomer], v2))
+    assert ("ValidatorsChanged", {"number": first + 3, "validators": v2}) in lc_events(receipt)
+    assert evm.call(lc, LC, "validators") == v2
+    assert evm.call(lc, LC, "quorum") == 3
+
+    # after the change, headers sealed by the OLD set are rejected
+    old_quorum = old[:3]  # a quorum of the original four, but only 2 of them are in the new set
+    assert reverts(update, evm, lc, chain.seal(4, old_quorum, v0, commit=False)) == f"UnexpectedValidatorSet({first + 4})"
+    assert reverts(update, evm, lc, chain.seal(4, old_quorum, v2, commit=False)) == \
+        f"UnknownValidator({qbft.address_of(leaving)})"
+    assert reverts(update, evm, lc, chain.seal(4, old_quorum[1:], v2, commit=False)) == "NotEnoughSeals(2, 3)"
+    assert reverts(update, evm, lc, chain.seal(4, old + [newcomer], v1, commit=False)) == \
+        f"UnexpectedValidatorSet({first + 4})"  # the five-set, right before the drop
+
+    # the new set goes on; skipping blocks is fine while the set stays the same
+    update(evm, lc, chain.seal(4, [newcomer] + old[1:3], v2))
+    receipt = update(evm, lc, chain.seal(8, old[1:3] + [newcomer], v2, link=False))
+    assert lc_events(receipt)[0][0] == "HeaderAccepted"
+    assert evm.call(lc, LC, "latestNumber") == first + 8
+    # ...but a set change cannot be skipped over: the re-added validator's set needs its vote's child
+    readded = addrs(old + [newcomer])
+    assert reverts(update, evm, lc, chain.seal(11, old + [newcomer], readded, link=False, commit=False)) == \
+        f"UnexpectedValidatorSet({first + 11})"
+    assert reverts(update, evm, lc, chain.seal(7, old[1:3] + [newcomer], v2, commit=False)) == \
+        f"StaleHeader({first + 7})"
+
+
+# ---------------------------------------------------------------------- (d) lock on A -> mint on B via QBFT
+@dataclass
+class QbftPair:
+    a: SyncEvm
+    b: SyncEvm
+    bridge_a: str
+    bridge_b: str
+    lc_b: str
+    wrapped: str
+    keys: list[str]
+
+    @property
+    def validators(self) -> list[str]:
+        return addrs(self.keys)
+
+
+@pytest.fixture(scope="module")
+def pair() -> Iterator[QbftPair]:
+    nodes = [start_anvil(CHAIN_A, block_time=None), start_anvil(CHAIN_B, block_time=None)]
+    a, b = SyncEvm(nodes[0].url), SyncEvm(nodes[1].url)
+    try:
+        keys = gen_keys("bridge", 4)
+        bridge_a = a.deploy(DEPLOYER, "Bridge")
+        bridge_b = b.deploy(DEPLOYER, "Bridge")
+        # B's client of A: trusts A's current head with the generated validator set
+        lc_b = deploy(b, a.block_number(), addrs(keys), source=CHAIN_A)
+        lc_a = deploy(a, b.block_number(), addrs(keys), source=CHAIN_B)  # lets A lock towards B
+        a.transact(DEPLOYER, bridge_a, "Bridge", "registerRemote", CHAIN_B, bridge_b, lc_a)
+        b.transact(DEPLOYER, bridge_b, "Bridge", "registerRemote", CHAIN_A, bridge_a, lc_b)
+        b.transact(DEPLOYER, bridge_b, "Bridge", "createWrapped", CHAIN_A, NATIVE, "Wrapped A", "wA")
+        wrapped = b.call(bridge_b, "Bridge", "wrappedOf", CHAIN_A, NATIVE)
+        yield QbftPair(a, b, bridge_a, bridge_b, lc_b, wrapped, keys)
+    finally:
+        a.close()
+        b.close()
+        for node in nodes:
+            stop_anvil(node)
+
+
+def lock(pair: QbftPair, recipient: str, amount: int) -> tuple[Header, tuple[int, bytes, list[bytes], int]]:
+    """A real lockNative on A; returns A's real header of that block and the receipt proof."""
+    receipt = pair.a.transact(USER_KEY, pair.bridge_a, "Bridge", "lockNative", CHAIN_B, recipient, value=amount)
+    number = int(receipt["blockNumber"], 16)
+    block = pair.a.rpc("eth_getBlockByNumber", hex(number), False)
+    header = header_from_rpc(block)
+    assert header.hash == h32(block["hash"])
+    receipts = pair.a.rpc("eth_getBlockReceipts", hex(number))
+    p = build_receipt_proof(receipts, int(receipt["transactionIndex"], 16))
+    log_index = next(i for i, log in enumerate(receipt["logs"]) if log["address"].lower() == pair.bridge_a.lower())
+    return header, (number, p.key, list(p.nodes), log_index)
+
+
+def wrapped_balance(pair: QbftPair, who: str) -> int:
+    return int(pair.b.call(pair.wrapped, "WrappedToken", "balanceOf", who))
+
+
+def deliver(pair: QbftPair, update_rlp: bytes, proofs: list[Any]) -> dict[str, Any]:
+    return pair.b.transact(DEPLOYER, pair.bridge_b, "Bridge", "deliverBatch", CHAIN_A, update_rlp, proofs)
+
+
+def test_lock_relayed_to_mint_through_qbft_client(pair: QbftPair) -> None:
+    recipient = Account.from_key(keccak(text="qbft-recipient")).address
+    header, proof = lock(pair, recipient, 2 * ETHER)
+    listed = pair.validators
+
+    # too few seals: the light client (called by the bridge) rejects, nothing is minted
+    too_few = qbft.seal_header(header, pair.keys[:2], listed=listed)
+    assert reverts(deliver, pair, too_few, [proof]) == "NotEnoughSeals(2, 3)"
+    assert reverts(update, pair.b, pair.lc_b, too_few) == "NotEnoughSeals(2, 3)"
+    assert wrapped_balance(pair, recipient) == 0
+
+    sealed = qbft.sealed_header(header, pair.keys[1:], listed=listed, round=2)
+    receipt = deliver(pair, sealed.rlp, [proof])
+    block_hash = qbft.qbft_block_hash(sealed)
+    accepted = [f for name, f in lc_events(receipt) if name == "HeaderAccepted"]
+    assert accepted == [{"number": header.number, "blockHash": block_hash, "receiptsRoot": header.receipts_root}]
+    delivered = [f for f in map(BRIDGE.decode_log, receipt["logs"]) if f and f[0] == "Delivered"]
+    assert len(delivered) == 1
+    assert wrapped_balance(pair, recipient) == 2 * ETHER
+    assert pair.b.call(pair.lc_b, LC, "headers", header.number) == (block_hash, header.receipts_root)
+    print(f"\ndeliverBatch with a 3-of-4 QBFT header update and one mint: {int(receipt['gasUsed'], 16)} gas")
+
+    # a second lock, relayed with a later header (blocks skipped, same validator set)
+    pair.a.rpc("anvil_mine", hex(3))
+    header2, proof2 = lock(pair, recipient, ETHER)
+    deliver(pair, qbft.seal_header(header2, pair.keys[:3], listed=listed), [proof2])
+    assert wrapped_balance(pair, recipient) == 3 * ETHER
+    # replaying the delivery with the same header: header no-op, message skipped, nothing minted twice
+    deliver(pair, qbft.seal_header(header2, pair.keys[:3], listed=listed), [proof2])
+    assert wrapped_balance(pair, recipient) == 3 * ETHER
+
+
+def test_mint_needs_an_accepted_header(pair: QbftPair) -> None:
+    recipient = Account.from_key(keccak(text="qbft-recipient-2")).address
+    header, proof = lock(pair, recipient, ETHER)
+    # the proof alone (no header update) fails: the block is not known to the QBFT client
+    assert reverts(deliver, pair, b"", [proof]) == f"HeaderNotAccepted({CHAIN_A}, {header.number})"
+    # a header sealed over different contents (another receipts root) does not prove this receipt
+    forged = header.replace(receipts_root=keccak(b"forged"))
+    deliver(pair, qbft.seal_header(forged, pair.keys[:3], listed=pair.validators), [])
+    assert reverts(deliver, pair, b"", [proof]) == "InvalidProof()"
+    assert wrapped_balance(pair, recipient) == 0

@@ -70,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("--timeout", type=float, default=120.0)
     transfer.set_defaults(handler=_cmd_transfer)
 
+    header = sub.add_parser("header", help="header tools")
+    header_sub = header.add_subparsers(dest="header_command", required=True, metavar="ACTION")
+    verify = header_sub.add_parser("verify", help="check that the relayer understands a chain's sealed header")
+    from relayer import header_verify
+
+    header_verify.add_arguments(verify)
+    verify.set_defaults(handler=header_verify.main)
+
     plugins = sub.add_parser("plugins", help="list installed adapters and light clients")
     plugins.set_defaults(handler=_cmd_plugins)
 

@@ -140,7 +140,8 @@ class Daemon:
             route = await self._route(rc.source, rc.destination, rc.batch_size)
             self.chains[rc.source].outgoing[route.dst_chain_id] = route
             self.chains[rc.destination].incoming.append(route)
-            log.info("route.resolved", route=route.name, light_client=route.light_client, epoch=route.epoch)
+            log.info("route.resolved", route=route.name, light_client=route.light_client, policy=route.policy,
+                     epoch=route.epoch)
 
     async def _route(self, src: str, dst: str, batch_size: int) -> Route:
         s, d = self.chains[src], self.chains[dst]
@@ -152,11 +153,12 @@ class Daemon:
         if remote.lower() != s.adapter.bridge.lower():
             raise ConfigError(f"chains.{src}.bridge", f"the bridge on {dst} trusts {remote} for {src}, "
                               f"not {s.adapter.bridge}")
-        epoch = await _retrying(key, lambda: d.adapter.committee_epoch(light_client))
+        policy = await _retrying(key, lambda: d.adapter.light_client_policy(light_client))
+        epoch = await _retrying(key, lambda: d.adapter.committee_epoch(light_client)) if policy == "committee" else 0
         return Route(src=src, dst=dst, src_chain_id=s.chain_id, dst_chain_id=d.chain_id,
                      src_bridge=s.adapter.bridge, light_client=light_client,
                      domain_separator=committee_domain_separator(d.chain_id, light_client),
-                     epoch=epoch, batch_size=batch_size)
+                     epoch=epoch, batch_size=batch_size, policy=policy)
 
     async def _run_followers(self) -> None:
         attester = Attester(self.account.key.hex(), self.account.address)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -30,6 +31,15 @@ from relayer.store import Message, Store, StoredHeader
 log = structlog.get_logger("relayer.follower")
 
 HEADER_BATCH = 100
+
+
+@dataclass(frozen=True)
+class VerifiedHeader:
+    """A header and its block hash as the chain's light client computes it (for BFT chains
+    Besu's hash, which excludes the seals; for plain EVM chains keccak of the RLP)."""
+
+    header: Header
+    hash: bytes
 
 
 class ReceiptCache:
@@ -96,8 +106,8 @@ class ChainFollower:
 
     async def scan(self, first: int, last: int) -> None:
         """Verify and persist blocks ``first..last``."""
-        headers = await self._verified_headers(first, last)
-        by_number = {h.number: h for h in headers}
+        verified = await self._verified_headers(first, last)
+        by_number = {v.header.number: v for v in verified}
         candidates = await self._candidate_blocks(first, last, by_number)
         messages, attestations, keep = [], [], {last}
         for number in sorted(candidates):
@@ -117,45 +127,60 @@ class ChainFollower:
             log.info("message.final", message_id=m.id, route=f"{m.src_chain}->{m.dst_chain}", kind=m.kind,
                      nonce=m.nonce, block=m.block_number, tx=m.tx_hash, amount=str(m.amount))
 
-    async def _verified_headers(self, first: int, last: int) -> list[Header]:
+    async def _verified_headers(self, first: int, last: int) -> list[VerifiedHeader]:
+        """Headers first..last, each hash recomputed by the chain's rule and its seals checked,
+        linked to the accepted head. Raises VerificationError (MisbehaviourError for a conflicting
+        sealed header: the evidence is stored before it propagates)."""
         pairs = await self.rt.adapter.headers(first, last)
-        headers = []
-        for header, claimed in pairs:
-            self.lc.verify_header(header, claimed)
-            headers.append(header)
-        if self.lc.head_number is not None and self.lc.head_number >= first:
-            headers_to_link = [h for h in headers if h.number > self.lc.head_number]
-        else:
-            headers_to_link = headers
-        self.lc.accept_range(headers_to_link)
-        return headers
+        try:
+            verified = [VerifiedHeader(h, self.lc.verify_header(h, claimed)) for h, claimed in pairs]
+            head = self.lc.head_number
+            self.lc.accept_range([v.header for v in verified if head is None or v.header.number > head])
+        except VerificationError as exc:
+            self._keep_evidence(exc)
+            raise
+        return verified
 
-    async def _candidate_blocks(self, first: int, last: int, by_number: dict[int, Header]) -> set[int]:
+    def _keep_evidence(self, exc: VerificationError) -> None:
+        evidence = getattr(exc, "evidence", None)
+        if evidence is None:
+            return
+        detail = evidence.to_json() if hasattr(evidence, "to_json") else {"error": str(exc)}
+        number = int(exc.fields.get("block", getattr(evidence, "number", -1)) or -1)
+        self.store.add_evidence(self.rt.name, number, "conflicting-sealed-headers", detail, time.time())
+        self.metrics.misbehaviour.labels(self.rt.name).set(1)
+        log.error("misbehaviour.detected", chain=self.rt.name, block=number, alarm=True,
+                  action="relaying from this chain is halted; inform the consortium, keep the evidence, "
+                         "restart only after the chain's operators resolved it")
+
+    async def _candidate_blocks(self, first: int, last: int, by_number: dict[int, VerifiedHeader]) -> set[int]:
         reported = await self.rt.adapter.bridge_log_blocks(first, last)
         for number, block_hash in reported.items():
-            header = by_number.get(number)
-            if header is None or block_hash is None or bytes.fromhex(block_hash[2:]) != header.hash:
+            known = by_number.get(number)
+            if known is None or block_hash is None or bytes.fromhex(block_hash[2:]) != known.hash:
                 raise VerificationError("eth_getLogs names a block that is not the verified one",
                                         chain=self.rt.name, block=number)
-        in_bloom = {n for n, h in by_number.items() if _bloom_contains(h.logs_bloom, self.bridge_bytes)}
+        in_bloom = {n for n, v in by_number.items() if _bloom_contains(v.header.logs_bloom, self.bridge_bytes)}
         hidden = in_bloom - set(reported)
         if hidden:
             log.warning("logs.hidden_suspected", chain=self.rt.name, blocks=sorted(hidden))
         return set(reported) | in_bloom
 
-    async def _block_messages(self, header: Header) -> list[Message]:
+    async def _block_messages(self, verified: VerifiedHeader) -> list[Message]:
+        header = verified.header
         receipts = await self.rt.adapter.block_receipts(header.number)
         check_receipts(header, receipts)
         self.cache.put(self.rt.name, header.number, receipts)
         now = time.time()
         out = []
         for event in self.rt.adapter.bridge_events(receipts):
-            message = self._message(header, event, now)
+            message = self._message(verified, event, now)
             if message is not None:
                 out.append(message)
         return out
 
-    def _message(self, header: Header, event: BridgeEvent, now: float) -> Message | None:
+    def _message(self, verified: VerifiedHeader, event: BridgeEvent, now: float) -> Message | None:
+        header = verified.header
         route = self.rt.outgoing.get(event.dst_chain_id)
         if event.src_chain_id != self.rt.chain_id or route is None:
             log.warning("event.unroutable", chain=self.rt.name, nonce=event.nonce,
@@ -163,24 +188,27 @@ class ChainFollower:
             return None
         return Message(id=message_id(self.rt.chain_id, self.rt.adapter.bridge, event.nonce),
                        src_chain=self.rt.name, dst_chain=route.dst, kind=event.kind, nonce=event.nonce,
-                       block_number=header.number, block_hash="0x" + header.hash.hex(),
+                       block_number=header.number, block_hash="0x" + verified.hash.hex(),
                        tx_hash=event.tx_hash, tx_index=event.tx_index, log_index=event.log_index,
                        token=event.token, sender=event.sender, recipient=event.recipient,
                        amount=event.amount, final_at=now)
 
-    def _attest(self, header: Header, messages: list[Message]) -> list[dict[str, Any]]:
+    def _attest(self, verified: VerifiedHeader, messages: list[Message]) -> list[dict[str, Any]]:
+        header = verified.header
         out = []
         for dst in sorted({m.dst_chain for m in messages}):
             route = next(r for r in self.rt.outgoing.values() if r.dst == dst)
-            out.append(self.attester.attest(route, header.number, header.hash, header.receipts_root))
+            out.append(self.attester.attest(route, header.number, verified.hash, header.receipts_root))
             log.info("attestation.signed", route=route.name, block=header.number, epoch=route.epoch)
         return out
 
 
-def _stored(chain: str, header: Header) -> StoredHeader:
-    return StoredHeader(chain=chain, number=header.number, hash="0x" + header.hash.hex(),
+def _stored(chain: str, verified: VerifiedHeader) -> StoredHeader:
+    header = verified.header
+    return StoredHeader(chain=chain, number=header.number, hash="0x" + verified.hash.hex(),
                         parent_hash="0x" + header.parent_hash.hex(),
-                        receipts_root="0x" + header.receipts_root.hex(), timestamp=header.timestamp)
+                        receipts_root="0x" + header.receipts_root.hex(), timestamp=header.timestamp,
+                        rlp="0x" + header.rlp.hex())
 
 
 def _bloom_contains(bloom: bytes, item: bytes) -> bool:

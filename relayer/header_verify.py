@@ -188,7 +188,7 @@ def _parse_block(block: Mapping[str, Any], source: str) -> tuple[Header, bytes |
 
 def run(argv: Sequence[str] | None = None) -> int:
     """``python -m relayer.header_verify``: parse ``argv``, run, map errors to exit codes."""
-    parser = argparse.ArgumentParser(prog="relayer header verify", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="relayer header verify", description=(__doc__ or "").split("\n\n")[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:

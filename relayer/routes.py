@@ -20,6 +20,7 @@ class Route:
     domain_separator: bytes
     epoch: int
     batch_size: int
+    policy: str = "committee"  # how the on-chain light client accepts headers: committee | qbft
 
     @property
     def name(self) -> str:

@@ -30,7 +30,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS cursors (chain TEXT PRIMARY KEY, next_block INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS headers (
     chain TEXT NOT NULL, number INTEGER NOT NULL, hash TEXT NOT NULL, parent_hash TEXT NOT NULL,
-    receipts_root TEXT NOT NULL, timestamp INTEGER NOT NULL, PRIMARY KEY (chain, number));
+    receipts_root TEXT NOT NULL, timestamp INTEGER NOT NULL, rlp TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (chain, number));
 CREATE TABLE IF NOT EXISTS messages (
     id TEXT PRIMARY KEY, src_chain TEXT NOT NULL, dst_chain TEXT NOT NULL, kind TEXT NOT NULL,
     nonce INTEGER NOT NULL, block_number INTEGER NOT NULL, block_hash TEXT NOT NULL,
@@ -64,6 +65,7 @@ class StoredHeader:
     parent_hash: str
     receipts_root: str
     timestamp: int
+    rlp: str = ""  # 0x-hex of the full header, kept for light clients that verify headers on-chain
 
 
 @dataclass(frozen=True)
@@ -178,8 +180,8 @@ class Store:
                 db.execute("INSERT INTO light_clients VALUES (?,?) ON CONFLICT(chain) DO UPDATE SET "
                            "state=excluded.state", (chain, json.dumps(light_client_state, default=_hexify)))
             for h in headers:
-                db.execute("INSERT OR REPLACE INTO headers VALUES (?,?,?,?,?,?)",
-                           (h.chain, h.number, h.hash, h.parent_hash, h.receipts_root, h.timestamp))
+                db.execute("INSERT OR REPLACE INTO headers VALUES (?,?,?,?,?,?,?)",
+                           (h.chain, h.number, h.hash, h.parent_hash, h.receipts_root, h.timestamp, h.rlp))
             for m in messages:
                 if _insert_message(db, m):
                     new.append(m)

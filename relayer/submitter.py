@@ -28,7 +28,7 @@ from relayer.faults import fault_point
 from relayer.follower import ReceiptCache
 from relayer.metrics import Metrics
 from relayer.routes import ChainRuntime, Route
-from relayer.store import JournalTx, Message, Store
+from relayer.store import JournalTx, Message, Store, StoredHeader
 
 log = structlog.get_logger("relayer.submitter")
 
@@ -173,7 +173,7 @@ class Submitter:
         if header is None:
             raise VerificationError("no verified header for a final message", chain=route.src, block=number)
         root = bytes.fromhex(header.receipts_root[2:])
-        update = await self._light_client_update(route, number, bytes.fromhex(header.hash[2:]), root)
+        update = await self._light_client_update(route, header)
         if update is None:
             return False
         proofs = await self._proofs(route, number, root, messages)
@@ -184,14 +184,20 @@ class Submitter:
         await self._send(route, messages, data, gas)
         return True
 
-    async def _light_client_update(self, route: Route, number: int, block_hash: bytes,
-                                   root: bytes) -> bytes | None:
+    async def _light_client_update(self, route: Route, header: StoredHeader) -> bytes | None:
+        """The update to send with the batch: b"" when the header is already accepted, the sealed
+        header itself for BFT policies, M committee signatures otherwise (None while collecting)."""
+        number, block_hash = header.number, bytes.fromhex(header.hash[2:])
+        root = bytes.fromhex(header.receipts_root[2:])
         accepted = await self.dst.adapter.accepted_root(route.light_client, number)
         if accepted == root:
             return b""
         if accepted != ZERO32:
             raise VerificationError("destination light client holds another receipts root for this block",
                                     route=route.name, block=number, accepted="0x" + accepted.hex())
+        if route.policy in ("qbft", "ibft2"):
+            log.info("header.update_ready", route=route.name, block=number, policy=route.policy)
+            return bytes.fromhex(header.rlp[2:])
         signatures = await self.collector.collect(route, number, block_hash, root)
         if signatures is None:
             return None

@@ -15,7 +15,7 @@ from eth_utils import to_checksum_address
 
 from adapters.evm.abi import Contract
 from light_clients.evm.header import Header, header_from_rpc
-from relayer.errors import RpcAnswerError
+from relayer.errors import ContractRevert, RpcAnswerError
 from relayer.rpc import RpcClient, hex_int
 
 KIND_BY_EVENT = {"Locked": "lock", "Burned": "burn"}
@@ -66,6 +66,7 @@ class EvmAdapter:
         self.bridge = to_checksum_address(bridge)
         self.bridge_abi = Contract.load("Bridge")
         self.lc_abi = Contract.load("CommitteeLightClient")
+        self.qbft_abi = Contract.load("QbftLightClient")
         self.event_topics = {"0x" + self.bridge_abi.event_topic(n).hex(): n for n in KIND_BY_EVENT}
 
     # source side ---------------------------------------------------------------
@@ -144,6 +145,14 @@ class EvmAdapter:
 
     async def remote_bridge(self, src_chain_id: int) -> str:
         return to_checksum_address(await self.call(self.bridge_abi, self.bridge, "remoteBridge", src_chain_id))
+
+    async def light_client_policy(self, light_client: str) -> str:
+        """``qbft``/``ibft2`` when the contract is a QbftLightClient, else ``committee``. Raises RpcError."""
+        try:
+            flavour = int(await self.call(self.qbft_abi, light_client, "flavour"))
+        except ContractRevert:
+            return "committee"
+        return "ibft2" if flavour == 1 else "qbft"
 
     async def committee_epoch(self, light_client: str) -> int:
         return int(await self.call(self.lc_abi, light_client, "epoch"))

@@ -5,9 +5,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEVNET_DIR ?= .devnet/demo
 
-.PHONY: setup demo test contracts contracts-check clean
+.PHONY: setup tools demo test contracts clean install
 
-setup: $(STAMP) node_modules/.installed
+setup: $(STAMP) node_modules/.installed tools
+
+tools:
+	bash .ci/ensure-tools.sh
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +30,9 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+install:
+	bash deploy/install.sh --source $(CURDIR) $(if $(DESTDIR),--prefix $(DESTDIR))
 
 clean:
 	rm -rf $(VENV) node_modules .devnet

@@ -30,9 +30,11 @@ from relayer.logging import configure_logging
 from relayer.metrics import Metrics
 from relayer.routes import ChainRuntime, Route
 from relayer.rpc import RpcClient, redact_url
+from relayer.errors import RpcError
 from relayer.status import snapshot
 from relayer.store import Store
-from relayer.submitter import FeePolicy, Submitter, Turn
+from relayer.sender import FeePolicy
+from relayer.submitter import Submitter, Turn
 from relayer.systemd import Notifier
 
 log = structlog.get_logger("relayer.daemon")
@@ -50,12 +52,32 @@ def run_from_config_file(path: Path) -> int:
     account = load_operator_key(config)
     try:
         trio.run(Daemon(config, account).run)
-    except StoreError as exc:
-        log.error("daemon.store_failed", error=str(exc), action="check disk space and permissions of state_dir")
+    except (StoreError, BaseExceptionGroup) as exc:
+        # a service's StoreError reaches here wrapped in the nurseries' exception groups
+        store_error = _leaf(exc, StoreError)
+        if store_error is None:
+            config_error = _leaf(exc, ConfigError)
+            if config_error is not None:
+                raise config_error  # noqa: B904 - the group only wraps it
+            raise
+        log.error("daemon.store_failed", error=str(store_error),
+                  action=f"check free disk space, file-size limits (ulimit -f) and permissions of "
+                         f"{config.operator.state_dir}, or move a corrupt file away; the relayer resumes "
+                         f"where it stopped once the state database is usable")
         return 1
-    except ConfigError:
-        raise
     return 0
+
+
+def _leaf(exc: BaseException, kind: type[RelayerError]) -> Any:
+    """``exc`` itself or the first exception of type ``kind`` nested in its exception groups."""
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _leaf(inner, kind)
+            if found is not None:
+                return found
+    return None
 
 
 class Daemon:
@@ -310,14 +332,15 @@ class _Started:
         self.metrics.service_up.labels(self.name).set(1)
 
 
-async def _retrying(key: str, fn: Callable[[], Awaitable[Any]], attempts: int = 30) -> Any:
+async def _retrying(key: str, fn: Callable[[], Awaitable[Any]], attempts: int = 12) -> Any:
     """Start-up reads: retry RPC failures for a while, then give up naming the config key."""
     for attempt in range(attempts):
         try:
             return await fn()
         except RetryableError as exc:
             if attempt == attempts - 1:
-                raise ConfigError(key, f"unreachable: {exc}; check the RPC URL and that the node runs") from exc
+                raise RpcError(f"{key}: unreachable at start-up: {exc.message}; check the RPC URL and that "
+                               "the node runs (exit 1: systemd restarts the service)") from exc
             log.warning("startup.waiting", key=key, error=str(exc))
             await trio.sleep(1.0)
     raise RelayerError("unreachable")  # pragma: no cover

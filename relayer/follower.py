@@ -75,6 +75,8 @@ class ChainFollower:
         self.poll_interval = poll_interval
         self.progress = progress
         self.bridge_bytes = bytes.fromhex(runtime.adapter.bridge[2:])
+        self.event_topics = [bytes.fromhex(t[2:]) for t in runtime.adapter.event_topics]
+        self.reported_by_logs: set[int] = set()
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Scan forever. Raises VerificationError (the chain lied or reorged past finality),
@@ -160,11 +162,15 @@ class ChainFollower:
             if known is None or block_hash is None or bytes.fromhex(block_hash[2:]) != known.hash:
                 raise VerificationError("eth_getLogs names a block that is not the verified one",
                                         chain=self.rt.name, block=number)
-        in_bloom = {n for n, v in by_number.items() if _bloom_contains(v.header.logs_bloom, self.bridge_bytes)}
-        hidden = in_bloom - set(reported)
-        if hidden:
-            log.warning("logs.hidden_suspected", chain=self.rt.name, blocks=sorted(hidden))
+        in_bloom = {n for n, v in by_number.items() if self._bloom_may_hold_events(v.header.logs_bloom)}
+        self.reported_by_logs = set(reported)
         return set(reported) | in_bloom
+
+    def _bloom_may_hold_events(self, bloom: bytes) -> bool:
+        """True when the header's logsBloom admits a Locked/Burned log of our bridge (a bloom
+        never misses a log that is there, so a block it rules out needs no receipts)."""
+        return _bloom_contains(bloom, self.bridge_bytes) and any(
+            _bloom_contains(bloom, topic) for topic in self.event_topics)
 
     async def _block_messages(self, verified: VerifiedHeader) -> list[Message]:
         header = verified.header
@@ -173,7 +179,12 @@ class ChainFollower:
         self.cache.put(self.rt.name, header.number, receipts)
         now = time.time()
         out = []
-        for event in self.rt.adapter.bridge_events(receipts):
+        events = self.rt.adapter.bridge_events(receipts)
+        if events and header.number not in self.reported_by_logs:
+            log.error("logs.hidden", chain=self.rt.name, block=header.number, events=len(events), alarm=True,
+                      action="eth_getLogs of this RPC hid bridge events that the verified receipts hold; "
+                             "the events are relayed anyway, but check or replace the endpoint")
+        for event in events:
             message = self._message(verified, event, now)
             if message is not None:
                 out.append(message)

@@ -113,39 +113,68 @@ class Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open state database: {exc}; check that the folder exists and "
+                             f"is writable by the relayer's user", path=str(path)) from exc
+        try:
             self._db.row_factory = sqlite3.Row
             self._init_schema()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot use state database: {exc}; move the file away or fix "
-                             f"the permissions", path=str(path)) from exc
+        except BaseException as exc:
+            self._db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot use state database: {exc}; move the file away or fix "
+                                 f"the permissions", path=str(path)) from exc
+            raise
 
     def _init_schema(self) -> None:
         app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
         tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables):
-            raise StoreError("this file is not a relayer state database", path=str(self.path))
+            raise StoreError("this file is not a relayer state database (another application's "
+                             "SQLite file); point operator.state_dir at the relayer's own folder or "
+                             "move the file away", path=str(self.path))
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
-        self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        # one transaction: a first start that dies half-way (disk full, killed) leaves an empty
+        # file, never tables without the application id (which the next start would refuse)
+        self._db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA application_id={APPLICATION_ID}; "
+                               f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
 
     def close(self) -> None:
         self._db.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write; raises StoreError when the disk refuses it (nothing is half-written)."""
+        """One atomic write; raises StoreError when the disk refuses it (nothing is half-written).
+
+        A failed statement or COMMIT rolls the whole transaction back (SQLite may already have
+        done so itself after an I/O error); the StoreError names the original failure.
+        """
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"state database write failed: {exc}", path=str(self.path)) from exc
+            raise self._write_failed(exc) from exc
+        try:
+            yield self._db
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            self._rollback()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise self._write_failed(exc) from exc
+            raise
+
+    def _rollback(self) -> None:
+        """Roll back the open transaction, if SQLite has not already done so; never raises."""
+        try:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # the connection is unusable; the next statement reports it
+
+    def _write_failed(self, exc: sqlite3.DatabaseError) -> StoreError:
+        code = getattr(exc, "sqlite_errorname", None)
+        reason = f"{exc} ({code})" if code and code != "SQLITE_ERROR" else str(exc)
+        return StoreError(f"state database write failed: {reason}", path=str(self.path))
 
     def _rows(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         try:
@@ -262,6 +291,15 @@ class Store:
                 db.execute("UPDATE messages SET state='submitted', delivered_tx=?, updated_at=? "
                            "WHERE id=? AND state='final'", (tx.hash, now, mid))
 
+    def journal_replacement(self, tx: JournalTx) -> None:
+        """Record a replacement (same nonce, higher fees) before it is sent."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO txs (hash, chain, nonce, raw, state, message_ids, created_at) "
+                       "VALUES (?,?,?,?,?,?,?)", (tx.hash, tx.chain, tx.nonce, tx.raw, "signed",
+                                                  json.dumps(list(tx.message_ids)), tx.created_at))
+            for mid in tx.message_ids:
+                db.execute("UPDATE messages SET delivered_tx=? WHERE id=? AND state='submitted'", (tx.hash, mid))
+
     def set_tx_state(self, tx_hash: str, state: str, *, gas_used: int | None = None,
                      error: str | None = None) -> None:
         with self.transaction() as db:
@@ -270,8 +308,8 @@ class Store:
 
     def open_txs(self, chain: str | None = None) -> list[JournalTx]:
         sql = "SELECT * FROM txs WHERE state IN ('signed','sent')"
-        rows = self._rows(sql + " AND chain=? ORDER BY nonce", chain) if chain else \
-            self._rows(sql + " ORDER BY chain, nonce")
+        rows = self._rows(sql + " AND chain=? ORDER BY nonce, created_at", chain) if chain else \
+            self._rows(sql + " ORDER BY chain, nonce, created_at")
         return [_journal(r) for r in rows]
 
     def max_nonce(self, chain: str) -> int | None:

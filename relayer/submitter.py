@@ -23,17 +23,16 @@ from eth_account.signers.local import LocalAccount
 from adapters.evm.proof import build_receipt_proofs, verify_receipt_proof
 from light_clients.evm.receipts import receipts_root
 from relayer.attester import Collector
-from relayer.errors import ContractRevert, RpcError, VerificationError
+from relayer.errors import ContractRevert, VerificationError
 from relayer.faults import fault_point
 from relayer.follower import ReceiptCache
 from relayer.metrics import Metrics
 from relayer.routes import ChainRuntime, Route
+from relayer.sender import FeePolicy, TxSender
 from relayer.store import JournalTx, Message, Store, StoredHeader
 
 log = structlog.get_logger("relayer.submitter")
 
-RECEIPT_POLL = 0.25
-CONFIRM_TIMEOUT = 30.0
 MAX_ATTEMPTS = 5
 ZERO32 = b"\x00" * 32
 
@@ -52,13 +51,6 @@ class Turn:
 
     def eligible_at(self, message: Message, src_chain_id: int) -> float:
         return message.final_at + self.rank(message, src_chain_id) * self.grace
-
-
-@dataclass(frozen=True)
-class FeePolicy:
-    max_fee: int
-    priority_fee: int
-    gas_multiplier: float
 
 
 class Submitter:
@@ -81,7 +73,7 @@ class Submitter:
         self.fees = fees
         self.poll_interval = poll_interval
         self.progress = progress
-        self.nonce = 0
+        self.sender = TxSender(dst.adapter, account, store, fees, metrics, stopping)
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Deliver until ``stopping`` is set; a batch in flight then still gets its receipt.
@@ -107,26 +99,8 @@ class Submitter:
 
     # start-up -----------------------------------------------------------------------
     async def recover(self) -> None:
-        """Settle every journaled transaction, then take the next free nonce."""
-        for tx in self.store.open_txs(self.dst.name):
-            log.info("tx.recovering", tx=tx.hash, nonce=tx.nonce, messages=len(tx.message_ids))
-            receipt = await self.dst.adapter.receipt(tx.hash)
-            if receipt is None:
-                await self._rebroadcast(tx)
-                receipt = await self._await_receipt(tx.hash)
-            if receipt is not None:
-                self._settle(tx, receipt)
-            else:
-                self._abandon(tx, "not mined after rebroadcast")
-        pending = await self.dst.adapter.pending_nonce(self.account.address)
-        self.nonce = max(pending, (self.store.max_nonce(self.dst.name) or -1) + 1)
-
-    async def _rebroadcast(self, tx: JournalTx) -> None:
-        try:
-            await self.dst.adapter.send_raw(bytes.fromhex(tx.raw[2:]))
-            log.info("tx.rebroadcast", tx=tx.hash, nonce=tx.nonce)
-        except RpcError as exc:
-            log.info("tx.rebroadcast_refused", tx=tx.hash, error=exc.message)
+        """Settle every journaled transaction (rebroadcasting or replacing it), then sync the nonce."""
+        await self.sender.recover(self._settle, self._abandon)
 
     # one round ------------------------------------------------------------------------
     async def step(self) -> bool:
@@ -242,42 +216,21 @@ class Submitter:
                         state=state)
 
     async def _send(self, route: Route, messages: list[Message], data: bytes, gas: int) -> None:
-        quote = await self.dst.adapter.fee_quote(self.fees.priority_fee, self.fees.max_fee)
-        signed = self.account.sign_transaction({
-            "type": 2, "chainId": self.dst.chain_id, "nonce": self.nonce, "to": self.dst.adapter.bridge,
-            "data": data, "gas": gas, "value": 0, "maxFeePerGas": quote.max_fee,
-            "maxPriorityFeePerGas": quote.priority_fee})
-        tx = JournalTx(hash="0x" + signed.hash.hex().removeprefix("0x"), chain=self.dst.name, nonce=self.nonce,
-                       raw="0x" + bytes(signed.raw_transaction).hex(), state="signed",
-                       message_ids=tuple(m.id for m in messages), created_at=time.time())
-        self.store.journal_signed(tx, now=time.time())
-        self.nonce += 1
-        fault_point("after-sign-before-send")
-        log.info("batch.signed", route=route.name, tx=tx.hash, nonce=tx.nonce, messages=len(messages), gas=gas)
-        try:
-            await self.dst.adapter.send_raw(bytes.fromhex(tx.raw[2:]))
-        except RpcError as exc:
-            log.warning("tx.send_failed", tx=tx.hash, error=exc.message)
-        fault_point("after-send-before-record")
-        self.store.set_tx_state(tx.hash, "sent")
-        for m in messages:
-            log.info("message.submitted", message_id=m.id, tx=tx.hash, route=route.name)
-        sent_at = trio.current_time()
-        receipt = await self._await_receipt(tx.hash)
-        if receipt is not None:
-            self.metrics.tx_confirm.labels(self.dst.name).observe(trio.current_time() - sent_at)
-            self._settle(tx, receipt)
+        ids = tuple(m.id for m in messages)
+        outcome = await self.sender.send(self.dst.adapter.bridge, data, gas, ids)
+        if outcome.status == "no-funds":
+            self.progress["paused"] = "wallet cannot pay"
+            return
+        self.progress.pop("paused", None)
+        if outcome.tx is None:
+            return
+        for mid in ids:
+            log.info("message.submitted", message_id=mid, tx=outcome.tx.hash, route=route.name)
+        if outcome.status == "mined" and outcome.receipt is not None:
+            self._settle(outcome.tx, outcome.receipt)
             await self._observe_balance()
-
-    async def _await_receipt(self, tx_hash: str) -> dict[str, Any] | None:
-        with trio.move_on_after(CONFIRM_TIMEOUT):
-            while True:
-                receipt = await self.dst.adapter.receipt(tx_hash)
-                if receipt is not None:
-                    return receipt
-                await trio.sleep(RECEIPT_POLL)
-        log.warning("tx.unconfirmed", tx=tx_hash, waited_s=CONFIRM_TIMEOUT)
-        return None
+        elif outcome.status == "nonce-lost":
+            self._abandon(outcome.tx, "nonce taken by another transaction of this key")
 
     def _settle(self, tx: JournalTx, receipt: dict[str, Any]) -> None:
         gas_used = int(receipt.get("gasUsed", "0x0"), 16)
@@ -327,7 +280,10 @@ class Submitter:
     def _abandon(self, tx: JournalTx, reason: str) -> None:
         self.store.set_tx_state(tx.hash, "dropped", error=reason)
         log.warning("tx.dropped", tx=tx.hash, reason=reason)
-        self._back_to_final(tx.message_ids, reason)
+        self._back_to_final(tx.message_ids, reason, count_attempt=False)
 
-    def _back_to_final(self, ids: tuple[str, ...], reason: str) -> None:
-        self.store.set_state(list(ids), "final", reason=reason, now=time.time(), bump_attempts=True)
+    def _back_to_final(self, ids: tuple[str, ...], reason: str, *, count_attempt: bool = True) -> None:
+        """Put messages of a transaction that will not deliver them back in line (only those still
+        marked submitted: a message confirmed meanwhile stays confirmed)."""
+        open_ids = [mid for mid in ids if (m := self.store.message(mid)) is not None and m.state == "submitted"]
+        self.store.set_state(open_ids, "final", reason=reason, now=time.time(), bump_attempts=count_attempt)

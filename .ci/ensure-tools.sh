@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs the operations tools the tests under tests/ops need, when missing:
+#   promtool         (Debian package "prometheus")  - checks deploy/prometheus/*.yml
+#   systemd-analyze  (Debian package "systemd")     - checks deploy/relayer.service
+# Idempotent and quiet: does nothing when every tool is already there. Installs only when
+# running as root with apt-get available; otherwise prints what is missing and exits 0, so
+# that `make setup` still works for a developer without root (the tests then skip, or
+# fail under CI=true).
+set -euo pipefail
+
+declare -A PACKAGE_OF=([promtool]=prometheus [systemd-analyze]=systemd)
+missing=()
+for tool in "${!PACKAGE_OF[@]}"; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("${PACKAGE_OF[$tool]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "ensure-tools: missing Debian packages: ${missing[*]} (install them as root: apt-get install ${missing[*]})" >&2
+    exit 0
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+out=$(mktemp)
+# --no-install-recommends: only promtool is wanted, not the node exporter and friends.
+# policy-rc.d 101: do not start the Prometheus server the package ships, if an init runs.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    own_policy=1
+fi
+cleanup() {
+    if [ "$own_policy" -eq 1 ]; then rm -f "$policy"; fi
+    rm -f "$out"
+}
+trap cleanup EXIT
+if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$out" 2>&1; then
+    cat "$out" >&2
+    echo "ensure-tools: apt-get failed installing ${missing[*]}" >&2
+    exit 1
+fi
+for tool in "${!PACKAGE_OF[@]}"; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "ensure-tools: $tool still missing after install" >&2; exit 1; }
+done
+echo "ensure-tools: installed ${missing[*]}"

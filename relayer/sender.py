@@ -1,0 +1,255 @@
+"""Getting one signed transaction mined on a destination chain, whatever the pool does.
+
+The sender owns the submitting account's nonce. Every signed transaction is journaled
+before it is sent; a transaction that is not mined within ``replace_after`` seconds (stuck
+under a base-fee spike, or dropped from the pool) is replaced at the same nonce with fees
+raised by at least 12.5% and re-quoted from the current base fee (so never "replacement
+transaction underpriced"), up to the configured cap. A nonce taken by another sender with
+the same key is detected and the nonce resynchronised; a wallet that cannot pay pauses
+sending with an alarm until it is funded again.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+import trio
+from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions import TypedTransaction
+from eth_utils import to_checksum_address
+from hexbytes import HexBytes
+
+from adapters.evm.adapter import EvmAdapter, FeeQuote
+from relayer.errors import RpcError
+from relayer.faults import fault_point
+from relayer.metrics import Metrics
+from relayer.store import JournalTx, Store
+
+log = structlog.get_logger("relayer.sender")
+
+RECEIPT_POLL = 0.25
+BUMP_NUMERATOR, BUMP_DENOMINATOR = 9, 8  # +12.5%, above geth's and Besu's 10% replacement rule
+
+
+@dataclass(frozen=True)
+class FeePolicy:
+    max_fee: int
+    priority_fee: int
+    gas_multiplier: float
+    replace_after: float = 15.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one send ended: ``mined`` (with its receipt), ``pending`` (left for recovery),
+    ``no-funds`` or ``nonce-lost`` (nothing of ours will be mined; retry the messages)."""
+
+    status: str
+    tx: JournalTx | None = None
+    receipt: dict[str, Any] | None = None
+
+
+def bumped(old: FeeQuote, fresh: FeeQuote, cap: int) -> FeeQuote:
+    """Fees for a replacement: at least +12.5% on both fields, at least the fresh quote, at most ``cap``."""
+    priority = max(math.ceil(old.priority_fee * BUMP_NUMERATOR / BUMP_DENOMINATOR), fresh.priority_fee)
+    max_fee = max(math.ceil(old.max_fee * BUMP_NUMERATOR / BUMP_DENOMINATOR), fresh.max_fee)
+    max_fee = min(max_fee, cap)
+    return FeeQuote(max_fee=max_fee, priority_fee=min(priority, max_fee))
+
+
+class TxSender:
+    """Signs, journals, sends and shepherds transactions of one account on one chain."""
+
+    def __init__(self, adapter: EvmAdapter, account: LocalAccount, store: Store, fees: FeePolicy,
+                 metrics: Metrics, stopping: trio.Event) -> None:
+        self.adapter = adapter
+        self.account = account
+        self.store = store
+        self.fees = fees
+        self.metrics = metrics
+        self.stopping = stopping
+        self.chain = adapter.name
+        self.nonce = 0
+        self.unfunded = False
+
+    async def sync_nonce(self) -> None:
+        """Next nonce = the chain's pending count or one past our journal, whichever is higher."""
+        pending = await self.adapter.pending_nonce(self.account.address)
+        self.nonce = max(pending, (self.store.max_nonce(self.chain) or -1) + 1)
+
+    # sending ------------------------------------------------------------------------
+    async def send(self, to: str, data: bytes, gas: int, message_ids: tuple[str, ...]) -> Outcome:
+        """Send one transaction and wait until it is mined (replacing it while stuck).
+
+        Returns ``pending`` when stopping interrupts the wait (the journal has it). Raises RpcError.
+        """
+        quote = await self.adapter.fee_quote(self.fees.priority_fee, self.fees.max_fee)
+        if not await self._funded(gas, quote):
+            return Outcome("no-funds")
+        tx = self._sign(self.nonce, to, data, gas, quote, message_ids)
+        self.store.journal_signed(tx, now=time.time())
+        self.nonce += 1
+        fault_point("after-sign-before-send")
+        log.info("tx.signed", tx=tx.hash, nonce=tx.nonce, gas=gas, max_fee=quote.max_fee,
+                 messages=len(message_ids))
+        status = await self._broadcast(tx)
+        if status != "sent":
+            return Outcome(status, tx)
+        return await self.shepherd([tx], to, data, gas, quote)
+
+    async def shepherd(self, attempts: list[JournalTx], to: str, data: bytes, gas: int,
+                       quote: FeeQuote) -> Outcome:
+        """Wait for any of ``attempts`` (one nonce) to be mined, replacing the latest while stuck."""
+        sent_at = trio.current_time()
+        while True:
+            mined = await self._await_any(attempts, self.fees.replace_after)
+            if mined is not None:
+                tx, receipt = mined
+                self.metrics.tx_confirm.labels(self.chain).observe(trio.current_time() - sent_at)
+                self._retire_others(attempts, tx)
+                return Outcome("mined", tx, receipt)
+            if self.stopping.is_set():
+                return Outcome("pending", attempts[-1])
+            replacement = await self._replacement(attempts[-1], to, data, gas, quote)
+            if replacement is None:
+                continue
+            quote, tx = replacement
+            status = await self._broadcast(tx)
+            if status == "nonce-lost":
+                mined = await self._mined_among(attempts)
+                if mined is not None:
+                    self._retire_others(attempts, mined[0])
+                    return Outcome("mined", mined[0], mined[1])
+                return Outcome("nonce-lost", tx)
+            attempts.append(tx)
+
+    async def _replacement(self, last: JournalTx, to: str, data: bytes, gas: int,
+                           quote: FeeQuote) -> tuple[FeeQuote, JournalTx] | None:
+        fresh = await self.adapter.fee_quote(self.fees.priority_fee, self.fees.max_fee)
+        new = bumped(quote, fresh, self.fees.max_fee)
+        if new.max_fee <= quote.max_fee:
+            log.warning("tx.fee_capped", tx=last.hash, nonce=last.nonce, max_fee=quote.max_fee,
+                        action="raise fees.max_fee_gwei for this chain if the base fee stays this high")
+            return None
+        tx = self._sign(last.nonce, to, data, gas, new, last.message_ids)
+        self.store.journal_replacement(tx)
+        log.warning("tx.replaced", old_tx=last.hash, tx=tx.hash, nonce=tx.nonce, max_fee=new.max_fee,
+                    priority_fee=new.priority_fee)
+        return new, tx
+
+    def _sign(self, nonce: int, to: str, data: bytes, gas: int, quote: FeeQuote,
+              message_ids: tuple[str, ...]) -> JournalTx:
+        signed = self.account.sign_transaction({
+            "type": 2, "chainId": self.adapter.chain_id, "nonce": nonce, "to": to, "data": data, "gas": gas,
+            "value": 0, "maxFeePerGas": quote.max_fee, "maxPriorityFeePerGas": quote.priority_fee})
+        return JournalTx(hash="0x" + bytes(signed.hash).hex(), chain=self.chain, nonce=nonce,
+                         raw="0x" + bytes(signed.raw_transaction).hex(), state="signed",
+                         message_ids=message_ids, created_at=time.time())
+
+    async def _broadcast(self, tx: JournalTx) -> str:
+        """``sent`` (or already known), ``nonce-lost`` or ``no-funds``; journals the outcome."""
+        try:
+            await self.adapter.send_raw(bytes.fromhex(tx.raw[2:]))
+        except RpcError as exc:
+            status = _classify(exc.message)
+            if status != "sent":
+                self.store.set_tx_state(tx.hash, "dropped", error=exc.message)
+                log.warning("tx.refused", tx=tx.hash, nonce=tx.nonce, reason=status, error=exc.message)
+                if status == "nonce-lost":
+                    await self.sync_nonce()
+                return status
+            log.warning("tx.send_uncertain", tx=tx.hash, error=exc.message)
+        fault_point("after-send-before-record")
+        self.store.set_tx_state(tx.hash, "sent")
+        return "sent"
+
+    async def _funded(self, gas: int, quote: FeeQuote) -> bool:
+        balance = await self.adapter.balance(self.account.address)
+        self.metrics.wallet_balance.labels(self.chain).set(balance)
+        needed = gas * quote.max_fee
+        if balance >= needed:
+            if self.unfunded:
+                log.info("wallet.funded", chain=self.chain, address=self.account.address, balance=balance)
+            self.unfunded = False
+            return True
+        if not self.unfunded:
+            log.error("wallet.insufficient_funds", chain=self.chain, address=self.account.address,
+                      balance=balance, needed=needed, alarm=True,
+                      action=f"send native coin to {self.account.address} on {self.chain}; delivery resumes by itself")
+        self.unfunded = True
+        return False
+
+    # waiting --------------------------------------------------------------------------
+    async def _await_any(self, attempts: list[JournalTx], timeout: float) -> tuple[JournalTx, dict[str, Any]] | None:
+        with trio.move_on_after(timeout):
+            while True:
+                mined = await self._mined_among(attempts)
+                if mined is not None:
+                    return mined
+                await trio.sleep(RECEIPT_POLL)
+        return None
+
+    async def _mined_among(self, attempts: list[JournalTx]) -> tuple[JournalTx, dict[str, Any]] | None:
+        for tx in attempts:
+            receipt = await self.adapter.receipt(tx.hash)
+            if receipt is not None:
+                return tx, receipt
+        return None
+
+    def _retire_others(self, attempts: list[JournalTx], mined: JournalTx) -> None:
+        for tx in attempts:
+            if tx.hash != mined.hash:
+                self.store.set_tx_state(tx.hash, "replaced")
+
+    # recovery -------------------------------------------------------------------------
+    async def recover(self, settle: Callable[[JournalTx, dict[str, Any]], None],
+                      abandon: Callable[[JournalTx, str], None]) -> None:
+        """Settle every journaled, unsettled transaction after a restart, then sync the nonce."""
+        by_nonce: dict[int, list[JournalTx]] = {}
+        for tx in self.store.open_txs(self.chain):
+            by_nonce.setdefault(tx.nonce, []).append(tx)
+        for nonce, attempts in sorted(by_nonce.items()):
+            log.info("tx.recovering", tx=attempts[-1].hash, nonce=nonce, messages=len(attempts[-1].message_ids),
+                     attempts=len(attempts))
+            outcome = await self._recover_nonce(attempts)
+            if outcome.status == "mined" and outcome.tx and outcome.receipt:
+                settle(outcome.tx, outcome.receipt)
+            else:
+                for tx in attempts:
+                    abandon(tx, outcome.status)
+        await self.sync_nonce()
+
+    async def _recover_nonce(self, attempts: list[JournalTx]) -> Outcome:
+        mined = await self._mined_among(attempts)
+        if mined is not None:
+            self._retire_others(attempts, mined[0])
+            return Outcome("mined", mined[0], mined[1])
+        status = await self._broadcast(attempts[-1])
+        if status != "sent":
+            return Outcome(status, attempts[-1])
+        to, data, gas, quote = _decode(attempts[-1].raw)
+        return await self.shepherd(attempts, to, data, gas, quote)
+
+
+def _decode(raw: str) -> tuple[str, bytes, int, FeeQuote]:
+    """Destination, calldata, gas and fees of a journaled EIP-1559 transaction."""
+    fields = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
+    to = to_checksum_address(bytes(fields["to"]))
+    quote = FeeQuote(max_fee=int(fields["maxFeePerGas"]), priority_fee=int(fields["maxPriorityFeePerGas"]))
+    return to, bytes(fields["data"]), int(fields["gas"]), quote
+
+
+def _classify(message: str) -> str:
+    text = message.lower()
+    if "already known" in text or "known transaction" in text or "already imported" in text:
+        return "sent"
+    if "nonce too low" in text or "nonce has already been used" in text or "old nonce" in text:
+        return "nonce-lost"
+    if "insufficient funds" in text:
+        return "no-funds"
+    return "sent"

@@ -63,6 +63,7 @@ class FeeConfig:
     max_fee_gwei: float = 500.0
     priority_fee_gwei: float = 1.0
     gas_multiplier: float = 1.3
+    replace_after: float = 15.0  # seconds without a receipt before a transaction is replaced
 
 
 @dataclass(frozen=True)
@@ -610,7 +611,7 @@ _CHAIN_KEYS = (
     "chain_id", "adapter", "light_client", "rpc", "bridge", "confirmations", "poll_interval",
     "start_block", "log_page_size", "fees", "light_client_options",
 )
-_FEE_KEYS = ("max_fee_gwei", "priority_fee_gwei", "gas_multiplier")
+_FEE_KEYS = ("max_fee_gwei", "priority_fee_gwei", "gas_multiplier", "replace_after")
 _ROUTE_KEYS = ("from", "to", "batch_size")
 _UINT64 = 2**64 - 1
 
@@ -828,12 +829,13 @@ def _fees(t: _Table | None) -> FeeConfig | None:
     max_fee = t.get("max_fee_gwei", _number(0, 1e9), FeeConfig.max_fee_gwei)
     priority = t.get("priority_fee_gwei", _number(0, 1e9, allow_minimum=True), FeeConfig.priority_fee_gwei)
     multiplier = t.get("gas_multiplier", _number(1, 10, allow_minimum=True), FeeConfig.gas_multiplier)
-    if max_fee is None or priority is None or multiplier is None:
+    replace_after = t.get("replace_after", _number(1, 3600, allow_minimum=True), FeeConfig.replace_after)
+    if max_fee is None or priority is None or multiplier is None or replace_after is None:
         return None
     if priority > max_fee:
         t.report.add(t.key("priority_fee_gwei"), f"must not exceed max_fee_gwei ({max_fee}), got {priority}")
         return None
-    return FeeConfig(max_fee, priority, multiplier)
+    return FeeConfig(max_fee, priority, multiplier, replace_after)
 
 
 def _routes(root: _Table, chains: set[str] | None) -> tuple[RouteConfig, ...] | None:

@@ -213,7 +213,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("page size", _set("chains.beta.log_page_size", 0), "chains.beta.log_page_size", "between 1"),
     ("bridge zero", _set("chains.alpha.bridge", "0x" + "0" * 40), "chains.alpha.bridge", "zero address"),
     ("adapter not installed", _set("chains.alpha.adapter", "evmx"), "chains.alpha.adapter", "installed adapters: evm"),
-    ("light client not installed", _set("chains.beta.light_client", "qbft"), "chains.beta.light_client",
+    ("light client not installed", _set("chains.beta.light_client", "sync-committee"), "chains.beta.light_client",
      "not installed"),
     ("fees priority above max", _set("chains.alpha.fees.priority_fee_gwei", 600.0),
      "chains.alpha.fees.priority_fee_gwei", "max_fee_gwei"),

@@ -449,6 +449,9 @@ def _toml_table(header: str, values: dict[str, Any]) -> list[str]:
     return [header, *(f"{k} = {_toml_value(v)}" for k, v in values.items()), ""]
 
 
+REPLACE_AFTER = 6.0  # devnet blocks come every second: a delivery not mined in 6 s is stuck
+
+
 def operator_toml(index: int, port: int, members: list[dict[str, str]],
                   chains: dict[str, dict[str, Any]], threshold: int) -> str:
     """The TOML configuration of operator ``index`` (paths relative to the file)."""
@@ -467,6 +470,7 @@ def operator_toml(index: int, port: int, members: list[dict[str, str]],
             "chain_id": chain["chain_id"], "adapter": "evm", "light_client": "evm",
             "rpc": [chain["rpc"]], "bridge": chain["bridge"], "confirmations": CONFIRMATIONS,
             "poll_interval": POLL_INTERVAL, "start_block": chain["start_block"]})
+        lines += _toml_table(f"[chains.{chain['name']}.fees]", {"replace_after": REPLACE_AFTER})
     names = list(chains)
     for source in names:
         for destination in names:

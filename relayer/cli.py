@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = devnet_sub.add_parser("up", help="start anvil chains alpha and beta, deploy, start 3 operators")
     up.add_argument("--dir", required=True, type=Path)
     up.add_argument("--detach", action="store_true", help="return once everything is healthy")
+    up.add_argument("--policy", choices=["committee", "qbft"], default="committee", help="header verification policy")
     up.set_defaults(handler=_cmd_devnet_up)
     down = devnet_sub.add_parser("down", help="stop everything `devnet up` started")
     down.add_argument("--dir", required=True, type=Path)
@@ -114,7 +115,7 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 def _cmd_devnet_up(args: argparse.Namespace) -> int:
     from relayer.devnet.cli import devnet_up
 
-    return devnet_up(args.dir, detach=args.detach)
+    return devnet_up(args.dir, detach=args.detach, policy=args.policy)
 
 
 def _cmd_devnet_down(args: argparse.Namespace) -> int:

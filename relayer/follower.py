@@ -19,7 +19,7 @@ import trio
 
 from adapters.evm.adapter import BridgeEvent, message_id
 from light_clients.evm.client import EvmLightClient
-from light_clients.evm.header import Header
+from light_clients.evm.header import Header, decode_header
 from light_clients.evm.receipts import bloom_of, check_receipts
 from relayer.attester import Attester
 from relayer.errors import VerificationError
@@ -134,14 +134,48 @@ class ChainFollower:
         linked to the accepted head. Raises VerificationError (MisbehaviourError for a conflicting
         sealed header: the evidence is stored before it propagates)."""
         pairs = await self.rt.adapter.headers(first, last)
+        verified: list[VerifiedHeader] = []
         try:
-            verified = [VerifiedHeader(h, self.lc.verify_header(h, claimed)) for h, claimed in pairs]
+            for h, claimed in pairs:
+                verified.append(VerifiedHeader(h, self.lc.verify_header(h, claimed)))
             head = self.lc.head_number
             self.lc.accept_range([v.header for v in verified if head is None or v.header.number > head])
         except VerificationError as exc:
-            self._keep_evidence(exc)
+            equivocation = await self._equivocation(verified, exc)
+            self._keep_evidence(equivocation or exc)
+            if equivocation is not None:
+                raise equivocation from exc
             raise
         return verified
+
+    async def _equivocation(self, verified: list[VerifiedHeader], exc: VerificationError) -> VerificationError | None:
+        """After a header that does not link to its predecessor, ask the RPC for the predecessor
+        again: a second validly sealed header at that height is equivocation (returns the light
+        client's MisbehaviourError carrying both); anything else None. Raises RpcError."""
+        number, check = exc.fields.get("block"), getattr(self.lc, "check_misbehaviour", None)
+        if check is None or getattr(exc, "evidence", None) is not None or not isinstance(number, int):
+            return None
+        child = next((v for v in verified if v.header.number == number), None)
+        known = next((v for v in verified if v.header.number == number - 1), None) or self._stored(number - 1)
+        if child is None or known is None or child.header.parent_hash == known.hash:
+            return None
+        (again, _), = await self.rt.adapter.headers(number - 1, number - 1)
+        if again.rlp == known.header.rlp:
+            return None
+        head = self.lc.head_number
+        try:  # this range's headers before the conflict passed already: accept them so the set there is known
+            self.lc.accept_range([v.header for v in verified
+                                  if (head is None or v.header.number > head) and v.header.number < number - 1])
+            check(known.header, again)
+        except VerificationError as found:
+            return found if getattr(found, "evidence", None) is not None else None
+        return None
+
+    def _stored(self, number: int) -> VerifiedHeader | None:
+        stored = self.store.header(self.rt.name, number)
+        if stored is None:
+            return None
+        return VerifiedHeader(decode_header(bytes.fromhex(stored.rlp[2:])), bytes.fromhex(stored.hash[2:]))
 
     def _keep_evidence(self, exc: VerificationError) -> None:
         evidence = getattr(exc, "evidence", None)

@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS messages (
     tx_hash TEXT NOT NULL, tx_index INTEGER NOT NULL, log_index INTEGER NOT NULL,
     token TEXT NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL, amount TEXT NOT NULL,
     state TEXT NOT NULL, reason TEXT, attempts INTEGER NOT NULL DEFAULT 0,
-    final_at REAL NOT NULL, delivered_tx TEXT, gas_used INTEGER, updated_at REAL NOT NULL);
+    final_at REAL NOT NULL, delivered_tx TEXT, gas_used INTEGER, updated_at REAL NOT NULL,
+    retry_at REAL NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS messages_open ON messages (dst_chain, state, src_chain, block_number);
 CREATE TABLE IF NOT EXISTS attestations (
     src_chain_id INTEGER NOT NULL, dst_chain_id INTEGER NOT NULL, number INTEGER NOT NULL,
@@ -239,10 +240,18 @@ class Store:
         rows = self._rows("SELECT * FROM messages WHERE id=?", message_id)
         return _message(rows[0]) if rows else None
 
-    def open_messages(self, dst_chain: str, limit: int = 1000) -> list[Message]:
-        rows = self._rows("SELECT * FROM messages WHERE dst_chain=? AND state='final' "
-                          "ORDER BY src_chain, block_number, log_index LIMIT ?", dst_chain, limit)
+    def open_messages(self, dst_chain: str, now: float | None = None, limit: int = 1000) -> list[Message]:
+        """Final messages for ``dst_chain`` whose retry time (after a failed attempt) has come."""
+        rows = self._rows("SELECT * FROM messages WHERE dst_chain=? AND state='final' AND retry_at <= ? "
+                          "ORDER BY src_chain, block_number, log_index LIMIT ?", dst_chain,
+                          float("inf") if now is None else now, limit)
         return [_message(r) for r in rows]
+
+    def retry_later(self, message_id: str, reason: str, retry_at: float, *, failed: bool, now: float) -> None:
+        """Record a failed attempt: the message waits until ``retry_at``, or is ``failed`` for good."""
+        with self.transaction() as db:
+            db.execute("UPDATE messages SET state=?, reason=?, attempts=attempts+1, retry_at=?, updated_at=? "
+                       "WHERE id=?", ("failed" if failed else "final", reason, retry_at, now, message_id))
 
     def messages_in_state(self, state: str) -> list[Message]:
         return [_message(r) for r in self._rows("SELECT * FROM messages WHERE state=?", state)]
@@ -347,6 +356,7 @@ def _insert_attestation(db: sqlite3.Connection, a: dict[str, Any]) -> None:
 def _message(row: sqlite3.Row) -> Message:
     data = dict(row)
     data.pop("updated_at", None)
+    data.pop("retry_at", None)
     data["amount"] = int(data["amount"])
     return Message(**data)
 

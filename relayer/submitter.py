@@ -33,7 +33,8 @@ from relayer.store import JournalTx, Message, Store, StoredHeader
 
 log = structlog.get_logger("relayer.submitter")
 
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 8
+RETRY_BASE, RETRY_MAX = 2.0, 300.0  # seconds: 2, 4, 8, ... between attempts the destination refused
 ZERO32 = b"\x00" * 32
 
 
@@ -105,7 +106,7 @@ class Submitter:
     # one round ------------------------------------------------------------------------
     async def step(self) -> bool:
         """Deliver one batch if one is due; True when something was sent."""
-        open_messages = self.store.open_messages(self.dst.name)
+        open_messages = self.store.open_messages(self.dst.name, now=time.time())
         self.progress.update(backlog=len(open_messages))
         if not open_messages:
             return False
@@ -208,12 +209,16 @@ class Submitter:
         return int(gas * self.fees.gas_multiplier)
 
     def _failed_attempt(self, messages: list[Message], reason: str) -> None:
+        """The destination refused the batch (e.g. a paused bridge): retry with exponential
+        backoff, and give up after MAX_ATTEMPTS with the reason kept."""
+        now = time.time()
         for m in messages:
             self.metrics.failed.labels(f"{m.src_chain}->{m.dst_chain}", reason.split("(")[0]).inc()
-            state = "failed" if m.attempts + 1 >= MAX_ATTEMPTS else "final"
-            self.store.set_state([m.id], state, reason=reason, now=time.time(), bump_attempts=True)
+            failed = m.attempts + 1 >= MAX_ATTEMPTS
+            retry_in = min(RETRY_BASE * 2 ** m.attempts, RETRY_MAX)
+            self.store.retry_later(m.id, reason, now + retry_in, failed=failed, now=now)
             log.warning("message.attempt_failed", message_id=m.id, reason=reason, attempt=m.attempts + 1,
-                        state=state)
+                        state="failed" if failed else "final", retry_in_s=None if failed else retry_in)
 
     async def _send(self, route: Route, messages: list[Message], data: bytes, gas: int) -> None:
         ids = tuple(m.id for m in messages)

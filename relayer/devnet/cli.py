@@ -50,8 +50,13 @@ def describe(paths: network.DevnetPaths, deployment: dict[str, Any], *, detach: 
                      f"config {op['config']}")
     for index, user in enumerate(deployment["users"]):
         lines.append(f"  user {index}  {user['address']}")
+    for name, proxy in deployment.get("proxies", {}).items():  # policy qbft
+        lines.append(f"  {name:<6} QBFT sealing proxy {proxy['url']} in front of {proxy['upstream']}  "
+                     f"validators {', '.join(proxy['validators'])}  keys {paths.validator_keys(name)}")
+    lines.append(f"  policy:     {deployment.get('policy', 'committee')}")
     lines.append(f"  deployment: {paths.deployment}")
-    lines.append(f"  logs:       {paths.logs}/ (alpha.log, beta.log, operator-N.log)")
+    lines.append(f"  logs:       {paths.logs}/ (alpha.log, beta.log, operator-N.log"
+                 + (", proxy-<chain>.log)" if deployment.get("proxies") else ")"))
     if detach:
         lines.append(f"  stop with:  relayer devnet down --dir {paths.root}")
     else:

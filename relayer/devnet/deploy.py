@@ -20,6 +20,9 @@ from relayer.errors import DevnetError
 
 Report = Callable[[str], None]
 T = TypeVar("T")
+#: Deploys the light client of a source chain on a target chain:
+#: ``(target, deployer key, source name, source chain id) -> address`` (policy ``qbft``).
+LightClientFactory = Callable[[SyncEvm, str, str, int], str]
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 UNIT = 10**18
@@ -83,6 +86,7 @@ def deploy_pair(
     user_tokens: int = DEFAULT_USER_TOKENS,
     names: tuple[str, str] = ("alpha", "beta"),
     report: Report = stderr_report,
+    light_client: LightClientFactory | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Deploy and cross-register the bridge contracts on ``alpha`` and ``beta``.
 
@@ -90,7 +94,8 @@ def deploy_pair(
     ``user_tokens`` base units of the local test token on both chains. Returns
     ``{name: {"name", "chain_id", "rpc", "bridge", "light_client", "test_token",
     "wrapped_native", "wrapped_token"}}`` where ``wrapped_*`` on a chain are the wrapped forms
-    of the *counterpart's* native coin and test token.
+    of the *counterpart's* native coin and test token. ``light_client`` deploys each chain's
+    light client of its counterpart instead of a ``CommitteeLightClient`` (policy ``qbft``).
 
     Raises DevnetError on a bad committee, ContractRevert when a deployment step reverts,
     RpcError when a node cannot be reached.
@@ -102,7 +107,7 @@ def deploy_pair(
     if pair[0].chain_id == pair[1].chain_id:
         raise DevnetError(f"both chains have chain id {pair[0].chain_id}")
     core = _both(pair, lambda side, other: _deploy_core(side, other, members, threshold,
-                                                        deployer_key, report))
+                                                        deployer_key, report, light_client))
     _both(pair, lambda side, other: _register(side, other, core, deployer_key, report))
     wrapped = _both(pair, lambda side, other: _create_wrapped(side, other, core, deployer_key, report))
     _both(pair, lambda side, other: _fund_users(side, core[side.name], users, user_tokens,
@@ -119,12 +124,15 @@ def _both(pair: tuple[_Side, _Side], step: Callable[[_Side, _Side], T]) -> dict[
 
 
 def _deploy_core(side: _Side, other: _Side, members: list[str], threshold: int, key: str,
-                 report: Report) -> dict[str, str]:
+                 report: Report, factory: LightClientFactory | None = None) -> dict[str, str]:
     bridge = side.evm.deploy(key, "Bridge")
     report(f"[{side.name}] Bridge deployed at {bridge}")
-    light_client = side.evm.deploy(key, "CommitteeLightClient", other.chain_id, members, threshold)
-    report(f"[{side.name}] CommitteeLightClient of {other.name} ({other.chain_id}) at {light_client}"
-           f" ({threshold}-of-{len(members)})")
+    if factory is not None:
+        light_client = factory(side.evm, key, other.name, other.chain_id)
+    else:
+        light_client = side.evm.deploy(key, "CommitteeLightClient", other.chain_id, members, threshold)
+        report(f"[{side.name}] CommitteeLightClient of {other.name} ({other.chain_id}) at {light_client}"
+               f" ({threshold}-of-{len(members)})")
     name, symbol = token_meta(side.name)
     token = side.evm.deploy(key, "TestToken", name, symbol, TOKEN_SUPPLY)
     report(f"[{side.name}] TestToken {symbol} at {token}")
@@ -182,3 +190,16 @@ def fund_native(evm: SyncEvm, key: str, addresses: Sequence[str], value: int, *,
     for address in addresses:
         send_value(evm, key, address, value)
         report(f"[{chain}] sent {value / UNIT:g} ETH to {address}")
+
+
+# --------------------------------------------------------------------------- policy qbft
+
+def deploy_qbft_light_client(evm: SyncEvm, key: str, source_chain_id: int, checkpoint_number: int,
+                             validators: Sequence[str]) -> str:
+    """Deploy ``QbftLightClient(sourceChainId, checkpointNumber, validators, 0)`` (QBFT flavour)
+    with ``validators`` strictly ascending, as the contract expects; returns its address.
+
+    Raises DevnetError on duplicate validators, ContractRevert when the deployment reverts.
+    """
+    return evm.deploy(key, "QbftLightClient", source_chain_id, checkpoint_number,
+                      sorted_members(validators), 0)

@@ -9,6 +9,15 @@ Everything lives in one folder::
     DIR/state/operator-N/      operator state
     DIR/logs/{alpha,beta,operator-N}.log
 
+With ``--policy qbft`` each chain also gets four QBFT validators and a sealing JSON-RPC proxy
+(``relayer.devnet.proxy``) in front of its anvil: the proxy serves anvil's blocks as a Besu
+QBFT chain sealed by those validators, each chain's bridge trusts a ``QbftLightClient`` of the
+counterpart, and the operators follow the chains through the proxies with the ``qbft`` light
+client (no committee signatures are collected for these routes)::
+
+    DIR/keys/<chain>-validators.json   the validators' private keys (mode 0600)
+    DIR/logs/proxy-<chain>.log         the proxy's log (JSON lines)
+
 Processes are started detached (own session) and stopped by their recorded pids, so the
 devnet outlives the command that started it and ``down`` works from any shell.
 deployment.json holds the operators' addresses, never their keys; the keystores use a
@@ -35,7 +44,15 @@ from eth_account import Account
 
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode, free_port, start_anvil
-from relayer.devnet.deploy import Report, deploy_pair, fund_native, send_value, stderr_report
+from relayer.devnet.deploy import (
+    Report,
+    deploy_pair,
+    deploy_qbft_light_client,
+    fund_native,
+    send_value,
+    stderr_report,
+)
+from relayer.devnet.proxy import PROXY_MARKER, ProxyHandle, start_proxy
 from relayer.errors import DevnetError, UsageError
 from relayer.keys import write_keystore, write_private_file
 
@@ -50,7 +67,8 @@ OPERATOR_FUNDING = 100 * 10**18
 HEALTH_TIMEOUT = 60.0
 DEPLOYER_KEY = ANVIL_KEYS[0]
 USER_KEYS = ANVIL_KEYS[1:4]
-POLICIES = ("committee",)
+POLICIES = ("committee", "qbft")
+QBFT_VALIDATORS = 4
 ANVIL_MARKER = "anvil"
 OPERATOR_MARKER = "relayer"
 # Devnet keystores only: pbkdf2 with few iterations decrypts in milliseconds. Never use
@@ -98,6 +116,10 @@ class DevnetPaths:
 
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
+
+    def validator_keys(self, chain: str) -> Path:
+        """The QBFT validator keys of ``chain`` (policy qbft)."""
+        return self.keys / f"{chain}-validators.json"
 
 
 # --------------------------------------------------------------------------- deployment.json
@@ -200,6 +222,9 @@ def running_pids(deployment: dict[str, Any]) -> dict[str, int]:
     for op in deployment.get("operators", []):
         if process_alive(op.get("pid"), OPERATOR_MARKER):
             found[op["name"]] = op["pid"]
+    for name, proxy in deployment.get("proxies", {}).items():
+        if process_alive(proxy.get("pid"), PROXY_MARKER):
+            found[f"proxy {name}"] = proxy["pid"]
     return found
 
 
@@ -318,7 +343,7 @@ def up(root: Path | str, *, policy: str = "committee", report: Report = stderr_r
     _refuse_running(paths)
     _clean(paths)
     try:
-        return _up(paths, report, health_timeout)
+        return _up(paths, report, health_timeout, policy)
     except BaseException:
         report("devnet up failed; stopping what was started")
         down(paths.root, report=report)
@@ -343,20 +368,24 @@ def _clean(paths: DevnetPaths) -> None:
         file.unlink(missing_ok=True)
 
 
-def _up(paths: DevnetPaths, report: Report, health_timeout: float) -> dict[str, Any]:
+def _up(paths: DevnetPaths, report: Report, health_timeout: float, policy: str = "committee") -> dict[str, Any]:
     for folder in (paths.root, paths.logs, paths.state):
         folder.mkdir(parents=True, exist_ok=True)
-    deployment: dict[str, Any] = {"chains": {}, "users": [], "operators": [], "threshold": THRESHOLD,
-                                  "anvil": {}}
+    deployment: dict[str, Any] = {"policy": policy, "chains": {}, "users": [], "operators": [],
+                                  "threshold": THRESHOLD, "anvil": {}}
     nodes = _start_chains(paths, deployment, report)
+    qbft = _QbftChains.start(paths, nodes, deployment, report) if policy == "qbft" else None
     evms = {name: SyncEvm(node.url) for name, node in nodes.items()}
     operators = [Account.create() for _ in range(OPERATORS)]
     users = [Account.from_key(key) for key in USER_KEYS]
     try:
-        _deploy(evms, [op.address for op in operators], [u.address for u in users], deployment, report)
+        _deploy(evms, [op.address for op in operators], [u.address for u in users], deployment, report,
+                light_client=qbft)
     finally:
         for evm in evms.values():
             evm.close()
+    if qbft is not None:
+        qbft.describe(deployment)
     deployment["users"] = [{"address": u.address, "key": key} for u, key in zip(users, USER_KEYS)]
     _write_operators(paths, operators, deployment)
     save_deployment(paths.root, deployment)
@@ -381,7 +410,7 @@ def _start_chains(paths: DevnetPaths, deployment: dict[str, Any],
 
 
 def _deploy(evms: dict[str, SyncEvm], operators: list[str], users: list[str],
-            deployment: dict[str, Any], report: Report) -> None:
+            deployment: dict[str, Any], report: Report, light_client: _QbftChains | None = None) -> None:
     """Deploy with automine (fast), then switch back to interval mining."""
     for evm in evms.values():
         evm.rpc("evm_setAutomine", True)
@@ -390,7 +419,7 @@ def _deploy(evms: dict[str, SyncEvm], operators: list[str], users: list[str],
         # chains, so no contract has the same address on both (a chain mix-up cannot hide)
         send_value(evms["beta"], DEPLOYER_KEY, Account.from_key(DEPLOYER_KEY).address, 0)
         chains = deploy_pair(evms["alpha"], evms["beta"], operators, THRESHOLD, DEPLOYER_KEY,
-                             users=users, report=report)
+                             users=users, report=report, light_client=light_client)
         for name, evm in evms.items():
             fund_native(evm, DEPLOYER_KEY, operators, OPERATOR_FUNDING, chain=name, report=report)
     finally:
@@ -466,10 +495,15 @@ def operator_toml(index: int, port: int, members: list[dict[str, str]],
     for member in members:
         lines += _toml_table("[[committee.members]]", member)
     for chain in chains.values():
+        qbft = chain.get("qbft")  # policy qbft: the QBFT light client from the checkpoint
         lines += _toml_table(f"[chains.{chain['name']}]", {
-            "chain_id": chain["chain_id"], "adapter": "evm", "light_client": "evm",
-            "rpc": [chain["rpc"]], "bridge": chain["bridge"], "confirmations": CONFIRMATIONS,
+            "chain_id": chain["chain_id"], "adapter": "evm", "light_client": "qbft" if qbft else "evm",
+            "rpc": [chain["rpc"]], "bridge": chain["bridge"], "confirmations": 0 if qbft else CONFIRMATIONS,
             "poll_interval": POLL_INTERVAL, "start_block": chain["start_block"]})
+        if qbft:
+            lines += _toml_table(f"[chains.{chain['name']}.light_client_options]", {
+                "validators": qbft["validators"], "checkpoint_number": qbft["checkpoint_number"],
+                "checkpoint_hash": qbft["checkpoint_hash"]})
         lines += _toml_table(f"[chains.{chain['name']}.fees]", {"replace_after": REPLACE_AFTER})
     names = list(chains)
     for source in names:
@@ -494,8 +528,70 @@ def down(root: Path | str, *, report: Report = stderr_report) -> bool:
         if terminate(op.get("pid"), OPERATOR_MARKER, timeout=GRACE_PERIOD + 10):
             report(f"stopped {op['name']} (pid {op['pid']})")
             stopped = True
+    for name, proxy in deployment.get("proxies", {}).items():
+        if terminate(proxy.get("pid"), PROXY_MARKER, timeout=5.0):
+            report(f"stopped proxy {name} (pid {proxy['pid']})")
+            stopped = True
     for name, node in deployment.get("anvil", {}).items():
         if terminate(node.get("pid"), ANVIL_MARKER, timeout=5.0):
             report(f"stopped anvil {name} (pid {node['pid']})")
             stopped = True
     return stopped
+
+
+# --------------------------------------------------------------------------- policy qbft
+
+class _QbftChains:
+    """Policy ``qbft``: validator keys and a sealing proxy per chain, and the light-client factory
+    ``deploy_pair`` calls to deploy each chain's ``QbftLightClient`` of its counterpart."""
+
+    def __init__(self, proxies: dict[str, ProxyHandle], validators: dict[str, list[str]],
+                 report: Report) -> None:
+        self.proxies = proxies
+        self.validators = validators
+        self.report = report
+        self.checkpoints: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def start(cls, paths: DevnetPaths, nodes: dict[str, AnvilNode], deployment: dict[str, Any],
+              report: Report) -> _QbftChains:
+        """Write ``QBFT_VALIDATORS`` validator keys per chain and start a sealing proxy before each anvil."""
+        deployment["proxies"] = {}
+        proxies, validators = {}, {}
+        for name, node in nodes.items():
+            accounts = sorted((Account.create() for _ in range(QBFT_VALIDATORS)), key=lambda a: int(a.address, 16))
+            validators[name] = [a.address for a in accounts]
+            document = {"chain": name, "chain_id": CHAIN_IDS[name],
+                        "validators": [{"address": a.address, "key": "0x" + bytes(a.key).hex()} for a in accounts]}
+            write_private_file(paths.validator_keys(name), (json.dumps(document, indent=2) + "\n").encode(),
+                               overwrite=True)
+            proxy = start_proxy(node.url, seal_keys=paths.validator_keys(name), log_path=paths.log(f"proxy-{name}"),
+                                detach=True)
+            proxies[name] = proxy
+            deployment["proxies"][name] = {"pid": proxy.pid, "url": proxy.url, "admin_url": proxy.admin_url,
+                                           "upstream": node.url, "validators": validators[name]}
+            save_deployment(paths.root, deployment)  # recorded at once so `down` finds it
+            report(f"[{name}] QBFT sealing proxy at {proxy.url} (pid {proxy.pid}, admin {proxy.admin_url}), "
+                   f"{QBFT_VALIDATORS} validators, keys in {paths.validator_keys(name)}")
+        return cls(proxies, validators, report)
+
+    def __call__(self, target: SyncEvm, key: str, source: str, source_chain_id: int) -> str:
+        """Deploy the QbftLightClient of ``source`` on ``target``, checkpointed at ``source``'s head
+        as its proxy shows it (the sealed hash)."""
+        with SyncEvm(self.proxies[source].url) as sealed:
+            head = sealed.rpc("eth_getBlockByNumber", "latest", False)
+        number, block_hash = int(head["number"], 16), str(head["hash"])
+        address = deploy_qbft_light_client(target, key, source_chain_id, number, self.validators[source])
+        self.checkpoints[source] = {"validators": self.validators[source], "checkpoint_number": number,
+                                    "checkpoint_hash": block_hash}
+        here = next(name for name in self.proxies if name != source)
+        self.report(f"[{here}] QbftLightClient of {source} ({source_chain_id}) at {address}, checkpoint "
+                    f"block {number} {block_hash}, {len(self.validators[source])} validators")
+        return address
+
+    def describe(self, deployment: dict[str, Any]) -> None:
+        """Point the chains of ``deployment`` at their proxies and checkpoints."""
+        for name, chain in deployment["chains"].items():
+            checkpoint = self.checkpoints[name]
+            chain.update(policy="qbft", anvil_rpc=chain["rpc"], rpc=self.proxies[name].url, qbft=checkpoint,
+                         start_block=checkpoint["checkpoint_number"])

@@ -1,0 +1,175 @@
+"""Destination trouble on a real devnet: a transaction dropped from the pool or stuck under
+a base-fee spike is replaced; a nonce taken by another sender with the same key is
+recovered; an unfunded wallet pauses delivery until funded; a paused (reverting) bridge
+gets attempts retried with backoff and the reason recorded. Every message arrives once."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from adapters.evm.sync_client import SyncEvm
+from relayer.devnet import network
+from relayer.devnet.anvil import ANVIL_KEYS
+from relayer.keys import load_account
+from relayer.transfer import TransferResult, transfer
+
+pytestmark = pytest.mark.slow
+ETH = 10**18
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("destnet")
+    network.up(root, report=lambda line: None)
+    try:
+        yield root
+    finally:
+        network.down(root, report=lambda line: None)
+
+
+def chain(root: Path, name: str) -> dict[str, Any]:
+    return network.load_deployment(root)["chains"][name]
+
+
+def beta(root: Path) -> SyncEvm:
+    return SyncEvm(chain(root, "beta")["rpc"])
+
+
+def delivered(root: Path, r: TransferResult) -> bool:
+    dst = chain(root, r.destination)
+    return bool(SyncEvm(dst["rpc"]).call(dst["bridge"], "Bridge", "isDelivered",
+                                         chain(root, r.source)["chain_id"], r.nonce))
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def events(root: Path, name: str, since: str = "") -> list[dict[str, Any]]:
+    """Every operator's log lines of event ``name`` at or after ``since``, oldest first."""
+    out = []
+    for path in (root / "logs").glob("operator-*.log"):
+        for line in path.read_text().splitlines():
+            if f'"{name}"' in line:
+                record = json.loads(line)
+                if record["event"] == name and record["timestamp"] >= since:
+                    out.append(record)
+    return sorted(out, key=lambda r: r["timestamp"])
+
+
+def lock_to_beta(root: Path, amount: str = "0.01") -> TransferResult:
+    return transfer(root, "alpha", "beta", "native", amount, recipient=Account.create().address)
+
+
+def pause_mining(root: Path) -> None:
+    beta(root).rpc("evm_setIntervalMining", 0)
+    beta(root).rpc("evm_setAutomine", False)
+
+
+def resume_mining(root: Path) -> None:
+    beta(root).rpc("evm_setIntervalMining", 1)
+
+
+def test_dropped_transaction_is_replaced_and_delivered(devnet: Path) -> None:
+    since = now_iso()
+    pause_mining(devnet)
+    try:
+        result = lock_to_beta(devnet)
+        wait_for(lambda: events(devnet, "tx.signed", since), 30, "a delivery transaction")
+        beta(devnet).rpc("anvil_dropAllTransactions")
+    finally:
+        resume_mining(devnet)
+    wait_for(lambda: delivered(devnet, result), 60, "delivery after the drop")
+    assert events(devnet, "tx.replaced", since)
+
+
+def test_transaction_stuck_under_a_base_fee_spike_is_replaced(devnet: Path) -> None:
+    since = now_iso()
+    pause_mining(devnet)
+    try:
+        result = lock_to_beta(devnet)
+        wait_for(lambda: events(devnet, "tx.signed", since), 30, "a delivery transaction")
+        beta(devnet).rpc("anvil_setNextBlockBaseFeePerGas", hex(200 * 10**9))
+    finally:
+        resume_mining(devnet)
+    wait_for(lambda: delivered(devnet, result), 60, "delivery despite the spike")
+    replaced = events(devnet, "tx.replaced", since)
+    assert replaced, "the stuck transaction was not replaced"
+    assert replaced[-1]["max_fee"] > 100 * 10**9, replaced[-1]
+
+
+def operator_key(root: Path, index: int) -> Any:
+    keys = root / "keys"
+    return load_account(keys / f"operator-{index}.json", keys / f"operator-{index}.password")
+
+
+def take_next_nonce(root: Path, index: int) -> None:
+    """Use operator ``index``'s key elsewhere: a transfer at the nonce its submitter holds next."""
+    account = operator_key(root, index)
+    evm = beta(root)
+    nonce = int(evm.rpc("eth_getTransactionCount", account.address, "pending"), 16)
+    signed = account.sign_transaction({"type": 2, "chainId": chain(root, "beta")["chain_id"], "nonce": nonce,
+                                       "to": account.address, "value": 1, "gas": 21000,
+                                       "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9})
+    evm.rpc("eth_sendRawTransaction", "0x" + bytes(signed.raw_transaction).hex())
+
+
+def test_nonce_taken_by_another_sender_with_the_same_key_is_recovered(devnet: Path) -> None:
+    for index in (1, 2, 3):
+        take_next_nonce(devnet, index)
+    since = now_iso()
+    result = lock_to_beta(devnet)
+    wait_for(lambda: delivered(devnet, result), 60, "delivery after the nonce was taken")
+    refused = [e for e in events(devnet, "tx.refused", since) if e["reason"] == "nonce-lost"]
+    assert refused, "the taken nonce was not noticed"
+
+
+def test_unfunded_wallets_pause_delivery_until_funded(devnet: Path) -> None:
+    operators = network.load_deployment(devnet)["operators"]
+    evm = beta(devnet)
+    balances = {op["address"]: evm.rpc("eth_getBalance", op["address"], "latest") for op in operators}
+    for address in balances:
+        evm.rpc("anvil_setBalance", address, hex(10**9))
+    since = now_iso()
+    result = lock_to_beta(devnet)
+    try:
+        wait_for(lambda: events(devnet, "wallet.insufficient_funds", since), 30, "the alarm")
+        time.sleep(3)
+        assert not delivered(devnet, result)
+    finally:
+        for address, balance in balances.items():
+            evm.rpc("anvil_setBalance", address, balance)
+    wait_for(lambda: delivered(devnet, result), 60, "delivery once funded")
+
+
+def test_paused_bridge_attempts_are_retried_with_their_reason(devnet: Path) -> None:
+    bridge = chain(devnet, "beta")["bridge"]
+    evm = beta(devnet)
+    evm.transact(ANVIL_KEYS[0], bridge, "Bridge", "setPaused", True)
+    try:
+        since = now_iso()
+        result = lock_to_beta(devnet)
+        wait_for(lambda: events(devnet, "message.attempt_failed", since), 40, "a refused attempt")
+        attempt = events(devnet, "message.attempt_failed", since)[-1]
+        assert attempt["reason"] == "Paused()" and attempt["state"] == "final"
+        assert not delivered(devnet, result)
+    finally:
+        evm.transact(ANVIL_KEYS[0], bridge, "Bridge", "setPaused", False)
+    wait_for(lambda: delivered(devnet, result), 60, "delivery after unpausing")

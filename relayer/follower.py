@@ -178,16 +178,22 @@ class ChainFollower:
         return VerifiedHeader(decode_header(bytes.fromhex(stored.rlp[2:])), bytes.fromhex(stored.hash[2:]))
 
     def _keep_evidence(self, exc: VerificationError) -> None:
+        """Store why this chain is halted: conflicting sealed headers, or a final header replaced."""
         evidence = getattr(exc, "evidence", None)
-        if evidence is None:
-            return
-        detail = evidence.to_json() if hasattr(evidence, "to_json") else {"error": str(exc)}
         number = int(exc.fields.get("block", getattr(evidence, "number", -1)) or -1)
-        self.store.add_evidence(self.rt.name, number, "conflicting-sealed-headers", detail, time.time())
-        self.metrics.misbehaviour.labels(self.rt.name).set(1)
-        log.error("misbehaviour.detected", chain=self.rt.name, block=number, alarm=True,
-                  action="relaying from this chain is halted; inform the consortium, keep the evidence, "
-                         "restart only after the chain's operators resolved it")
+        if evidence is not None:
+            detail = evidence.to_json() if hasattr(evidence, "to_json") else {"error": str(exc)}
+            self.store.add_evidence(self.rt.name, number, "conflicting-sealed-headers", detail, time.time())
+            self.metrics.misbehaviour.labels(self.rt.name).set(1)
+            log.error("misbehaviour.detected", chain=self.rt.name, block=number, alarm=True,
+                      action="relaying from this chain is halted; inform the consortium, keep the evidence, "
+                             "restart only after the chain's operators resolved it")
+        elif "parent link" in exc.message:
+            self.store.add_evidence(self.rt.name, number, "reorg-below-finality", dict(exc.fields), time.time())
+            log.error("reorg.below_finality", chain=self.rt.name, block=number, alarm=True,
+                      accepted_hash=exc.fields.get("accepted_hash"), parent_hash=exc.fields.get("parent_hash"),
+                      action="a block this relayer took as final was replaced: relaying from this chain is "
+                             "halted; raise chains.NAME.confirmations and investigate before restarting")
 
     async def _candidate_blocks(self, first: int, last: int, by_number: dict[int, VerifiedHeader]) -> set[int]:
         reported = await self.rt.adapter.bridge_log_blocks(first, last)

@@ -4,6 +4,8 @@ pending transactions, read from the operator's state database (works with the da
 from __future__ import annotations
 
 import json
+
+import httpx
 import time
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,13 @@ def render(doc: dict[str, Any]) -> str:
     for name, c in doc["chains"].items():
         lines.append(f"{name:<10}{_s(c['cursor']):>10}{_s(c['light_client_height']):>14}  {c['light_client_hash'] or '-'}")
     for name, c in doc["chains"].items():
+        for endpoint in c.get("rpc", []):
+            lines.append(f"  {name} rpc {endpoint['url']}: {endpoint['state']} "
+                         f"({endpoint['requests']} requests, {endpoint['errors']} errors)")
+    for name, service in doc.get("services", {}).items():
+        if service.get("state") != "running":
+            lines.append(f"  service {name}: {service.get('state')} {service.get('error', '')}")
+    for name, c in doc["chains"].items():
         if c.get("halted"):
             lines.append(f"ALARM {name}: relaying halted: {c['halted']}; evidence kept in the state database")
     lines += ["", f"pending transactions: {len(doc['pending_transactions'])}"]
@@ -62,17 +71,30 @@ def render(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _live(config: Config) -> dict[str, Any] | None:
+    host = config.operator.api_host if config.operator.api_host not in ("0.0.0.0", "::") else "127.0.0.1"
+    try:
+        reply = httpx.get(f"http://{host}:{config.operator.api_port}/v1/status", timeout=2.0)
+        return reply.json() if reply.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
 def _s(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
 def main(config_path: Path, *, as_json: bool) -> int:
-    """Print the status; raises ConfigError for a bad config, StoreError for an unusable database."""
+    """Print the status: the running daemon's own view (with RPC endpoint health and services)
+    when its API answers, else what the state database holds. Raises ConfigError, StoreError."""
     config = load_config(config_path)
-    store = Store(config.operator.state_dir / "relayer.db")
-    try:
-        doc = snapshot(config, store)
-    finally:
-        store.close()
+    doc = _live(config)
+    if doc is None:
+        store = Store(config.operator.state_dir / "relayer.db")
+        try:
+            doc = snapshot(config, store)
+            doc["daemon"] = "not running (read from the state database)"
+        finally:
+            store.close()
     print(json.dumps(doc, indent=2) if as_json else render(doc))
     return 0

@@ -238,8 +238,10 @@ def _operator(deployment: dict[str, Any], index: int) -> dict[str, Any]:
     return op
 
 
-def start_operator(deployment_dir: Path | str, index: int) -> int:
+def start_operator(deployment_dir: Path | str, index: int, env: dict[str, str] | None = None) -> int:
     """Start operator ``index`` (1-based: ``operator-1`` is 1) detached; returns its pid.
+
+    ``env`` adds environment variables (tests arm fault points with ``RELAYER_FAULT``).
 
     Output goes (appended) to ``DIR/logs/operator-N.log``; the pid is recorded in
     deployment.json. Does not wait for health (see ``wait_healthy``). Raises DevnetError when
@@ -250,14 +252,14 @@ def start_operator(deployment_dir: Path | str, index: int) -> int:
     op = _operator(deployment, index)
     if process_alive(op.get("pid"), OPERATOR_MARKER):
         raise DevnetError(f"{op['name']} already runs", pid=op["pid"])
-    pid = _spawn_operator(paths, Path(op["config"]), paths.log(op["name"]))
+    pid = _spawn_operator(paths, Path(op["config"]), paths.log(op["name"]), env or {})
     op["pid"] = pid
     save_deployment(paths.root, deployment)
     return pid
 
 
-def _spawn_operator(paths: DevnetPaths, config: Path, log_path: Path) -> int:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def _spawn_operator(paths: DevnetPaths, config: Path, log_path: Path, extra: dict[str, str] | None = None) -> int:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra or {})}
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "relayer", "run", "--config", str(config)],

@@ -132,7 +132,8 @@ class ChainFollower:
     async def _verified_headers(self, first: int, last: int) -> list[VerifiedHeader]:
         """Headers first..last, each hash recomputed by the chain's rule and its seals checked,
         linked to the accepted head. Raises VerificationError (MisbehaviourError for a conflicting
-        sealed header: the evidence is stored before it propagates)."""
+        sealed header, also one found by re-reading the parent of a header that does not link:
+        the evidence is stored before it propagates)."""
         pairs = await self.rt.adapter.headers(first, last)
         verified: list[VerifiedHeader] = []
         try:

@@ -106,19 +106,43 @@ class Submitter:
     # one round ------------------------------------------------------------------------
     async def step(self) -> bool:
         """Deliver one batch if one is due; True when something was sent."""
-        open_messages = self.store.open_messages(self.dst.name, now=time.time())
+        open_messages = self._not_halted(self.store.open_messages(self.dst.name, now=time.time()))
         self.progress.update(backlog=len(open_messages))
         if not open_messages:
             return False
         open_messages = await self._drop_delivered(open_messages)
         now = time.time()
-        due = [m for m in open_messages if now >= self.turn.eligible_at(m, self._route(m).src_chain_id)]
+        due = self._due(open_messages, now)
         self.progress["due"] = len(due)
         for (src, number), group in groupby(due, key=lambda m: (m.src_chain, m.block_number)):
             batch = list(group)[: self._route_by_name(src).batch_size]
             if await self.deliver(self._route_by_name(src), number, batch):
                 return True
         return False
+
+    def _due(self, messages: list[Message], now: float) -> list[Message]:
+        """Messages whose turn has come. On-chain BFT clients accept headers in increasing order
+        only (StaleHeader), so on those routes a block also waits for every earlier open block."""
+        due: list[Message] = []
+        held: set[str] = set()
+        for m in messages:  # ordered by source chain, then block
+            route = self._route(m)
+            if m.src_chain in held:
+                continue
+            if now >= self.turn.eligible_at(m, route.src_chain_id):
+                due.append(m)
+            elif route.policy in ("qbft", "ibft2"):
+                held.add(m.src_chain)
+        return due
+
+    def _not_halted(self, messages: list[Message]) -> list[Message]:
+        """Leave out messages of a source chain whose follower halted with evidence (a reorg below
+        finality, conflicting sealed headers): their blocks may belong to a history that no longer
+        exists, so they stay unsent until the operators resolved it."""
+        halted = {e["chain"] for e in self.store.evidence()}
+        held = [m for m in messages if m.src_chain in halted]
+        self.progress["held"] = len(held)
+        return [m for m in messages if m.src_chain not in halted] if held else messages
 
     def _route(self, message: Message) -> Route:
         return self.routes[message.src_chain]

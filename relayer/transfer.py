@@ -23,9 +23,10 @@ from decimal import Decimal, Inexact, InvalidOperation, localcontext
 from pathlib import Path
 from typing import Any
 
-from eth_utils import is_address, keccak, to_checksum_address
+from eth_utils import is_address, to_checksum_address
 
 from adapters.evm.abi import Contract
+from adapters.evm.adapter import message_id
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet.deploy import same_address, token_meta, wrapped_meta
 from relayer.devnet.network import load_deployment
@@ -118,12 +119,6 @@ def from_base_units(value: int) -> Decimal:
         ctx.prec = 200
         ctx.traps[Inexact] = True
         return Decimal(value).scaleb(-DECIMALS).normalize()
-
-
-def message_id(src_chain_id: int, src_bridge: str, nonce: int) -> str:
-    """``keccak256(abi.encodePacked(uint64 srcChainId, address srcBridge, uint64 nonce))`` as 0x-hex."""
-    packed = src_chain_id.to_bytes(8, "big") + bytes.fromhex(src_bridge[2:]) + nonce.to_bytes(8, "big")
-    return "0x" + keccak(packed).hex()
 
 
 def as_int(value: Any) -> int:

@@ -1,6 +1,7 @@
 """Deploy the bridge contracts on a pair of EVM chains and wire them to each other.
 
-On each chain of the pair: a ``Bridge``, a ``CommitteeLightClient`` of the *counterpart*
+On each chain of the pair: a ``Bridge``, a ``CommitteeLightClient`` (policy ``qbft``: a
+``QbftLightClient``, see ``deploy_qbft_light_client``) of the *counterpart*
 chain, a ``TestToken``; then ``registerRemote`` both ways and ``createWrapped`` for the
 counterpart's native coin and test token; finally test tokens for the users.
 

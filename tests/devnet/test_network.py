@@ -86,7 +86,7 @@ def test_running_devnet_blocks_up_and_bad_input_is_refused(tmp_path: Path,
     with pytest.raises(DevnetError, match="already runs"):
         network.up(tmp_path, report=lambda _: None)
     with pytest.raises(UsageError):
-        network.up(tmp_path, policy="qbft", report=lambda _: None)
+        network.up(tmp_path, policy="clique", report=lambda _: None)
     with pytest.raises(UsageError):
         network.stop_operator(tmp_path, 0)
     assert (tmp_path / "logs" / "operator-1.log").exists()  # a refused `up` deletes nothing

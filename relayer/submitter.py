@@ -11,7 +11,7 @@ deliver it twice.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
@@ -38,20 +38,38 @@ RETRY_BASE, RETRY_MAX = 2.0, 300.0  # seconds: 2, 4, 8, ... between attempts the
 ZERO32 = b"\x00" * 32
 
 
-@dataclass(frozen=True)
+@dataclass
 class Turn:
-    """Deterministic turn-taking: who submits a message, and when the others step in."""
+    """Deterministic turn-taking: who submits a message, and when the others step in.
+
+    Each source block has one designated operator; the operator ``rank`` places after it
+    steps in ``rank`` grace periods after the message became final *and* after the designated
+    operator was last seen delivering. A designated operator that keeps delivering under load
+    is therefore not raced by copies of its own batches; one that stops is replaced after a
+    grace period.
+    """
 
     members: tuple[str, ...]  # committee addresses, ascending
     me: int
     grace: float
+    last_seen: dict[int, float] = field(default_factory=dict)  # designated index -> wall time
+
+    def designated(self, message: Message, src_chain_id: int) -> int:
+        return (message.block_number + src_chain_id) % len(self.members)
 
     def rank(self, message: Message, src_chain_id: int) -> int:
-        designated = (message.block_number + src_chain_id) % len(self.members)
-        return (self.me - designated) % len(self.members)
+        return (self.me - self.designated(message, src_chain_id)) % len(self.members)
 
     def eligible_at(self, message: Message, src_chain_id: int) -> float:
-        return message.final_at + self.rank(message, src_chain_id) * self.grace
+        rank = self.rank(message, src_chain_id)
+        if rank == 0:
+            return message.final_at
+        quiet_since = max(message.final_at, self.last_seen.get(self.designated(message, src_chain_id), 0.0))
+        return quiet_since + rank * self.grace
+
+    def saw_delivery(self, message: Message, src_chain_id: int, now: float) -> None:
+        """A peer delivered ``message``: its designated operator (or a stand-in) is alive."""
+        self.last_seen[self.designated(message, src_chain_id)] = now
 
 
 class Submitter:
@@ -162,6 +180,7 @@ class Submitter:
             self.store.set_state(sorted(delivered), "delivered-by-peer", now=time.time())
             for m in messages:
                 if m.id in delivered:
+                    self.turn.saw_delivery(m, self.routes[m.src_chain].src_chain_id, time.time())
                     log.info("message.delivered_by_peer", message_id=m.id)
                     self.metrics.delivered_by_peer.labels(f"{m.src_chain}->{m.dst_chain}").inc()
         return [m for m in messages if m.id not in delivered]

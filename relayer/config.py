@@ -108,7 +108,7 @@ class RouteConfig:
 
     source: str
     destination: str
-    batch_size: int = 32
+    batch_size: int = 128
 
 
 @dataclass(frozen=True)
@@ -853,7 +853,7 @@ def _route(t: _Table | None, chains: set[str] | None, seen: dict[Any, str]) -> R
     check = _string if chains is None else _chain_name(chains)
     source = t.get("from", check, example='from = "alpha"')
     destination = t.get("to", check, example='to = "beta"')
-    batch_size = t.get("batch_size", _integer(1, 10_000), 32)
+    batch_size = t.get("batch_size", _integer(1, 10_000), RouteConfig.batch_size)
     if source is not None and source == destination:
         t.report.add(t.key("to"), f"a route cannot end on the chain it starts from ({source!r}); name another chain")
         return None

@@ -106,13 +106,13 @@ def test_example_loads_into_typed_config(config_path: Path, operator_dir: Path) 
         bridge="0x5FbDB2315678afecb367f032d93F642f64180aa3", confirmations=2, poll_interval=0.5,
         start_block=0, log_page_size=2000, fees=FeeConfig(200.0, 1.0, 1.3), light_client_options={},
     )
-    assert config.routes == (RouteConfig("alpha", "beta", 32), RouteConfig("beta", "alpha", 32))
+    assert config.routes == (RouteConfig("alpha", "beta", 128), RouteConfig("beta", "alpha", 128))
 
 
 def test_helpers(config_path: Path) -> None:
     config = load_config(config_path)
-    assert config.routes_from("alpha") == (RouteConfig("alpha", "beta", 32),)
-    assert config.routes_to("alpha") == (RouteConfig("beta", "alpha", 32),)
+    assert config.routes_from("alpha") == (RouteConfig("alpha", "beta", 128),)
+    assert config.routes_to("alpha") == (RouteConfig("beta", "alpha", 128),)
     assert config.routes_from("gamma") == ()
     assert config.member(ACCOUNT.address.lower()) == config.committee.members[0]
     assert config.member("0x" + "11" * 20) is None
@@ -139,7 +139,7 @@ def test_defaults_and_lenient_forms(example: dict[str, Any], config_path: Path) 
     assert chain.bridge == "0x5FbDB2315678afecb367f032d93F642f64180aa3"
     assert (config.operator.api_host, config.operator.api_port) == ("127.0.0.1", 7100)
     assert config.logging.level == "info" and config.committee.grace_period == 8.0
-    assert config.routes[0].batch_size == 32
+    assert config.routes[0].batch_size == 128
 
 
 def test_light_client_options_are_passed_through(example: dict[str, Any], config_path: Path) -> None:

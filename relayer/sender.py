@@ -160,8 +160,7 @@ class TxSender:
             if status != "sent":
                 self.store.set_tx_state(tx.hash, "dropped", error=exc.message)
                 log.warning("tx.refused", tx=tx.hash, nonce=tx.nonce, reason=status, error=exc.message)
-                if status == "nonce-lost":
-                    await self.sync_nonce()
+                await self.sync_nonce()  # a refused nonce is free again (no-funds) or used (nonce-lost)
                 return status
             log.warning("tx.send_uncertain", tx=tx.hash, error=exc.message)
         fault_point("after-send-before-record")

@@ -322,7 +322,8 @@ class Store:
         return [_journal(r) for r in rows]
 
     def max_nonce(self, chain: str) -> int | None:
-        rows = self._rows("SELECT max(nonce) FROM txs WHERE chain=?", chain)
+        """Highest nonce of a journaled transaction that may still be mined (dropped ones excluded)."""
+        rows = self._rows("SELECT max(nonce) FROM txs WHERE chain=? AND state != 'dropped'", chain)
         return rows[0][0] if rows and rows[0][0] is not None else None
 
     def gas_spent(self, chain: str) -> int:

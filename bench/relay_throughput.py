@@ -63,6 +63,7 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 from adapters.evm.abi import Contract  # noqa: E402
 from adapters.evm.adapter import message_id  # noqa: E402
 from adapters.evm.sync_client import SyncEvm  # noqa: E402
+from relayer.config import RouteConfig  # noqa: E402
 from relayer.devnet import network  # noqa: E402
 from relayer.devnet.anvil import ANVIL_KEYS  # noqa: E402
 
@@ -769,7 +770,7 @@ def analyse(args: argparse.Namespace, deployment: dict[str, Any], chains: Chains
                        "source_gas_limit_per_lock": {f"{c}/{a}": g for (c, a), g in sorted(limits.items())}},
         "devnet": {"block_time_s": block_time, "confirmations": conf, "operators": network.OPERATORS,
                    "threshold": network.THRESHOLD, "grace_period_s": network.GRACE_PERIOD,
-                   "poll_interval_s": network.POLL_INTERVAL, "batch_size": 32,
+                   "poll_interval_s": network.POLL_INTERVAL, "batch_size": RouteConfig.batch_size,
                    "anvil": chains.evm["alpha"].rpc("web3_clientVersion")},
         "host": {"cpus": os.cpu_count(), "load_average_1m_at_end": round(os.getloadavg()[0], 2)},
         "timing": {"send_s": round(t_sent - t_send, 3), "first_send_to_all_delivered_s": round(t_delivered - t_send, 1)},
@@ -800,7 +801,7 @@ def method_text(args: argparse.Namespace) -> str:
     load = "all at once" if args.rate is None else f"at {args.rate:g} messages/s"
     return (f"devnet (anvil, {network.BLOCK_TIME:g} s blocks, {network.CONFIRMATIONS} confirmations, "
             f"{network.OPERATORS} operators, committee {network.THRESHOLD}-of-{network.OPERATORS}, grace "
-            f"{network.GRACE_PERIOD:g} s, poll {network.POLL_INTERVAL:g} s, batch_size 32); {args.messages} "
+            f"{network.GRACE_PERIOD:g} s, poll {network.POLL_INTERVAL:g} s, batch_size {RouteConfig.batch_size}); {args.messages} "
             f"lockNative/lockToken transfers, alternating alpha->beta / beta->alpha, from {args.users} users, "
             f"pre-signed and sent {load}, each to a fresh recipient; latencies from block timestamps "
             f"(1 s resolution): finality = timestamp of block + {network.CONFIRMATIONS}; destination gas = all gas of "
@@ -865,7 +866,7 @@ def markdown(result: dict[str, Any]) -> str:
         + both(lambda x: f"{x['destination']['messages_per_tx']['mean']:.1f} / "
                          f"{x['destination']['messages_per_tx']['max']:.0f}"
                if x["destination"]["messages_per_tx"] else "—", fmt(s["messages_per_tx"], 2))
-        + " | 32 (batch_size) | "
+        + f" | {RouteConfig.batch_size} (batch_size) | "
         + (f"{s['messages_per_tx'] / 32:.2f}" if s["messages_per_tx"] else "—") + " |",
         "| source blocks (headers) per delivery tx (max) "
         + both(lambda x: fmt((x["destination"]["source_blocks_per_tx"] or {}).get("max"))) + " | | |",

@@ -245,8 +245,8 @@ class Submitter:
         try:
             gas = await self.dst.adapter.estimate_gas(self.account.address, self.dst.adapter.bridge, data)
         except ContractRevert as exc:
-            reason = self.dst.adapter.bridge_abi.decode_revert(bytes.fromhex(exc.reason[2:])) \
-                if exc.reason.startswith("0x") else exc.reason
+            reason = self.dst.adapter.bridge_abi.decode_revert(exc.reason) if exc.reason.startswith("0x") \
+                else exc.reason
             self._failed_attempt(messages, reason)
             return None
         return int(gas * self.fees.gas_multiplier)

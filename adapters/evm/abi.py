@@ -129,7 +129,7 @@ class Contract:
         return event["name"], fields
 
     # ------------------------------------------------------------------ errors
-    def decode_revert(self, data: bytes) -> str:
+    def decode_revert(self, data: bytes | str) -> str:
         """Readable revert reason; see the module-level ``decode_revert``. Never raises."""
         return decode_revert(data, self)
 
@@ -165,7 +165,13 @@ def decode_revert(data: bytes | str, contract: Contract | None = None) -> str:
     """Readable revert reason: ``AlreadyDelivered(0x12..)`` for custom errors of any artifact,
     the message of ``Error(string)``, ``Panic(0x11)``, ``no revert data`` for empty data and
     ``unknown error 0x…`` otherwise. Never raises."""
-    raw = _to_bytes(data) if isinstance(data, str) else bytes(data)
+    if isinstance(data, str):
+        try:
+            raw = _to_bytes(data)
+        except AbiError:
+            return f"unknown error {data[:80]!r}"
+    else:
+        raw = bytes(data)
     if not raw:
         return "no revert data"
     selector, body = raw[:4], raw[4:]

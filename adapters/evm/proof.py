@@ -86,7 +86,7 @@ def verify_receipt_proof(root: bytes, proof: ReceiptProof) -> bytes:
 def _library_check(root: bytes, proof: ReceiptProof) -> None:
     try:
         value = HexaryTrie.get_from_proof(root, proof.key, [rlp.decode(node) for node in proof.nodes])
-    except (BadTrieProof, InvalidNode, rlp.exceptions.RLPException, KeyError, ValueError) as exc:
+    except (BadTrieProof, InvalidNode, rlp.exceptions.RLPException, KeyError, ValueError, RecursionError) as exc:
         raise ProofError("the trie library rejects the proof", tx_index=proof.tx_index) from exc
     if value != proof.value:
         raise ProofError("the trie library proves another value", tx_index=proof.tx_index)
@@ -157,7 +157,7 @@ class _Walk:
 def _decode_node(encoded: bytes, depth: int) -> Any:
     try:
         return rlp.decode(encoded, strict=True)
-    except rlp.exceptions.RLPException as exc:
+    except (rlp.exceptions.RLPException, RecursionError) as exc:
         raise ProofError("proof node is not valid RLP", depth=depth) from exc
 
 

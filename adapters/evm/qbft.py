@@ -91,7 +91,7 @@ def decode_extra(data: bytes, flavour: str = "qbft") -> BftExtra:
     _check_flavour(flavour)
     try:
         items = rlp.decode(bytes(data), strict=True)
-    except (rlp.exceptions.RLPException, TypeError) as exc:
+    except (rlp.exceptions.RLPException, TypeError, RecursionError) as exc:
         raise VerificationError("extraData is not RLP") from exc
     if not isinstance(items, list) or len(items) != 5:
         raise VerificationError("extraData is not a 5-item BFT list")

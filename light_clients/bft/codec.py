@@ -151,10 +151,17 @@ def decode_extra(codec: ExtraCodec, data: bytes) -> BftExtra:
     )
 
 
+# A 255-validator extraData with all seals is under 23 KB; anything far larger is a lie meant to
+# make the (recursive, quadratic) RLP decoder stall or overflow the stack.
+MAX_EXTRA_BYTES = 64 * 1024
+
+
 def _decode_items(codec: ExtraCodec, data: bytes) -> list[Any]:
+    if len(data) > MAX_EXTRA_BYTES:
+        raise VerificationError(f"extraData of {len(data)} bytes is larger than any {codec.name} header's")
     try:
         items = rlp.decode(data, strict=True)
-    except (rlp.exceptions.RLPException, TypeError) as exc:
+    except (rlp.exceptions.RLPException, TypeError, RecursionError) as exc:
         raise VerificationError(f"extraData is not RLP ({codec.name} extra data expected)") from exc
     if not isinstance(items, list) or len(items) != len(codec.full_form):
         raise VerificationError(f"extraData is not the {len(codec.full_form)}-item {codec.name} extra-data list")

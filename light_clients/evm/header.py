@@ -276,7 +276,7 @@ def decode_header(encoded: bytes) -> Header:
 def _decode_list(encoded: bytes) -> list[Any]:
     try:
         items = rlp.decode(encoded, strict=True)
-    except (rlp.exceptions.RLPException, TypeError) as exc:
+    except (rlp.exceptions.RLPException, TypeError, RecursionError) as exc:
         raise VerificationError("header is not valid RLP") from exc
     if not isinstance(items, list):
         raise VerificationError("header RLP is not a list")
@@ -286,7 +286,7 @@ def _decode_list(encoded: bytes) -> list[Any]:
 def _deserialize(name: str, sedes: Any, item: Any) -> Any:
     try:
         return sedes.deserialize(item)
-    except rlp.exceptions.DeserializationError as exc:
+    except (rlp.exceptions.DeserializationError, TypeError) as exc:
         raise VerificationError(f"header field {name} is malformed") from exc
 
 

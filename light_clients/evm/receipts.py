@@ -87,7 +87,8 @@ def receipt_key(tx_index: int) -> bytes:
 
 def tx_index_of(receipt: RpcReceipt) -> int:
     """The receipt's ``transactionIndex``; raises RpcAnswerError if malformed."""
-    return parse_quantity(receipt.get("transactionIndex"), "transactionIndex", _where(receipt))
+    where = _where(receipt)
+    return parse_quantity(receipt.get("transactionIndex"), "transactionIndex", where)
 
 
 def receipts_trie(receipts: Iterable[RpcReceipt]) -> HexaryTrie:

@@ -1,0 +1,192 @@
+"""Random single-byte flips of a valid receipt proof, sent to the real contracts on anvil.
+
+A real ``lockToken`` on chain A (its receipt has two logs: the token's Transfer and the
+bridge's Locked), mined in a block with 23 other locks so that its proof has branch nodes
+above the leaf, its header accepted by chain B's light client, the valid proof built. Then
+K random single-byte flips across the proof's nodes, key, logIndex (and blockNumber) go to
+chain B's Bridge as ``mint`` and ``deliverBatch`` eth_calls in JSON-RPC batches, and a few as
+real transactions: every one must revert, and the recipient's wrapped balance and the wrapped
+token's totalSupply never move. Finally the unmodified proof mints exactly once.
+
+``BITFLIP_SEED`` reproduces a run (the seed is printed); ``BITFLIP_COUNT`` changes K.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "contracts"))
+
+from bridge_env import (BRIDGE, CHAIN_A, DEPLOYER, USER, USER_KEY, BridgePair, bridge_pair,  # noqa: E402
+                        fresh_address)
+
+from adapters.evm.abi import decode_revert  # noqa: E402
+from relayer.errors import ContractRevert  # noqa: E402
+
+ETHER = 10**18
+FLIPS = int(os.environ.get("BITFLIP_COUNT", "500"))
+SENT_AS_TRANSACTIONS = 6
+Proof = tuple[int, bytes, list[bytes], int]
+
+
+@pytest.fixture(scope="module")
+def pair() -> Iterator[BridgePair]:
+    with bridge_pair() as p:
+        yield p
+
+
+def flipped(proof: Proof, rng: random.Random) -> tuple[str, Proof]:
+    """``proof`` with one byte changed (XOR a non-zero mask) in a node, the key, logIndex or blockNumber."""
+    number, key, nodes, log_index = proof
+    mask = rng.randrange(1, 256)
+    target = rng.choices(["node", "key", "logIndex", "blockNumber"], weights=[80, 8, 8, 4])[0]
+    if target == "node":
+        sizes = [len(n) for n in nodes]
+        at = rng.randrange(sum(sizes))  # uniform over every byte of every node
+        which = 0
+        while at >= sizes[which]:
+            at -= sizes[which]
+            which += 1
+        node = bytearray(nodes[which])
+        node[at] ^= mask
+        return f"node[{which}]", (number, key, [*nodes[:which], bytes(node), *nodes[which + 1:]], log_index)
+    if target == "key":
+        raw = bytearray(key)
+        raw[rng.randrange(len(raw))] ^= mask
+        return "key", (number, bytes(raw), nodes, log_index)
+    byte = rng.choices(range(32), weights=[1] * 28 + [4] * 4)[0]  # mostly the low bytes: small wrong values
+    change = mask << (8 * (31 - byte))
+    if target == "logIndex":
+        return "logIndex", (number, key, nodes, log_index ^ change)
+    return "blockNumber", (number ^ change, key, nodes, log_index)
+
+
+def lock_in_a_busy_block(pair: BridgePair, recipient: str, amount: int, others: int = 23) -> dict[str, Any]:
+    """A lockToken for ``recipient`` mined in one block with ``others`` other bridge locks, so that its
+    proof has branch nodes above the leaf; returns its receipt."""
+    a = pair.a
+    a.evm.transact(USER_KEY, a.token, "TestToken", "approve", a.bridge, amount * (others + 1))
+    nonce = a.evm.nonce(USER)
+    target = others // 2 + 1
+    a.evm.rpc("evm_setAutomine", False)
+    try:
+        hashes = []
+        for i in range(others + 1):
+            if i == target:
+                data = BRIDGE.encode_call("lockToken", a.token, pair.b.chain_id, recipient, amount)
+                value = 0
+            else:
+                data = BRIDGE.encode_call("lockNative", pair.b.chain_id, USER)
+                value = 1000 + i
+            hashes.append(a.evm.send_transaction(USER_KEY, a.bridge, data, value=value, gas=300_000,
+                                                 nonce=nonce + i))
+        a.evm.rpc("evm_mine")
+    finally:
+        a.evm.rpc("evm_setAutomine", True)
+    receipts = [a.evm.wait_receipt(h) for h in hashes]
+    assert len({r["blockNumber"] for r in receipts}) == 1 and all(int(r["status"], 16) == 1 for r in receipts)
+    return receipts[target]
+
+
+def eth_call_batch(url: str, sender: str, to: str, calldatas: list[bytes]) -> list[tuple[bool, str]]:
+    """(reverted, reason or result) of each eth_call, sent as JSON-RPC batches (of at most 500: anvil's
+    limit is near 1000)."""
+    payload = [{"jsonrpc": "2.0", "id": i, "method": "eth_call",
+                "params": [{"from": sender, "to": to, "data": "0x" + data.hex(), "gas": hex(3_000_000)}, "latest"]}
+               for i, data in enumerate(calldatas)]
+    reply: list[dict[str, Any]] = []
+    for start in range(0, len(payload), 500):
+        answers = httpx.post(url, json=payload[start:start + 500], timeout=120).json()
+        assert isinstance(answers, list) and len(answers) == len(payload[start:start + 500]), answers
+        reply += answers
+    out: list[tuple[bool, str]] = []
+    for answer in sorted(reply, key=lambda r: r["id"]):
+        error = answer.get("error")
+        if error is None:
+            out.append((False, str(answer.get("result"))))
+            continue
+        data = error.get("data")
+        assert isinstance(data, str) and data.startswith("0x"), error  # a revert, not an RPC failure
+        out.append((True, decode_revert(bytes.fromhex(data[2:])).split("(")[0]))
+    return out
+
+
+def test_bit_flipped_proofs_never_mint(pair: BridgePair, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = pair.a, pair.b
+    seed = int(os.environ.get("BITFLIP_SEED", str(random.SystemRandom().randrange(2**32))))
+    rng = random.Random(seed)
+    recipient = fresh_address("bitflips")
+    amount = 7 * ETHER
+    receipt = lock_in_a_busy_block(pair, recipient, amount)
+    assert len(receipt["logs"]) == 2  # Transfer (token) and Locked (bridge): a wrong logIndex still decodes
+    pair.accept(a, int(receipt["blockNumber"], 16))
+    proof = pair.proof(a, receipt)
+    assert len(proof[2]) >= 3, "expected branch nodes above the leaf"
+    wrapped = b.wrapped[a.token]
+
+    def balances() -> tuple[int, int]:
+        return (int(b.evm.call(wrapped, "WrappedToken", "balanceOf", recipient)),
+                int(b.evm.call(wrapped, "WrappedToken", "totalSupply")))
+
+    before = balances()
+    sender = Account.from_key(DEPLOYER).address
+    forged = [flipped(proof, rng) for _ in range(FLIPS)]
+    assert all(f[1] != proof for f in forged)
+    calldatas = [BRIDGE.encode_call("mint", CHAIN_A, p) for _, p in forged]
+    calldatas += [BRIDGE.encode_call("deliverBatch", CHAIN_A, b"", [p]) for _, p in forged]
+    results = eth_call_batch(b.evm.url, sender, b.bridge, calldatas)
+
+    accepted = [(fn, forged[i % FLIPS][0], results[i][1]) for i, fn in
+                ((i, "mint" if i < FLIPS else "deliverBatch") for i in range(2 * FLIPS)) if not results[i][0]]
+    assert not accepted, f"seed {seed}: flipped proofs accepted: {accepted[:5]}"
+    reasons = Counter(reason for _, reason in results)
+    targets = Counter(target.split("[")[0] for target, _ in forged)
+
+    # a few as real transactions, mined with a fixed gas limit (no estimation to refuse them first)
+    sent = rng.sample(range(FLIPS), SENT_AS_TRANSACTIONS)
+    for k, i in enumerate(sent):
+        fn = "mint" if k % 2 == 0 else "deliverBatch"
+        args = (CHAIN_A, forged[i][1]) if fn == "mint" else (CHAIN_A, b"", [forged[i][1]])
+        with pytest.raises(ContractRevert) as info:
+            b.evm.transact(DEPLOYER, b.bridge, "Bridge", fn, *args, gas=3_000_000)
+        assert "tx" in info.value.fields, "expected a mined, reverted transaction"
+    assert balances() == before, f"seed {seed}: a flipped proof changed a balance"
+
+    # the unmodified proof mints exactly once
+    minted = pair.deliver(b, "mint", proof)
+    assert int(minted["status"], 16) == 1
+    assert balances() == (before[0] + amount, before[1] + amount)
+    with pytest.raises(ContractRevert) as again:
+        pair.deliver(b, "mint", proof)
+    assert again.value.reason.startswith("AlreadyDelivered(")
+    assert pair.b.evm.call(b.bridge, "Bridge", "deliverBatch", CHAIN_A, b"", [proof]) == 0
+    assert balances() == (before[0] + amount, before[1] + amount)
+
+    with capsys.disabled():
+        print(f"\nproof bit flips (seed {seed}): {FLIPS} flipped proofs {dict(targets)} x mint/deliverBatch = "
+              f"{len(results)} eth_calls, {sum(r[0] for r in results)} reverted, 0 accepted; "
+              f"{SENT_AS_TRANSACTIONS} mined transactions reverted; reasons {dict(reasons)}; "
+              f"valid proof minted once ({len(proof[2])} nodes, {sum(map(len, proof[2]))} bytes)")
+
+
+def test_flips_cover_every_part_of_the_proof() -> None:
+    """The flip generator reaches every node, the key, logIndex and blockNumber, and never returns the input."""
+    proof: Proof = (5, b"\x80", [b"\x01" * 40, b"\x02" * 300, b"\x03" * 600], 1)
+    rng = random.Random(1)
+    seen: Counter[str] = Counter()
+    for _ in range(2000):
+        target, forged = flipped(proof, rng)
+        assert forged != proof
+        seen[target] += 1
+    assert set(seen) == {"node[0]", "node[1]", "node[2]", "key", "logIndex", "blockNumber"}, seen
+

@@ -47,6 +47,7 @@ from light_clients.bft.misbehaviour import Misbehaviour, MisbehaviourError
 from light_clients.bft.rules import UNKNOWN_VOTE, HeadVote, UnknownVote, quorum
 from light_clients.evm.header import Header
 from relayer.errors import ConfigError, VerificationError
+from light_clients.finality import ConfirmationsFinality
 
 BFT_OPTIONS = frozenset({"validators", "checkpoint_number", "checkpoint_hash", "epoch"})
 
@@ -75,7 +76,7 @@ class _Seen:
         return self.header.number
 
 
-class BftLightClient:
+class BftLightClient(ConfirmationsFinality):
     """Follows one Besu BFT chain from a trusted checkpoint; subclasses choose the codec."""
 
     kind: ClassVar[str] = "bft"
@@ -426,16 +427,6 @@ class BftLightClient:
             oldest = self._head.number - self.WINDOW
             for number in [n for n in self._recent if n <= oldest]:
                 del self._recent[number]
-
-    # ----------------------------------------------------------------- finality
-
-    def final_number(self, head_number: int) -> int:
-        """Highest final block for a chain head: BFT finality is instant, minus ``confirmations``."""
-        return head_number - self.confirmations
-
-    def is_final(self, number: int, head: int) -> bool:
-        """Whether block ``number`` is final when the chain head is ``head``."""
-        return number <= self.final_number(head)
 
     # ----------------------------------------------------------------- state
 

@@ -27,6 +27,7 @@ from light_clients.clique.rules import CliqueSeal
 from light_clients.clique.snapshot import Snapshot
 from light_clients.evm.header import Header
 from relayer.errors import ConfigError, VerificationError
+from light_clients.finality import ConfirmationsFinality
 
 KIND = "clique"
 CLIQUE_OPTIONS = frozenset({"validators", "checkpoint_number", "checkpoint_hash", "epoch", "period"})
@@ -39,7 +40,7 @@ class _Accepted:
     signers: tuple[bytes, ...]  # the set that authorised it
 
 
-class CliqueLightClient:
+class CliqueLightClient(ConfirmationsFinality):
     """Follows one Clique chain from a trusted epoch-block checkpoint."""
 
     kind: ClassVar[str] = KIND
@@ -334,16 +335,6 @@ class CliqueLightClient:
         if self._snap is not None:
             for number in [n for n in self._recent if n <= self._snap.number - self.WINDOW]:
                 del self._recent[number]
-
-    # ----------------------------------------------------------------- finality
-
-    def final_number(self, head_number: int) -> int:
-        """Highest final block for a chain head: ``confirmations`` deep (may be negative)."""
-        return head_number - self.confirmations
-
-    def is_final(self, number: int, head: int) -> bool:
-        """Whether block ``number`` is final when the chain head is ``head``."""
-        return number <= self.final_number(head)
 
     # ----------------------------------------------------------------- state
 

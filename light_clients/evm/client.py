@@ -20,6 +20,7 @@ from typing import Any
 
 from light_clients.evm.header import Header
 from relayer.errors import ConfigError, VerificationError
+from light_clients.finality import ConfirmationsFinality
 
 KIND = "evm"
 
@@ -28,7 +29,7 @@ def _hex(value: bytes) -> str:
     return "0x" + value.hex()
 
 
-class EvmLightClient:
+class EvmLightClient(ConfirmationsFinality):
     """Follows one EVM chain from a trusted checkpoint; final = ``confirmations`` blocks deep."""
 
     kind = KIND
@@ -85,16 +86,6 @@ class EvmLightClient:
                 parent_hash=_hex(header.parent_hash),
                 accepted_hash=_hex(hash_),
             )
-
-    # ----------------------------------------------------------------- finality
-
-    def final_number(self, head_number: int) -> int:
-        """Highest final block number for a chain head (may be negative: nothing final yet)."""
-        return head_number - self.confirmations
-
-    def is_final(self, number: int, head: int) -> bool:
-        """Whether block ``number`` is final when the chain head is ``head``."""
-        return number <= self.final_number(head)
 
     # ----------------------------------------------------------------- state
 

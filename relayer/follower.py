@@ -134,16 +134,27 @@ class ChainFollower:
         linked to the accepted head. Raises VerificationError (MisbehaviourError for a conflicting
         sealed header, also one found by re-reading the parent of a header that does not link:
         the evidence is stored before it propagates)."""
-        pairs = await self.rt.adapter.headers(first, last)
+        # finality by confirmations: the last header is taken only once its child links to it
+        # (a block the RPC swapped at the tip is refused before it is accepted or attested)
+        child = 1 if getattr(self.lc, "confirmations", 0) > 0 else 0
+        pairs = await self.rt.adapter.headers(first, last + child)
         verified: list[VerifiedHeader] = []
+        accepted = self.lc.head_number
         try:
             for h, claimed in pairs:
                 verified.append(VerifiedHeader(h, self.lc.verify_header(h, claimed)))
+            if child:
+                below = verified.pop()
+                if below.header.parent_hash != verified[-1].hash:
+                    raise VerificationError("broken parent link (reorg or lying RPC)", chain=self.rt.name,
+                                            block=below.header.number,
+                                            parent_hash="0x" + below.header.parent_hash.hex(),
+                                            accepted_hash="0x" + verified[-1].hash.hex())
             head = self.lc.head_number
             self.lc.accept_range([v.header for v in verified if head is None or v.header.number > head])
         except VerificationError as exc:
             equivocation = await self._equivocation(verified, exc)
-            self._keep_evidence(equivocation or exc)
+            self._keep_evidence(equivocation or exc, accepted)
             if equivocation is not None:
                 raise equivocation from exc
             raise
@@ -178,8 +189,10 @@ class ChainFollower:
             return None
         return VerifiedHeader(decode_header(bytes.fromhex(stored.rlp[2:])), bytes.fromhex(stored.hash[2:]))
 
-    def _keep_evidence(self, exc: VerificationError) -> None:
-        """Store why this chain is halted: conflicting sealed headers, or a final header replaced."""
+    def _keep_evidence(self, exc: VerificationError, accepted: int | None = None) -> None:
+        """Store why this chain is halted: conflicting sealed headers, or a final header replaced
+        (a header that does not link to the *accepted* head; a break between headers not yet
+        accepted is an RPC that contradicts itself: halted without evidence, a restart retries)."""
         evidence = getattr(exc, "evidence", None)
         number = int(exc.fields.get("block", getattr(evidence, "number", -1)) or -1)
         if evidence is not None:
@@ -189,7 +202,7 @@ class ChainFollower:
             log.error("misbehaviour.detected", chain=self.rt.name, block=number, alarm=True,
                       action="relaying from this chain is halted; inform the consortium, keep the evidence, "
                              "restart only after the chain's operators resolved it")
-        elif "parent link" in exc.message:
+        elif "parent link" in exc.message and (accepted is None or number == accepted + 1):
             self.store.add_evidence(self.rt.name, number, "reorg-below-finality", dict(exc.fields), time.time())
             log.error("reorg.below_finality", chain=self.rt.name, block=number, alarm=True,
                       accepted_hash=exc.fields.get("accepted_hash"), parent_hash=exc.fields.get("parent_hash"),

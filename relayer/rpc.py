@@ -3,6 +3,14 @@
 Transport failures, HTTP errors and JSON-RPC error objects become ``RpcError``
 (retryable); a revert answer from ``eth_call``/``eth_estimateGas`` becomes
 ``ContractRevert`` carrying the raw revert data. Nothing above this module sees httpx.
+
+Failover: a request goes to the endpoints in configured order, except that an endpoint whose
+last request failed rests (exponential backoff: ``RETRY_BASE`` s doubling per consecutive
+failure, at most ``RETRY_MAX`` s) and is tried after the others until its rest is over; then
+one request probes it again, with a short timeout (``PROBE_TIMEOUT``) while another endpoint
+can still take over. A success makes it healthy again (and first again, when configured
+first). So a hanging endpoint costs one full timeout, then at most one probe timeout per
+rest; and an endpoint that recovered is used again instead of staying at the back for ever.
 """
 
 from __future__ import annotations
@@ -21,6 +29,10 @@ from relayer.metrics import Metrics
 log = structlog.get_logger("relayer.rpc")
 
 REVERT_CODES = {3, -32000, -32003, -32015}
+CONNECT_TIMEOUT = 3.0  # s: a TCP connect never legitimately takes longer
+PROBE_TIMEOUT = 2.0  # s: a request to a failing endpoint while another can take over
+RETRY_BASE = 2.0  # s: rest after the first failure of an endpoint, doubling per consecutive failure
+RETRY_MAX = 30.0
 
 
 @dataclass
@@ -33,6 +45,10 @@ class EndpointHealth:
     consecutive_errors: int = 0
     last_error: str | None = None
     latency_total: float = 0.0
+    retry_at: float = 0.0  # trio clock: tried first again (probed) from then on
+
+    def resting(self, now: float) -> bool:
+        return self.consecutive_errors > 0 and now < self.retry_at
 
     @property
     def state(self) -> str:
@@ -63,7 +79,8 @@ class RpcClient:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout)
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(
+                self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT)))
         return self._client
 
     async def call(self, method: str, *params: Any) -> Any:
@@ -88,30 +105,44 @@ class RpcClient:
         return [self._result(m, by_id[i]) for i, (m, _) in zip(ids, calls)]
 
     def _ordered_urls(self) -> list[str]:
-        return sorted(self.urls, key=lambda u: self.health[u].consecutive_errors)
+        """Endpoints not resting in configured order, then the resting ones, fewest consecutive errors first."""
+        now = trio.current_time()
+
+        def key(url: str) -> tuple[int, int]:
+            health = self.health[url]
+            return (1, health.consecutive_errors) if health.resting(now) else (0, 0)
+
+        return sorted(self.urls, key=key)
 
     async def _post(self, payload: Any) -> Any:
         last: RpcError | None = None
-        for url in self._ordered_urls():
+        urls = self._ordered_urls()
+        for position, url in enumerate(urls):
+            probe = self.health[url].consecutive_errors > 0 and position < len(urls) - 1
             try:
-                return await self._post_one(url, payload)
+                return await self._post_one(url, payload, min(self.timeout, PROBE_TIMEOUT) if probe else None)
             except RpcError as exc:
                 last = exc
         assert last is not None
         raise last
 
-    async def _post_one(self, url: str, payload: Any) -> Any:
+    async def _post_one(self, url: str, payload: Any, timeout: float | None = None) -> Any:
         health = self.health[url]
         health.requests += 1
         started = trio.current_time()
         try:
-            response = await self._http().post(url, json=payload)
+            if timeout is None:
+                response = await self._http().post(url, json=payload)
+            else:
+                response = await self._http().post(url, json=payload, timeout=httpx.Timeout(
+                    timeout, connect=min(timeout, CONNECT_TIMEOUT)))
             response.raise_for_status()
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             health.errors += 1
             health.consecutive_errors += 1
             health.last_error = type(exc).__name__
+            health.retry_at = trio.current_time() + min(RETRY_BASE * 2 ** (health.consecutive_errors - 1), RETRY_MAX)
             self._observe(url, ok=False, seconds=trio.current_time() - started)
             log.warning("rpc.failed", chain=self.chain, endpoint=redact_url(url), error=str(exc) or type(exc).__name__)
             raise RpcError(f"RPC request failed: {exc or type(exc).__name__}", chain=self.chain,

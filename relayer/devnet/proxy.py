@@ -9,10 +9,11 @@ way:
 **Faults**, set at run time on the admin endpoint (served on the admin port, which never
 fails, and on the RPC port while it accepts connections)::
 
-    POST /_proxy/faults  {"mode": "none|refuse|hang|429|500|garbage|truncate|conflict",
+    POST /_proxy/faults  {"mode": "none|refuse|hang|429|500|garbage|truncate|conflict|lie",
+                          "lie": NAME,                       # mode lie: one of LIES (below)
                           "methods": ["eth_getLogs", ...],   # optional: only requests calling one of these
                           "count": N,                        # optional: the next N matching requests, then "none"
-                          "block": N,                        # conflict: the block to equivocate on
+                          "block": N,                        # lies: the block to lie about (conflict: required)
                           "seconds": S}                      # hang: how long (default 600, ended early by a new fault)
     GET  /_proxy/faults  the fault in force, with "remaining" and "served"
 
@@ -22,13 +23,30 @@ resets; ``429`` and ``500`` answer that HTTP status; ``garbage`` answers 200 wit
 that are not JSON; ``truncate`` announces the whole answer and sends half of it) never
 reach the upstream node, except ``truncate`` (the real answer is cut).
 
-*Lies* rewrite a real answer. ``conflict`` (needs sealing) answers ``eth_getBlockByNumber``
-for block ``block`` (asked by number) with a *second* validly sealed header: same fields,
-another vanity (hence another Besu block hash), sealed by every validator: what an
-equivocating validator set looks like through a load-balanced RPC. ``count`` defaults to 1
-for it: later reads get the real header again, and the next block links to the real one.
-Further lies (header fields, receipts, log data and amounts, a fake log, a hidden log, another
-block under one number) plug in as ``Lie`` subclasses registered in ``LIES``.
+*Lies* rewrite a real answer; select one as ``{"mode": "lie", "lie": NAME, "block": N, "count": K}``
+(or ``{"mode": NAME, ...}``). ``block`` limits it to answers about that block (asked by number,
+or a log range that covers it); ``count`` to the next K matching calls (then "none").
+``conflict`` (needs sealing) answers ``eth_getBlockByNumber`` for block ``block`` (asked by
+number) with a *second* validly sealed header: same fields, another vanity (hence another
+Besu block hash), sealed by every validator: what an equivocating validator set looks like
+through a load-balanced RPC. ``count`` defaults to 1 for it: later reads get the real header
+again, and the next block links to the real one.
+The other lies, each small and each for the relayer's light client to refuse (``LIES``):
+
+- ``header-field``  ``eth_getBlockByNumber``: the block's ``receiptsRoot`` altered, its claimed
+                    ``hash`` kept
+- ``receipt``       ``eth_getBlockReceipts``: a receipt's ``status`` flipped (the one holding a bridge
+                    event, else the first)
+- ``log-data``      ``eth_getBlockReceipts`` and ``eth_getLogs``: every bridge ``Locked``/``Burned`` log
+                    pays 1000 x the amount to ``LIE_RECIPIENT`` (the same rewrite in both answers)
+- ``fake-log``      ``eth_getBlockReceipts`` and ``eth_getLogs``: after every bridge log a forged copy
+                    (nonce + ``FAKE_NONCE_OFFSET``, 1000 x the amount, to ``LIE_RECIPIENT``)
+- ``hide-log``      ``eth_getLogs`` only: the bridge logs left out (receipts untouched)
+- ``other-block``   ``eth_getBlockByNumber``: another block under the number: same parent, other
+                    ``extraData``, its ``hash`` recomputed (self-consistent; only the next block's
+                    parent link, or a block hash in another answer, shows it is not the chain's)
+
+Bridge logs are recognised by their event topic (any emitting address).
 
 **QBFT sealing** (``--seal-qbft KEYS_FILE``, a JSON file of validator private keys): every
 block the upstream returns is rewritten so the chain looks like a Besu QBFT chain sealed by
@@ -84,6 +102,14 @@ FETCH_BATCH = 200
 MAX_BODY = 32 * 1024 * 1024
 ZERO_HASH = "0x" + "00" * 32
 CONFLICT_VANITY = keccak(b"relayer devnet proxy: conflicting header")
+#: Topics of the bridge's Locked and Burned events (the logs the log lies rewrite).
+BRIDGE_EVENT_TOPICS = frozenset(
+    "0x" + keccak(text=f"{name}(uint64,uint64,uint64,address,address,address,uint256)").hex()
+    for name in ("Locked", "Burned"))
+LIE_RECIPIENT = "0x" + "bad0" * 10  # who a forged bridge log pays
+LIE_FACTOR = 1000  # a forged amount is this many times the real one
+FAKE_NONCE_OFFSET = 1_000_000  # the nonce of a fake log: the real one's plus this
+OTHER_EXTRA = b"relayer devnet proxy: other"  # extraData of the block other-block serves
 GARBAGE = b"\x00\xff<html>502 Bad Gateway</html> {\"jsonrpc\": \"2.0\", \"res"
 #: Methods whose first parameter is a block hash (translated back to the upstream's hash).
 BLOCK_HASH_FIRST = frozenset({
@@ -150,11 +176,12 @@ class Faults:
         return plan
 
     def take(self, modes: Iterable[str], methods: Sequence[str] = (), *, connect: bool = False,
-             block: int | None = None) -> FaultPlan | None:
+             block: int | tuple[int, int] | None = None) -> FaultPlan | None:
         """The plan when it applies to this request (consuming one of ``remaining``), else None.
 
         ``connect``: a new connection, before any request is read (only a ``refuse`` naming no
-        methods applies). ``block``: the block number a lie would be told about.
+        methods applies). ``block``: the block number a lie would be told about, or the
+        (first, last) range of a log query.
         """
         with self._cond:
             plan = self._plan
@@ -164,7 +191,7 @@ class Faults:
                 return None
             if not connect and not plan.matches(methods):
                 return None
-            if plan.block is not None and block is not None and plan.block != block:
+            if plan.block is not None and block is not None and not _covers(block, plan.block):
                 return None
             if plan.block is not None and block is None and plan.mode in LIES:
                 return None
@@ -186,14 +213,25 @@ class Faults:
             self._cond.notify_all()
 
 
+def _covers(block: int | tuple[int, int], number: int) -> bool:
+    return block == number if isinstance(block, int) else block[0] <= number <= block[1]
+
+
 def parse_fault(spec: Mapping[str, Any], *, sealing: bool) -> FaultPlan:
-    """A FaultPlan from ``{"mode", "methods"?, "count"?, "block"?, "seconds"?}``; raises ValueError."""
+    """A FaultPlan from ``{"mode", "lie"?, "methods"?, "count"?, "block"?, "seconds"?}`` (``lie``
+    names the lie of mode ``lie``); raises ValueError."""
     if not isinstance(spec, Mapping):
         raise ValueError("expected a JSON object")
-    unknown = set(spec) - {"mode", "methods", "count", "block", "seconds"}
+    unknown = set(spec) - {"mode", "lie", "methods", "count", "block", "seconds"}
     if unknown:
         raise ValueError(f"unknown keys: {', '.join(sorted(unknown))}")
     mode = str(spec.get("mode", "none"))
+    if mode == "lie":
+        mode = str(spec.get("lie"))
+        if mode not in LIES:
+            raise ValueError(f"lie must be one of {', '.join(LIES)}, not {spec.get('lie')!r}")
+    elif "lie" in spec:
+        raise ValueError('"lie" goes with mode "lie"')
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     methods = spec.get("methods")
@@ -224,19 +262,36 @@ def parse_fault(spec: Mapping[str, Any], *, sealing: bool) -> FaultPlan:
 # --------------------------------------------------------------------------- lies
 
 class Lie:
-    """A fault that rewrites a real answer. Subclasses set the class attributes and ``tell``."""
+    """A fault that rewrites a real answer. Subclasses set the class attributes and ``tell``;
+    ``plan`` is the fault plan that selected it (``plan.block``: the block it is about, if any)."""
 
     needs_sealing: ClassVar[bool] = False
     needs_block: ClassVar[bool] = False
     default_count: ClassVar[int | None] = None
     default_methods: ClassVar[list[str] | None] = None
 
+    def __init__(self, plan: FaultPlan | None = None) -> None:
+        self.plan = plan if plan is not None else FaultPlan()
+
     @staticmethod
-    def block_of(method: str, params: list[Any]) -> int | None:
-        """The block number the call asks about (for ``block`` filters), None if not by number."""
-        if method == "eth_getBlockByNumber" and params and isinstance(params[0], str) and params[0][:2] == "0x":
-            return int(params[0], 16)
+    def block_of(method: str, params: list[Any]) -> int | tuple[int, int] | None:
+        """The block number the call asks about (``eth_getBlockByNumber``/``eth_getBlockReceipts``
+        by number) or the (first, last) range of an ``eth_getLogs`` with numbered bounds, for
+        ``block`` filters; None otherwise."""
+        if method in ("eth_getBlockByNumber", "eth_getBlockReceipts") and params:
+            return _quantity(params[0])
+        if method == "eth_getLogs" and params and isinstance(params[0], dict):
+            first, last = _quantity(params[0].get("fromBlock")), _quantity(params[0].get("toBlock"))
+            return None if first is None or last is None else (first, last)
         return None
+
+    def about(self, item: Any) -> bool:
+        """Whether a block, receipt or log (a dict with ``number``/``blockNumber``) is one to lie about."""
+        if self.plan.block is None:
+            return True
+        if not isinstance(item, dict):
+            return False
+        return _quantity(item.get("blockNumber", item.get("number"))) == self.plan.block
 
     def tell(self, proxy: Proxy, method: str, params: list[Any], result: Any) -> Any:
         raise NotImplementedError
@@ -256,8 +311,156 @@ class ConflictingHeader(Lie):
         return proxy.sealer.conflicting_block(result)
 
 
+class HeaderField(Lie):
+    """``eth_getBlockByNumber``: the block's ``receiptsRoot`` altered, its claimed ``hash`` kept."""
+
+    default_methods = ["eth_getBlockByNumber"]
+
+    def tell(self, proxy: Proxy, method: str, params: list[Any], result: Any) -> Any:
+        if not isinstance(result, dict) or not isinstance(result.get("receiptsRoot"), str) or not self.about(result):
+            return result
+        log_event("proxy.lie", lie="header-field", block=result.get("number"), field="receiptsRoot")
+        return dict(result, receiptsRoot=_flip(result["receiptsRoot"]))
+
+
+class ReceiptStatus(Lie):
+    """``eth_getBlockReceipts``: the status of the receipt holding a bridge event (else the first) flipped."""
+
+    default_methods = ["eth_getBlockReceipts"]
+
+    def tell(self, proxy: Proxy, method: str, params: list[Any], result: Any) -> Any:
+        receipts = [r for r in result if isinstance(r, dict) and self.about(r)] if isinstance(result, list) else []
+        if not receipts:
+            return result
+        target = next((r for r in receipts if any(_is_bridge_log(lg) for lg in r.get("logs") or [])), receipts[0])
+        status = "0x0" if target.get("status") == "0x1" else "0x1"
+        log_event("proxy.lie", lie="receipt", block=target.get("blockNumber"), tx=target.get("transactionHash"),
+                  status=status)
+        return [dict(r, status=status) if r is target else r for r in result]
+
+
+class _BridgeLogLie(Lie):
+    """Rewrites the bridge logs of ``eth_getLogs`` answers and of the receipts in ``eth_getBlockReceipts``."""
+
+    default_methods = ["eth_getLogs", "eth_getBlockReceipts"]
+
+    def logs(self, logs: list[Any]) -> list[Any]:
+        raise NotImplementedError
+
+    def tell(self, proxy: Proxy, method: str, params: list[Any], result: Any) -> Any:
+        if not isinstance(result, list):
+            return result
+        if method == "eth_getLogs":
+            return self.logs(result)
+        return [dict(r, logs=self.logs(r["logs"])) if isinstance(r, dict) and isinstance(r.get("logs"), list)
+                else r for r in result]
+
+    def chosen(self, log: Any) -> bool:
+        return _is_bridge_log(log) and self.about(log)
+
+
+class LogData(_BridgeLogLie):
+    """Every bridge log pays ``LIE_FACTOR`` x its amount to ``LIE_RECIPIENT``."""
+
+    def logs(self, logs: list[Any]) -> list[Any]:
+        out = []
+        for lg in logs:
+            if self.chosen(lg):
+                log_event("proxy.lie", lie="log-data", block=lg.get("blockNumber"), tx=lg.get("transactionHash"))
+                lg = dict(lg, data=_forged_data(lg["data"]))
+            out.append(lg)
+        return out
+
+
+class FakeLog(_BridgeLogLie):
+    """After every bridge log a forged copy: nonce + ``FAKE_NONCE_OFFSET``, ``LIE_FACTOR`` x the
+    amount, paid to ``LIE_RECIPIENT``."""
+
+    def logs(self, logs: list[Any]) -> list[Any]:
+        out = []
+        for lg in logs:
+            out.append(lg)
+            if self.chosen(lg):
+                log_event("proxy.lie", lie="fake-log", block=lg.get("blockNumber"), tx=lg.get("transactionHash"))
+                index = _quantity(lg.get("logIndex"))
+                out.append(dict(lg, data=_forged_data(lg["data"], nonce_offset=FAKE_NONCE_OFFSET),
+                                logIndex=hex(index + 1) if index is not None else lg.get("logIndex")))
+        return out
+
+
+class HideLog(_BridgeLogLie):
+    """``eth_getLogs`` only: the bridge logs left out; receipts untouched."""
+
+    default_methods = ["eth_getLogs"]
+
+    def logs(self, logs: list[Any]) -> list[Any]:
+        kept = [lg for lg in logs if not self.chosen(lg)]
+        if len(kept) != len(logs):
+            log_event("proxy.lie", lie="hide-log", hidden=len(logs) - len(kept))
+        return kept
+
+
+class OtherBlock(Lie):
+    """``eth_getBlockByNumber``: another block under the number: the same parent and fields but
+    another ``extraData``, its ``hash`` recomputed (keccak of the header: a plain EVM chain)."""
+
+    default_methods = ["eth_getBlockByNumber"]
+
+    def tell(self, proxy: Proxy, method: str, params: list[Any], result: Any) -> Any:
+        if not isinstance(result, dict) or result.get("hash") is None or not self.about(result):
+            return result
+        header = header_from_rpc(result)
+        extra = OTHER_EXTRA if header.extra_data != OTHER_EXTRA else OTHER_EXTRA + b"!"
+        other = header.replace(extra_data=extra)
+        log_event("proxy.lie", lie="other-block", block=result.get("number"), hash="0x" + other.hash.hex(),
+                  honest=result["hash"])
+        return dict(result, extraData="0x" + extra.hex(), hash="0x" + other.hash.hex())
+
+
+def _quantity(value: Any) -> int | None:
+    """A 0x-hex block number (None for tags, hashes and anything else)."""
+    if not isinstance(value, str) or value[:2] != "0x" or not 2 < len(value) <= 18:
+        return None
+    try:
+        return int(value, 16)
+    except ValueError:
+        return None
+
+
+def _flip(data: str) -> str:
+    """0x-hex data with its last nibble changed."""
+    return data[:-1] + ("0" if data[-1] != "0" else "1")
+
+
+def _is_bridge_log(log: Any) -> bool:
+    topics = log.get("topics") if isinstance(log, dict) else None
+    return bool(topics) and isinstance(topics[0], str) and topics[0].lower() in BRIDGE_EVENT_TOPICS \
+        and isinstance(log.get("data"), str)
+
+
+def _forged_data(data: str, *, nonce_offset: int = 0) -> str:
+    """A Locked/Burned log's data (nonce, srcChainId, dstChainId, token, sender, recipient, amount)
+    with ``LIE_RECIPIENT`` as recipient, ``LIE_FACTOR`` x the amount and the nonce moved by ``nonce_offset``."""
+    raw = bytearray(bytes.fromhex(data[2:]))
+    if len(raw) < 7 * 32:
+        return data
+    nonce, amount = int.from_bytes(raw[0:32], "big"), int.from_bytes(raw[192:224], "big")
+    raw[0:32] = ((nonce + nonce_offset) % 2**64).to_bytes(32, "big")
+    raw[160:192] = bytes(12) + bytes.fromhex(LIE_RECIPIENT[2:])
+    raw[192:224] = (amount * LIE_FACTOR % 2**256).to_bytes(32, "big")
+    return "0x" + raw.hex()
+
+
 #: Lies by fault mode.
-LIES: dict[str, type[Lie]] = {"conflict": ConflictingHeader}
+LIES: dict[str, type[Lie]] = {
+    "conflict": ConflictingHeader,
+    "header-field": HeaderField,
+    "receipt": ReceiptStatus,
+    "log-data": LogData,
+    "fake-log": FakeLog,
+    "hide-log": HideLog,
+    "other-block": OtherBlock,
+}
 MODES = ("none", *TRANSPORT_FAULTS, *LIES)
 
 
@@ -579,8 +782,9 @@ class Proxy:
         lie_mode = self.faults.plan.mode
         if lie_mode in LIES:
             lie = LIES[lie_mode]
-            if self.faults.take((lie_mode,), [method], block=lie.block_of(method, params)) is not None:
-                result = lie().tell(self, method, params, result)
+            plan = self.faults.take((lie_mode,), [method], block=lie.block_of(method, params))
+            if plan is not None:
+                result = lie(plan).tell(self, method, params, result)
         return result
 
 
@@ -908,7 +1112,11 @@ if __name__ == "__main__":
 
 
 __all__ = [
+    "BRIDGE_EVENT_TOPICS",
+    "FAKE_NONCE_OFFSET",
     "LIES",
+    "LIE_FACTOR",
+    "LIE_RECIPIENT",
     "MODES",
     "TRANSPORT_FAULTS",
     "ConflictingHeader",

@@ -1,0 +1,183 @@
+"""RPC failover on a real devnet: every operator reads alpha through two endpoints, a fault proxy
+first and alpha's anvil second. While the proxy refuses connections, hangs, or answers 429,
+transfers alpha->beta and beta->alpha are still delivered; the running daemon's status
+(``relayer status --json``) shows the proxy endpoint degraded or failing with its errors, and
+``relayer_rpc_endpoint_up`` is 0 for it. Once the fault is cleared the endpoint is probed again
+and shown healthy (up 1). A first part checks that cycle on ``RpcClient`` alone."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+from eth_account import Account
+
+from adapters.evm.sync_client import SyncEvm
+from relayer.devnet import network
+from relayer.devnet.anvil import AnvilNode
+from relayer.devnet.proxy import ProxyHandle, get_fault, set_fault, start_proxy, stop_proxy
+from relayer.rpc import PROBE_TIMEOUT, RpcClient, redact_url
+from relayer.transfer import TransferResult, transfer
+
+pytestmark = pytest.mark.slow
+HANG_TIMEOUT = 10.0  # RpcClient's default: a hanging first endpoint costs this once
+
+
+def quiet(line: str) -> None:
+    pass
+
+
+# --------------------------------------------------------------------------- RpcClient alone
+
+async def test_a_failed_endpoint_rests_then_is_probed_and_recovers(anvil_module: AnvilNode) -> None:
+    proxy = start_proxy(anvil_module.url)
+    client = RpcClient("test", (proxy.url, anvil_module.url), timeout=HANG_TIMEOUT)
+    health = client.health[proxy.url]
+    try:
+        await client.call("eth_chainId")
+        set_fault(proxy, "hang")
+        started = trio.current_time()
+        await client.call("eth_chainId")  # the first request waits out the timeout, then fails over
+        assert HANG_TIMEOUT - 1 < trio.current_time() - started < HANG_TIMEOUT + 3
+        assert health.state == "degraded" and health.errors == 1
+        started = trio.current_time()
+        for _ in range(5):  # resting: anvil answers at once
+            await client.call("eth_chainId")
+        assert trio.current_time() - started < 1 and health.requests == 2
+        await trio.sleep(health.retry_at - trio.current_time() + 0.1)
+        started = trio.current_time()
+        await client.call("eth_chainId")  # the probe: a short timeout, then anvil
+        assert trio.current_time() - started < PROBE_TIMEOUT + 1.5
+        assert health.errors == 2 and health.requests == 3
+        set_fault(proxy, "429")
+        await trio.sleep(health.retry_at - trio.current_time() + 0.1)
+        await client.call("eth_chainId")
+        assert health.state == "failing" and health.last_error == "HTTPStatusError"
+        set_fault(proxy, "none")
+        await trio.sleep(health.retry_at - trio.current_time() + 0.1)
+        await client.call("eth_chainId")
+        assert health.state == "healthy" and health.requests == 5
+        assert client._ordered_urls()[0] == proxy.url  # the first endpoint is first again
+    finally:
+        set_fault(proxy, "none")
+        await client.aclose()
+        stop_proxy(proxy)
+
+
+# --------------------------------------------------------------------------- the devnet
+
+def chain(root: Path, name: str) -> dict[str, Any]:
+    return dict(network.load_deployment(root)["chains"][name])
+
+
+def use_rpcs(root: Path, index: int, chain_name: str, urls: list[str]) -> None:
+    """Rewrite ``rpc`` of ``[chains.<chain_name>]`` in operator ``index``'s TOML."""
+    path = network.DevnetPaths.of(root).config(index)
+    head, rest = path.read_text().split(f"[chains.{chain_name}]\n", 1)
+    body, sep, tail = rest.partition("\n[")
+    body = re.sub(r"^rpc = .*$", "rpc = " + json.dumps(urls), body, count=1, flags=re.M)
+    path.write_text(f"{head}[chains.{chain_name}]\n{body}{sep}{tail}")
+
+
+def restart(root: Path, indices: list[int]) -> None:
+    with ThreadPoolExecutor(len(indices)) as pool:
+        list(pool.map(lambda i: network.stop_operator(root, i), indices))
+    for index in indices:
+        network.start_operator(root, index)
+    network.wait_healthy(root, indices, report=quiet)
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, ProxyHandle]]:
+    root = tmp_path_factory.mktemp("failovernet")
+    network.up(root, report=quiet)
+    proxy: ProxyHandle | None = None
+    try:
+        anvil = chain(root, "alpha")["rpc"]
+        proxy = start_proxy(anvil, log_path=root / "logs" / "proxy-alpha-failover.log")
+        for index in (1, 2, 3):
+            use_rpcs(root, index, "alpha", [proxy.url, anvil])
+        restart(root, [1, 2, 3])
+        yield root, proxy
+    finally:
+        network.down(root, report=quiet)
+        if proxy is not None:
+            stop_proxy(proxy)
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def delivered(root: Path, r: TransferResult) -> bool:
+    dst = chain(root, r.destination)
+    with SyncEvm(dst["rpc"]) as evm:
+        return bool(evm.call(dst["bridge"], "Bridge", "isDelivered", chain(root, r.source)["chain_id"], r.nonce))
+
+
+def operator_status(root: Path, index: int) -> dict[str, Any]:
+    config = network.load_deployment(root)["operators"][index - 1]["config"]
+    out = subprocess.run([sys.executable, "-m", "relayer", "status", "--config", config, "--json"],
+                         capture_output=True, text=True, timeout=60, check=True)
+    return dict(json.loads(out.stdout))
+
+
+def endpoint(root: Path, index: int, url: str) -> dict[str, Any]:
+    """Operator ``index``'s live view of alpha's endpoint ``url``."""
+    doc = operator_status(root, index)
+    assert "daemon" not in doc, "relayer status did not reach the running daemon"
+    return next(e for e in doc["chains"]["alpha"]["rpc"] if e["url"] == redact_url(url))
+
+
+def endpoint_up(root: Path, index: int, url: str) -> float:
+    api = network.load_deployment(root)["operators"][index - 1]["api"]
+    text = httpx.get(f"{api}/metrics", timeout=5).text
+    pattern = (r'^relayer_rpc_endpoint_up\{chain="alpha",endpoint="' + re.escape(redact_url(url))
+               + r'"\} (\S+)$')
+    found = re.search(pattern, text, flags=re.M)
+    assert found, "relayer_rpc_endpoint_up of the proxy is not exported"
+    return float(found.group(1))
+
+
+@pytest.mark.parametrize("mode", ["refuse", "hang", "429"])
+def test_delivery_continues_while_the_first_endpoint_fails(devnet: tuple[Path, ProxyHandle], mode: str) -> None:
+    root, proxy = devnet
+    before = {i: endpoint(root, i, proxy.url) for i in (1, 2, 3)}
+    assert all(e["state"] == "healthy" for e in before.values()), before
+    started = time.monotonic()
+    set_fault(proxy, mode)
+    try:
+        results = [transfer(root, "alpha", "beta", "native", "0.01", recipient=Account.create().address),
+                   transfer(root, "beta", "alpha", "native", "0.01", recipient=Account.create().address)]
+        wait_for(lambda: all(delivered(root, r) for r in results), 90, f"both deliveries during {mode}")
+        took = time.monotonic() - started
+        assert get_fault(proxy)["served"] > 0
+        during = {i: endpoint(root, i, proxy.url) for i in (1, 2, 3)}
+        for i, e in during.items():
+            assert e["state"] in ("degraded", "failing"), (i, e)
+            assert e["errors"] > before[i]["errors"], (i, e)
+        assert endpoint_up(root, 1, proxy.url) == 0
+        print(f"{mode}: both delivered {took:.1f} s after the fault was set; operator-1 sees {during[1]}")
+    finally:
+        set_fault(proxy, "none")
+    cleared = time.monotonic()
+    wait_for(lambda: all(endpoint(root, i, proxy.url)["state"] == "healthy" for i in (1, 2, 3)), 60,
+             "the proxy endpoint to be healthy again")
+    assert endpoint_up(root, 1, proxy.url) == 1
+    print(f"{mode}: healthy again {time.monotonic() - cleared:.1f} s after the fault was cleared")

@@ -138,6 +138,7 @@ class RpcClient:
                     timeout, connect=min(timeout, CONNECT_TIMEOUT)))
             response.raise_for_status()
             body = response.json()
+            _raise_if_rate_limited(body)
         except (httpx.HTTPError, ValueError) as exc:
             health.errors += 1
             health.consecutive_errors += 1
@@ -182,6 +183,22 @@ def redact_url(url: str) -> str:
     parsed = httpx.URL(url)
     port = f":{parsed.port}" if parsed.port else ""
     return f"{parsed.scheme}://{parsed.host}{port}"
+
+
+RATE_LIMIT_CODES = {-32005, 429}
+
+
+class RateLimited(ValueError):
+    """A JSON-RPC error object saying the endpoint is rate-limiting us (HTTP 200 all the same)."""
+
+
+def _raise_if_rate_limited(body: Any) -> None:
+    """Treat a rate-limit answer like an HTTP 429, so the endpoint rests and another one answers."""
+    for reply in body if isinstance(body, list) else [body]:
+        error = reply.get("error") if isinstance(reply, dict) else None
+        if isinstance(error, dict) and (error.get("code") in RATE_LIMIT_CODES
+                                        or "rate limit" in str(error.get("message", "")).lower()):
+            raise RateLimited(f"rate limited: {error.get('message', error.get('code'))}")
 
 
 def _is_revert(error: Any) -> bool:

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEVNET_DIR ?= .devnet/demo
 
-.PHONY: setup tools demo test contracts clean install
+.PHONY: setup tools demo test faults contracts clean install
 
 setup: $(STAMP) node_modules/.installed tools
 
@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+faults: setup
+	$(PY) bench/faults.py --trials 100 --out docs/reliability.md
 
 contracts: setup
 	node adapters/evm/build/compile.mjs

@@ -384,7 +384,8 @@ class Matrix:
 # ---------------------------------------------------------------------- the other rows
 
 FILE_ROWS = {"reorgs": "reorg", "store_trouble": "store", "fault_points": "fault points (quick subset)",
-             "proof_bitflips": "lies: forged proofs (bit flips)", "fuzz_decoders": "lies: malformed answers (fuzz)"}
+             "proof_bitflips": "lies: forged proofs (bit flips)", "fuzz_decoders": "lies: malformed answers (fuzz)",
+             "lying_rpc": "lies: lying RPC", "rpc_failover": "RPC failover"}
 TEST_ROWS = (("stuck", "stuck transaction"), ("dropped", "stuck transaction"), ("nonce", "nonce"),
              ("fund", "funds"), ("paused_bridge", "refused attempts (paused bridge)"))
 
@@ -397,7 +398,7 @@ def row_of(file: str, test: str) -> str:
     for word, row in TEST_ROWS:
         if word in test:
             return row
-    if any(w in stem for w in ("lie", "forg", "proof")):
+    if any(w in stem for w in ("lie", "lying", "forg", "proof")):
         return f"lies: {stem.replace('_', ' ')}"
     return stem.replace("_", " ")
 

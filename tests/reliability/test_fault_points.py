@@ -1,0 +1,107 @@
+"""Fault points: the quick subset of the fault matrix (``make faults`` runs the full one).
+
+For each named fault point, one trial on a shared devnet with the harness of
+``bench/faults.py``: one operator armed with ``RELAYER_FAULT=<point>``, waves of transfers
+(both directions, native and token locks, burns) sent without waiting; the operator dies of
+SIGKILL at the point (its ``fault.injected`` line names it), is restarted without the fault,
+every message is delivered exactly once and the recipient holds exactly what was sent.
+Plus the parsing of ``RELAYER_FAULT`` (a typo must never disarm a test silently).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from relayer.devnet import network
+from relayer.faults import POINTS, Fault, parse
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_faults", REPO / "bench" / "faults.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_faults"] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------------- RELAYER_FAULT
+
+
+def test_the_variable_is_parsed() -> None:
+    assert parse("") == {}
+    assert parse("after-observe") == {"after-observe": Fault(1.0, None)}
+    assert parse("after-attest:0.25,during-header-update:1:pause=2.5") == {
+        "after-attest": Fault(0.25, None), "during-header-update": Fault(1.0, 2.5)}
+    assert parse("after-sign-before-send::pause=3") == {"after-sign-before-send": Fault(1.0, 3.0)}
+
+
+@pytest.mark.parametrize("spec", ["after-obsrve", "after-observe:2", "after-observe:x", "after-attest:pause=-1",
+                                  "after-attest:pause=soon"])
+def test_a_bad_variable_is_refused(spec: str) -> None:
+    with pytest.raises(ValueError, match="RELAYER_FAULT"):
+        parse(spec)
+
+
+def test_a_point_kills_or_freezes_the_process() -> None:
+    code = "from relayer.faults import fault_point; fault_point('after-observe'); print('survived', flush=True)"
+    env = {**os.environ, "RELAYER_FAULT": "after-observe"}
+    killed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert killed.returncode == -9 and '"fault.injected"' in killed.stdout and "survived" not in killed.stdout
+    env["RELAYER_FAULT"] = "after-observe:1:pause=1"
+    started = time.monotonic()
+    paused = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert paused.returncode == 0 and "survived" in paused.stdout and '"pause"' in paused.stdout
+    assert time.monotonic() - started >= 1.0
+    env["RELAYER_FAULT"] = "after-attest"  # another point: nothing happens at this one
+    other = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert other.returncode == 0 and "survived" in other.stdout and "fault.injected" not in other.stdout
+
+
+# ---------------------------------------------------------------------- one crash per point
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    bench = load_bench()
+    root = tmp_path_factory.mktemp("faultnet")
+    network.up(root, report=lambda line: None)
+    m = bench.Matrix(root, random.Random(20240611), report=lambda line: None, min_messages=9,
+                     max_waves=12, lost_timeout=90.0)
+    try:
+        m.prepare()
+        yield m
+    finally:
+        m.close()
+        network.down(root, report=lambda line: None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", POINTS)
+def test_a_crash_at_the_point_loses_nothing_and_delivers_nothing_twice(matrix: Any, point: str) -> None:
+    index = POINTS.index(point) + 1
+    operator = index % 3 + 1
+    trial = matrix.trial(index, point, operator, 1.0)
+    if not trial.crashed and trial.exit == "":  # never designated for any of the trial's blocks: once more
+        trial = matrix.trial(index, point, operator % 3 + 1, 1.0)
+    assert trial.crashed, f"operator-{trial.operator} did not die at {point}: exit {trial.exit or 'none'}"
+    assert trial.exit == "SIGKILL"
+    assert len(trial.messages) >= 9
+    assert trial.lost == 0, [s.message_id for s in trial.messages if s.delivered_at is None]
+    assert trial.twice == 0
+    assert not trial.mismatches
+    assert trial.recovered, f"operator-{trial.operator} did not become healthy after the restart"
+    assert trial.recovery_s is not None and trial.recovery_s < 60

@@ -110,6 +110,7 @@ def test_transaction_stuck_under_a_base_fee_spike_is_replaced(devnet: Path) -> N
     finally:
         resume_mining(devnet)
     wait_for(lambda: delivered(devnet, result), 60, "delivery despite the spike")
+    beta(devnet).rpc("anvil_setNextBlockBaseFeePerGas", hex(10**9))  # end the spike for the next tests
     replaced = events(devnet, "tx.replaced", since)
     assert replaced, "the stuck transaction was not replaced"
     assert replaced[-1]["max_fee"] > 100 * 10**9, replaced[-1]
@@ -125,9 +126,10 @@ def take_next_nonce(root: Path, index: int) -> None:
     account = operator_key(root, index)
     evm = beta(root)
     nonce = int(evm.rpc("eth_getTransactionCount", account.address, "pending"), 16)
+    base_fee = int(evm.rpc("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
     signed = account.sign_transaction({"type": 2, "chainId": chain(root, "beta")["chain_id"], "nonce": nonce,
                                        "to": account.address, "value": 1, "gas": 21000,
-                                       "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9})
+                                       "maxFeePerGas": 4 * base_fee + 10**9, "maxPriorityFeePerGas": 10**9})
     evm.rpc("eth_sendRawTransaction", "0x" + bytes(signed.raw_transaction).hex())
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import rlp
 from eth_keys import keys
 from eth_keys.exceptions import BadSignature
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
 from light_clients.evm.header import Header
 from relayer.errors import VerificationError

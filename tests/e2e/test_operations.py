@@ -22,7 +22,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
-from relayer.devnet.anvil import stop_pid
 from relayer.transfer import TransferResult, transfer
 
 pytestmark = pytest.mark.slow

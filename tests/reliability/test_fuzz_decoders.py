@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from rlp.sedes import big_endian_int
 
 from adapters.evm import qbft
-from adapters.evm.abi import ERROR_STRING_SELECTOR, PANIC_SELECTOR, AbiError, Contract, decode_revert
+from adapters.evm.abi import ERROR_STRING_SELECTOR, PANIC_SELECTOR, Contract, decode_revert
 from adapters.evm.proof import ReceiptProof, build_receipt_proof, verify_receipt_proof, walk_proof
 from light_clients.bft import codec as bft
 from light_clients.evm.header import (FIXTURE_NAMES, LAYOUTS, RPC_NAMES, Header, decode_header,

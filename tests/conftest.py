@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from relayer.devnet import network
 from relayer.devnet.anvil import AnvilNode, start_anvil, stop_anvil
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -53,3 +54,15 @@ def anvil_module() -> Iterator[AnvilNode]:
         yield node
     finally:
         stop_anvil(node)
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A committee devnet (anvil chains alpha and beta, 1 s blocks, 3 operators) shared by one
+    test module and torn down after it. Modules that need another setup define their own."""
+    root = tmp_path_factory.mktemp("devnet")
+    network.up(root, report=lambda line: None)
+    try:
+        yield root
+    finally:
+        network.down(root, report=lambda line: None)

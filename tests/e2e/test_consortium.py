@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
@@ -31,16 +30,6 @@ pytestmark = pytest.mark.slow
 UNIT = 10**18
 BRIDGE = Contract.load("Bridge")
 TOKEN = Contract.load("WrappedToken")
-
-
-@pytest.fixture(scope="module")
-def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("devnet")
-    network.up(root, report=lambda line: None)
-    try:
-        yield root
-    finally:
-        network.down(root, report=lambda line: None)
 
 
 def deployment(root: Path) -> dict[str, Any]:

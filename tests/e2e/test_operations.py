@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +24,6 @@ from relayer.devnet import network
 from relayer.transfer import TransferResult, transfer
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("opsnet")
-    network.up(root, report=lambda line: None)
-    try:
-        yield root
-    finally:
-        network.down(root, report=lambda line: None)
 
 
 def op(root: Path, index: int) -> dict[str, Any]:

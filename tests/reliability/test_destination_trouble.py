@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,16 +22,6 @@ from relayer.transfer import TransferResult, transfer
 
 pytestmark = pytest.mark.slow
 ETH = 10**18
-
-
-@pytest.fixture(scope="module")
-def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("destnet")
-    network.up(root, report=lambda line: None)
-    try:
-        yield root
-    finally:
-        network.down(root, report=lambda line: None)
 
 
 def chain(root: Path, name: str) -> dict[str, Any]:

@@ -22,7 +22,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -39,16 +38,6 @@ from relayer.transfer import transfer
 pytestmark = pytest.mark.slow
 BRIDGE = Contract.load("Bridge")
 MILLI = 10**15
-
-
-@pytest.fixture(scope="module")
-def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("reorgnet")
-    network.up(root, report=lambda line: None)
-    try:
-        yield root
-    finally:
-        network.down(root, report=lambda line: None)
 
 
 def chain(root: Path, name: str) -> dict[str, Any]:

@@ -24,7 +24,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -304,16 +303,6 @@ def test_cli_refuses_bad_file_in_one_line(operator_config: Path, kind: str) -> N
 
 
 # ---------------------------------------------------------------------- (b) + (d) the daemon on a devnet
-
-@pytest.fixture(scope="module")
-def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("devnet-store")
-    network.up(root, report=lambda line: None)
-    try:
-        yield root
-    finally:
-        network.down(root, report=lambda line: None)
-
 
 class Output:
     """The lines a child process writes to a pipe, collected by a thread (a pipe is not subject to

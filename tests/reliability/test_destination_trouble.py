@@ -5,13 +5,12 @@ gets attempts retried with backoff and the reason recorded. Every message arrive
 
 from __future__ import annotations
 
-import json
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from devnet_helpers import chain, events, now_iso, wait_for
 from eth_account import Account
 
 from adapters.evm.sync_client import SyncEvm
@@ -24,10 +23,6 @@ pytestmark = pytest.mark.slow
 ETH = 10**18
 
 
-def chain(root: Path, name: str) -> dict[str, Any]:
-    return network.load_deployment(root)["chains"][name]
-
-
 def beta(root: Path) -> SyncEvm:
     return SyncEvm(chain(root, "beta")["rpc"])
 
@@ -36,31 +31,6 @@ def delivered(root: Path, r: TransferResult) -> bool:
     dst = chain(root, r.destination)
     return bool(SyncEvm(dst["rpc"]).call(dst["bridge"], "Bridge", "isDelivered",
                                          chain(root, r.source)["chain_id"], r.nonce))
-
-
-def wait_for(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def events(root: Path, name: str, since: str = "") -> list[dict[str, Any]]:
-    """Every operator's log lines of event ``name`` at or after ``since``, oldest first."""
-    out = []
-    for path in (root / "logs").glob("operator-*.log"):
-        for line in path.read_text().splitlines():
-            if f'"{name}"' in line:
-                record = json.loads(line)
-                if record["event"] == name and record["timestamp"] >= since:
-                    out.append(record)
-    return sorted(out, key=lambda r: r["timestamp"])
 
 
 def lock_to_beta(root: Path, amount: str = "0.01") -> TransferResult:

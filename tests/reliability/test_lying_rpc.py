@@ -13,13 +13,9 @@ hides the lock, receipts untouched) is caught by the header's logsBloom and the 
 
 from __future__ import annotations
 
-import json
-import re
 import sqlite3
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +36,7 @@ from relayer.devnet.proxy import (
     start_proxy,
     stop_proxy,
 )
+from devnet_helpers import chain, events, now_iso, quiet, restart, use_rpcs, wait_for
 
 pytestmark = pytest.mark.slow
 BRIDGE = Contract.load("Bridge")
@@ -59,29 +56,8 @@ LIES: dict[str, tuple[str, ...] | None] = {
 }
 
 
-def quiet(line: str) -> None:
-    pass
-
-
-def chain(root: Path, name: str) -> dict[str, Any]:
-    return dict(network.load_deployment(root)["chains"][name])
-
-
-def use_rpcs(root: Path, index: int, chain_name: str, urls: list[str]) -> None:
-    """Rewrite ``rpc`` of ``[chains.<chain_name>]`` in operator ``index``'s TOML."""
-    path = network.DevnetPaths.of(root).config(index)
-    head, rest = path.read_text().split(f"[chains.{chain_name}]\n", 1)
-    body, sep, tail = rest.partition("\n[")
-    body = re.sub(r"^rpc = .*$", "rpc = " + json.dumps(urls), body, count=1, flags=re.M)
-    path.write_text(f"{head}[chains.{chain_name}]\n{body}{sep}{tail}")
-
-
-def restart(root: Path) -> None:
-    with ThreadPoolExecutor(len(OPERATORS)) as pool:
-        list(pool.map(lambda i: network.stop_operator(root, i), OPERATORS))
-    for index in OPERATORS:
-        network.start_operator(root, index)
-    network.wait_healthy(root, OPERATORS, report=quiet)
+def restart_all(root: Path) -> None:
+    restart(root, list(OPERATORS))
 
 
 @pytest.fixture(scope="module")
@@ -93,38 +69,12 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pro
         proxy = start_proxy(chain(root, "alpha")["rpc"], log_path=root / "logs" / "proxy-alpha-lies.log")
         for index in OPERATORS:
             use_rpcs(root, index, "alpha", [proxy.url])
-        restart(root)
+        restart_all(root)
         yield root, proxy
     finally:
         network.down(root, report=quiet)
         if proxy is not None:
             stop_proxy(proxy)
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def events(root: Path, name: str, since: str = "") -> list[dict[str, Any]]:
-    """Every operator's log lines of event ``name`` at or after ``since`` (with ``operator`` added)."""
-    out = []
-    for path in sorted((root / "logs").glob("operator-*.log")):
-        for line in path.read_text().splitlines():
-            if f'"{name}"' in line:
-                record = json.loads(line)
-                if record["event"] == name and record["timestamp"] >= since:
-                    out.append({**record, "operator": path.stem})
-    return sorted(out, key=lambda r: r["timestamp"])
-
-
-def wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def rows(root: Path, index: int, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -281,7 +231,7 @@ def test_a_lie_is_refused_before_anything_is_sent(devnet: tuple[Path, ProxyHandl
         resume_mining(root)
         set_fault(proxy, "none")
     if expected is not None:
-        restart(root)
+        restart_all(root)
         wait_for(lambda: delivered(root, nonce), 60, "delivery after the lie was cleared")
     assert wrapped_native(root, recipient) == AMOUNT
     assert wrapped_native(root, LIE_RECIPIENT) == forged_before == 0

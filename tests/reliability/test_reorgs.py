@@ -17,16 +17,13 @@ transactions; the transactions of the replaced blocks are dropped, not put back 
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import subprocess
-import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from devnet_helpers import chain, events, now_iso, operator_status, wait_for
 from eth_account import Account
 
 from adapters.evm.abi import Contract
@@ -40,38 +37,8 @@ BRIDGE = Contract.load("Bridge")
 MILLI = 10**15
 
 
-def chain(root: Path, name: str) -> dict[str, Any]:
-    return network.load_deployment(root)["chains"][name]
-
-
 def evm(root: Path, name: str) -> SyncEvm:
     return SyncEvm(chain(root, name)["rpc"])
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def events(root: Path, name: str, since: str = "") -> list[dict[str, Any]]:
-    """Every operator's log lines of event ``name`` at or after ``since`` (with ``operator`` added)."""
-    out = []
-    for path in sorted((root / "logs").glob("operator-*.log")):
-        for line in path.read_text().splitlines():
-            if f'"{name}"' in line:
-                record = json.loads(line)
-                if record["event"] == name and record["timestamp"] >= since:
-                    out.append({**record, "operator": path.stem})
-    return sorted(out, key=lambda r: r["timestamp"])
-
-
-def wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def delivered(root: Path, src: str, dst: str, nonce: int) -> bool:
@@ -114,13 +81,6 @@ def state_rows(root: Path, index: int, sql: str, *args: Any) -> list[tuple[Any, 
         return db.execute(sql, args).fetchall()
     finally:
         db.close()
-
-
-def operator_status(root: Path, index: int) -> dict[str, Any]:
-    config = network.load_deployment(root)["operators"][index - 1]["config"]
-    out = subprocess.run([sys.executable, "-m", "relayer", "status", "--config", config, "--json"],
-                         capture_output=True, text=True, timeout=60, check=True)
-    return dict(json.loads(out.stdout))
 
 
 def test_a_lock_orphaned_before_it_is_final_is_never_relayed(devnet: Path) -> None:

@@ -7,34 +7,33 @@ and shown healthy (up 1). A first part checks that cycle on ``RpcClient`` alone.
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import trio
+from devnet_helpers import chain, operator_status, quiet, restart, use_rpcs, wait_for
 from eth_account import Account
 
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.anvil import AnvilNode
-from relayer.devnet.proxy import ProxyHandle, get_fault, set_fault, start_proxy, stop_proxy
+from relayer.devnet.proxy import (
+    ProxyHandle,
+    get_fault,
+    set_fault,
+    start_proxy,
+    stop_proxy,
+)
 from relayer.rpc import PROBE_TIMEOUT, RpcClient, redact_url
 from relayer.transfer import TransferResult, transfer
 
 pytestmark = pytest.mark.slow
 HANG_TIMEOUT = 10.0  # RpcClient's default: a hanging first endpoint costs this once
-
-
-def quiet(line: str) -> None:
-    pass
 
 
 # --------------------------------------------------------------------------- RpcClient alone
@@ -76,26 +75,6 @@ async def test_a_failed_endpoint_rests_then_is_probed_and_recovers(anvil_module:
 
 # --------------------------------------------------------------------------- the devnet
 
-def chain(root: Path, name: str) -> dict[str, Any]:
-    return dict(network.load_deployment(root)["chains"][name])
-
-
-def use_rpcs(root: Path, index: int, chain_name: str, urls: list[str]) -> None:
-    """Rewrite ``rpc`` of ``[chains.<chain_name>]`` in operator ``index``'s TOML."""
-    path = network.DevnetPaths.of(root).config(index)
-    head, rest = path.read_text().split(f"[chains.{chain_name}]\n", 1)
-    body, sep, tail = rest.partition("\n[")
-    body = re.sub(r"^rpc = .*$", "rpc = " + json.dumps(urls), body, count=1, flags=re.M)
-    path.write_text(f"{head}[chains.{chain_name}]\n{body}{sep}{tail}")
-
-
-def restart(root: Path, indices: list[int]) -> None:
-    with ThreadPoolExecutor(len(indices)) as pool:
-        list(pool.map(lambda i: network.stop_operator(root, i), indices))
-    for index in indices:
-        network.start_operator(root, index)
-    network.wait_healthy(root, indices, report=quiet)
-
 
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, ProxyHandle]]:
@@ -115,27 +94,10 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pro
             stop_proxy(proxy)
 
 
-def wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def delivered(root: Path, r: TransferResult) -> bool:
     dst = chain(root, r.destination)
     with SyncEvm(dst["rpc"]) as evm:
         return bool(evm.call(dst["bridge"], "Bridge", "isDelivered", chain(root, r.source)["chain_id"], r.nonce))
-
-
-def operator_status(root: Path, index: int) -> dict[str, Any]:
-    config = network.load_deployment(root)["operators"][index - 1]["config"]
-    out = subprocess.run([sys.executable, "-m", "relayer", "status", "--config", config, "--json"],
-                         capture_output=True, text=True, timeout=60, check=True)
-    return dict(json.loads(out.stdout))
 
 
 def endpoint(root: Path, index: int, url: str) -> dict[str, Any]:

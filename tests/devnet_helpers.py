@@ -1,0 +1,78 @@
+"""Small helpers the devnet tests share: deployment look-ups, waiting, reading operator logs,
+rewriting an operator's RPC list, restarting operators, and `relayer status --json`."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from relayer.devnet import network
+
+
+def quiet(line: str) -> None:
+    """A progress reporter that prints nothing."""
+
+
+def chain(root: Path, name: str) -> dict[str, Any]:
+    return dict(network.load_deployment(root)["chains"][name])
+
+
+def now_iso() -> str:
+    """The current time in the operators' log timestamp format."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def events(root: Path, name: str, since: str = "") -> list[dict[str, Any]]:
+    """Every operator's log lines of event ``name`` at or after ``since`` (with ``operator`` added)."""
+    out = []
+    for path in sorted((root / "logs").glob("operator-*.log")):
+        for line in path.read_text().splitlines():
+            if f'"{name}"' in line:
+                record = json.loads(line)
+                if record["event"] == name and record["timestamp"] >= since:
+                    out.append({**record, "operator": path.stem})
+    return sorted(out, key=lambda r: r["timestamp"])
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> Any:
+    """Poll ``predicate`` until it returns something true (returned); AssertionError on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def use_rpcs(root: Path, index: int, chain_name: str, urls: list[str]) -> None:
+    """Rewrite ``rpc`` of ``[chains.<chain_name>]`` in operator ``index``'s TOML."""
+    path = network.DevnetPaths.of(root).config(index)
+    head, rest = path.read_text().split(f"[chains.{chain_name}]\n", 1)
+    body, sep, tail = rest.partition("\n[")
+    body = re.sub(r"^rpc = .*$", "rpc = " + json.dumps(urls), body, count=1, flags=re.M)
+    path.write_text(f"{head}[chains.{chain_name}]\n{body}{sep}{tail}")
+
+
+def restart(root: Path, indices: list[int]) -> None:
+    """Stop the operators (in parallel), start them again and wait until they are healthy."""
+    with ThreadPoolExecutor(len(indices)) as pool:
+        list(pool.map(lambda i: network.stop_operator(root, i), indices))
+    for index in indices:
+        network.start_operator(root, index)
+    network.wait_healthy(root, indices, report=quiet)
+
+
+def operator_status(root: Path, index: int) -> dict[str, Any]:
+    """`relayer status --json` of operator ``index``."""
+    config = network.load_deployment(root)["operators"][index - 1]["config"]
+    out = subprocess.run([sys.executable, "-m", "relayer", "status", "--config", config, "--json"],
+                         capture_output=True, text=True, timeout=60, check=True)
+    return dict(json.loads(out.stdout))

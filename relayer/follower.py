@@ -259,10 +259,14 @@ class ChainFollower:
                        amount=event.amount, final_at=now)
 
     def _attest(self, verified: VerifiedHeader, messages: list[Message]) -> list[dict[str, Any]]:
+        """Committee signatures of this header for each destination that trusts the committee
+        (destinations with a BFT light client check the chain's own seals instead)."""
         header = verified.header
         out = []
         for dst in sorted({m.dst_chain for m in messages}):
             route = next(r for r in self.rt.outgoing.values() if r.dst == dst)
+            if route.policy != "committee":
+                continue
             out.append(self.attester.attest(route, header.number, verified.hash, header.receipts_root))
             log.info("attestation.signed", route=route.name, block=header.number, epoch=route.epoch)
         return out

@@ -154,7 +154,7 @@ def test_besu_vector_validator_replaced(evm: SyncEvm, besu: dict[str, Any]) -> N
     # the genuine client rejects the rewritten header too, and older or equal numbers
     genuine = deploy(evm, 7527, validators)
     assert reverts(update, evm, genuine, forged.rlp) == "UnexpectedValidatorSet(7528)"
-    assert reverts(update, evm, deploy(evm, 7528, validators), raw) == "StaleHeader(7528)"
+    assert reverts(update, evm, deploy(evm, 7529, validators), raw) == "StaleHeader(7528)"  # before the checkpoint
 
 
 def test_malformed_headers(evm: SyncEvm, besu: dict[str, Any]) -> None:
@@ -251,7 +251,7 @@ def test_validator_set_change(evm: SyncEvm, flavour: str) -> None:
 
     # N: the four validators seal a header carrying the deciding vote to add the newcomer
     update(evm, lc, chain.seal(0, old[:3], v0, Vote(qbft.address_of(newcomer), True)))
-    assert evm.call(lc, LC, "lastVote") == (qbft.address_of(newcomer), 1)
+    assert evm.call(lc, LC, "voteAt", first) == (qbft.address_of(newcomer), 1)
 
     # N+1 lists the five; Besu has it sealed by the five, so 3 (the old quorum) no longer suffice
     assert reverts(update, evm, lc, chain.seal(1, old[:3], v1, commit=False)) == "NotEnoughSeals(3, 4)"
@@ -264,7 +264,7 @@ def test_validator_set_change(evm: SyncEvm, flavour: str) -> None:
 
     # N+2 carries the vote to drop one of the old four; N+3 lists the remaining four
     update(evm, lc, chain.seal(2, old[:3] + [newcomer], v1, Vote(qbft.address_of(leaving), False)))
-    assert evm.call(lc, LC, "lastVote") == (qbft.address_of(leaving), 2)
+    assert evm.call(lc, LC, "voteAt", first + 2) == (qbft.address_of(leaving), 2)
     receipt = update(evm, lc, chain.seal(3, old[1:3] + [newcomer], v2))
     assert ("ValidatorsChanged", {"number": first + 3, "validators": v2}) in lc_events(receipt)
     assert evm.call(lc, LC, "validators") == v2
@@ -288,8 +288,67 @@ def test_validator_set_change(evm: SyncEvm, flavour: str) -> None:
     readded = addrs(old + [newcomer])
     assert reverts(update, evm, lc, chain.seal(11, old + [newcomer], readded, link=False, commit=False)) == \
         f"UnexpectedValidatorSet({first + 11})"
-    assert reverts(update, evm, lc, chain.seal(7, old[1:3] + [newcomer], v2, commit=False)) == \
-        f"StaleHeader({first + 7})"
+    # an older header of the open epoch is still accepted after a newer one (item 14: no freezing)
+    update(evm, lc, chain.seal(7, old[1:3] + [newcomer], v2, commit=False))
+    assert evm.call(lc, LC, "latestNumber") == first + 8
+    assert evm.call(lc, LC, "epochCount") == 3
+    assert [evm.call(lc, LC, "epochAt", i)[0] for i in range(3)] == [first - 1, first + 1, first + 3]
+
+
+def test_headers_of_every_known_epoch_are_accepted_in_any_order(evm: SyncEvm) -> None:
+    """Accepting a newer header never makes an older final block unprovable: headers of closed
+    epochs and older headers of the open one are accepted after newer ones; each must list the set
+    of the epoch its number falls in."""
+    keys = gen_keys("epochs", 5)
+    old, newcomer = keys[:4], keys[4]
+    v0, v1 = addrs(old), addrs(keys)
+    chain = Sealer("qbft", real_headers(evm, 10))
+    first = chain.headers[0].number
+    lc = deploy(evm, first, v0)
+    sealed = {0: chain.seal(0, old[:3], v0)}
+    sealed[1] = chain.seal(1, old[1:], v0, Vote(qbft.address_of(newcomer), True))
+    for i in range(2, 10):
+        sealed[i] = chain.seal(i, keys[:4], v1)
+    update(evm, lc, sealed[1])
+    update(evm, lc, sealed[2])  # the set change: epoch 1 from first + 2
+    update(evm, lc, sealed[9])
+    in_epoch_0 = qbft.seal_header(chain.headers[0], keys[:4], listed=v1)  # the set of epoch 1, before it began
+    assert reverts(update, evm, lc, in_epoch_0) == f"UnexpectedValidatorSet({first})"
+    for i in (5, 3, 0, 8):  # older headers after newer ones, in both epochs
+        update(evm, lc, sealed[i])
+        assert evm.call(lc, LC, "receiptsRootOf", first + i) == chain.headers[i].receipts_root
+    assert evm.call(lc, LC, "latestNumber") == first + 9
+    assert evm.call(lc, LC, "epochCount") == 2 and evm.call(lc, LC, "validators") == v1
+    # a header must list the set of the epoch its number falls in
+    assert reverts(update, evm, lc, chain.seal(4, old[:3], v0, commit=False)) == f"UnexpectedValidatorSet({first + 4})"
+    stale = Sealer("qbft", real_headers(evm, 1))
+    assert reverts(update, evm, deploy(evm, stale.headers[0].number + 1, v0), stale.seal(0, old[:3], v0)) == \
+        f"StaleHeader({stale.headers[0].number})"
+
+
+def test_a_checkpoint_whose_next_block_changes_the_set_is_followable(evm: SyncEvm) -> None:
+    keys = gen_keys("checkpoint-change", 5)
+    old, newcomer = keys[:4], keys[4]
+    chain = Sealer("qbft", real_headers(evm, 3))
+    checkpoint = chain.headers[0].number
+    lc = deploy(evm, checkpoint, addrs(old))
+    voted = chain.seal(0, old[:3], addrs(old), Vote(qbft.address_of(newcomer), True))
+    changed = chain.seal(1, keys[1:], addrs(keys))
+    assert reverts(update, evm, lc, changed) == f"UnexpectedValidatorSet({checkpoint + 1})"  # its parent first
+    update(evm, lc, voted)  # the checkpoint header itself, carrying the deciding vote
+    receipt = update(evm, lc, changed)
+    assert ("ValidatorsChanged", {"number": checkpoint + 1, "validators": addrs(keys)}) in lc_events(receipt)
+    update(evm, lc, chain.seal(2, keys[:4], addrs(keys)))
+    assert evm.call(lc, LC, "latestNumber") == checkpoint + 2
+
+
+def test_a_header_with_a_zero_receipts_root_is_refused(evm: SyncEvm) -> None:
+    keys = gen_keys("zero-root", 4)
+    [header] = real_headers(evm, 1)
+    lc = deploy(evm, header.number - 1, addrs(keys))
+    zero = qbft.seal_header(header.replace(receipts_root=bytes(32)), keys[:3], listed=addrs(keys))
+    assert reverts(update, evm, lc, zero) == f"ZeroRoot({header.number})"
+    assert evm.call(lc, LC, "headers", header.number) == (bytes(32), bytes(32))
 
 
 # ---------------------------------------------------------------------- (d) lock on A -> mint on B via QBFT
@@ -394,3 +453,17 @@ def test_mint_needs_an_accepted_header(pair: QbftPair) -> None:
     deliver(pair, qbft.seal_header(forged, pair.keys[:3], listed=pair.validators), [])
     assert reverts(deliver, pair, b"", [proof]) == "InvalidProof()"
     assert wrapped_balance(pair, recipient) == 0
+
+
+def test_an_outsider_pushing_a_newer_header_first_does_not_strand_an_older_block(pair: QbftPair) -> None:
+    """Anyone may push the public sealed header of block J+1 before the relayer delivers block J:
+    J's header is still accepted afterwards and its message delivered."""
+    recipient = Account.from_key(keccak(text="qbft-recipient-3")).address
+    header, proof = lock(pair, recipient, ETHER)
+    pair.a.rpc("anvil_mine", hex(1))
+    later = header_from_rpc(pair.a.rpc("eth_getBlockByNumber", hex(header.number + 1), False))
+    outsider = ANVIL_KEYS[7]
+    pair.b.transact(outsider, pair.lc_b, LC, "updateHeader", qbft.seal_header(later, pair.keys[:3], listed=pair.validators))
+    assert pair.b.call(pair.lc_b, LC, "latestNumber") == header.number + 1
+    deliver(pair, qbft.seal_header(header, pair.keys[1:], listed=pair.validators), [proof])
+    assert wrapped_balance(pair, recipient) == ETHER

@@ -13,21 +13,34 @@ import {RLPReader} from "./RLPReader.sol";
 ///  - a header is valid when distinct validators of that set, at least ceil(2n/3) of them
 ///    (`BftHelpers.calculateRequiredValidatorQuorum`), committed-sealed it and no seal comes from a
 ///    non-validator (`BftCommitSealsValidationRule`).
-///  - the client trusts the set `T` of the last accepted header (at deployment: the checkpoint set).
-///    A header that lists exactly `T` may skip any number of blocks. A header that lists another set
-///    is accepted only as the direct child (number and parentHash) of the last accepted header, and
-///    only if the set differs from `T` by the one validator that the parent's vote named
-///    (add: `T + x`, drop: `T - x`): one block's vote changes at most one member. So relayers must
-///    submit the header carrying the deciding vote and then its child, in order.
-/// Security: a skipped-to header is trusted because a quorum of `T` sealed it; this is safe while a
-/// quorum of `T` stays honest, even after the chain has replaced `T` (relayers must submit set
-/// changes promptly; a client left behind a change cannot be moved past it, it must replay it).
+///  - the client keeps the history of validator *epochs*: epoch i is the set S_i in force from block
+///    start_i (the first block listing it) up to start_{i+1} - 1; the last epoch is open-ended. Epoch 0
+///    starts at the checkpoint with the checkpoint's set.
+///  - a header at number N is accepted in any order (older ones too, so a header pushed early by anyone
+///    never makes an older final block unprovable) when it lists the set of the epoch that contains N
+///    and a quorum of that set sealed it. Headers of the open epoch may skip any number of blocks.
+///  - a header listing another set than the open epoch's opens a new epoch only as the child (number and
+///    parentHash) of an accepted header of the open epoch, and only if the set differs from the open
+///    epoch's by the one validator that the parent's vote named (add: `S + x`, drop: `S - x`): one
+///    block's vote changes at most one member. So relayers submit the header carrying the deciding vote
+///    and then its child, in order, before any header of the new epoch. The checkpoint header itself
+///    is accepted (it carries the vote a change at checkpoint + 1 needs).
+/// Security: a skipped-to header is trusted because a quorum of the open epoch's set sealed it; this is
+/// safe while a quorum of that set stays honest, even after the chain has replaced it (relayers submit
+/// set changes promptly). Seal membership is checked against the header's own list in calldata, which
+/// must hash to the epoch's stored list hash (no per-validator storage reads).
 /// Not checked: mixHash / difficulty / nonce constants, vanity length, round number, timestamps,
 /// Besu "transitions" (validator overrides by block number) and contract-based validator selection.
 contract QbftLightClient is ILightClient {
     struct HeaderRecord {
         bytes32 blockHash;
         bytes32 receiptsRoot;
+    }
+
+    /// @notice One validator epoch: the set (as the keccak of its RLP list in headers) from `start` on.
+    struct Epoch {
+        bytes32 validatorsHash;
+        uint64 start;
     }
 
     /// @dev Calldata offsets of the parts of one header, filled by `_parse`.
@@ -56,14 +69,17 @@ contract QbftLightClient is ILightClient {
     error NotEnoughSeals(uint256 got, uint256 need);
     error DuplicateSeal(address validator);
     error UnknownValidator(address signer);
+    /// @notice The header is older than the checkpoint.
     error StaleHeader(uint256 number);
     error InvalidHeader();
     error InvalidExtraData();
     error ConflictingHeader(uint256 number);
-    /// @notice The header lists a validator set this client cannot derive from the trusted one.
+    /// @notice The header lists a validator set this client cannot derive for its number.
     error UnexpectedValidatorSet(uint256 number);
     /// @notice A committed seal is not 65 bytes r||s||v with v in {0,1}, or recovers no address.
     error InvalidSeal();
+    /// @notice The header's Besu block hash or its receipts root is zero (a zero root means "unknown").
+    error ZeroRoot(uint256 number);
     /// @notice Constructor arguments: flavour > 1, checkpoint >= 2^64, validators empty or not ascending.
     error InvalidConfig();
 
@@ -77,28 +93,29 @@ contract QbftLightClient is ILightClient {
     uint64 public immutable sourceChainId;
     /// @notice 0 = QBFT, 1 = IBFT 2.0; they differ only in the extraData encoding and the hashes.
     uint8 public immutable flavour;
+    /// @notice The trusted checkpoint: headers from this number on are accepted.
+    uint64 public immutable checkpoint;
 
     /// @notice Accepted headers by block number: Besu's block hash and the receipts root.
     mapping(uint256 => HeaderRecord) public headers;
 
-    // slot packing: everything a plain (no set change) update reads and writes shares one slot
-    uint64 private _latest; // number of the last accepted header (the checkpoint at deployment)
-    uint64 private _setTag; // +1 per installed validator set; marks `_member` entries as current
-    uint32 private _count; // size of the current set
-    uint8 private _lastVoteKind; // vote carried by the last accepted header
-    address private _lastVoteRecipient;
-    bytes32 private _validatorsHash; // keccak of the RLP list of the current set, as headers carry it
-    address[] private _validators;
-    /// @dev tag (set it belongs to) << 32 | index in that set
-    mapping(address => uint256) private _member;
+    // slot packing: what a plain update of the open epoch reads and writes shares one slot
+    uint64 private _latest; // highest accepted number (the checkpoint before the first update)
+    uint64 private _openStart; // first block of the open (last) epoch
+    bytes32 private _openHash; // keccak of the RLP list of the open epoch's set, as headers carry it
+    Epoch[] private _epochs;
+    address[] private _validators; // the open epoch's set (views and set changes)
+    /// @dev Votes of accepted headers that carry one: number => kind << 160 | recipient.
+    mapping(uint256 => uint256) private _votes;
 
-    /// @param checkpointNumber a trusted block number; headers above it are accepted
-    /// @param validators_ the set that seals the headers after the checkpoint, strictly ascending
+    /// @param checkpointNumber a trusted block number; headers from it on are accepted
+    /// @param validators_ the set listed in the checkpoint header (the set that sealed it), strictly ascending
     /// @param flavour_ 0 = QBFT, 1 = IBFT 2.0
     constructor(uint64 sourceChainId_, uint256 checkpointNumber, address[] memory validators_, uint8 flavour_) {
         if (flavour_ > FLAVOUR_IBFT2 || checkpointNumber > type(uint64).max) revert InvalidConfig();
         sourceChainId = sourceChainId_;
         flavour = flavour_;
+        checkpoint = uint64(checkpointNumber);
         _latest = uint64(checkpointNumber);
         _install(validators_, keccak256(_encodeAddressList(validators_)), checkpointNumber);
     }
@@ -123,24 +140,36 @@ contract QbftLightClient is ILightClient {
         return headers[number].receiptsRoot;
     }
 
-    /// @notice The current validator set, ascending.
+    /// @notice The validator set of the open (latest) epoch, ascending.
     function validators() external view returns (address[] memory) {
         return _validators;
     }
 
-    /// @notice Seals a header listing the current set needs: ceil(2n/3).
+    /// @notice Seals a header listing the open epoch's set needs: ceil(2n/3).
     function quorum() external view returns (uint256) {
-        return _quorum(_count);
+        return _quorum(_validators.length);
     }
 
-    /// @notice Number of the last accepted header (the checkpoint before the first update).
+    /// @notice Highest accepted header number (the checkpoint before the first update).
     function latestNumber() external view returns (uint256) {
         return _latest;
     }
 
-    /// @notice The vote carried by the last accepted header (kind 0 none, 1 add, 2 drop).
-    function lastVote() external view returns (address recipient, uint8 kind) {
-        return (_lastVoteRecipient, _lastVoteKind);
+    /// @notice Number of validator epochs known (1 at deployment).
+    function epochCount() external view returns (uint256) {
+        return _epochs.length;
+    }
+
+    /// @notice Epoch `index`: its first block and the keccak of its validator list as headers carry it.
+    function epochAt(uint256 index) external view returns (uint256 start, bytes32 validatorsHash) {
+        Epoch storage e = _epochs[index];
+        return (e.start, e.validatorsHash);
+    }
+
+    /// @notice The vote carried by the accepted header `number` (kind 0 none, 1 add, 2 drop).
+    function voteAt(uint256 number) external view returns (address recipient, uint8 kind) {
+        uint256 v = _votes[number];
+        return (address(uint160(v)), uint8(v >> 160));
     }
 
     /// @notice The committed-seal digest and Besu's block hash of an RLP header (no checks on seals).
@@ -165,69 +194,96 @@ contract QbftLightClient is ILightClient {
     function _update(bytes calldata h) private {
         Parsed memory p = _parse(h);
         bytes32 blockHash = _hash(p, false);
+        if (blockHash == bytes32(0) || p.receiptsRoot == bytes32(0)) revert ZeroRoot(p.number);
         HeaderRecord storage rec = headers[p.number];
         bytes32 known = rec.blockHash;
         if (known != bytes32(0)) {
             if (known == blockHash) return; // already accepted (e.g. two relayers raced)
             revert ConflictingHeader(p.number);
         }
-        if (p.number <= _latest) revert StaleHeader(p.number);
-        _followValidators(p);
+        if (p.number < checkpoint) revert StaleHeader(p.number);
+        _checkEpoch(p);
         _checkSeals(p, _hash(p, true));
         rec.blockHash = blockHash;
         rec.receiptsRoot = p.receiptsRoot;
-        _latest = uint64(p.number);
-        _recordVote(p);
+        if (p.number > _latest) _latest = uint64(p.number);
+        if (p.voteKind != VOTE_NONE) _votes[p.number] = (uint256(p.voteKind) << 160) | uint160(p.voteRecipient);
         emit HeaderAccepted(p.number, blockHash, p.receiptsRoot);
     }
 
-    /// @dev Make the set that must seal `p` the current one: unchanged, or derived from the parent's vote.
-    function _followValidators(Parsed memory p) private {
+    /// @dev The header lists the set of the epoch containing its number, or opens a new epoch by
+    /// the vote of its accepted parent in the open epoch.
+    function _checkEpoch(Parsed memory p) private {
         bytes32 listedHash = _calldataHash(p.validatorsItem, p.voteStart);
-        if (listedHash == _validatorsHash) return;
-        bytes32 parent = headers[_latest].blockHash; // zero while the latest is the checkpoint
-        if (parent == bytes32(0) || p.number != uint256(_latest) + 1 || p.parentHash != parent) {
-            revert UnexpectedValidatorSet(p.number);
+        uint256 openStart = _openStart;
+        if (p.number >= openStart) {
+            if (listedHash == _openHash) return;
+            _followValidators(p, listedHash, openStart);
+            return;
         }
+        if (listedHash != _epochHashAt(p.number)) revert UnexpectedValidatorSet(p.number);
+    }
+
+    /// @dev keccak of the validator list of the closed epoch containing `number` (binary search).
+    function _epochHashAt(uint256 number) private view returns (bytes32) {
+        uint256 lo; // _epochs[lo].start <= number < _epochs[hi].start
+        uint256 hi = _epochs.length - 1; // number < _openStart = _epochs[last].start
+        while (hi - lo > 1) {
+            uint256 mid = (lo + hi) / 2;
+            if (_epochs[mid].start <= number) lo = mid;
+            else hi = mid;
+        }
+        return _epochs[lo].validatorsHash;
+    }
+
+    /// @dev Open a new epoch at `p` (a set change): `p` is the child of an accepted header of the open
+    /// epoch whose vote names the one validator by which the listed set differs from the open set.
+    function _followValidators(Parsed memory p, bytes32 listedHash, uint256 openStart) private {
+        bytes32 parent = p.number > openStart ? headers[p.number - 1].blockHash : bytes32(0);
+        if (parent == bytes32(0) || p.parentHash != parent) revert UnexpectedValidatorSet(p.number);
+        uint256 vote = _votes[p.number - 1];
         address[] memory next = _readValidators(p);
-        if (!_isVotedChange(next)) revert UnexpectedValidatorSet(p.number);
+        if (!_isVotedChange(next, address(uint160(vote)), vote >> 160)) revert UnexpectedValidatorSet(p.number);
         _install(next, listedHash, p.number);
     }
 
-    /// @dev `next` (strictly ascending) is the current set plus or minus the parent's vote recipient.
-    function _isVotedChange(address[] memory next) private view returns (bool) {
-        uint256 kind = _lastVoteKind;
-        address x = _lastVoteRecipient;
-        uint256 n = _count;
-        if (kind == VOTE_ADD ? next.length != n + 1 : (kind != VOTE_DROP || next.length + 1 != n)) return false;
-        uint256 tag = _setTag;
+    /// @dev `next` is strictly ascending and equals the open set plus (add) or minus (drop) `x`.
+    function _isVotedChange(address[] memory next, address x, uint256 kind) private view returns (bool) {
+        address[] memory current = _validators;
+        if (kind == VOTE_ADD ? next.length != current.length + 1 : (kind != VOTE_DROP || next.length + 1 != current.length)) {
+            return false;
+        }
         address prev;
         for (uint256 i; i < next.length; ++i) {
-            address v = next[i];
-            if (v <= prev) return false;
-            bool current = _member[v] >> 32 == tag;
-            // add: every member is current or x; drop: every member is current and not x.
-            // n+1 (or n-1) distinct such addresses can only be exactly T + x (or T - x).
-            if (kind == VOTE_ADD ? !(current || v == x) : (!current || v == x)) return false;
-            prev = v;
+            if (next[i] <= prev) return false;
+            prev = next[i];
         }
-        return true;
+        (address[] memory longer, address[] memory shorter) = kind == VOTE_ADD ? (next, current) : (current, next);
+        uint256 j;
+        bool skipped;
+        for (uint256 i; i < longer.length; ++i) {
+            if (!skipped && longer[i] == x) {
+                skipped = true;
+                continue;
+            }
+            if (j == shorter.length || longer[i] != shorter[j]) return false;
+            ++j;
+        }
+        return skipped;
     }
 
-    /// @dev Every seal recovers (over the committed-seal digest) to a distinct current validator,
-    /// and there are at least ceil(2n/3) of them.
-    function _checkSeals(Parsed memory p, bytes32 digest) private view {
-        uint256 n = _count;
-        uint256 tag = _setTag;
+    /// @dev Every seal recovers (over the committed-seal digest) to a distinct validator of the header's
+    /// own list (already matched to the epoch's set), and there are at least ceil(2n/3) of them.
+    function _checkSeals(Parsed memory p, bytes32 digest) private pure {
+        (uint256 listPtr, uint256 listLen,) = RLPReader.list(p.validatorsItem, p.voteStart, InvalidExtraData.selector);
+        uint256 n = listLen / 21; // the list hashes to a stored one: 0x94-prefixed addresses, ascending
         uint256[] memory seen = new uint256[]((n >> 8) + 1); // bitmap by validator index
         uint256 got;
         uint256 ptr = p.sealsPayload;
         while (ptr < p.sealsEnd) {
             address signer;
             (signer, ptr) = _nextSeal(digest, ptr, p.sealsEnd);
-            uint256 entry = _member[signer];
-            if (entry >> 32 != tag) revert UnknownValidator(signer);
-            uint256 index = entry & 0xffffffff;
+            uint256 index = _indexOf(listPtr, n, signer);
             uint256 bit = 1 << (index & 0xff);
             if (seen[index >> 8] & bit != 0) revert DuplicateSeal(signer);
             seen[index >> 8] |= bit;
@@ -235,6 +291,20 @@ contract QbftLightClient is ILightClient {
         }
         uint256 need = _quorum(n);
         if (got < need) revert NotEnoughSeals(got, need);
+    }
+
+    /// @dev Index of `signer` in the ascending calldata list of `n` 21-byte items at `listPtr`.
+    function _indexOf(uint256 listPtr, uint256 n, address signer) private pure returns (uint256) {
+        uint256 lo;
+        uint256 hi = n;
+        while (lo < hi) {
+            uint256 mid = (lo + hi) / 2;
+            address v = address(uint160(_word(listPtr + 21 * mid) >> 88));
+            if (v == signer) return mid;
+            if (v < signer) lo = mid + 1;
+            else hi = mid;
+        }
+        revert UnknownValidator(signer);
     }
 
     /// @dev Signer of the seal item at `ptr` and the offset after it.
@@ -256,27 +326,20 @@ contract QbftLightClient is ILightClient {
         if (signer == address(0)) revert InvalidSeal();
     }
 
-    function _recordVote(Parsed memory p) private {
-        if (p.voteKind == VOTE_NONE && _lastVoteKind == VOTE_NONE) return; // the common case: no writes
-        _lastVoteKind = p.voteKind;
-        if (_lastVoteRecipient != p.voteRecipient) _lastVoteRecipient = p.voteRecipient;
-    }
-
+    /// @dev Open the epoch of `set` (ascending, distinct, non-zero) at block `number`.
     function _install(address[] memory set, bytes32 listHash, uint256 number) private {
         if (set.length == 0 || set.length > type(uint32).max) revert InvalidConfig();
-        uint256 tag = uint256(_setTag) + 1;
         delete _validators;
         address prev;
         for (uint256 i; i < set.length; ++i) {
             address v = set[i];
             if (v <= prev) revert InvalidConfig(); // ascending (Besu's order), distinct, non-zero
-            _member[v] = (tag << 32) | i;
             _validators.push(v);
             prev = v;
         }
-        _setTag = uint64(tag);
-        _count = uint32(set.length);
-        _validatorsHash = listHash;
+        _epochs.push(Epoch(listHash, uint64(number)));
+        _openStart = uint64(number);
+        _openHash = listHash;
         emit ValidatorsChanged(number, set);
     }
 

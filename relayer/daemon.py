@@ -221,7 +221,7 @@ class Daemon:
         progress = self.progress.setdefault(f"submitter:{rt.name}", {})
         return Submitter(rt, self.chains, self.store, self.cache, collector, self.account,
                          Turn(ordered, me, committee.grace_period), fees, chain.poll_interval, progress,
-                         self.metrics, self.stopping)
+                         self.metrics, self.stopping, finality_depth=chain.confirmations)
 
     # supervision ------------------------------------------------------------------
     async def _supervise(self, name: str, service: Callable[..., Awaitable[None]]) -> None:

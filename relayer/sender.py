@@ -7,6 +7,10 @@ raised by at least 12.5% and re-quoted from the current base fee (so never "repl
 transaction underpriced"), up to the configured cap. A nonce taken by another sender with
 the same key is detected and the nonce resynchronised; a wallet that cannot pay pauses
 sending with an alarm until it is funded again.
+
+A mined transaction is only *mined* until it is ``depth`` blocks deep on the destination's
+canonical chain (``finality``); one a reorg took off the chain is sent again as the same
+signed bytes at the same nonce (``restore``), so the nonce is neither skipped nor used twice.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ class TxSender:
         self.chain = adapter.name
         self.nonce = 0
         self.unfunded = False
+        self._mined_at: dict[str, int] = {}  # tx hash -> block of its last receipt, while not final
 
     async def sync_nonce(self) -> None:
         """Next nonce = the chain's pending count or one past our journal, whichever is higher."""
@@ -115,6 +120,7 @@ class TxSender:
                 return Outcome("mined", tx, receipt)
             if self.stopping.is_set():
                 return Outcome("pending", attempts[-1])
+            await self._refill_gap(attempts[-1].nonce)
             replacement = await self._replacement(attempts[-1], to, data, gas, quote)
             if replacement is None:
                 continue
@@ -204,6 +210,50 @@ class TxSender:
         for tx in attempts:
             if tx.hash != mined.hash:
                 self.store.set_tx_state(tx.hash, "replaced")
+
+    # destination finality -------------------------------------------------------------
+    async def finality(self, tx: JournalTx, depth: int, head: int) -> tuple[str, dict[str, Any] | None]:
+        """Where a mined transaction stands with the head at ``head``: ``final`` (its receipt, returned,
+        is at least ``depth`` blocks below the head in a block of the canonical chain), ``waiting``, or
+        ``gone`` (no receipt any more: a reorg took it off the chain). Raises RpcError."""
+        block = self._mined_at.get(tx.hash)
+        if block is not None and head - block < depth:
+            return "waiting", None
+        receipt = await self.adapter.receipt(tx.hash)
+        if receipt is None:
+            self._mined_at.pop(tx.hash, None)
+            return "gone", None
+        block = int(receipt["blockNumber"], 16)
+        self._mined_at[tx.hash] = block
+        canonical = await self.adapter.block_hash(block)
+        if head - block < depth or (canonical or "").lower() != str(receipt.get("blockHash", "")).lower():
+            return "waiting", None  # not deep enough, or a node behind the reorg answered
+        del self._mined_at[tx.hash]
+        return "final", receipt
+
+    async def restore(self, tx: JournalTx) -> Outcome:
+        """Get a mined transaction that a reorg dropped mined again: the same signed bytes at the
+        same nonce (replaced while stuck), unless another attempt at that nonce was mined on the
+        new branch; ``nonce-lost`` when something else used the nonce there. Raises RpcError;
+        ``pending`` when stopping (the journal has it as sent)."""
+        attempts = [a for a in self.store.txs_at_nonce(self.chain, tx.nonce) if a.hash != tx.hash]
+        self.store.set_tx_state(tx.hash, "sent")
+        return await self._recover_nonce([*attempts, tx])
+
+    async def _refill_gap(self, nonce: int) -> None:
+        """Rebroadcast our mined, not yet final transactions below ``nonce`` that a reorg took off
+        the chain: the node mines nothing at ``nonce`` before them. They stay ``mined`` in the journal
+        (``finality`` finds their new receipt). Raises RpcError."""
+        below = [t for t in self.store.txs_in_state(self.chain, "mined") if t.nonce < nonce]
+        if not below or await self.adapter.latest_nonce(self.account.address) >= nonce:
+            return
+        for tx in below:
+            if await self.adapter.receipt(tx.hash) is None:
+                log.warning("tx.reorged", tx=tx.hash, nonce=tx.nonce, messages=len(tx.message_ids))
+                try:
+                    await self.adapter.send_raw(bytes.fromhex(tx.raw[2:]))
+                except RpcError as exc:
+                    log.warning("tx.send_uncertain", tx=tx.hash, error=exc.message)
 
     # recovery -------------------------------------------------------------------------
     async def recover(self, settle: Callable[[JournalTx, dict[str, Any]], None],

@@ -22,9 +22,12 @@ from relayer.errors import StoreError
 APPLICATION_ID = 0x52454C59  # "RELY"
 SCHEMA_VERSION = 1
 
-# Message states: observed -> final -> submitted -> confirmed, or failed / delivered-by-peer.
+# Message states: observed -> final -> submitted -> included -> confirmed, or failed / delivered-by-peer.
+# ``included``: delivered by a mined transaction of ours that is not yet at the destination's
+# finality depth (a reorg there can still drop it); ``confirmed`` only at that depth.
+# Journal states: signed -> sent -> mined -> confirmed, or replaced / dropped / reverted.
 OPEN_STATES = ("final", "submitted")
-STATES = ("final", "submitted", "confirmed", "delivered-by-peer", "failed")
+STATES = ("final", "submitted", "included", "confirmed", "delivered-by-peer", "failed")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cursors (chain TEXT PRIMARY KEY, next_block INTEGER NOT NULL);
@@ -319,6 +322,16 @@ class Store:
         sql = "SELECT * FROM txs WHERE state IN ('signed','sent')"
         rows = self._rows(sql + " AND chain=? ORDER BY nonce, created_at", chain) if chain else \
             self._rows(sql + " ORDER BY chain, nonce, created_at")
+        return [_journal(r) for r in rows]
+
+    def txs_in_state(self, chain: str, state: str) -> list[JournalTx]:
+        """Journaled transactions of ``chain`` in ``state``, by nonce."""
+        rows = self._rows("SELECT * FROM txs WHERE chain=? AND state=? ORDER BY nonce, created_at", chain, state)
+        return [_journal(r) for r in rows]
+
+    def txs_at_nonce(self, chain: str, nonce: int) -> list[JournalTx]:
+        """Every journaled attempt at ``nonce`` on ``chain`` (original and replacements), oldest first."""
+        rows = self._rows("SELECT * FROM txs WHERE chain=? AND nonce=? ORDER BY created_at", chain, nonce)
         return [_journal(r) for r in rows]
 
     def max_nonce(self, chain: str) -> int | None:

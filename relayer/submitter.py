@@ -5,7 +5,9 @@ the grace period pass), makes sure the source header is accepted on-chain (colle
 committee signatures and sending the update in the same transaction), proves every
 receipt locally, journals the signed transaction, sends it and records the outcome.
 Replay protection is on-chain, so a crash anywhere here can delay a message, never
-deliver it twice.
+deliver it twice. A mined delivery leaves its messages ``included`` until it is
+``finality_depth`` blocks deep on the destination (its chain's ``confirmations``); only then
+are they ``confirmed``. One a destination reorg dropped is sent again, once.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from relayer.faults import fault_point
 from relayer.follower import ReceiptCache
 from relayer.metrics import Metrics
 from relayer.routes import ChainRuntime, Route
-from relayer.sender import FeePolicy, TxSender
+from relayer.sender import FeePolicy, Outcome, TxSender
 from relayer.store import JournalTx, Message, Store, StoredHeader
 
 log = structlog.get_logger("relayer.submitter")
@@ -78,8 +80,9 @@ class Submitter:
     def __init__(self, dst: ChainRuntime, sources: dict[str, ChainRuntime], store: Store,
                  cache: ReceiptCache, collector: Collector, account: LocalAccount, turn: Turn,
                  fees: FeePolicy, poll_interval: float, progress: dict[str, Any], metrics: Metrics,
-                 stopping: trio.Event) -> None:
+                 stopping: trio.Event, finality_depth: int = 0) -> None:
         self.dst = dst
+        self.finality_depth = finality_depth
         self.metrics = metrics
         self.stopping = stopping
         self.sources = sources
@@ -124,6 +127,7 @@ class Submitter:
     # one round ------------------------------------------------------------------------
     async def step(self) -> bool:
         """Deliver one batch if one is due; True when something was sent."""
+        await self._watch_inclusions()
         open_messages = self._not_halted(self.store.open_messages(self.dst.name, now=time.time()))
         self.progress.update(backlog=len(open_messages))
         if not open_messages:
@@ -268,17 +272,42 @@ class Submitter:
         outcome = await self.sender.send(self.dst.adapter.bridge, data, gas, ids)
         if outcome.status == "no-funds":
             self.progress["paused"] = "wallet cannot pay"
-            return
-        self.progress.pop("paused", None)
+        else:
+            self.progress.pop("paused", None)
         if outcome.tx is None:
             return
         for mid in ids:
             log.info("message.submitted", message_id=mid, tx=outcome.tx.hash, route=route.name)
+        await self._outcome(outcome)
+
+    async def _outcome(self, outcome: Outcome) -> None:
+        """Record how a send (or a rebroadcast) ended."""
+        if outcome.tx is None:
+            return
         if outcome.status == "mined" and outcome.receipt is not None:
             self._settle(outcome.tx, outcome.receipt)
             await self._observe_balance()
         elif outcome.status == "nonce-lost":
             self._abandon(outcome.tx, "nonce taken by another transaction of this key")
+        elif outcome.status == "no-funds":
+            self._abandon(outcome.tx, "the wallet cannot pay")
+
+    async def _watch_inclusions(self) -> None:
+        """Confirm our mined deliveries once they are ``finality_depth`` blocks deep on the
+        destination; one a reorg took off the chain is sent again (the same signed transaction
+        at the same nonce) or, if its nonce went elsewhere, its messages go back in line (the
+        delivered bitmap is read before any new delivery). Raises RpcError."""
+        mined = self.store.txs_in_state(self.dst.name, "mined")
+        if not mined:
+            return
+        head = await self.dst.adapter.head_number()
+        for tx in mined:
+            status, receipt = await self.sender.finality(tx, self.finality_depth, head)
+            if status == "final" and receipt is not None:
+                self._confirm(tx, receipt)
+            elif status == "gone":
+                log.warning("tx.reorged", tx=tx.hash, nonce=tx.nonce, messages=len(tx.message_ids))
+                await self._outcome(await self.sender.restore(tx))
 
     def _settle(self, tx: JournalTx, receipt: dict[str, Any]) -> None:
         gas_used = int(receipt.get("gasUsed", "0x0"), 16)
@@ -288,19 +317,41 @@ class Submitter:
             log.warning("tx.reverted", tx=tx.hash, gas_used=gas_used)
             self._back_to_final(tx.message_ids, "transaction reverted")
             return
-        self.store.set_tx_state(tx.hash, "confirmed", gas_used=gas_used)
+        self.store.set_tx_state(tx.hash, "mined", gas_used=gas_used)
         delivered = self._delivered_ids(receipt)
         mine = [mid for mid in tx.message_ids if mid in delivered]
         peers = [mid for mid in tx.message_ids if mid not in delivered]
         per_message = gas_used // max(len(mine), 1)
         now = time.time()
-        self.store.set_state(mine, "confirmed", delivered_tx=tx.hash, gas_used=per_message, now=now)
+        self.store.set_state(mine, "included", delivered_tx=tx.hash, gas_used=per_message, now=now)
         self.store.set_state(peers, "delivered-by-peer", now=now)
-        for mid in mine:
-            self._confirmed(mid, tx.hash, per_message, int(receipt.get("blockNumber", "0x0"), 16), now)
+        block = int(receipt.get("blockNumber", "0x0"), 16)
+        log.info("tx.mined", tx=tx.hash, nonce=tx.nonce, block=block, gas_used=gas_used, messages=len(mine),
+                 final_at_block=block + self.finality_depth)
         for mid in peers:
             log.info("message.delivered_by_peer", message_id=mid, tx=tx.hash)
             self._count(mid, self.metrics.delivered_by_peer)
+        if self.finality_depth == 0:
+            self._confirm(tx, receipt)
+
+    def _confirm(self, tx: JournalTx, receipt: dict[str, Any]) -> None:
+        """``tx`` is final on the destination: its ``included`` messages are confirmed (read from the
+        final receipt, which after a reorg may differ from the first one)."""
+        if int(receipt.get("status", "0x0"), 16) != 1:
+            self._settle(tx, receipt)  # re-mined after a reorg, and reverted this time
+            return
+        self.store.set_tx_state(tx.hash, "confirmed")
+        delivered = self._delivered_ids(receipt)
+        included = [mid for mid in tx.message_ids if (m := self.store.message(mid)) is not None
+                    and m.state == "included"]
+        mine = [mid for mid in included if mid in delivered]
+        now = time.time()
+        self.store.set_state(mine, "confirmed", delivered_tx=tx.hash, now=now)
+        self.store.set_state([mid for mid in included if mid not in delivered], "delivered-by-peer", now=now)
+        block = int(receipt.get("blockNumber", "0x0"), 16)
+        for mid in mine:
+            m = self.store.message(mid)
+            self._confirmed(mid, tx.hash, (m.gas_used if m else None) or 0, block, now)
 
     def _confirmed(self, mid: str, tx_hash: str, gas: int, block: int, now: float) -> None:
         """The canonical line of a finished message: route, both transactions, gas, latency."""
@@ -332,6 +383,7 @@ class Submitter:
 
     def _back_to_final(self, ids: tuple[str, ...], reason: str, *, count_attempt: bool = True) -> None:
         """Put messages of a transaction that will not deliver them back in line (only those still
-        marked submitted: a message confirmed meanwhile stays confirmed)."""
-        open_ids = [mid for mid in ids if (m := self.store.message(mid)) is not None and m.state == "submitted"]
+        marked submitted or included: a message confirmed meanwhile stays confirmed)."""
+        open_ids = [mid for mid in ids if (m := self.store.message(mid)) is not None
+                    and m.state in ("submitted", "included")]
         self.store.set_state(open_ids, "final", reason=reason, now=time.time(), bump_attempts=count_attempt)

@@ -196,6 +196,11 @@ class EvmAdapter:
     async def receipt(self, tx_hash: str) -> dict[str, Any] | None:
         return await self.rpc.call("eth_getTransactionReceipt", tx_hash)
 
+    async def block_hash(self, number: int) -> str | None:
+        """The hash of the canonical block ``number`` as the node reports it (None: no such block)."""
+        block = await self.rpc.call("eth_getBlockByNumber", hex(number), False)
+        return None if block is None else str(block["hash"])
+
 
 def _hash_bytes(value: Any, chain: str, number: int) -> bytes:
     if not isinstance(value, str) or len(value) != 66:

@@ -137,7 +137,7 @@ def test_every_operator_recognises_what_peers_delivered(devnet: Path) -> None:
     deadline = time.monotonic() + 60
     while True:
         states = [settled(devnet, i) for i in (1, 2, 3)]
-        done = all(s.get("final", 0) == 0 and s.get("submitted", 0) == 0 for s in states)
+        done = all(s.get(state, 0) == 0 for s in states for state in ("final", "submitted", "included"))
         if done or time.monotonic() > deadline:
             break
         time.sleep(1)

@@ -4,8 +4,8 @@
 #   systemd-analyze  (Debian package "systemd")     - checks deploy/relayer.service
 # Idempotent and quiet: does nothing when every tool is already there. Installs only when
 # running as root with apt-get available; otherwise prints what is missing and exits 0, so
-# that `make setup` still works for a developer without root (the tests then skip, or
-# fail under CI=true).
+# that `make setup` still works for a developer without root (the tests that need the tools
+# then fail, saying what to install).
 set -euo pipefail
 
 declare -A PACKAGE_OF=([promtool]=prometheus [systemd-analyze]=systemd)

@@ -79,7 +79,6 @@ class ChainConfig:
     confirmations: int
     poll_interval: float
     start_block: BlockNumber
-    log_page_size: int
     fees: FeeConfig = FeeConfig()
     light_client_options: dict[str, Any] = field(default_factory=dict, hash=False)
 
@@ -609,7 +608,7 @@ _COMMITTEE_KEYS = ("threshold", "grace_period", "members")
 _MEMBER_KEYS = ("name", "address", "api")
 _CHAIN_KEYS = (
     "chain_id", "adapter", "light_client", "rpc", "bridge", "confirmations", "poll_interval",
-    "start_block", "log_page_size", "fees", "light_client_options",
+    "start_block", "fees", "light_client_options",
 )
 _FEE_KEYS = ("max_fee_gwei", "priority_fee_gwei", "gas_multiplier", "replace_after")
 _ROUTE_KEYS = ("from", "to", "batch_size")
@@ -798,7 +797,6 @@ def _chain(
         "confirmations": t.get("confirmations", _integer(0, 10_000), 12),
         "poll_interval": t.get("poll_interval", _number(0, 3_600), 2.0),
         "start_block": t.get("start_block", _integer(0, _UINT64), 0),
-        "log_page_size": t.get("log_page_size", _integer(1, 1_000_000), 2_000),
         "fees": _fees(t.table("fees", _FEE_KEYS)),
         "light_client_options": t.mapping("light_client_options"),
     }

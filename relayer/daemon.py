@@ -43,6 +43,7 @@ GWEI = 10**9
 BACKOFF_MAX = 30.0
 DRAIN_SECONDS = 20.0
 STALL_MIN_SECONDS = 30.0
+STARTUP_ATTEMPTS = 12  # start-up reads, one second apart, before giving up (exit 1)
 
 
 def run_from_config_file(path: Path) -> int:
@@ -332,7 +333,7 @@ class _Started:
         self.metrics.service_up.labels(self.name).set(1)
 
 
-async def _retrying(key: str, fn: Callable[[], Awaitable[Any]], attempts: int = 12) -> Any:
+async def _retrying(key: str, fn: Callable[[], Awaitable[Any]], attempts: int = STARTUP_ATTEMPTS) -> Any:
     """Start-up reads: retry RPC failures for a while, then give up naming the config key."""
     for attempt in range(attempts):
         try:

@@ -16,7 +16,6 @@ an RPC failure, 2 bad arguments or an unreadable file (UsageError, one line).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -25,21 +24,21 @@ from typing import Any
 
 from light_clients.bft.common import Verdict, hex0x
 from light_clients.evm.header import Header, header_from_rpc, parse_data
-from relayer.errors import RelayerError, RpcAnswerError, UsageError, VerificationError
+from relayer.errors import ConfigError, RelayerError, RpcAnswerError, UsageError, VerificationError
+from relayer.plugins import LIGHT_CLIENT_GROUP, installed, load
 
-#: The light clients this command knows, by ``--kind``.
-KINDS: dict[str, str] = {
-    "qbft": "light_clients.qbft.client:QbftLightClient",
-    "ibft2": "light_clients.ibft2.client:Ibft2LightClient",
-    "clique": "light_clients.clique.client:CliqueLightClient",
-}
+#: What a light client plugin must offer to judge a header on its own (class methods
+#: ``listed_validators``, ``hash_of``, ``signers_of`` and an instance ``verify``).
+JUDGING = ("listed_validators", "hash_of", "signers_of", "verify")
 BLOCK_TAGS = frozenset({"latest", "safe", "finalized", "earliest", "pending"})
 CHAIN_NAME = "header-verify"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add this command's arguments to ``parser`` (``relayer header verify`` uses the same)."""
-    parser.add_argument("--kind", required=True, choices=sorted(KINDS), help="consensus of the chain")
+    parser.add_argument("--kind", required=True,
+                        help="consensus of the chain: a light client plugin of group relayer.light_clients that "
+                             "judges seals (first-party: qbft, ibft2, clique; `relayer plugins` lists them)")
     parser.add_argument("--header", type=Path, default=None, help="JSON file: a block as eth_getBlockByNumber returns it")
     parser.add_argument("--validators", default=None, help="comma-separated addresses of the set in force")
     parser.add_argument("--rpc", default=None, help="JSON-RPC URL to fetch the block from (instead of --header)")
@@ -92,10 +91,30 @@ def _unjudged(client_class: Any, header: Header, validators: tuple[bytes, ...], 
 
 
 def _client_class(kind: str) -> Any:
-    if kind not in KINDS:
-        raise UsageError(f"--kind must be one of {', '.join(sorted(KINDS))}, not {kind!r}")
-    module, _, name = KINDS[kind].partition(":")
-    return getattr(importlib.import_module(module), name)
+    """The light client class of plugin ``kind``, loaded through its entry point.
+
+    Raises UsageError when no such plugin is installed or it cannot judge seals (``evm``)."""
+    try:
+        client_class = load(LIGHT_CLIENT_GROUP, kind, key="--kind")
+    except ConfigError as exc:
+        raise UsageError(f"--kind: {exc.message}") from exc
+    if not all(hasattr(client_class, name) for name in JUDGING):
+        able = ", ".join(judging_kinds()) or "none"
+        raise UsageError(f"--kind: light client {kind!r} does not judge seals on its own (kinds that do: {able})")
+    return client_class
+
+
+def judging_kinds() -> list[str]:
+    """Installed light client plugins that can judge a header's seals, sorted (imports each plugin)."""
+    out = []
+    for name in installed(LIGHT_CLIENT_GROUP):
+        try:
+            client_class = load(LIGHT_CLIENT_GROUP, name, key="--kind")
+        except ConfigError:
+            continue
+        if all(hasattr(client_class, attr) for attr in JUDGING):
+            out.append(name)
+    return out
 
 
 def _epoch(value: int | None) -> int:
@@ -205,4 +224,4 @@ if __name__ == "__main__":
     sys.exit(run())
 
 
-__all__ = ["KINDS", "add_arguments", "main", "run"]
+__all__ = ["JUDGING", "add_arguments", "judging_kinds", "main", "run"]

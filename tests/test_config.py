@@ -104,7 +104,7 @@ def test_example_loads_into_typed_config(config_path: Path, operator_dir: Path) 
         name="beta", chain_id=31338, adapter="evm", light_client="evm",
         rpc=("http://127.0.0.1:8546", "http://127.0.0.1:8556"),
         bridge="0x5FbDB2315678afecb367f032d93F642f64180aa3", confirmations=2, poll_interval=0.5,
-        start_block=0, log_page_size=2000, fees=FeeConfig(200.0, 1.0, 1.3), light_client_options={},
+        start_block=0, fees=FeeConfig(200.0, 1.0, 1.3), light_client_options={},
     )
     assert config.routes == (RouteConfig("alpha", "beta", 128), RouteConfig("beta", "alpha", 128))
 
@@ -124,7 +124,7 @@ def test_helpers(config_path: Path) -> None:
 def test_defaults_and_lenient_forms(example: dict[str, Any], config_path: Path) -> None:
     alpha = example["chains"]["alpha"]
     for key in ("adapter", "light_client", "confirmations", "poll_interval", "start_block",
-                "log_page_size", "fees", "light_client_options"):
+                "fees", "light_client_options"):
         del alpha[key]
     alpha["rpc"] = "https://rpc.example.org/v1"  # a single endpoint as a plain string
     alpha["bridge"] = alpha["bridge"].lower()  # all-lowercase skips the checksum
@@ -133,7 +133,7 @@ def test_defaults_and_lenient_forms(example: dict[str, Any], config_path: Path) 
     config = parse_config(example, config_path)
     chain = config.chain("alpha")
     assert (chain.adapter, chain.light_client, chain.confirmations) == ("evm", "evm", 12)
-    assert (chain.poll_interval, chain.start_block, chain.log_page_size) == (2.0, 0, 2000)
+    assert (chain.poll_interval, chain.start_block) == (2.0, 0)
     assert chain.fees == FeeConfig() and chain.light_client_options == {}
     assert chain.rpc == ("https://rpc.example.org/v1",)
     assert chain.bridge == "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -210,7 +210,8 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("confirmations negative", _set("chains.alpha.confirmations", -1), "chains.alpha.confirmations", "between 0"),
     ("poll nan", _set("chains.alpha.poll_interval", math.nan), "chains.alpha.poll_interval", "greater than 0"),
     ("poll inf", _set("chains.alpha.poll_interval", math.inf), "chains.alpha.poll_interval", "at most"),
-    ("page size", _set("chains.beta.log_page_size", 0), "chains.beta.log_page_size", "between 1"),
+    # removed: the follower reads bridge logs one scan step (100 blocks) per eth_getLogs, so it set nothing
+    ("removed log_page_size", _set("chains.beta.log_page_size", 2000), "chains.beta.log_page_size", "unknown key"),
     ("bridge zero", _set("chains.alpha.bridge", "0x" + "0" * 40), "chains.alpha.bridge", "zero address"),
     ("adapter not installed", _set("chains.alpha.adapter", "evmx"), "chains.alpha.adapter", "installed adapters: evm"),
     ("light client not installed", _set("chains.beta.light_client", "sync-committee"), "chains.beta.light_client",

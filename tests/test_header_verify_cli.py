@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -232,13 +233,7 @@ def test_python_dash_m_on_a_vector_exits_0(qbft_file: Path) -> None:
     assert done.returncode == 0 and json.loads(done.stdout)["valid"] is True
 
 
-def test_relayer_header_verify_subcommand_once_wired(qbft_file: Path) -> None:
-    from relayer.cli import build_parser
-
-    try:
-        build_parser().parse_args(["header", "verify", "--kind", "qbft", "--header", str(qbft_file)])
-    except SystemExit:
-        pytest.skip("`relayer header verify` is not wired into relayer/cli.py yet")
+def test_relayer_header_verify_subcommand(qbft_file: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "relayer", "header", "verify", "--kind", "qbft", "--header", str(qbft_file)],
         capture_output=True, text=True, cwd=REPO, timeout=60,
@@ -249,3 +244,37 @@ def test_relayer_header_verify_subcommand_once_wired(qbft_file: Path) -> None:
         capture_output=True, text=True, cwd=REPO, timeout=60,
     )  # fmt: skip
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+# --------------------------------------------------------------------------- plugins
+
+
+def _install_plugin(root: Path, name: str, target: str) -> None:
+    """A distribution on sys.path that registers light client ``name`` as ``target``
+    (what a chain vendor's package does with its pyproject entry points)."""
+    info = root / "vendor_light_client-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vendor-light-client\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[relayer.light_clients]\n{name} = {target}\n")
+
+
+def test_kinds_load_through_the_plugin_entry_points(
+    capsys: pytest.CaptureFixture[str], qbft_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _install_plugin(tmp_path / "site", "vendorbft", "light_clients.qbft.client:QbftLightClient")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    assert "vendorbft" in header_verify.judging_kinds()
+    code, out = _run(capsys, _args("vendorbft", qbft_file))
+    assert code == 0 and out["valid"] is True and out["kind"] == "vendorbft"
+
+
+@pytest.mark.parametrize(("kind", "words"), [
+    ("nosuch", "no relayer.light_clients plugin named 'nosuch' is installed (installed: clique, evm, ibft2, qbft"),
+    ("evm", "light client 'evm' does not judge seals on its own (kinds that do: clique, ibft2, qbft)"),
+])
+def test_a_kind_that_cannot_judge_is_a_usage_error(qbft_file: Path, kind: str, words: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(words)):
+        header_verify.main(_args(kind, qbft_file))
+    done = subprocess.run([sys.executable, "-m", "relayer", "header", "verify", "--kind", kind, "--header",
+                           str(qbft_file)], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and words in done.stderr

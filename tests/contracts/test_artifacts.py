@@ -18,7 +18,8 @@ EXPECTED = {"Bridge", "CommitteeLightClient", "ILightClient", "MPTHarness", "Qbf
 def _node() -> str:
     node = shutil.which("node")
     if node is None or not (REPO / "node_modules" / "solc").is_dir():
-        pytest.skip("node or the pinned solc npm package is not installed (run `make setup`)")
+        pytest.fail("node or the pinned solc npm package is not installed: run `make setup` (needs Node.js 20+)",
+                    pytrace=False)
     return node
 
 

@@ -12,7 +12,8 @@ import re
 import textwrap
 from pathlib import Path
 
-from ops_support import LOG_CATALOGUE, ScanResult, catalogue_rows, load_catalogue, scan_file, scan_sources
+from ops_support import (CITING_DOCS, LOG_CATALOGUE, ScanResult, catalogue_rows, cited_events, load_catalogue,
+                         scan_file, scan_sources)
 
 EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 
@@ -35,6 +36,8 @@ def test_the_scanner_recognises_logger_calls(tmp_path: Path) -> None:
         print.info("not.a.logger")
         dialog.info("not.a.logger.either")
         self.store.info("nor.this")
+        line = {"timestamp": now, "level": "warning", "event": "a.raw", "logger": "x", "point": p}
+        other = {"event": "not.a.line", "point": p}
     '''))
     result = ScanResult()
     scan_file(source, result, root=tmp_path)
@@ -45,6 +48,7 @@ def test_the_scanner_recognises_logger_calls(tmp_path: Path) -> None:
         "a.bound": ("error", {"z", "route"}),
         "a.exception": ("error", {"exception"}),
         "a.debug": ("debug", set()),
+        "a.raw": ("warning", {"point"}),
     }
     assert result.non_literal == ["sample.py:7"]
 
@@ -99,3 +103,40 @@ def test_catalogue_rows_are_complete() -> None:
     assert not incomplete, f"catalogue rows need an event, a level, a meaning and what to do: {incomplete}"
     levels = {level for entry in load_catalogue().values() for level in entry.levels}
     assert levels <= {"debug", "info", "warning", "error", "critical"}, levels
+
+
+def test_every_event_the_docs_cite_is_catalogued_and_emitted() -> None:
+    """The runbook and the docs name events an operator greps for: each must exist."""
+    catalogue, emitted = load_catalogue(), scan_sources().events()
+    areas = {name.split(".", 1)[0] for name in set(catalogue) | set(emitted)}
+    cited = cited_events(areas)
+    assert {"service.halted", "message.confirmed"} <= set(cited), sorted(cited)  # the scan finds the docs' names
+    unknown = {name: where for name, where in sorted(cited.items()) if name not in catalogue or name not in emitted}
+    assert not unknown, (f"{', '.join(CITING_DOCS)} cite log events that docs/logs.md does not catalogue or no "
+                         f"code emits (use the real event name): {unknown}")
+
+
+def test_the_citation_scan_ignores_config_keys_and_modules(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "x.md").write_text(
+        'See `tx.reverted`, `operator.key_file`, `relayer.daemon`, `relayer.toml` and "tx.gone".\n')
+    assert cited_events({"tx"}, ("docs/*.md",), root=tmp_path) == {"tx.reverted": ["docs/x.md:1"],
+                                                                    "tx.gone": ["docs/x.md:1"]}
+
+
+def test_the_figures_in_the_catalogue_match_the_code() -> None:
+    """Retry counts, back-off bounds and exit statuses the catalogue states are the code's."""
+    from relayer import daemon, submitter
+
+    rows = {row.cells[0].strip("`"): row.cells[3] for row in catalogue_rows()}
+    claims = {
+        "startup.waiting": [f"{daemon.STARTUP_ATTEMPTS} times", "exits 1"],
+        "service.retry": [f"up to {daemon.BACKOFF_MAX:g} s"],
+        "message.attempt_failed": [f"from {submitter.RETRY_BASE:g} s up to {submitter.RETRY_MAX:g} s",
+                                   f"after the {submitter.MAX_ATTEMPTS}th attempt"],
+        "daemon.stopping": ["`drain_s` seconds"],
+        "daemon.store_failed": ["exit status 1"],
+    }
+    wrong = {event: [c for c in want if c not in rows.get(event, "")] for event, want in claims.items()}
+    wrong = {event: missing for event, missing in wrong.items() if missing}
+    assert not wrong, f"docs/logs.md states other figures than the code for: {wrong}"

@@ -18,6 +18,7 @@ import structlog
 import trio
 
 from adapters.evm.adapter import BridgeEvent, message_id
+from light_clients.bft.client import BftLightClient
 from light_clients.evm.client import EvmLightClient
 from light_clients.evm.header import Header, decode_header
 from light_clients.evm.receipts import bloom_of, check_receipts
@@ -108,8 +109,10 @@ class ChainFollower:
 
     async def scan(self, first: int, last: int) -> None:
         """Verify and persist blocks ``first..last``."""
+        before = self._set_at_head(first)
         verified = await self._verified_headers(first, last)
         by_number = {v.header.number: v for v in verified}
+        changes = self._validator_changes(verified, before)
         candidates = await self._candidate_blocks(first, last, by_number)
         messages, attestations, keep = [], [], {last}
         for number in sorted(candidates):
@@ -118,16 +121,40 @@ class ChainFollower:
                 keep.add(number)
                 messages += found
                 attestations += self._attest(by_number[number], found)
+        keep |= {n for c in changes for n in (c - 1, c) if n in by_number}  # a BFT destination needs both
         stored = [_stored(self.rt.name, by_number[n]) for n in sorted(keep)]
         if messages:
             fault_point("after-observe")
         new = self.store.record_scan(self.rt.name, last + 1, stored, messages, attestations,
-                                     light_client_state=self.lc.trusted_state())
+                                     light_client_state=self.lc.trusted_state(),
+                                     validator_changes=tuple(changes), now=time.time())
+        for number in changes:
+            log.info("validators.changed", chain=self.rt.name, block=number,
+                     validators=len(self.lc.listed_validators(by_number[number].header)))
         if attestations:
             fault_point("after-attest")
         for m in new:
             log.info("message.final", message_id=m.id, route=f"{m.src_chain}->{m.dst_chain}", kind=m.kind,
                      nonce=m.nonce, block=m.block_number, tx=m.tx_hash, amount=str(m.amount))
+
+    def _set_at_head(self, first: int) -> tuple[bytes, ...] | None:
+        """The validator set of block ``first - 1`` when the BFT light client's head is that block."""
+        if isinstance(self.lc, BftLightClient) and self.lc.head_number == first - 1:
+            return self.lc.validators
+        return None
+
+    def _validator_changes(self, verified: list[VerifiedHeader], before: tuple[bytes, ...] | None) -> list[int]:
+        """Numbers of the verified BFT headers that list another validator set than their parent
+        (an on-chain BFT light client must be given each, after its parent, to follow the chain)."""
+        if not isinstance(self.lc, BftLightClient):
+            return []
+        changes, previous = [], before
+        for v in verified:
+            listed = self.lc.listed_validators(v.header)
+            if previous is not None and listed != previous:
+                changes.append(v.header.number)
+            previous = listed
+        return changes
 
     async def _verified_headers(self, first: int, last: int) -> list[VerifiedHeader]:
         """Headers first..last, each hash recomputed by the chain's rule and its seals checked,

@@ -58,6 +58,8 @@ CREATE TABLE IF NOT EXISTS light_clients (chain TEXT PRIMARY KEY, state TEXT NOT
 CREATE TABLE IF NOT EXISTS evidence (
     id INTEGER PRIMARY KEY AUTOINCREMENT, chain TEXT NOT NULL, number INTEGER NOT NULL,
     kind TEXT NOT NULL, detail TEXT NOT NULL, recorded_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS validator_changes (
+    chain TEXT NOT NULL, number INTEGER NOT NULL, recorded_at REAL NOT NULL, PRIMARY KEY (chain, number));
 """
 
 
@@ -205,10 +207,16 @@ class Store:
 
     def record_scan(self, chain: str, next_block: int, headers: list[StoredHeader],
                     messages: list[Message], attestations: list[dict[str, Any]],
-                    light_client_state: dict[str, Any] | None = None) -> list[Message]:
-        """Persist one scanned range atomically; returns the messages that were new."""
+                    light_client_state: dict[str, Any] | None = None,
+                    validator_changes: tuple[int, ...] = (), now: float = 0.0) -> list[Message]:
+        """Persist one scanned range atomically; returns the messages that were new.
+
+        ``validator_changes``: numbers of blocks listing another validator set than their parent
+        (the headers of each and of its parent must be among ``headers``)."""
         new: list[Message] = []
         with self.transaction() as db:
+            for number in validator_changes:
+                db.execute("INSERT OR IGNORE INTO validator_changes VALUES (?,?,?)", (chain, number, now))
             if light_client_state is not None:
                 db.execute("INSERT INTO light_clients VALUES (?,?) ON CONFLICT(chain) DO UPDATE SET "
                            "state=excluded.state", (chain, json.dumps(light_client_state, default=_hexify)))
@@ -223,6 +231,12 @@ class Store:
             db.execute("INSERT INTO cursors VALUES (?,?) ON CONFLICT(chain) DO UPDATE SET "
                        "next_block=excluded.next_block", (chain, next_block))
         return new
+
+    def validator_changes(self, chain: str, after: int = -1) -> list[tuple[int, float]]:
+        """(number, recorded_at) of the recorded validator-set changes of ``chain`` above ``after``, ascending."""
+        rows = self._rows("SELECT number, recorded_at FROM validator_changes WHERE chain=? AND number>? "
+                          "ORDER BY number", chain, after)
+        return [(int(r[0]), float(r[1])) for r in rows]
 
     def light_client_state(self, chain: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT state FROM light_clients WHERE chain=?", chain)

@@ -36,6 +36,8 @@ from relayer.store import JournalTx, Message, Store, StoredHeader
 log = structlog.get_logger("relayer.submitter")
 
 MAX_ATTEMPTS = 8
+BFT_POLICIES = ("qbft", "ibft2")
+CHANGE_RETRY = 30.0  # seconds before a refused validator-change header is tried again by the follow-up round
 RETRY_BASE, RETRY_MAX = 2.0, 300.0  # seconds: 2, 4, 8, ... between attempts the destination refused
 ZERO32 = b"\x00" * 32
 
@@ -96,6 +98,8 @@ class Submitter:
         self.poll_interval = poll_interval
         self.progress = progress
         self.sender = TxSender(dst.adapter, account, store, fees, metrics, stopping)
+        self._followed: dict[str, int] = {}  # route -> last validator change known accepted on-chain
+        self._change_retry_at: dict[str, float] = {}  # route -> when to try a refused change header again
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Deliver until ``stopping`` is set; a batch in flight then still gets its receipt.
@@ -126,8 +130,11 @@ class Submitter:
 
     # one round ------------------------------------------------------------------------
     async def step(self) -> bool:
-        """Deliver one batch if one is due; True when something was sent."""
+        """Deliver one batch if one is due (or a validator-change header); True when something was sent."""
         await self._watch_inclusions()
+        for route in self.routes.values():
+            if route.policy in BFT_POLICIES and await self._follow_validator_changes(route) == "sent":
+                return True
         open_messages = self._not_halted(self.store.open_messages(self.dst.name, now=time.time()))
         self.progress.update(backlog=len(open_messages))
         if not open_messages:
@@ -143,19 +150,65 @@ class Submitter:
         return False
 
     def _due(self, messages: list[Message], now: float) -> list[Message]:
-        """Messages whose turn has come. On-chain BFT clients accept headers in increasing order
-        only (StaleHeader), so on those routes a block also waits for every earlier open block."""
-        due: list[Message] = []
-        held: set[str] = set()
-        for m in messages:  # ordered by source chain, then block
-            route = self._route(m)
-            if m.src_chain in held:
-                continue
-            if now >= self.turn.eligible_at(m, route.src_chain_id):
-                due.append(m)
-            elif route.policy in ("qbft", "ibft2"):
-                held.add(m.src_chain)
-        return due
+        """Messages whose turn has come. On-chain BFT clients accept the headers of every known
+        validator epoch in any order, so no block waits for an earlier one (only for the
+        validator-change headers before it, see ``_follow_validator_changes``)."""
+        return [m for m in messages if now >= self.turn.eligible_at(m, self._route(m).src_chain_id)]
+
+    # validator-set changes of BFT sources ---------------------------------------------------
+    async def _follow_validator_changes(self, route: Route, upto: int | None = None) -> str:
+        """Give the destination's BFT light client the headers it needs to follow the source's
+        validator-set changes, oldest first: each changing header after its parent (which carries
+        the deciding vote). One header per call.
+
+        ``upto``: every recorded change at or below this block, now (a batch of that block needs
+        them); None: the changes whose turn has come (the operator designated for the change's block
+        at once, the others a grace period per rank later). Returns ``sent`` (a header was sent),
+        ``done`` (the light client has them all) or ``waiting`` (not our turn, or refused lately).
+        Raises RpcError, VerificationError when a recorded change's header is missing.
+        """
+        now = time.time()
+        if upto is None and now < self._change_retry_at.get(route.name, 0.0):
+            return "waiting"
+        for number, recorded_at in self.store.validator_changes(route.src, self._followed.get(route.name, -1)):
+            if upto is not None and number > upto:
+                break
+            if upto is None and now < self._change_turn(route, number, recorded_at):
+                return "waiting"
+            for n in (number - 1, number):
+                header = self.store.header(route.src, n)
+                if header is None:
+                    raise VerificationError("no verified header for a validator-set change", chain=route.src, block=n)
+                accepted = await self.dst.adapter.accepted_root(route.light_client, n)
+                if accepted != bytes.fromhex(header.receipts_root[2:]):
+                    return await self._send_header(route, header, change=number)
+            self._followed[route.name] = number
+        return "done"
+
+    def _change_turn(self, route: Route, number: int, recorded_at: float) -> float:
+        """When this operator sends the headers of the change at ``number`` (turn-taking as for messages)."""
+        members = len(self.turn.members)
+        rank = (self.turn.me - (number + route.src_chain_id) % members) % members
+        return recorded_at + rank * self.turn.grace
+
+    async def _send_header(self, route: Route, header: StoredHeader, *, change: int) -> str:
+        """Send ``updateHeader(header)`` to the route's light client; ``sent`` or ``waiting`` (refused)."""
+        data = self.dst.adapter.qbft_abi.encode_call("updateHeader", bytes.fromhex(header.rlp[2:]))
+        try:
+            gas = await self.dst.adapter.estimate_gas(self.account.address, route.light_client, data)
+        except ContractRevert as exc:
+            reason = self.dst.adapter.qbft_abi.decode_revert(exc.reason) if exc.reason.startswith("0x") \
+                else exc.reason
+            self._change_retry_at[route.name] = time.time() + CHANGE_RETRY
+            log.warning("header.validator_change_refused", route=route.name, block=header.number, change=change,
+                        reason=reason, retry_in_s=CHANGE_RETRY)
+            return "waiting"
+        outcome = await self.sender.send(route.light_client, data, int(gas * self.fees.gas_multiplier), ())
+        if outcome.tx is not None:
+            log.info("header.validator_change_sent", route=route.name, block=header.number, change=change,
+                     tx=outcome.tx.hash)
+        await self._outcome(outcome)
+        return "sent" if outcome.tx is not None else "waiting"
 
     def _not_halted(self, messages: list[Message]) -> list[Message]:
         """Leave out messages of a source chain whose follower halted with evidence (a reorg below
@@ -195,6 +248,8 @@ class Submitter:
         if header is None:
             raise VerificationError("no verified header for a final message", chain=route.src, block=number)
         root = bytes.fromhex(header.receipts_root[2:])
+        if route.policy in BFT_POLICIES and await self._follow_validator_changes(route, upto=number) == "sent":
+            return True  # the batch goes once the light client has the validator changes before its block
         update = await self._light_client_update(route, header)
         if update is None:
             return False
@@ -217,7 +272,7 @@ class Submitter:
         if accepted != ZERO32:
             raise VerificationError("destination light client holds another receipts root for this block",
                                     route=route.name, block=number, accepted="0x" + accepted.hex())
-        if route.policy in ("qbft", "ibft2"):
+        if route.policy in BFT_POLICIES:
             log.info("header.update_ready", route=route.name, block=number, policy=route.policy)
             return bytes.fromhex(header.rlp[2:])
         signatures = await self.collector.collect(route, number, block_hash, root)

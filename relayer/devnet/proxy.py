@@ -14,6 +14,7 @@ fails, and on the RPC port while it accepts connections)::
                           "methods": ["eth_getLogs", ...],   # optional: only requests calling one of these
                           "count": N,                        # optional: the next N matching requests, then "none"
                           "block": N,                        # lies: the block to lie about (conflict: required)
+                          "match": TEXT,                     # optional: only requests whose body contains TEXT
                           "seconds": S}                      # hang: how long (default 600, ended early by a new fault)
     GET  /_proxy/faults  the fault in force, with "remaining" and "served"
 
@@ -21,7 +22,9 @@ fails, and on the RPC port while it accepts connections)::
 ``methods`` are named, else once the request is read; ``hang`` answers nothing and then
 resets; ``429`` and ``500`` answer that HTTP status; ``garbage`` answers 200 with bytes
 that are not JSON; ``truncate`` announces the whole answer and sends half of it) never
-reach the upstream node, except ``truncate`` (the real answer is cut).
+reach the upstream node, except ``truncate`` (the real answer is cut). ``revert`` (by default
+for ``eth_estimateGas`` only) answers a JSON-RPC revert (code 3, ``Error(string)`` data
+``REVERT_REASON``): a destination contract refusing a transaction once, as a relayer sees it.
 
 *Lies* rewrite a real answer; select one as ``{"mode": "lie", "lie": NAME, "block": N, "count": K}``
 (or ``{"mode": NAME, ...}``). ``block`` limits it to answers about that block (asked by number,
@@ -59,7 +62,18 @@ a sealed hash in the parameters (``eth_getBlockByHash``, ``eth_getBlockReceipts`
 ``blockHash`` filter or EIP-1898 block parameter) is translated back for the upstream.
 Sealed hashes are computed in order from genesis and cached; anvil's other fields
 (``receiptsRoot`` included) are untouched, so receipt proofs against a sealed header verify.
-Sealing is deterministic (RFC 6979 signatures), so a restarted proxy serves the same chain.
+Sealing is deterministic (RFC 6979 signatures), so a restarted proxy serves the same chain
+(without the validator votes below: they are kept in memory only).
+
+**Validator votes** (sealing proxies), on the admin endpoint::
+
+    POST /_proxy/validators  {"add": PRIVATE_KEY} | {"drop": ADDRESS}
+    GET  /_proxy/validators  {"height", "validators" (in force at height), "changes", "votes"}
+
+From the first block not yet sealed, each proposer in turn (``set[number % n]``) casts the
+vote once in the block it proposes (extraData vote ``[recipient, add|drop]``); once more than
+half of the set voted, the next block lists the new set (Besu's block-header validator
+selection) and is sealed by a quorum of it (an added validator seals with the given key).
 
 ``start_proxy`` / ``stop_proxy`` / ``set_fault`` run one from tests and the devnet.
 """
@@ -84,7 +98,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
-from eth_utils import keccak
+from eth_abi import encode as abi_encode
+from eth_utils import keccak, to_checksum_address
 
 from adapters.evm import qbft
 from light_clients.bft.rules import BFT_MIX_HASH
@@ -93,9 +108,12 @@ from relayer.devnet.anvil import free_port
 from relayer.errors import DevnetError
 
 ADMIN_PATH = "/_proxy/faults"
+VALIDATORS_PATH = "/_proxy/validators"
 HEALTH_PATH = "/_proxy/health"
 PROXY_MARKER = "relayer.devnet.proxy"
-TRANSPORT_FAULTS = ("refuse", "hang", "429", "500", "garbage", "truncate")
+TRANSPORT_FAULTS = ("refuse", "hang", "429", "500", "garbage", "truncate", "revert")
+#: What the ``revert`` fault answers: a JSON-RPC revert with ``Error(string)`` data.
+REVERT_REASON = "refused by the devnet proxy (fault revert)"
 UPSTREAM_TIMEOUT = 30.0
 HANG_SECONDS = 600.0
 FETCH_BATCH = 200
@@ -142,14 +160,17 @@ class FaultPlan:
     block: int | None = None
     seconds: float = HANG_SECONDS
     served: int = 0
+    match: str | None = None  # lowercase text the request body must contain
 
-    def matches(self, methods: Iterable[str]) -> bool:
+    def matches(self, methods: Iterable[str], body: bytes | None = None) -> bool:
+        if self.match is not None and (body is None or self.match.encode() not in body.lower()):
+            return False
         return self.methods is None or any(m in self.methods for m in methods)
 
     def to_json(self) -> dict[str, Any]:
         return {"mode": self.mode, "methods": sorted(self.methods) if self.methods is not None else None,
                 "remaining": self.remaining, "block": self.block, "seconds": self.seconds,
-                "served": self.served}
+                "served": self.served, "match": self.match}
 
 
 class Faults:
@@ -176,20 +197,20 @@ class Faults:
         return plan
 
     def take(self, modes: Iterable[str], methods: Sequence[str] = (), *, connect: bool = False,
-             block: int | tuple[int, int] | None = None) -> FaultPlan | None:
+             block: int | tuple[int, int] | None = None, body: bytes | None = None) -> FaultPlan | None:
         """The plan when it applies to this request (consuming one of ``remaining``), else None.
 
         ``connect``: a new connection, before any request is read (only a ``refuse`` naming no
         methods applies). ``block``: the block number a lie would be told about, or the
-        (first, last) range of a log query.
+        (first, last) range of a log query. ``body``: the request body (for ``match``).
         """
         with self._cond:
             plan = self._plan
             if plan.mode not in modes:
                 return None
-            if connect and plan.methods is not None:
+            if connect and (plan.methods is not None or plan.match is not None):
                 return None
-            if not connect and not plan.matches(methods):
+            if not connect and not plan.matches(methods, body if plan.match is not None else None):
                 return None
             if plan.block is not None and block is not None and not _covers(block, plan.block):
                 return None
@@ -222,7 +243,7 @@ def parse_fault(spec: Mapping[str, Any], *, sealing: bool) -> FaultPlan:
     names the lie of mode ``lie``); raises ValueError."""
     if not isinstance(spec, Mapping):
         raise ValueError("expected a JSON object")
-    unknown = set(spec) - {"mode", "lie", "methods", "count", "block", "seconds"}
+    unknown = set(spec) - {"mode", "lie", "methods", "count", "block", "seconds", "match"}
     if unknown:
         raise ValueError(f"unknown keys: {', '.join(sorted(unknown))}")
     mode = str(spec.get("mode", "none"))
@@ -254,9 +275,15 @@ def parse_fault(spec: Mapping[str, Any], *, sealing: bool) -> FaultPlan:
             raise ValueError(f"fault {mode!r} needs \"block\"")
         count = lie.default_count if count is None else count
         methods = lie.default_methods if methods is None else methods
+    match = spec.get("match")
+    if match is not None and (not isinstance(match, str) or not match):
+        raise ValueError("match must be a non-empty string")
+    if mode == "revert" and methods is None:
+        methods = ["eth_estimateGas"]
     if mode == "none":
         return FaultPlan()
-    return FaultPlan(mode, None if methods is None else frozenset(methods), count, block, float(seconds))
+    return FaultPlan(mode, None if methods is None else frozenset(methods), count, block, float(seconds),
+                     match=None if match is None else match.lower())
 
 
 # --------------------------------------------------------------------------- lies
@@ -417,6 +444,28 @@ class OtherBlock(Lie):
         return dict(result, extraData="0x" + extra.hex(), hash="0x" + other.hash.hex())
 
 
+def _key_hex(value: str) -> str:
+    """32 bytes of hex (a private key) without 0x; raises ValueError."""
+    text = str(value).removeprefix("0x")
+    if len(text) != 64:
+        raise ValueError("a private key is 32 bytes of hex")
+    bytes.fromhex(text)
+    return text.lower()
+
+
+def _checksum(value: str) -> str:
+    """A checksummed address; raises ValueError."""
+    if not isinstance(value, str) or len(value.removeprefix("0x")) != 40:
+        raise ValueError(f"{value!r} is not an address")
+    return to_checksum_address(value)
+
+
+def _revert_reply(request_id: Any) -> bytes:
+    data = "0x08c379a0" + abi_encode(["string"], [REVERT_REASON]).hex()
+    return json.dumps({"jsonrpc": "2.0", "id": request_id,
+                       "error": {"code": 3, "message": f"execution reverted: {REVERT_REASON}", "data": data}}).encode()
+
+
 def _quantity(value: Any) -> int | None:
     """A 0x-hex block number (None for tags, hashes and anything else)."""
     if not isinstance(value, str) or value[:2] != "0x" or not 2 < len(value) <= 18:
@@ -563,8 +612,11 @@ class QbftSealer:
 
     def __init__(self, keys: Sequence[str], upstream: Upstream) -> None:
         self.keys = sorted(keys, key=lambda k: int(qbft.address_of(k), 16))
-        self.addresses = [qbft.address_of(k) for k in self.keys]
+        self.addresses = [qbft.address_of(k) for k in self.keys]  # the genesis set
         self.quorum = qbft.quorum(len(self.keys))
+        self._key_of = {a: k for a, k in zip(self.addresses, self.keys)}
+        self._sets: list[tuple[int, tuple[str, ...]]] = [(0, tuple(self.addresses))]  # (from block, set)
+        self._votes: dict[int, qbft.Vote] = {}  # block -> the vote its proposer casts
         self.upstream = upstream
         self._chain: list[Sealed] = []
         self._by_sealed: dict[str, int] = {}
@@ -617,17 +669,78 @@ class QbftSealer:
         del self._chain[number:]
         log_event("proxy.reseal", from_block=number)
 
+    # ---------------------------------------------------------------- validator votes
+    def validators_at(self, number: int) -> tuple[str, ...]:
+        """The validator set that seals block ``number`` (and that its extraData lists)."""
+        return next(members for start, members in reversed(self._sets) if start <= number)
+
+    def schedule(self) -> dict[str, Any]:
+        """The sealed height, the set in force there, every set change and every vote."""
+        height = self.height
+        return {"height": height, "validators": list(self.validators_at(max(height, 0))),
+                "changes": [{"from_block": start, "validators": list(members)} for start, members in self._sets],
+                "votes": [{"block": n, "recipient": v.recipient, "add": v.add} for n, v in sorted(self._votes.items())]}
+
+    def propose(self, *, add_key: str | None = None, drop: str | None = None) -> dict[str, Any]:
+        """Have the validators vote ``add_key``'s address in or ``drop`` out, as Besu validators that all
+        called ``qbft_proposeValidatorVote`` do: from the first block not yet sealed (or the last
+        scheduled change), each proposer in turn casts the vote once when it proposes, and when more
+        than half of the set voted the next block lists the new set. Returns the vote blocks and the
+        change. Raises ValueError (a malformed key or address, adding a member, dropping a
+        non-member or the last one), UpstreamError."""
+        if (add_key is None) == (drop is None):
+            raise ValueError('give exactly one of "add" (a private key) or "drop" (an address)')
+        with self._lock:
+            self.ensure(int(self.upstream.call("eth_blockNumber"), 16))
+            start = max(self.height + 1, self._sets[-1][0])
+            members = self.validators_at(start)
+            if add_key is not None:
+                key = "0x" + _key_hex(add_key)
+                subject = qbft.address_of(key)
+                if subject in members:
+                    raise ValueError(f"{subject} is a validator already")
+                new = tuple(sorted(members + (subject,), key=lambda a: int(a, 16)))
+            else:
+                subject = _checksum(str(drop))
+                if subject not in members or len(members) == 1:
+                    raise ValueError(f"{subject} is not a validator that can be dropped")
+                new = tuple(a for a in members if a != subject)
+            voters: list[str] = []
+            number = start
+            while len(voters) <= len(members) // 2:
+                proposer = members[number % len(members)]
+                if proposer not in voters:
+                    self._votes[number] = qbft.Vote(subject, add_key is not None)
+                    voters.append(proposer)
+                number += 1
+            if add_key is not None:
+                self._key_of[subject] = key
+            self._sets.append((number, new))
+        log_event("proxy.validator_vote", recipient=subject, add=add_key is not None,
+                  vote_blocks=[start, number - 1], change_at=number, validators=list(new))
+        return {"recipient": subject, "add": add_key is not None, "vote_blocks": list(range(start, number)),
+                "change_at": number, "validators": list(new)}
+
     def seal(self, block: Mapping[str, Any], parent: str, *, vanity: bytes = qbft.VANITY,
              keys: Sequence[str] | None = None) -> tuple[Header, bytes]:
-        """(sealed header, Besu block hash) of an upstream block whose parent is sealed as ``parent``."""
+        """(sealed header, Besu block hash) of an upstream block whose parent is sealed as ``parent``:
+        listing the set in force at its number, carrying its scheduled vote, sealed by a quorum of
+        that set (``keys``: by these keys instead)."""
         number = int(block["number"], 16)
-        n = len(self.keys)
+        members = self.validators_at(number)
+        n = len(members)
         base = header_from_rpc(block).replace(
-            parent_hash=bytes.fromhex(parent[2:]), coinbase=bytes.fromhex(self.addresses[number % n][2:]),
+            parent_hash=bytes.fromhex(parent[2:]), coinbase=bytes.fromhex(members[number % n][2:]),
             mix_hash=BFT_MIX_HASH, difficulty=1)
-        signers = list(keys) if keys is not None else [self.keys[(number + i) % n] for i in range(self.quorum)]
-        header = qbft.sealed_header(base, signers, 0, "qbft", listed=self.addresses, vanity=vanity)
+        own = [self._key_of[a] for a in members]
+        signers = list(keys) if keys is not None else [own[(number + i) % n] for i in range(qbft.quorum(n))]
+        header = qbft.sealed_header(base, signers, 0, "qbft", vote=self._votes.get(number), listed=members,
+                                    vanity=vanity)
         return header, qbft.qbft_block_hash(header)
+
+    def keys_at(self, number: int) -> list[str]:
+        """Private keys of the validators that seal block ``number``."""
+        return [self._key_of[a] for a in self.validators_at(number)]
 
     def sealed(self, number: int, upstream_hash: str | None = None) -> Sealed:
         """The sealed form of block ``number``; with ``upstream_hash`` checked to be that block
@@ -676,7 +789,7 @@ class QbftSealer:
     def conflicting_block(self, block: dict[str, Any]) -> dict[str, Any]:
         """A sealed block answer replaced by a second, validly sealed header at its height."""
         number = int(block["number"], 16)
-        header, block_hash = self.seal(block, block["parentHash"], vanity=CONFLICT_VANITY, keys=self.keys)
+        header, block_hash = self.seal(block, block["parentHash"], vanity=CONFLICT_VANITY, keys=self.keys_at(number))
         self._conflicts["0x" + block_hash.hex()] = number
         log_event("proxy.conflict", block=number, hash="0x" + block_hash.hex(), honest=block["hash"])
         return dict(block, extraData="0x" + header.extra_data.hex(), hash="0x" + block_hash.hex())
@@ -872,7 +985,9 @@ class _Handler(BaseHTTPRequestHandler):
             sealer = proxy.sealer
             self._json(200, {"upstream": proxy.upstream.url, "sealing": sealer is not None,
                              "sealed_height": sealer.height if sealer else None,
-                             "validators": sealer.addresses if sealer else None})
+                             "validators": list(sealer.validators_at(max(sealer.height, 0))) if sealer else None})
+        elif path == VALIDATORS_PATH and proxy.sealer is not None:
+            self._json(200, proxy.sealer.schedule())
         else:
             self._json(405, {"error": "JSON-RPC is served by POST; GET serves /_proxy/faults and /_proxy/health"})
 
@@ -883,6 +998,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0].rstrip("/")
         if path == ADMIN_PATH:
             self._admin(body)
+        elif path == VALIDATORS_PATH:
+            self._propose(body)
         elif self.server.admin_only:
             self._json(404, {"error": f"the admin port serves {ADMIN_PATH} only"})
         else:
@@ -896,6 +1013,21 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._json(200, plan.to_json())
 
+    def _propose(self, body: bytes) -> None:
+        sealer = self.server.proxy.sealer
+        if sealer is None:
+            self._json(404, {"error": "validator votes need a sealing proxy (--seal-qbft)"})
+            return
+        try:
+            spec = json.loads(body or b"{}")
+            if not isinstance(spec, dict) or set(spec) - {"add", "drop"}:
+                raise ValueError('expected {"add": PRIVATE_KEY} or {"drop": ADDRESS}')
+            self._json(200, sealer.propose(add_key=spec.get("add"), drop=spec.get("drop")))
+        except ValueError as exc:
+            self._json(400, {"error": str(exc)})
+        except UpstreamError as exc:
+            self._json(502, {"error": str(exc)})
+
     def _rpc(self, body: bytes) -> None:
         proxy = self.server.proxy
         try:
@@ -903,7 +1035,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             request = None
         methods = _methods(request)
-        fault = proxy.faults.take(TRANSPORT_FAULTS, methods)
+        fault = proxy.faults.take(TRANSPORT_FAULTS, methods, body=body)
         mode = fault.mode if fault is not None else None
         if mode == "refuse":
             self._reset()
@@ -922,6 +1054,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if mode == "garbage":
             self._send(200, GARBAGE)
+            return
+        if mode == "revert":
+            self._send(200, _revert_reply(request.get("id") if isinstance(request, dict) else None))
             return
         try:
             status, answer, content_type = proxy.answer(body, request)
@@ -1079,6 +1214,27 @@ def get_fault(handle: ProxyHandle | str) -> dict[str, Any]:
     return result
 
 
+def propose_validator(handle: ProxyHandle | str, *, add_key: str | None = None,
+                      drop: str | None = None) -> dict[str, Any]:
+    """Start a validator vote on a sealing proxy: add the address of ``add_key`` (the proxy seals
+    with that key once it is a validator) or drop the address ``drop``. Returns the vote blocks and the
+    change (``change_at``, ``validators``). Raises DevnetError when the proxy refuses."""
+    admin = handle.admin_url if isinstance(handle, ProxyHandle) else handle
+    spec = {"add": add_key} if add_key is not None else {"drop": drop}
+    response = httpx.post(admin.rstrip("/") + VALIDATORS_PATH, json=spec, timeout=30.0)
+    if response.status_code != 200:
+        raise DevnetError(f"the proxy refused the validator vote: {response.text}")
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def validator_schedule(handle: ProxyHandle | str) -> dict[str, Any]:
+    """The sealing proxy's ``height``, the set in force there, every set change and vote."""
+    admin = handle.admin_url if isinstance(handle, ProxyHandle) else handle
+    result: dict[str, Any] = httpx.get(admin.rstrip("/") + VALIDATORS_PATH, timeout=5.0).json()
+    return result
+
+
 # --------------------------------------------------------------------------- python -m
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1128,8 +1284,10 @@ __all__ = [
     "get_fault",
     "load_validator_keys",
     "main",
+    "propose_validator",
     "serve",
     "set_fault",
     "start_proxy",
     "stop_proxy",
+    "validator_schedule",
 ]

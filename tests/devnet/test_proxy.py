@@ -16,17 +16,27 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 
-from adapters.evm.qbft import address_of, seal_signers
+from adapters.evm.abi import decode_revert
+from adapters.evm.qbft import address_of, decode_extra, seal_signers
 from adapters.evm.sync_client import SyncEvm
 from light_clients.bft.misbehaviour import MisbehaviourError
 from light_clients.evm.header import header_from_rpc
 from light_clients.evm.receipts import check_receipts
 from light_clients.qbft import QbftLightClient
 from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode
-from relayer.devnet.proxy import ProxyHandle, get_fault, set_fault, start_proxy, stop_proxy
-from relayer.errors import DevnetError, RpcError
+from relayer.devnet.proxy import (
+    REVERT_REASON,
+    ProxyHandle,
+    get_fault,
+    propose_validator,
+    set_fault,
+    start_proxy,
+    stop_proxy,
+    validator_schedule,
+)
+from relayer.errors import ContractRevert, DevnetError, RpcError
 from relayer.rpc import RpcClient
 
 pytestmark = pytest.mark.slow
@@ -265,3 +275,71 @@ def test_a_restarted_proxy_serves_the_same_chain(sealing: ProxyHandle, anvil_mod
         assert time.monotonic() - started < 5
     finally:
         stop_proxy(again)
+
+
+
+# --------------------------------------------------------------------------- validator votes
+
+async def test_revert_fault_answers_estimate_gas_with_a_contract_revert(plain: ProxyHandle) -> None:
+    set_fault(plain, "revert", count=1)
+    client = RpcClient("test", (plain.url,))
+    call = {"from": address_of(ANVIL_KEYS[0]), "to": address_of(ANVIL_KEYS[1]), "value": "0x1"}
+    try:
+        assert int(await client.call("eth_blockNumber"), 16) >= 0  # other methods are untouched
+        with pytest.raises(ContractRevert) as caught:
+            await client.call("eth_estimateGas", call)
+        assert decode_revert(caught.value.reason) == REVERT_REASON
+        assert int(await client.call("eth_estimateGas", call), 16) == 21000  # count 1: the next one passes
+        set_fault(plain, "revert", match="C0FFEE")  # only calls whose body holds the text (any case)
+        assert int(await client.call("eth_estimateGas", call), 16) == 21000
+        with pytest.raises(ContractRevert):
+            await client.call("eth_estimateGas", call | {"data": "0x00c0ffee00"})
+    finally:
+        await client.aclose()
+
+
+def test_validator_votes_add_then_drop_as_besu_presents_them(anvil_module: AnvilNode) -> None:
+    """4 -> 5 -> 4 by votes: each proposer votes once in turn, the block after the majority lists the
+    new set and is sealed by it; the off-chain and the on-chain QBFT clients both follow it."""
+    newcomer = "0x" + keccak(text="proxy-test-newcomer").hex()
+    handle = start_proxy(anvil_module.url, seal_keys=KEYS)
+    evm = SyncEvm(anvil_module.url)
+    try:
+        checkpoint = int(rpc(handle.url, "eth_blockNumber"), 16)
+        lc_address = evm.deploy(ANVIL_KEYS[0], "QbftLightClient", 31337, checkpoint, VALIDATORS, 0)
+        first = int(rpc(handle.url, "eth_blockNumber"), 16) + 1  # the first block not sealed yet
+        added = propose_validator(handle, add_key=newcomer)
+        assert added["vote_blocks"] == list(range(first, first + 3))  # 3 of 4 voted: more than half
+        assert added["change_at"] == first + 3 and len(added["validators"]) == 5
+        dropped = propose_validator(handle, drop=VALIDATORS[0])
+        assert dropped["vote_blocks"][0] == added["change_at"] and len(dropped["vote_blocks"]) == 3
+        for body in ({"add": newcomer}, {"drop": "0x" + "12" * 20}, {"add": "0x12"}, {}, {"both": 1}):
+            assert httpx.post(handle.admin_url + "/_proxy/validators", json=body, timeout=5).status_code == 400
+        evm.rpc("anvil_mine", hex(dropped["change_at"] + 2 - checkpoint))
+        head = int(rpc(handle.url, "eth_blockNumber"), 16)
+        chain = blocks(handle.url, 0, head)
+        lc = client_from_genesis(handle.url)
+        lc.accept_range([header_from_rpc(b) for b in chain])
+        final = [a for a in added["validators"] if a != VALIDATORS[0]]
+        assert ["0x" + v.hex() for v in lc.validators] == [a.lower() for a in final] == \
+            [a.lower() for a in validator_schedule(handle)["validators"]]
+        for block in chain[checkpoint + 1:]:
+            number = int(block["number"], 16)
+            header = header_from_rpc(block)
+            extra = decode_extra(header.extra_data)
+            voting = number in added["vote_blocks"] or number in dropped["vote_blocks"]
+            assert (extra.vote is not None) == voting
+            members = added["validators"] if added["change_at"] <= number < dropped["change_at"] else (
+                final if number >= dropped["change_at"] else VALIDATORS)
+            assert [address_of_bytes(v) for v in extra.validators] == members
+            assert set(seal_signers(header)) <= set(members) and block["miner"].lower() in {m.lower() for m in members}
+            evm.transact(ANVIL_KEYS[0], lc_address, "QbftLightClient", "updateHeader", header.rlp)
+        assert evm.call(lc_address, "QbftLightClient", "validators") == final
+        assert evm.call(lc_address, "QbftLightClient", "epochCount") == 3
+    finally:
+        evm.close()
+        stop_proxy(handle)
+
+
+def address_of_bytes(value: bytes) -> str:
+    return to_checksum_address(value)

@@ -5,8 +5,10 @@ real blocks as a Besu QBFT chain sealed by four validators generated for the dev
 fields, a QBFT extraData, Besu's block hash). Three real operator processes follow the chains
 through the proxies with the off-chain QBFT light client and deliver real locks and burns by
 sending the sealed header to the on-chain ``QbftLightClient`` of the destination (no committee
-signatures). Then the validators of alpha equivocate: two validly sealed headers at one
-height. The operator that sees both stores the evidence, halts relaying from alpha and says so
+signatures). A block waiting for a retry is not stranded by a later one; an outsider pushing
+every new header to the on-chain client ahead of the relayers strands nothing; alpha's validator
+set changes 4 -> 5 -> 4 by votes while transfers flow. Then the validators of alpha equivocate:
+two validly sealed headers at one height. The operator that sees both stores the evidence, halts relaying from alpha and says so
 in ``relayer status``; a new lock on alpha is not relayed by it, beta is still relayed.
 """
 
@@ -16,6 +18,7 @@ import json
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,14 +29,17 @@ from typing import Any
 import httpx
 import pytest
 from eth_account import Account
+from eth_utils import keccak
 
+from adapters.evm.abi import Contract
 from adapters.evm.sync_client import SyncEvm
-from light_clients.evm.header import decode_header
+from light_clients.evm.header import decode_header, header_from_rpc
 from light_clients.qbft import QbftLightClient
 from relayer.cli import build_parser
 from relayer.config import check_config
 from relayer.devnet import network
-from relayer.devnet.proxy import PROXY_MARKER, get_fault, set_fault
+from relayer.devnet.proxy import PROXY_MARKER, get_fault, propose_validator, set_fault, validator_schedule
+from relayer.errors import ContractRevert
 from relayer.transfer import TransferResult, transfer
 
 pytestmark = pytest.mark.slow
@@ -155,9 +161,8 @@ def test_transfers_both_ways_through_the_on_chain_qbft_clients(devnet: Path) -> 
 
 
 def test_locks_in_consecutive_blocks_arrive_while_one_operator_is_down(devnet: Path) -> None:
-    """The on-chain QBFT client accepts headers in increasing order only (StaleHeader): a later
-    block delivered by its designated operator must not strand an earlier one whose designated
-    operator is down (its peers deliver it after the grace period, and before the later block)."""
+    """A later block delivered by its designated operator does not strand an earlier one whose
+    designated operator is down (its peers deliver it after the grace period)."""
     network.stop_operator(devnet, 3)
     recipient = Account.create().address
     results = [transfer(devnet, "alpha", "beta", "native", Decimal("0.1"), recipient=recipient, user_index=2)
@@ -185,6 +190,170 @@ def test_header_verify_reads_a_sealed_block_through_the_proxy(devnet: Path) -> N
     validators = {v.lower() for v in d["chains"]["alpha"]["qbft"]["validators"]}
     assert set(verdict["signers"]) <= validators
     assert verdict["hash"] == evm(devnet, "alpha").rpc("eth_getBlockByNumber", hex(number), False)["hash"]
+
+
+def accepted_order(root: Path) -> list[int]:
+    """Block numbers of alpha in the order beta's on-chain QBFT client accepted them."""
+    c = deployment(root)["chains"]["beta"]
+    qlc = Contract.load("QbftLightClient")
+    logs = evm(root, "beta").rpc("eth_getLogs", {"address": c["light_client"], "fromBlock": "0x0", "toBlock": "latest"})
+    decoded = [(int(lg["blockNumber"], 16), int(lg["logIndex"], 16), qlc.decode_log(lg)) for lg in logs]
+    return [d[1]["number"] for _, _, d in sorted(decoded, key=lambda x: x[:2])
+            if d is not None and d[0] == "HeaderAccepted"]
+
+
+def overtaken(order: list[int], block: int) -> bool:
+    """Whether a later header than ``block`` was accepted before ``block``'s own."""
+    return block in order and any(n > block for n in order[: order.index(block)])
+
+
+def test_a_block_waiting_for_a_retry_is_not_stranded_by_a_later_one(devnet: Path) -> None:
+    """The delivery of block N is refused (three times: backoff) while block N+k's lock is delivered:
+    N+k's header is accepted first, and N still arrives once its retry comes."""
+    d = deployment(devnet)
+    beta_admin = d["proxies"]["beta"]["admin_url"]
+    early, late = Account.create().address, Account.create().address
+    set_fault(beta_admin, "revert", match=early[2:], count=3)  # only deliveries proving the lock to `early`
+    try:
+        first = transfer(devnet, "alpha", "beta", "native", Decimal("0.1"), recipient=early, user_index=0)
+        wait_for(lambda: get_fault(beta_admin)["served"] >= 1, 30, "the first delivery to be refused")
+        second = transfer(devnet, "alpha", "beta", "native", Decimal("0.2"), recipient=late, user_index=1,
+                          wait=True, timeout=60)
+        assert second.source_block > first.source_block and not delivered(devnet, "alpha", "beta", first.nonce)
+        wait_for(lambda: delivered(devnet, "alpha", "beta", first.nonce), 90, "the refused block to arrive at its retry")
+    finally:
+        set_fault(beta_admin, "none")
+    assert token_balance(devnet, "beta", "wrapped_native", early) == UNIT // 10
+    assert overtaken(accepted_order(devnet), first.source_block)
+    log = "".join((devnet / "logs" / f"operator-{i}.log").read_text() for i in (1, 2, 3))
+    assert '"message.attempt_failed"' in log and "refused by the devnet proxy" in log
+
+
+class HeaderPusher(threading.Thread):
+    """An outside account that pushes the sealed header of every new alpha block that holds no logs
+    to beta's on-chain QBFT client as soon as it appears: ahead of every block with a message."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(daemon=True)
+        d = deployment(root)
+        self.alpha, self.beta = SyncEvm(d["chains"]["alpha"]["rpc"]), SyncEvm(d["chains"]["beta"]["rpc"])
+        self.light_client = d["chains"]["beta"]["light_client"]
+        account = Account.create()
+        self.key = "0x" + bytes(account.key).hex()
+        SyncEvm(d["chains"]["beta"]["anvil_rpc"]).rpc("anvil_setBalance", account.address, hex(10 * UNIT))
+        self.stop = threading.Event()
+        self.pushed: list[int] = []
+
+    def run(self) -> None:
+        last = -1
+        while not self.stop.is_set():
+            head = self.alpha.block_number()
+            if head != last:
+                block = self.alpha.rpc("eth_getBlockByNumber", hex(head), False)
+                if int(block["logsBloom"], 16) == 0:
+                    try:
+                        self.beta.transact(self.key, self.light_client, "QbftLightClient", "updateHeader",
+                                           header_from_rpc(block).rlp)
+                        self.pushed.append(head)
+                    except ContractRevert:
+                        pass
+                last = head
+            self.stop.wait(0.05)
+
+
+def test_an_outsider_pushing_headers_ahead_of_the_relayers_strands_nothing(devnet: Path) -> None:
+    """While the operators are down, a burst of locks goes into alpha and an outside account pushes
+    the header of every other block to beta's QBFT client: every message block is overtaken by a
+    later accepted header before any relayer sees it, and every message still arrives."""
+    pusher = HeaderPusher(devnet)
+    pusher.start()
+    recipient = Account.create().address
+    for index in (1, 2, 3):
+        network.stop_operator(devnet, index)
+    try:
+        def lane(index: int) -> list[TransferResult]:
+            out = []
+            for _ in range(3):
+                out.append(transfer(devnet, "alpha", "beta", "native", Decimal("0.1"), recipient=recipient,
+                                    user_index=index))
+                time.sleep(1.0)
+            return out
+
+        with ThreadPoolExecutor(3) as pool:
+            results = [r for rs in pool.map(lane, range(3)) for r in rs]
+        top = max(r.source_block for r in results)
+        wait_for(lambda: any(n > top for n in pusher.pushed), 30, "the outsider to push a header above the burst")
+    finally:
+        for index in (1, 2, 3):
+            network.start_operator(devnet, index)
+        network.wait_healthy(devnet, [1, 2, 3], report=lambda line: None)
+    try:
+        wait_for(lambda: all(delivered(devnet, "alpha", "beta", r.nonce) for r in results), 120,
+                 "every message of the burst to arrive")
+    finally:
+        pusher.stop.set()
+        pusher.join(30)
+    assert token_balance(devnet, "beta", "wrapped_native", recipient) == 9 * UNIT // 10
+    order = accepted_order(devnet)
+    blocks = {r.source_block for r in results}
+    assert all(overtaken(order, b) for b in blocks), (sorted(blocks), pusher.pushed)
+    for index in (1, 2, 3):
+        counts = {r["route"]: r["messages"] for r in status(devnet, index)["routes"]}
+        assert counts["alpha->beta"]["failed"] == 0, counts
+
+
+def test_validator_set_changes_4_5_4_are_followed_while_transfers_flow(devnet: Path) -> None:
+    d = deployment(devnet)
+    admin = d["proxies"]["alpha"]["admin_url"]
+    original = list(lc_call(devnet, "beta", "validators"))
+    epochs_before = lc_call(devnet, "beta", "epochCount")
+    newcomer = "0x" + keccak(text="e2e-qbft-newcomer").hex()
+    stop, results, errors = threading.Event(), [], []
+    recipient = Account.create().address
+
+    def flow(source: str, target: str, user: int) -> None:
+        try:
+            while not stop.is_set():
+                results.append(transfer(devnet, source, target, "native", Decimal("0.01"), recipient=recipient,
+                                        user_index=user))
+                stop.wait(0.7)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    lanes = [threading.Thread(target=flow, args=args, daemon=True)
+             for args in (("alpha", "beta", 0), ("alpha", "beta", 1), ("beta", "alpha", 2))]
+    for t in lanes:
+        t.start()
+    try:
+        added = propose_validator(admin, add_key=newcomer)
+        assert len(added["validators"]) == 5
+        wait_for(lambda: list(lc_call(devnet, "beta", "validators")) == added["validators"], 90,
+                 "beta's QBFT client of alpha to follow the added validator")
+        time.sleep(3)  # transfers in the five-validator epoch
+        dropped = propose_validator(admin, drop=added["recipient"])
+        assert dropped["validators"] == original
+        wait_for(lambda: list(lc_call(devnet, "beta", "validators")) == original, 90,
+                 "beta's QBFT client of alpha to follow the dropped validator")
+        time.sleep(3)
+    finally:
+        stop.set()
+        for t in lanes:
+            t.join(60)
+    assert not errors, errors
+    wait_for(lambda: all(delivered(devnet, r.source, r.destination, r.nonce) for r in results), 120,
+             "every transfer made during the changes to arrive")
+    assert lc_call(devnet, "beta", "epochCount") == epochs_before + 2
+    assert list(lc_call(devnet, "beta", "validators")) == validator_schedule(admin)["validators"]
+    five = {r.source_block for r in results if r.source == "alpha"
+            and added["change_at"] <= r.source_block < dropped["change_at"]}
+    assert five, "no transfer from alpha in the five-validator epoch"
+    for block in five:  # a header sealed by the five is accepted on-chain and proves its message
+        assert int.from_bytes(lc_call(devnet, "beta", "receiptsRootOf", block), "big") != 0
+    for index in (1, 2, 3):
+        counts = {r["route"]: r["messages"] for r in status(devnet, index)["routes"]}
+        assert counts["alpha->beta"]["failed"] == 0 and counts["beta->alpha"]["failed"] == 0, counts
+    log = "".join((devnet / "logs" / f"operator-{i}.log").read_text() for i in (1, 2, 3))
+    assert log.count('"validators.changed"') >= 2 and '"header.validator_change_sent"' in log
 
 
 def test_equivocation_halts_relaying_from_that_chain_with_evidence(devnet: Path) -> None:

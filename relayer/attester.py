@@ -3,6 +3,8 @@
 An operator signs a header only after its own light client verified it as final. Peer
 signatures fetched over HTTP are checked (recovered signer is the claimed member, digest
 is ours) before they are used; a peer can delay a header update but never forge one.
+Every signature kept is in the one form the contract accepts (low s, v 27/28: a malleated
+form is normalised on receipt), so no member, whatever it serves, can make an update revert.
 """
 
 from __future__ import annotations
@@ -13,11 +15,16 @@ from typing import Any
 import httpx
 import structlog
 import trio
-from eth_keys import keys
-from eth_keys.exceptions import BadSignature, ValidationError
 from eth_utils import to_checksum_address
 
-from adapters.evm.committee import header_digest, pack_signatures, sign_digest
+from adapters.evm.committee import (
+    SECP256K1_N,
+    canonical_signature,
+    contract_signer,
+    header_digest,
+    pack_signatures,
+    sign_digest,
+)
 from relayer.routes import Route
 from relayer.store import Store
 
@@ -57,15 +64,10 @@ def _digest(route: Route, number: int, block_hash: bytes, receipts_root: bytes) 
 
 
 def recover_signer(digest: bytes, signature: bytes) -> str | None:
-    """Address that produced a 65-byte r||s||v (v 27/28 or 0/1) signature over digest, or None."""
-    if len(signature) != 65:
-        return None
-    v = signature[64] - 27 if signature[64] >= 27 else signature[64]
-    try:
-        sig = keys.Signature(signature_bytes=signature[:64] + bytes([v]))
-        return sig.recover_public_key_from_msg_hash(digest).to_checksum_address()
-    except (BadSignature, ValidationError, ValueError):
-        return None
+    """Address that produced a 65-byte r||s||v signature over digest (any of the malleable forms:
+    high or low s, v 27/28 or 0/1), or None."""
+    canonical = canonical_signature(signature)
+    return None if canonical is None else contract_signer(digest, canonical)
 
 
 class Collector:
@@ -113,12 +115,33 @@ class Collector:
             log.debug("attestation.peer_unreachable", peer=peer.name, error=type(exc).__name__)
 
     def _accept(self, found: dict[str, bytes], digest: bytes, record: dict[str, Any], source: str) -> None:
+        """Keep the signature of ``record`` when it is a member's over ``digest``, normalised to the form
+        the contract verifies; log and drop it otherwise."""
         try:
-            signature = bytes.fromhex(str(record["signature"])[2:])
+            served = bytes.fromhex(str(record["signature"])[2:])
         except (KeyError, ValueError):
             return
-        signer = recover_signer(digest, signature)
+        signature = canonical_signature(served)
+        signer = None if signature is None else contract_signer(digest, signature)
         if signer is None or signer.lower() not in self.members:
             log.warning("attestation.rejected", source=source, reason="signature does not match a member")
             return
+        claimed = str(record.get("signer") or signer)
+        if claimed.lower() != signer.lower():
+            log.warning("attestation.rejected", source=source,
+                        reason=f"signed by {signer}, not by the claimed signer {claimed}")
+            return
+        if signature != served:
+            log.warning("attestation.normalized", source=source, signer=signer, block=record.get("number"),
+                        reason=_malleated(served))
         found[signer.lower()] = signature
+
+
+def _malleated(signature: bytes) -> str:
+    """What made a served signature differ from the contract's form."""
+    reasons = []
+    if int.from_bytes(signature[32:64], "big") > SECP256K1_N // 2:
+        reasons.append("high s")
+    if signature[64] in (0, 1):
+        reasons.append(f"v = {signature[64]}")
+    return " and ".join(reasons)

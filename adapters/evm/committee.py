@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import eth_abi
 from eth_keys import keys
+from eth_keys.exceptions import BadSignature, ValidationError
 from eth_utils import keccak, to_checksum_address
 
 from relayer.errors import VerificationError
@@ -24,6 +25,7 @@ ROTATION_TYPEHASH = keccak(text="Rotation(uint64 epoch,address[] members,uint8 t
 NAME = "RelayerCommitteeLightClient"
 VERSION = "1"
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+HALF_ORDER = SECP256K1_N // 2  # the contract refuses s above this (a malleable duplicate)
 SIGNATURE_BYTES = 65
 
 
@@ -61,6 +63,34 @@ def sign_digest(key_hex: str, digest: bytes) -> bytes:
     if s > SECP256K1_N // 2:
         s, v = SECP256K1_N - s, v ^ 1
     return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([27 + v])
+
+
+def canonical_signature(signature: bytes) -> bytes | None:
+    """``signature`` (65 bytes ``r‖s‖v``) in the one form ``CommitteeLightClient`` accepts: low ``s``
+    and ``v`` in {27, 28}; the same signer over the same digest. A high ``s`` becomes ``n - s`` with
+    the recovery bit flipped, ``v`` 0/1 becomes 27/28. None when it cannot be a signature at all
+    (wrong length, ``r`` or ``s`` zero or not below the curve order, ``v`` not 0, 1, 27 or 28)."""
+    if len(signature) != SIGNATURE_BYTES:
+        return None
+    r, s, v = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"), signature[64]
+    if not (0 < r < SECP256K1_N and 0 < s < SECP256K1_N) or v not in (0, 1, 27, 28):
+        return None
+    parity = v - 27 if v >= 27 else v
+    if s > HALF_ORDER:
+        s, parity = SECP256K1_N - s, parity ^ 1
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([27 + parity])
+
+
+def contract_signer(digest: bytes, signature: bytes) -> str | None:
+    """The signer ``CommitteeLightClient`` recovers from ``signature`` over ``digest`` (checksummed),
+    or None where the contract reverts ``InvalidSignature`` (high ``s``, ``v`` not 27/28, no signer)."""
+    if len(signature) != SIGNATURE_BYTES or canonical_signature(signature) != bytes(signature):
+        return None
+    try:
+        sig = keys.Signature(signature_bytes=bytes(signature[:64]) + bytes([signature[64] - 27]))
+        return sig.recover_public_key_from_msg_hash(bytes(digest)).to_checksum_address()
+    except (BadSignature, ValidationError, ValueError):
+        return None
 
 
 def signer_address(key_hex: str) -> str:

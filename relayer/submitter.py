@@ -181,7 +181,10 @@ class Submitter:
                     raise VerificationError("no verified header for a validator-set change", chain=route.src, block=n)
                 accepted = await self.dst.adapter.accepted_root(route.light_client, n)
                 if accepted != bytes.fromhex(header.receipts_root[2:]):
-                    return await self._send_header(route, header, change=number)
+                    result = await self._send_header(route, header, change=number)
+                    if result != "stale":
+                        return result
+                    break  # before the light client's checkpoint: it never needs this change
             self._followed[route.name] = number
         return "done"
 
@@ -192,13 +195,16 @@ class Submitter:
         return recorded_at + rank * self.turn.grace
 
     async def _send_header(self, route: Route, header: StoredHeader, *, change: int) -> str:
-        """Send ``updateHeader(header)`` to the route's light client; ``sent`` or ``waiting`` (refused)."""
+        """Send ``updateHeader(header)`` to the route's light client: ``sent``, ``waiting`` (refused, tried
+        again later) or ``stale`` (below the light client's checkpoint). Raises RpcError."""
         data = self.dst.adapter.qbft_abi.encode_call("updateHeader", bytes.fromhex(header.rlp[2:]))
         try:
             gas = await self.dst.adapter.estimate_gas(self.account.address, route.light_client, data)
         except ContractRevert as exc:
             reason = self.dst.adapter.qbft_abi.decode_revert(exc.reason) if exc.reason.startswith("0x") \
                 else exc.reason
+            if reason.startswith("StaleHeader("):
+                return "stale"
             self._change_retry_at[route.name] = time.time() + CHANGE_RETRY
             log.warning("header.validator_change_refused", route=route.name, block=header.number, change=change,
                         reason=reason, retry_in_s=CHANGE_RETRY)

@@ -37,6 +37,9 @@ class Metrics:
                             ["chain", "endpoint"], registry=r)
         self.wallet_balance = Gauge("relayer_wallet_balance_wei", "Submitter wallet balance", ["chain"], registry=r)
         self.gas_spent = Counter("relayer_gas_spent", "Gas used by this operator's transactions", ["chain"], registry=r)
+        self.tx_abandoned = Counter("relayer_transactions_abandoned",
+                                    "Delivery transactions given up on: refused by the node, or unmined at the fee cap "
+                                    "(their messages are failed)", ["chain"], registry=r)
         self.tx_confirm = Histogram("relayer_tx_confirm_seconds", "Time from sending a transaction to its receipt",
                                     ["chain"], buckets=CONFIRM_BUCKETS, registry=r)
         self.service_up = Gauge("relayer_service_up", "1 while the service runs, 0 retrying or halted", ["service"],

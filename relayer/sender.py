@@ -6,7 +6,10 @@ under a base-fee spike, or dropped from the pool) is replaced at the same nonce 
 raised by at least 12.5% and re-quoted from the current base fee (so never "replacement
 transaction underpriced"), up to the configured cap. A nonce taken by another sender with
 the same key is detected and the nonce resynchronised; a wallet that cannot pay pauses
-sending with an alarm until it is funded again.
+sending with an alarm until it is funded again. Nothing is waited for without end: a refusal
+the sender does not recognise, or a transaction that stays unmined (or refused for its fees)
+at the fee cap for ``CAPPED_ROUNDS`` more rounds, ends the send as ``refused`` with the node's
+words as the reason.
 
 A mined transaction is only *mined* until it is ``depth`` blocks deep on the destination's
 canonical chain (``finality``); one a reorg took off the chain is sent again as the same
@@ -38,6 +41,7 @@ log = structlog.get_logger("relayer.sender")
 
 RECEIPT_POLL = 0.25
 BUMP_NUMERATOR, BUMP_DENOMINATOR = 9, 8  # +12.5%, above geth's and Besu's 10% replacement rule
+CAPPED_ROUNDS = 3  # rounds of replace_after at the fee cap, without getting mined, before giving up
 
 
 @dataclass(frozen=True)
@@ -51,11 +55,13 @@ class FeePolicy:
 @dataclass(frozen=True)
 class Outcome:
     """How one send ended: ``mined`` (with its receipt), ``pending`` (left for recovery),
-    ``no-funds`` or ``nonce-lost`` (nothing of ours will be mined; retry the messages)."""
+    ``no-funds`` or ``nonce-lost`` (nothing of ours will be mined; retry the messages), or
+    ``refused`` (the node will not take it, or not at the fee cap: ``reason`` has its words)."""
 
     status: str
     tx: JournalTx | None = None
     receipt: dict[str, Any] | None = None
+    reason: str | None = None
 
 
 def bumped(old: FeeQuote, fresh: FeeQuote, cap: int) -> FeeQuote:
@@ -102,15 +108,22 @@ class TxSender:
         fault_point("after-sign-before-send")
         log.info("tx.signed", tx=tx.hash, nonce=tx.nonce, gas=gas, max_fee=quote.max_fee,
                  messages=len(message_ids))
-        status = await self._broadcast(tx)
-        if status != "sent":
-            return Outcome(status, tx)
-        return await self.shepherd([tx], to, data, gas, quote)
+        status, error = await self._broadcast(tx)
+        if status not in ("sent", "fee-too-low"):
+            return Outcome(status, tx, reason=error)
+        return await self.shepherd([tx], to, data, gas, quote, refusal=error)
 
     async def shepherd(self, attempts: list[JournalTx], to: str, data: bytes, gas: int,
-                       quote: FeeQuote) -> Outcome:
-        """Wait for any of ``attempts`` (one nonce) to be mined, replacing the latest while stuck."""
+                       quote: FeeQuote, refusal: str | None = None) -> Outcome:
+        """Wait for any of ``attempts`` (one nonce) to be mined, replacing the latest while stuck.
+
+        At the fee cap the latest attempt is sent again as it is each round (the base fee may come
+        down); after CAPPED_ROUNDS such rounds, or at a refusal the sender does not recognise, the
+        attempts are journaled ``dropped`` and the send ends ``refused`` (``refusal``: the node's
+        words of the last fee refusal). Raises RpcError.
+        """
         sent_at = trio.current_time()
+        stalled = 0
         while True:
             mined = await self._await_any(attempts, self.fees.replace_after)
             if mined is not None:
@@ -122,17 +135,32 @@ class TxSender:
                 return Outcome("pending", attempts[-1])
             await self._refill_gap(attempts[-1].nonce)
             replacement = await self._replacement(attempts[-1], to, data, gas, quote)
-            if replacement is None:
-                continue
-            quote, tx = replacement
-            status = await self._broadcast(tx)
-            if status == "nonce-lost":
+            tx = attempts[-1] if replacement is None else replacement[1]
+            status, error = await self._broadcast(tx)
+            if status in ("nonce-lost", "refused"):
                 mined = await self._mined_among(attempts)
                 if mined is not None:
                     self._retire_others(attempts, mined[0])
                     return Outcome("mined", mined[0], mined[1])
+                if status == "refused":
+                    return await self._give_up(attempts if replacement is None else [*attempts, tx], str(error))
                 return Outcome("nonce-lost", tx)
-            attempts.append(tx)
+            if replacement is not None:
+                quote = replacement[0]
+                attempts.append(tx)
+            stalled = 0 if replacement is not None else stalled + 1
+            refusal = error if status == "fee-too-low" else None
+            if stalled >= CAPPED_ROUNDS:
+                words = refusal or f"not mined within {round(stalled * self.fees.replace_after)} s"
+                return await self._give_up(attempts, f"{words} (at the fee cap of {quote.max_fee} wei per gas)")
+
+    async def _give_up(self, attempts: list[JournalTx], reason: str) -> Outcome:
+        """End a send that cannot succeed: every attempt journaled ``dropped`` with ``reason``, the
+        nonce resynchronised (one still in the pool stays taken). Raises RpcError."""
+        for tx in attempts:
+            self.store.set_tx_state(tx.hash, "dropped", error=reason)
+        await self.sync_nonce()
+        return Outcome("refused", attempts[-1], reason=reason)
 
     async def _replacement(self, last: JournalTx, to: str, data: bytes, gas: int,
                            quote: FeeQuote) -> tuple[FeeQuote, JournalTx] | None:
@@ -157,21 +185,28 @@ class TxSender:
                          raw="0x" + bytes(signed.raw_transaction).hex(), state="signed",
                          message_ids=message_ids, created_at=time.time())
 
-    async def _broadcast(self, tx: JournalTx) -> str:
-        """``sent`` (or already known), ``nonce-lost`` or ``no-funds``; journals the outcome."""
+    async def _broadcast(self, tx: JournalTx) -> tuple[str, str | None]:
+        """(status, the node's words when it refused): ``sent`` (or already known, or unanswered),
+        ``fee-too-low`` (kept as signed, to be sent again or replaced), or ``nonce-lost``,
+        ``no-funds``, ``refused`` (not recognised), each journaled ``dropped``. Raises RpcError."""
         try:
             await self.adapter.send_raw(bytes.fromhex(tx.raw[2:]))
         except RpcError as exc:
-            status = _classify(exc.message)
-            if status != "sent":
-                self.store.set_tx_state(tx.hash, "dropped", error=exc.message)
+            status = _classify(exc)
+            if status == "sent":
+                log.warning("tx.send_uncertain", tx=tx.hash, error=exc.message)
+            else:
+                error = f"{self.chain} refused the transaction: {exc.message}"
                 log.warning("tx.refused", tx=tx.hash, nonce=tx.nonce, reason=status, error=exc.message)
+                if status == "fee-too-low":
+                    self.store.set_tx_state(tx.hash, "signed", error=error)
+                    return status, error
+                self.store.set_tx_state(tx.hash, "dropped", error=error)
                 await self.sync_nonce()  # a refused nonce is free again (no-funds) or used (nonce-lost)
-                return status
-            log.warning("tx.send_uncertain", tx=tx.hash, error=exc.message)
+                return status, error
         fault_point("after-send-before-record")
         self.store.set_tx_state(tx.hash, "sent")
-        return "sent"
+        return "sent", None
 
     async def _funded(self, gas: int, quote: FeeQuote) -> bool:
         balance = await self.adapter.balance(self.account.address)
@@ -257,8 +292,10 @@ class TxSender:
 
     # recovery -------------------------------------------------------------------------
     async def recover(self, settle: Callable[[JournalTx, dict[str, Any]], None],
-                      abandon: Callable[[JournalTx, str], None]) -> None:
-        """Settle every journaled, unsettled transaction after a restart, then sync the nonce."""
+                      abandon: Callable[[JournalTx, str], None],
+                      refused: Callable[[JournalTx, str], None] | None = None) -> None:
+        """Settle every journaled, unsettled transaction after a restart, then sync the nonce
+        (``refused``: for a nonce the node will not take, with its words)."""
         by_nonce: dict[int, list[JournalTx]] = {}
         for tx in self.store.open_txs(self.chain):
             by_nonce.setdefault(tx.nonce, []).append(tx)
@@ -268,6 +305,8 @@ class TxSender:
             outcome = await self._recover_nonce(attempts)
             if outcome.status == "mined" and outcome.tx and outcome.receipt:
                 settle(outcome.tx, outcome.receipt)
+            elif outcome.status == "refused" and outcome.tx and refused is not None:
+                refused(outcome.tx, outcome.reason or "refused")
             else:
                 for tx in attempts:
                     abandon(tx, outcome.status)
@@ -278,11 +317,11 @@ class TxSender:
         if mined is not None:
             self._retire_others(attempts, mined[0])
             return Outcome("mined", mined[0], mined[1])
-        status = await self._broadcast(attempts[-1])
-        if status != "sent":
-            return Outcome(status, attempts[-1])
+        status, error = await self._broadcast(attempts[-1])
+        if status not in ("sent", "fee-too-low"):
+            return Outcome(status, attempts[-1], reason=error)
         to, data, gas, quote = _decode(attempts[-1].raw)
-        return await self.shepherd(attempts, to, data, gas, quote)
+        return await self.shepherd(attempts, to, data, gas, quote, refusal=error)
 
 
 def _decode(raw: str) -> tuple[str, bytes, int, FeeQuote]:
@@ -293,12 +332,23 @@ def _decode(raw: str) -> tuple[str, bytes, int, FeeQuote]:
     return to, bytes(fields["data"]), int(fields["gas"]), quote
 
 
-def _classify(message: str) -> str:
-    text = message.lower()
+#: Words of fee refusals (geth, Besu, Nethermind, anvil): too low for the base fee or the pool.
+FEE_REFUSALS = ("underpriced", "less than block base fee", "fee cap less than", "feecap too low",
+                "fee too low", "gas price too low", "gas price below", "max fee per gas less than")
+
+
+def _classify(exc: RpcError) -> str:
+    """What a failed ``eth_sendRawTransaction`` means. Without an answer from the node (a transport
+    failure) the node may hold the transaction: ``sent``. An answer not recognised: ``refused``."""
+    if "method" not in exc.fields:
+        return "sent"
+    text = exc.message.lower()
     if "already known" in text or "known transaction" in text or "already imported" in text:
         return "sent"
     if "nonce too low" in text or "nonce has already been used" in text or "old nonce" in text:
         return "nonce-lost"
     if "insufficient funds" in text:
         return "no-funds"
-    return "sent"
+    if any(words in text for words in FEE_REFUSALS):
+        return "fee-too-low"
+    return "refused"

@@ -126,7 +126,7 @@ class Submitter:
     # start-up -----------------------------------------------------------------------
     async def recover(self) -> None:
         """Settle every journaled transaction (rebroadcasting or replacing it), then sync the nonce."""
-        await self.sender.recover(self._settle, self._abandon)
+        await self.sender.recover(self._settle, self._abandon, self._refused)
 
     # one round ------------------------------------------------------------------------
     async def step(self) -> bool:
@@ -352,6 +352,25 @@ class Submitter:
             self._abandon(outcome.tx, "nonce taken by another transaction of this key")
         elif outcome.status == "no-funds":
             self._abandon(outcome.tx, "the wallet cannot pay")
+        elif outcome.status == "refused":
+            self._refused(outcome.tx, outcome.reason or "refused")
+
+    def _refused(self, tx: JournalTx, reason: str) -> None:
+        """The destination will not take ``tx`` (a refusal the sender does not know, or fees at the
+        cap): its messages are ``failed`` with the node's words, and an alarm is raised."""
+        self.metrics.tx_abandoned.labels(self.dst.name).inc()
+        log.error("tx.abandoned", tx=tx.hash, nonce=tx.nonce, messages=len(tx.message_ids), reason=reason,
+                  alarm=True, action=f"read the reason; fix the account, node or fees.max_fee_gwei of {self.dst.name}, "
+                                     "then retry the failed messages")
+        now = time.time()
+        for mid in tx.message_ids:
+            m = self.store.message(mid)
+            if m is None or m.state not in ("submitted", "included", "final"):
+                continue
+            self.store.retry_later(mid, reason, now, failed=True, now=now)
+            self.metrics.failed.labels(f"{m.src_chain}->{m.dst_chain}", "refused").inc()
+            log.warning("message.attempt_failed", message_id=mid, reason=reason, attempt=m.attempts + 1,
+                        state="failed", retry_in_s=None)
 
     async def _watch_inclusions(self) -> None:
         """Confirm our mined deliveries once they are ``finality_depth`` blocks deep on the

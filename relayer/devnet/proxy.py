@@ -9,7 +9,7 @@ way:
 **Faults**, set at run time on the admin endpoint (served on the admin port, which never
 fails, and on the RPC port while it accepts connections)::
 
-    POST /_proxy/faults  {"mode": "none|refuse|hang|429|500|garbage|truncate|conflict|lie",
+    POST /_proxy/faults  {"mode": "none|refuse|hang|429|500|garbage|truncate|reject|conflict|lie",
                           "lie": NAME,                       # mode lie: one of LIES (below)
                           "methods": ["eth_getLogs", ...],   # optional: only requests calling one of these
                           "count": N,                        # optional: the next N matching requests, then "none"
@@ -21,10 +21,12 @@ fails, and on the RPC port while it accepts connections)::
 *Transport faults* (``refuse`` resets the connection: at once for new connections when no
 ``methods`` are named, else once the request is read; ``hang`` answers nothing and then
 resets; ``429`` and ``500`` answer that HTTP status; ``garbage`` answers 200 with bytes
-that are not JSON; ``truncate`` announces the whole answer and sends half of it) never
-reach the upstream node, except ``truncate`` (the real answer is cut). ``revert`` (by default
-for ``eth_estimateGas`` only) answers a JSON-RPC revert (code 3, ``Error(string)`` data
-``REVERT_REASON``): a destination contract refusing a transaction once, as a relayer sees it.
+that are not JSON; ``truncate`` announces the whole answer and sends half of it; ``reject``
+answers every call with the JSON-RPC error ``REJECTION``, as a permissioned node refuses a
+transaction) never reach the upstream node, except ``truncate`` (the real answer is cut).
+``revert`` (by default for ``eth_estimateGas`` only) answers a JSON-RPC revert (code 3,
+``Error(string)`` data ``REVERT_REASON``): a destination contract refusing a transaction once,
+as a relayer sees it.
 
 *Lies* rewrite a real answer; select one as ``{"mode": "lie", "lie": NAME, "block": N, "count": K}``
 (or ``{"mode": NAME, ...}``). ``block`` limits it to answers about that block (asked by number,
@@ -111,9 +113,11 @@ ADMIN_PATH = "/_proxy/faults"
 VALIDATORS_PATH = "/_proxy/validators"
 HEALTH_PATH = "/_proxy/health"
 PROXY_MARKER = "relayer.devnet.proxy"
-TRANSPORT_FAULTS = ("refuse", "hang", "429", "500", "garbage", "truncate", "revert")
+TRANSPORT_FAULTS = ("refuse", "hang", "429", "500", "garbage", "truncate", "revert", "reject")
 #: What the ``revert`` fault answers: a JSON-RPC revert with ``Error(string)`` data.
 REVERT_REASON = "refused by the devnet proxy (fault revert)"
+#: What ``reject`` answers: the words of Besu's account permissioning, a refusal the relayer does not know.
+REJECTION = {"code": -32007, "message": "Sender account not authorized to send transactions"}
 UPSTREAM_TIMEOUT = 30.0
 HANG_SECONDS = 600.0
 FETCH_BATCH = 200
@@ -1057,6 +1061,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if mode == "revert":
             self._send(200, _revert_reply(request.get("id") if isinstance(request, dict) else None))
+            return
+        if mode == "reject":
+            calls = request if isinstance(request, list) else [request]
+            errors = [{"jsonrpc": "2.0", "id": c.get("id") if isinstance(c, dict) else None, "error": REJECTION}
+                      for c in calls]
+            self._send(200, json.dumps(errors if isinstance(request, list) else errors[0]).encode())
             return
         try:
             status, answer, content_type = proxy.answer(body, request)

@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--dir", required=True, type=Path)
     up.add_argument("--detach", action="store_true", help="return once everything is healthy")
     up.add_argument("--policy", choices=["committee", "qbft"], default="committee", help="header verification policy")
+    up.add_argument("--node", action="append", default=[], metavar="CHAIN=NODE",
+                    help="run CHAIN on another node: anvil (default) or hardhat; repeatable")
     up.set_defaults(handler=_cmd_devnet_up)
     down = devnet_sub.add_parser("down", help="stop everything `devnet up` started")
     down.add_argument("--dir", required=True, type=Path)
@@ -115,7 +117,18 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 def _cmd_devnet_up(args: argparse.Namespace) -> int:
     from relayer.devnet.cli import devnet_up
 
-    return devnet_up(args.dir, detach=args.detach, policy=args.policy)
+    return devnet_up(args.dir, detach=args.detach, policy=args.policy, nodes=_pairs(args.node, "--node"))
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    """``["alpha=hardhat", ...]`` as a dict; raises UsageError naming ``option`` when malformed."""
+    out = {}
+    for value in values:
+        name, sep, choice = value.partition("=")
+        if not sep or not name or not choice:
+            raise UsageError(f"{option} {value!r}: expected CHAIN=VALUE, e.g. {option} beta=hardhat")
+        out[name] = choice
+    return out
 
 
 def _cmd_devnet_down(args: argparse.Namespace) -> int:

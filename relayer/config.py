@@ -64,6 +64,7 @@ class FeeConfig:
     priority_fee_gwei: float = 1.0
     gas_multiplier: float = 1.3
     replace_after: float = 15.0  # seconds without a receipt before a transaction is replaced
+    mode: str = "auto"  # auto (legacy when the chain has no base fee) | eip1559 | legacy
 
 
 @dataclass(frozen=True)
@@ -610,7 +611,8 @@ _CHAIN_KEYS = (
     "chain_id", "adapter", "light_client", "rpc", "bridge", "confirmations", "poll_interval",
     "start_block", "fees", "light_client_options",
 )
-_FEE_KEYS = ("max_fee_gwei", "priority_fee_gwei", "gas_multiplier", "replace_after")
+_FEE_KEYS = ("max_fee_gwei", "priority_fee_gwei", "gas_multiplier", "replace_after", "mode")
+_FEE_MODES = ("auto", "eip1559", "legacy")
 _ROUTE_KEYS = ("from", "to", "batch_size")
 _UINT64 = 2**64 - 1
 
@@ -828,12 +830,13 @@ def _fees(t: _Table | None) -> FeeConfig | None:
     priority = t.get("priority_fee_gwei", _number(0, 1e9, allow_minimum=True), FeeConfig.priority_fee_gwei)
     multiplier = t.get("gas_multiplier", _number(1, 10, allow_minimum=True), FeeConfig.gas_multiplier)
     replace_after = t.get("replace_after", _number(1, 3600, allow_minimum=True), FeeConfig.replace_after)
-    if max_fee is None or priority is None or multiplier is None or replace_after is None:
+    mode = t.get("mode", _choice(_FEE_MODES), FeeConfig.mode)
+    if max_fee is None or priority is None or multiplier is None or replace_after is None or mode is None:
         return None
     if priority > max_fee:
         t.report.add(t.key("priority_fee_gwei"), f"must not exceed max_fee_gwei ({max_fee}), got {priority}")
         return None
-    return FeeConfig(max_fee, priority, multiplier, replace_after)
+    return FeeConfig(max_fee, priority, multiplier, replace_after, mode)
 
 
 def _routes(root: _Table, chains: set[str] | None) -> tuple[RouteConfig, ...] | None:

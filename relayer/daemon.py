@@ -218,7 +218,8 @@ class Daemon:
         collector = Collector(self.store, members, self.account.address, committee.threshold)
         fees = FeePolicy(max_fee=int(chain.fees.max_fee_gwei * GWEI),
                          priority_fee=int(chain.fees.priority_fee_gwei * GWEI),
-                         gas_multiplier=chain.fees.gas_multiplier, replace_after=chain.fees.replace_after)
+                         gas_multiplier=chain.fees.gas_multiplier, replace_after=chain.fees.replace_after,
+                         mode=chain.fees.mode)
         progress = self.progress.setdefault(f"submitter:{rt.name}", {})
         return Submitter(rt, self.chains, self.store, self.cache, collector, self.account,
                          Turn(ordered, me, committee.grace_period), fees, chain.poll_interval, progress,

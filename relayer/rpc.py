@@ -11,6 +11,10 @@ one request probes it again, with a short timeout (``PROBE_TIMEOUT``) while anot
 can still take over. A success makes it healthy again (and first again, when configured
 first). So a hanging endpoint costs one full timeout, then at most one probe timeout per
 rest; and an endpoint that recovered is used again instead of staying at the back for ever.
+
+A method an endpoint answers with "method not found/not supported" is remembered for that
+endpoint (``EndpointHealth.unsupported``) and never sent to it again; ``call`` then tries the
+other endpoints and raises ``MethodNotSupported`` when none serves it (see ``supports``).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class EndpointHealth:
     last_error: str | None = None
     latency_total: float = 0.0
     retry_at: float = 0.0  # trio clock: tried first again (probed) from then on
+    unsupported: set[str] = field(default_factory=set)  # methods it answered "method not found" to
 
     def resting(self, now: float) -> bool:
         return self.consecutive_errors > 0 and now < self.retry_at
@@ -86,8 +91,12 @@ class RpcClient:
     async def call(self, method: str, *params: Any) -> Any:
         """One call. Raises RpcError (retryable) or ContractRevert; cancellation aborts the request."""
         reply = await self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method,
-                                  "params": list(params)})
+                                  "params": list(params)}, method)
         return self._result(method, reply)
+
+    def supports(self, method: str) -> bool:
+        """False once every endpoint has answered ``method`` with "method not found"."""
+        return any(method not in health.unsupported for health in self.health.values())
 
     async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         """Several calls in one HTTP request; results in call order. Raises like ``call``."""
@@ -114,17 +123,25 @@ class RpcClient:
 
         return sorted(self.urls, key=key)
 
-    async def _post(self, payload: Any) -> Any:
+    async def _post(self, payload: Any, method: str | None = None) -> Any:
+        """POST to the first endpoint that answers; with ``method`` (a single call), skip endpoints
+        known not to serve it and learn which do not. Raises RpcError, MethodNotSupported."""
         last: RpcError | None = None
-        urls = self._ordered_urls()
+        urls = [url for url in self._ordered_urls() if method not in self.health[url].unsupported]
         for position, url in enumerate(urls):
             probe = self.health[url].consecutive_errors > 0 and position < len(urls) - 1
             try:
-                return await self._post_one(url, payload, min(self.timeout, PROBE_TIMEOUT) if probe else None)
+                body = await self._post_one(url, payload, min(self.timeout, PROBE_TIMEOUT) if probe else None)
             except RpcError as exc:
                 last = exc
-        assert last is not None
-        raise last
+                continue
+            if method is None or not _method_missing(body):
+                return body
+            self.health[url].unsupported.add(method)
+            log.info("rpc.method_unsupported", chain=self.chain, endpoint=redact_url(url), method=method)
+            last = MethodNotSupported(f"{method}: not served by the endpoint", chain=self.chain,
+                                      endpoint=redact_url(url))
+        raise last or MethodNotSupported(f"{method}: served by none of the endpoints", chain=self.chain)
 
     async def _post_one(self, url: str, payload: Any, timeout: float | None = None) -> Any:
         health = self.health[url]
@@ -186,6 +203,16 @@ def redact_url(url: str) -> str:
 
 
 RATE_LIMIT_CODES = {-32005, 429}
+METHOD_MISSING_CODES = {-32601, -32004}  # JSON-RPC "method not found"; EIP-1474 "method not supported"
+
+
+class MethodNotSupported(RpcError):
+    """No endpoint serves the method (each answered "method not found" once, and is remembered)."""
+
+
+def _method_missing(body: Any) -> bool:
+    error = body.get("error") if isinstance(body, dict) else None
+    return isinstance(error, dict) and error.get("code") in METHOD_MISSING_CODES
 
 
 class RateLimited(ValueError):

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import rlp
 import structlog
 import trio
 from eth_account.signers.local import LocalAccount
@@ -50,6 +51,7 @@ class FeePolicy:
     priority_fee: int
     gas_multiplier: float
     replace_after: float = 15.0
+    mode: str = "auto"  # fees.mode: auto | eip1559 | legacy (see EvmAdapter.fee_quote)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,13 @@ class Outcome:
 
 
 def bumped(old: FeeQuote, fresh: FeeQuote, cap: int) -> FeeQuote:
-    """Fees for a replacement: at least +12.5% on both fields, at least the fresh quote, at most ``cap``."""
+    """Fees for a replacement: at least +12.5% on both fields, at least the fresh quote, at most ``cap``.
+
+    A legacy transaction is replaced by a legacy one: gasPrice raised by at least 12.5%.
+    """
+    if old.legacy:
+        price = min(max(math.ceil(old.max_fee * BUMP_NUMERATOR / BUMP_DENOMINATOR), fresh.max_fee), cap)
+        return FeeQuote(max_fee=price, priority_fee=price, legacy=True)
     priority = max(math.ceil(old.priority_fee * BUMP_NUMERATOR / BUMP_DENOMINATOR), fresh.priority_fee)
     max_fee = max(math.ceil(old.max_fee * BUMP_NUMERATOR / BUMP_DENOMINATOR), fresh.max_fee)
     max_fee = min(max_fee, cap)
@@ -99,7 +107,7 @@ class TxSender:
 
         Returns ``pending`` when stopping interrupts the wait (the journal has it). Raises RpcError.
         """
-        quote = await self.adapter.fee_quote(self.fees.priority_fee, self.fees.max_fee)
+        quote = await self.adapter.fee_quote(self.fees.priority_fee, self.fees.max_fee, self.fees.mode)
         if not await self._funded(gas, quote):
             return Outcome("no-funds")
         tx = self._sign(self.nonce, to, data, gas, quote, message_ids)
@@ -164,7 +172,7 @@ class TxSender:
 
     async def _replacement(self, last: JournalTx, to: str, data: bytes, gas: int,
                            quote: FeeQuote) -> tuple[FeeQuote, JournalTx] | None:
-        fresh = await self.adapter.fee_quote(self.fees.priority_fee, self.fees.max_fee)
+        fresh = await self.adapter.fee_quote(self.fees.priority_fee, self.fees.max_fee, self.fees.mode)
         new = bumped(quote, fresh, self.fees.max_fee)
         if new.max_fee <= quote.max_fee:
             log.warning("tx.fee_capped", tx=last.hash, nonce=last.nonce, max_fee=quote.max_fee,
@@ -178,9 +186,13 @@ class TxSender:
 
     def _sign(self, nonce: int, to: str, data: bytes, gas: int, quote: FeeQuote,
               message_ids: tuple[str, ...]) -> JournalTx:
-        signed = self.account.sign_transaction({
-            "type": 2, "chainId": self.adapter.chain_id, "nonce": nonce, "to": to, "data": data, "gas": gas,
-            "value": 0, "maxFeePerGas": quote.max_fee, "maxPriorityFeePerGas": quote.priority_fee})
+        fields: dict[str, Any] = {"chainId": self.adapter.chain_id, "nonce": nonce, "to": to, "data": data,
+                                  "gas": gas, "value": 0}
+        if quote.legacy:  # type 0 (EIP-155): a chain without a base fee
+            fields["gasPrice"] = quote.max_fee
+        else:
+            fields |= {"type": 2, "maxFeePerGas": quote.max_fee, "maxPriorityFeePerGas": quote.priority_fee}
+        signed = self.account.sign_transaction(fields)
         return JournalTx(hash="0x" + bytes(signed.hash).hex(), chain=self.chain, nonce=nonce,
                          raw="0x" + bytes(signed.raw_transaction).hex(), state="signed",
                          message_ids=message_ids, created_at=time.time())
@@ -325,8 +337,14 @@ class TxSender:
 
 
 def _decode(raw: str) -> tuple[str, bytes, int, FeeQuote]:
-    """Destination, calldata, gas and fees of a journaled EIP-1559 transaction."""
-    fields = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
+    """Destination, calldata, gas and fees of a journaled EIP-1559 or legacy transaction."""
+    blob = HexBytes(raw)
+    if blob[0] >= 0xC0:  # an RLP list: a legacy (type 0) transaction
+        nonce, price, gas, dest, _value, data, *_signature = rlp.decode(bytes(blob))
+        price_int = int.from_bytes(price, "big")
+        return (to_checksum_address(dest), bytes(data), int.from_bytes(gas, "big"),
+                FeeQuote(max_fee=price_int, priority_fee=price_int, legacy=True))
+    fields = TypedTransaction.from_bytes(blob).as_dict()
     to = to_checksum_address(bytes(fields["to"]))
     quote = FeeQuote(max_fee=int(fields["maxFeePerGas"]), priority_fee=int(fields["maxPriorityFeePerGas"]))
     return to, bytes(fields["data"]), int(fields["gas"]), quote

@@ -219,6 +219,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("fees priority above max", _set("chains.alpha.fees.priority_fee_gwei", 600.0),
      "chains.alpha.fees.priority_fee_gwei", "max_fee_gwei"),
     ("gas multiplier", _set("chains.alpha.fees.gas_multiplier", 0.5), "chains.alpha.fees.gas_multiplier", "at least 1"),
+    ("fee mode", _set("chains.alpha.fees.mode", "legacyy"), "chains.alpha.fees.mode", "auto, eip1559, legacy"),
     ("options not a table", _set("chains.alpha.light_client_options", "x"), "chains.alpha.light_client_options",
      "table"),
     ("chain name", _set("chains.al pha", {}), 'chains."al pha"', "letters, digits"),

@@ -16,7 +16,7 @@ from eth_utils import to_checksum_address
 from adapters.evm.abi import Contract
 from light_clients.evm.header import Header, header_from_rpc
 from relayer.errors import ContractRevert, RpcAnswerError
-from relayer.rpc import RpcClient, hex_int
+from relayer.rpc import MethodNotSupported, RpcClient, hex_int
 
 KIND_BY_EVENT = {"Locked": "lock", "Burned": "burn"}
 
@@ -48,10 +48,16 @@ class BridgeEvent:
     log_index: int  # index of the log within its receipt
 
 
+FEE_MODES = ("auto", "eip1559", "legacy")
+
+
 @dataclass(frozen=True)
 class FeeQuote:
+    """EIP-1559 caps, or with ``legacy`` one gas price (``max_fee`` = ``priority_fee`` = gasPrice)."""
+
     max_fee: int
     priority_fee: int
+    legacy: bool = False
 
 
 class EvmAdapter:
@@ -68,6 +74,7 @@ class EvmAdapter:
         self.lc_abi = Contract.load("CommitteeLightClient")
         self.qbft_abi = Contract.load("QbftLightClient")
         self.event_topics = {"0x" + self.bridge_abi.event_topic(n).hex(): n for n in KIND_BY_EVENT}
+        self.legacy_fees: bool | None = None  # fees.mode auto: the chain's answer, probed once
 
     # source side ---------------------------------------------------------------
     async def head_number(self) -> int:
@@ -98,11 +105,26 @@ class EvmAdapter:
         return {hex_int(lg.get("blockNumber"), "log.blockNumber"): lg.get("blockHash") for lg in logs}
 
     async def block_receipts(self, number: int) -> list[dict[str, Any]]:
-        """All receipts of a block (eth_getBlockReceipts). Raises RpcError, RpcAnswerError."""
-        receipts = await self.rpc.call("eth_getBlockReceipts", hex(number))
-        if not isinstance(receipts, list):
-            raise RpcAnswerError("eth_getBlockReceipts answer is not a list", chain=self.name, block=number)
+        """All receipts of a block: eth_getBlockReceipts, or where no endpoint serves it (Hardhat,
+        older nodes; learnt once per endpoint) eth_getTransactionReceipt of each of the block's
+        transactions in one JSON-RPC batch. The caller checks them against the verified header.
+        Raises RpcError, RpcAnswerError."""
+        if self.rpc.supports("eth_getBlockReceipts"):
+            try:
+                receipts = await self.rpc.call("eth_getBlockReceipts", hex(number))
+            except MethodNotSupported:
+                receipts = await self._receipts_by_transaction(number)
+        else:
+            receipts = await self._receipts_by_transaction(number)
+        if not isinstance(receipts, list) or not all(isinstance(r, dict) for r in receipts):
+            raise RpcAnswerError("block receipts answer is not a list of receipts", chain=self.name, block=number)
         return receipts
+
+    async def _receipts_by_transaction(self, number: int) -> list[Any]:
+        block = await self.rpc.call("eth_getBlockByNumber", hex(number), False)
+        if not isinstance(block, dict) or not isinstance(block.get("transactions"), list):
+            raise RpcAnswerError("block missing from eth_getBlockByNumber", chain=self.name, block=number)
+        return await self.rpc.batch([("eth_getTransactionReceipt", [tx]) for tx in block["transactions"]])
 
     def bridge_events(self, receipts: list[dict[str, Any]]) -> list[BridgeEvent]:
         """Locked/Burned events of this chain's Bridge in (already verified) receipts."""
@@ -177,8 +199,19 @@ class EvmAdapter:
     async def balance(self, address: str) -> int:
         return hex_int(await self.rpc.call("eth_getBalance", address, "latest"), "balance")
 
-    async def fee_quote(self, priority_fee_cap: int, max_fee_cap: int) -> FeeQuote:
-        """EIP-1559 fees: tip = min(node's suggestion, cap); max fee = 2 x base fee + tip, capped."""
+    async def fee_quote(self, priority_fee_cap: int, max_fee_cap: int, mode: str = "auto") -> FeeQuote:
+        """Fees for a new transaction. ``eip1559``: tip = min(node's suggestion, cap), max fee =
+        2 x base fee + tip, capped. ``legacy``: gasPrice = min(eth_gasPrice, max fee cap).
+        ``auto``: legacy when the latest block has no base fee (probed once, then remembered).
+        Raises RpcError, RpcAnswerError."""
+        if mode == "auto" and self.legacy_fees is None:
+            block = await self.rpc.call("eth_getBlockByNumber", "latest", False)
+            if not isinstance(block, dict):
+                raise RpcAnswerError("latest block missing from eth_getBlockByNumber", chain=self.name)
+            self.legacy_fees = block.get("baseFeePerGas") is None
+        if mode == "legacy" or (mode == "auto" and self.legacy_fees):
+            price = min(hex_int(await self.rpc.call("eth_gasPrice"), "eth_gasPrice"), max_fee_cap)
+            return FeeQuote(max_fee=price, priority_fee=price, legacy=True)
         block, tip = await self.rpc.batch([("eth_getBlockByNumber", ["latest", False]),
                                            ("eth_maxPriorityFeePerGas", [])])
         base = hex_int(block.get("baseFeePerGas", "0x0"), "baseFeePerGas")

@@ -111,7 +111,7 @@ def start_anvil(
     finally:
         if log_path:
             out.close()  # type: ignore[union-attr]
-    _wait_ready(node, timeout)
+    wait_ready(node, timeout)
     return node
 
 
@@ -119,11 +119,13 @@ def _block_time_arg(seconds: float) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else str(seconds)
 
 
-def _wait_ready(node: AnvilNode, timeout: float) -> None:
+def wait_ready(node: AnvilNode, timeout: float, what: str = "anvil") -> None:
+    """Wait until the node at ``node.port`` answers ``eth_chainId``; stop it and raise DevnetError
+    (naming ``what``) when it exits or does not answer within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if node.process and node.process.poll() is not None:
-            raise DevnetError(f"anvil exited with status {node.process.returncode}", port=node.port)
+            raise DevnetError(f"{what} exited with status {node.process.returncode}", port=node.port)
         try:
             reply = httpx.post(node.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId",
                                                "params": []}, timeout=1.0)
@@ -133,7 +135,7 @@ def _wait_ready(node: AnvilNode, timeout: float) -> None:
             pass
         time.sleep(0.05)
     stop_pid(node.pid)
-    raise DevnetError(f"anvil did not answer within {timeout:.0f} s", port=node.port)
+    raise DevnetError(f"{what} did not answer within {timeout:.0f} s", port=node.port)
 
 
 def stop_anvil(node: AnvilNode) -> None:

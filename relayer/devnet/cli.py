@@ -11,16 +11,16 @@ from typing import Any
 from relayer.devnet import network
 
 
-def devnet_up(dir: Path, detach: bool, policy: str = "committee") -> int:
+def devnet_up(dir: Path, detach: bool, policy: str = "committee", nodes: dict[str, str] | None = None) -> int:
     """Start the devnet in ``dir`` and print where everything is; returns the exit status (0).
 
     With ``detach`` return once every operator is healthy; otherwise stay in the foreground
     until SIGINT/SIGTERM and then stop everything. Raises UsageError for an unknown policy,
     DevnetError when a devnet already runs in ``dir`` or it cannot be started (whatever was
-    started is stopped again).
+    started is stopped again). ``nodes`` maps a chain to its node (``hardhat``; default anvil).
     """
     stop = None if detach else _catch_stop_signals()
-    deployment = network.up(dir, policy=policy)
+    deployment = network.up(dir, policy=policy, nodes=nodes)
     print(describe(network.DevnetPaths.of(dir), deployment, detach=detach), flush=True)
     if stop is None:
         return 0
@@ -41,7 +41,7 @@ def describe(paths: network.DevnetPaths, deployment: dict[str, Any], *, detach: 
     """Human summary of a running devnet: RPCs, contracts, operators, files."""
     lines = [f"devnet is up in {paths.root}"]
     for name, chain in deployment["chains"].items():
-        lines.append(f"  {name:<6} chain {chain['chain_id']}  rpc {chain['rpc']}  "
+        lines.append(f"  {name:<6} {chain.get('node', 'anvil')} chain {chain['chain_id']}  rpc {chain['rpc']}  "
                      f"bridge {chain['bridge']}  light client {chain['light_client']}")
         lines.append(f"         test token {chain['test_token']}  wrapped native "
                      f"{chain['wrapped_native']}  wrapped token {chain['wrapped_token']}")

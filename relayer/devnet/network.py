@@ -8,6 +8,10 @@ Everything lives in one folder::
     DIR/keys/operator-N.password  their passwords, random per devnet (mode 0600)
     DIR/state/operator-N/      operator state
     DIR/logs/{alpha,beta,operator-N}.log
+    DIR/<chain>.hardhat.config.js  the Hardhat config of a chain run with ``--node <chain>=hardhat``
+
+Each chain runs on anvil unless ``nodes`` names another node (``relayer.devnet.nodes``: the
+Hardhat node, which serves no ``eth_getBlockReceipts``).
 
 With ``--policy qbft`` each chain also gets four QBFT validators and a sealing JSON-RPC proxy
 (``relayer.devnet.proxy``) in front of its anvil: the proxy serves anvil's blocks as a Besu
@@ -43,7 +47,7 @@ import httpx
 from eth_account import Account
 
 from adapters.evm.sync_client import SyncEvm
-from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode, free_port, start_anvil
+from relayer.devnet.anvil import ANVIL_KEYS, free_port
 from relayer.devnet.deploy import (
     Report,
     deploy_pair,
@@ -52,6 +56,7 @@ from relayer.devnet.deploy import (
     send_value,
     stderr_report,
 )
+from relayer.devnet.nodes import ChainNode, check_kind, set_mining, start_node
 from relayer.devnet.proxy import PROXY_MARKER, ProxyHandle, start_proxy
 from relayer.errors import DevnetError, UsageError
 from relayer.keys import write_keystore, write_private_file
@@ -69,7 +74,6 @@ DEPLOYER_KEY = ANVIL_KEYS[0]
 USER_KEYS = ANVIL_KEYS[1:4]
 POLICIES = ("committee", "qbft")
 QBFT_VALIDATORS = 4
-ANVIL_MARKER = "anvil"
 OPERATOR_MARKER = "relayer"
 # Devnet keystores only: pbkdf2 with few iterations decrypts in milliseconds. Never use
 # this for real keys (`relayer keys new` uses eth-account's default scrypt).
@@ -216,9 +220,9 @@ def _wait_gone(pid: int, timeout: float) -> bool:
 def running_pids(deployment: dict[str, Any]) -> dict[str, int]:
     """``{process name: pid}`` of the devnet's processes that are still running."""
     found = {}
-    for name, node in deployment.get("anvil", {}).items():
-        if process_alive(node.get("pid"), ANVIL_MARKER):
-            found[f"anvil {name}"] = node["pid"]
+    for name, node in deployment.get("nodes", {}).items():
+        if process_alive(node.get("pid"), node["node"]):
+            found[f"{node['node']} {name}"] = node["pid"]
     for op in deployment.get("operators", []):
         if process_alive(op.get("pid"), OPERATOR_MARKER):
             found[op["name"]] = op["pid"]
@@ -332,24 +336,36 @@ def _fail_operator(paths: DevnetPaths, op: dict[str, Any], why: str) -> None:
 # --------------------------------------------------------------------------- up / down
 
 def up(root: Path | str, *, policy: str = "committee", report: Report = stderr_report,
-       health_timeout: float = HEALTH_TIMEOUT) -> dict[str, Any]:
-    """Start anvil alpha/beta, deploy, configure and start three operators; returns deployment.json.
+       health_timeout: float = HEALTH_TIMEOUT, nodes: dict[str, str] | None = None) -> dict[str, Any]:
+    """Start chains alpha/beta, deploy, configure and start three operators; returns deployment.json.
 
-    Tears down whatever it started when a step fails. Raises UsageError for an unknown policy,
-    DevnetError when a devnet already runs in ``root`` or a step fails.
+    ``nodes`` maps a chain to its node (``anvil``, the default, or ``hardhat``). Tears down whatever
+    it started when a step fails. Raises UsageError for an unknown policy, chain or node, DevnetError when a devnet
+    already runs in ``root`` or a step fails.
     """
     if policy not in POLICIES:
         raise UsageError(f"verification policy {policy!r} is not supported by the devnet "
                          f"(supported: {', '.join(POLICIES)})")
+    kinds = _node_kinds(nodes or {})
+    if policy == "qbft" and set(kinds.values()) != {"anvil"}:
+        raise UsageError("--node: the QBFT sealing proxy (policy qbft) runs in front of anvil only")
     paths = DevnetPaths.of(root)
     _refuse_running(paths)
     _clean(paths)
     try:
-        return _up(paths, report, health_timeout, policy)
+        return _up(paths, report, health_timeout, policy, kinds)
     except BaseException:
         report("devnet up failed; stopping what was started")
         down(paths.root, report=report)
         raise
+
+
+def _node_kinds(nodes: dict[str, str]) -> dict[str, str]:
+    """The node kind of every chain; raises UsageError naming the bad ``--node`` option."""
+    for name in nodes:
+        if name not in CHAIN_IDS:
+            raise UsageError(f"--node {name}=...: unknown chain {name!r} (chains: {', '.join(CHAIN_IDS)})")
+    return {name: check_kind(nodes.get(name, "anvil"), f"--node {name}") for name in CHAIN_IDS}
 
 
 def _refuse_running(paths: DevnetPaths) -> None:
@@ -366,22 +382,23 @@ def _clean(paths: DevnetPaths) -> None:
     """Remove the generated files of a stopped devnet (never anything else)."""
     for folder in (paths.keys, paths.state, paths.logs):
         shutil.rmtree(folder, ignore_errors=True)
-    for file in [paths.deployment, *paths.root.glob("operator-*.toml")]:
+    for file in [paths.deployment, *paths.root.glob("operator-*.toml"), *paths.root.glob("*.hardhat.config.js")]:
         file.unlink(missing_ok=True)
 
 
-def _up(paths: DevnetPaths, report: Report, health_timeout: float, policy: str = "committee") -> dict[str, Any]:
+def _up(paths: DevnetPaths, report: Report, health_timeout: float, policy: str,
+        kinds: dict[str, str]) -> dict[str, Any]:
     for folder in (paths.root, paths.logs, paths.state):
         folder.mkdir(parents=True, exist_ok=True)
     deployment: dict[str, Any] = {"policy": policy, "chains": {}, "users": [], "operators": [],
-                                  "threshold": THRESHOLD, "anvil": {}}
-    nodes = _start_chains(paths, deployment, report)
+                                  "threshold": THRESHOLD, "nodes": {}}
+    nodes = _start_chains(paths, deployment, report, kinds)
     qbft = _QbftChains.start(paths, nodes, deployment, report) if policy == "qbft" else None
     evms = {name: SyncEvm(node.url) for name, node in nodes.items()}
     operators = [Account.create() for _ in range(OPERATORS)]
     users = [Account.from_key(key) for key in USER_KEYS]
     try:
-        _deploy(evms, [op.address for op in operators], [u.address for u in users], deployment, report,
+        _deploy(evms, nodes, [op.address for op in operators], [u.address for u in users], deployment, report,
                 light_client=qbft)
     finally:
         for evm in evms.values():
@@ -398,24 +415,24 @@ def _up(paths: DevnetPaths, report: Report, health_timeout: float, policy: str =
     return load_deployment(paths.root)
 
 
-def _start_chains(paths: DevnetPaths, deployment: dict[str, Any],
-                  report: Report) -> dict[str, AnvilNode]:
+def _start_chains(paths: DevnetPaths, deployment: dict[str, Any], report: Report,
+                  kinds: dict[str, str]) -> dict[str, ChainNode]:
     nodes = {}
     for name, chain_id in CHAIN_IDS.items():
-        nodes[name] = start_anvil(chain_id, block_time=BLOCK_TIME, log_path=paths.log(name),
-                                  detach=True)
-        deployment["anvil"][name] = {"pid": nodes[name].pid, "port": nodes[name].port}
+        node = nodes[name] = start_node(kinds[name], chain_id, block_time=BLOCK_TIME, log_path=paths.log(name),
+                                        config_dir=paths.root)
+        deployment["nodes"][name] = node.record()
         save_deployment(paths.root, deployment)  # recorded at once so `down` finds it
-        report(f"[{name}] anvil chain {chain_id} at {nodes[name].url} (pid {nodes[name].pid}), "
+        report(f"[{name}] {node.kind} chain {chain_id} at {node.url} (pid {node.pid}), "
                f"{BLOCK_TIME:g} s blocks")
     return nodes
 
 
-def _deploy(evms: dict[str, SyncEvm], operators: list[str], users: list[str],
+def _deploy(evms: dict[str, SyncEvm], nodes: dict[str, ChainNode], operators: list[str], users: list[str],
             deployment: dict[str, Any], report: Report, light_client: _QbftChains | None = None) -> None:
     """Deploy with automine (fast), then switch back to interval mining."""
-    for evm in evms.values():
-        evm.rpc("evm_setAutomine", True)
+    for name, evm in evms.items():
+        set_mining(evm, nodes[name].kind, None)
     try:
         # one throw-away transaction on beta: the deployer's nonces then differ between the
         # chains, so no contract has the same address on both (a chain mix-up cannot hide)
@@ -425,12 +442,12 @@ def _deploy(evms: dict[str, SyncEvm], operators: list[str], users: list[str],
         for name, evm in evms.items():
             fund_native(evm, DEPLOYER_KEY, operators, OPERATOR_FUNDING, chain=name, report=report)
     finally:
-        for evm in evms.values():
-            evm.rpc("evm_setIntervalMining", int(BLOCK_TIME))
+        for name, evm in evms.items():
+            set_mining(evm, nodes[name].kind, BLOCK_TIME)
     for name, evm in evms.items():
         start_block = int(evm.rpc("eth_blockNumber"), 16)
-        deployment["chains"][name] = {**chains[name], "block_time": BLOCK_TIME,
-                                      "start_block": start_block}
+        deployment["chains"][name] = {**chains[name], "block_time": BLOCK_TIME, "start_block": start_block,
+                                      "node": nodes[name].kind}
 
 
 def _write_operators(paths: DevnetPaths, accounts: list[Any], deployment: dict[str, Any]) -> None:
@@ -516,7 +533,7 @@ def operator_toml(index: int, port: int, members: list[dict[str, str]],
 
 
 def down(root: Path | str, *, report: Report = stderr_report) -> bool:
-    """Stop the operators, then the anvil nodes, by their recorded pids (SIGTERM, then SIGKILL).
+    """Stop the operators, then the chain nodes, by their recorded pids (SIGTERM, then SIGKILL).
 
     Idempotent: returns False when nothing was running. Never raises for a missing devnet.
     """
@@ -534,9 +551,9 @@ def down(root: Path | str, *, report: Report = stderr_report) -> bool:
         if terminate(proxy.get("pid"), PROXY_MARKER, timeout=5.0):
             report(f"stopped proxy {name} (pid {proxy['pid']})")
             stopped = True
-    for name, node in deployment.get("anvil", {}).items():
-        if terminate(node.get("pid"), ANVIL_MARKER, timeout=5.0):
-            report(f"stopped anvil {name} (pid {node['pid']})")
+    for name, node in deployment.get("nodes", {}).items():
+        if terminate(node.get("pid"), node["node"], timeout=5.0):
+            report(f"stopped {node['node']} {name} (pid {node['pid']})")
             stopped = True
     return stopped
 
@@ -555,7 +572,7 @@ class _QbftChains:
         self.checkpoints: dict[str, dict[str, Any]] = {}
 
     @classmethod
-    def start(cls, paths: DevnetPaths, nodes: dict[str, AnvilNode], deployment: dict[str, Any],
+    def start(cls, paths: DevnetPaths, nodes: dict[str, ChainNode], deployment: dict[str, Any],
               report: Report) -> _QbftChains:
         """Write ``QBFT_VALIDATORS`` validator keys per chain and start a sealing proxy before each anvil."""
         deployment["proxies"] = {}

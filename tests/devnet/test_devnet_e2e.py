@@ -48,7 +48,7 @@ def test_deployment_json_describes_the_devnet(devnet: Path) -> None:
     assert d["chains"]["alpha"]["bridge"] != d["chains"]["beta"]["bridge"]
     assert d["threshold"] == 2 and len(d["users"]) == 3 and len(d["operators"]) == 3
     assert all(network.process_alive(op["pid"], "relayer") for op in d["operators"])
-    assert all(network.process_alive(node["pid"], "anvil") for node in d["anvil"].values())
+    assert all(network.process_alive(node["pid"], node["node"]) for node in d["nodes"].values())
 
 
 def test_operator_files_are_valid_and_keys_private(devnet: Path) -> None:

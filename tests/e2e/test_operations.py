@@ -128,7 +128,7 @@ def test_notify_protocol_and_watchdog_stops_when_a_route_stalls(devnet: Path, tm
         assert not any(line == "WATCHDOG=1" for line in seen[:ready]), seen
         assert any(line.startswith("STATUS=") for line in seen[ready:])
         assert seen.count("WATCHDOG=1") >= 2, seen
-        anvil = network.load_deployment(devnet)["anvil"]["beta"]
+        anvil = network.load_deployment(devnet)["nodes"]["beta"]
         os.kill(anvil["pid"], signal.SIGSTOP)  # beta hangs: both of its routes stall
         try:
             read_notifications(sock, 7)  # let the stall be noticed (bound: WatchdogSec)

@@ -18,7 +18,9 @@ from adapters.evm.sync_client import SyncEvm
 from light_clients.evm.header import header_from_rpc
 from light_clients.evm.receipts import check_receipts
 from relayer.devnet import network
-from relayer.rpc import RpcClient
+from relayer.devnet.anvil import AnvilNode
+from relayer.devnet.nodes import start_node
+from relayer.rpc import MethodNotSupported, RpcClient
 from relayer.transfer import balance_of, transfer
 from tests.devnet_helpers import chain, quiet, restart
 
@@ -109,3 +111,30 @@ def test_legacy_fee_mode_delivers_type_0_transactions_both_ways(hardhat_devnet: 
         assert int(tx["type"], 16) == 0 and "maxFeePerGas" not in tx, tx
     with SyncEvm(chain(hardhat_devnet, "alpha")["rpc"]) as alpha:
         assert balance_of(alpha, chain(hardhat_devnet, "alpha")["wrapped_native"], recipient) == 4 * 10**17
+
+
+def test_a_missing_method_is_learnt_once_per_endpoint(anvil: AnvilNode, tmp_path: Path) -> None:
+    hardhat = start_node("hardhat", 31337, block_time=1.0, log_path=tmp_path / "hardhat.log", config_dir=tmp_path)
+    try:
+        async def probe() -> None:
+            both = RpcClient("x", (hardhat.url, anvil.url))
+            alone = RpcClient("x", (hardhat.url,))
+            try:
+                assert isinstance(await both.call("eth_getBlockReceipts", "0x0"), list)  # anvil answers
+                assert both.health[hardhat.url].unsupported == {"eth_getBlockReceipts"}
+                before = both.health[hardhat.url].requests
+                await both.call("eth_getBlockReceipts", "0x0")
+                await both.call("eth_blockNumber")  # other methods still go to the first endpoint
+                assert both.health[hardhat.url].requests == before + 1 and both.supports("eth_getBlockReceipts")
+                with pytest.raises(MethodNotSupported):
+                    await alone.call("eth_getBlockReceipts", "0x0")
+                assert not alone.supports("eth_getBlockReceipts")
+            finally:
+                await both.aclose()
+                await alone.aclose()
+
+        trio.run(probe)
+    finally:
+        network.terminate(hardhat.pid, "hardhat")
+        if hardhat.process is not None:
+            hardhat.process.wait(timeout=10)

@@ -13,6 +13,9 @@ they would on a live chain). While beta stands still the delivery is only ``incl
 (b) by one that holds the same delivery again (what a node does that puts the dropped
     transaction back into its pool): nothing is sent again; the message is confirmed from its
     receipt on the new branch.
+(c) by an empty one while the same operator's next delivery (the next nonce) waits in the pool:
+    that one cannot be mined before the dropped nonce, so the operator sends the dropped
+    transaction again from its journal; both messages arrive once, the nonce sequence has no gap.
 """
 
 from __future__ import annotations
@@ -146,3 +149,44 @@ def test_b_a_delivery_mined_again_on_the_new_branch_is_not_sent_again(stopped_be
     assert [e["tx"] for e in events(root, "tx.signed", since)] == [signed["tx"]]
     assert len(delivered_logs(root, result.message_id)) == 1
     assert wrapped_native(root, recipient) == 9 * MILLI
+
+
+def lock_for_the_same_operator(root: Path, first: TransferResult, recipient: str) -> TransferResult:
+    """A lock in an alpha block with the same designated operator as ``first`` (turns go by
+    block number modulo the 3 operators): sent right after the block before such a block."""
+    alpha = SyncEvm(chain(root, "alpha")["rpc"])
+    for _ in range(3):
+        target = alpha.block_number() + 2
+        target += (first.source_block - target) % 3
+        wait_for(lambda: alpha.block_number() >= target - 1, 10, f"alpha block {target - 1}")
+        result = transfer(root, "alpha", "beta", "native", "0.006", recipient=recipient)
+        if result.source_block % 3 == first.source_block % 3:
+            return result
+    raise AssertionError("could not place a lock in a block of the same operator's turn")
+
+
+def test_c_a_later_nonce_waiting_behind_the_dropped_one_gets_it_sent_again(stopped_beta: Path) -> None:
+    root, evm, since = stopped_beta, beta(stopped_beta), now_iso()
+    first_recipient, second_recipient = Account.create().address, Account.create().address
+    first, signed, _ = include_one_delivery(root, since, first_recipient)
+    operator = signed["operator"]
+    second = lock_for_the_same_operator(root, first, second_recipient)
+    following = wait_for(lambda: [e for e in events(root, "tx.signed", since)
+                                  if e["operator"] == operator and e["nonce"] == signed["nonce"] + 1],
+                         30, "the same operator's next delivery")[0]
+    wait_for(lambda: evm.rpc("eth_getTransactionByHash", following["tx"]), 10, "the next delivery in the pool")
+    evm.rpc("anvil_reorg", 1, [])
+    assert evm.rpc("eth_getTransactionReceipt", signed["tx"]) is None
+    evm.rpc("evm_setIntervalMining", 1)
+
+    line = wait_for(lambda: confirmed_lines(root, first.message_id, since), 90, "the first message confirmed")[0]
+    assert line["destination_tx"] == signed["tx"] and line["operator"] == operator
+    assert [e["operator"] for e in events(root, "tx.reorged", since) if e["tx"] == signed["tx"]][:1] == [operator]
+    wait_for(lambda: delivered_logs(root, second.message_id), 60, "the second message delivered")
+    assert len(delivered_logs(root, first.message_id)) == 1 and len(delivered_logs(root, second.message_id)) == 1
+    assert wrapped_native(root, first_recipient) == 9 * MILLI
+    assert wrapped_native(root, second_recipient) == 6 * MILLI
+    # the operator's nonces on beta: none skipped (everything it sent is mined, nothing waits in the pool)
+    address = next(op["address"] for op in network.load_deployment(root)["operators"] if op["name"] == operator)
+    wait_for(lambda: evm.rpc("eth_getTransactionCount", address, "latest")
+             == evm.rpc("eth_getTransactionCount", address, "pending"), 30, "the operator's pool to drain")

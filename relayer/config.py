@@ -109,6 +109,8 @@ class RouteConfig:
     source: str
     destination: str
     batch_size: int = 128
+    max_attempts: int = 8  # delivery attempts of one message before it is ``failed``
+    retry_base: float = 2.0  # seconds before the second attempt; doubled each time, at most 300 s
 
 
 @dataclass(frozen=True)
@@ -613,7 +615,7 @@ _CHAIN_KEYS = (
 )
 _FEE_KEYS = ("max_fee_gwei", "priority_fee_gwei", "gas_multiplier", "replace_after", "mode")
 _FEE_MODES = ("auto", "eip1559", "legacy")
-_ROUTE_KEYS = ("from", "to", "batch_size")
+_ROUTE_KEYS = ("from", "to", "batch_size", "max_attempts", "retry_base")
 _UINT64 = 2**64 - 1
 
 
@@ -855,14 +857,16 @@ def _route(t: _Table | None, chains: set[str] | None, seen: dict[Any, str]) -> R
     source = t.get("from", check, example='from = "alpha"')
     destination = t.get("to", check, example='to = "beta"')
     batch_size = t.get("batch_size", _integer(1, 10_000), RouteConfig.batch_size)
+    max_attempts = t.get("max_attempts", _integer(1, 1000), RouteConfig.max_attempts)
+    retry_base = t.get("retry_base", _number(0.1, 3600), RouteConfig.retry_base)
     if source is not None and source == destination:
         t.report.add(t.key("to"), f"a route cannot end on the chain it starts from ({source!r}); name another chain")
         return None
     if source is not None and destination is not None:
         t.report.unique(t.path, (source, destination), seen, f"route {source} -> {destination}")
-    if source is None or destination is None or batch_size is None:
+    if source is None or destination is None or batch_size is None or max_attempts is None or retry_base is None:
         return None
-    return RouteConfig(source, destination, batch_size)
+    return RouteConfig(source, destination, batch_size, max_attempts, retry_base)
 
 
 def _chain_name(chains: set[str]) -> Check[str]:

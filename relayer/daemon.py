@@ -12,6 +12,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +161,8 @@ class Daemon:
                                   f"{reported}; fix chain_id or rpc")
             self.chains[name] = ChainRuntime(name, chain.chain_id, adapter, {}, [])
         for rc in self.config.routes:
-            route = await self._route(rc.source, rc.destination, rc.batch_size)
+            route = replace(await self._route(rc.source, rc.destination, rc.batch_size),
+                            max_attempts=rc.max_attempts, retry_base=rc.retry_base)
             self.chains[rc.source].outgoing[route.dst_chain_id] = route
             self.chains[rc.destination].incoming.append(route)
             log.info("route.resolved", route=route.name, light_client=route.light_client, policy=route.policy,

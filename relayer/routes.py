@@ -21,6 +21,8 @@ class Route:
     epoch: int
     batch_size: int
     policy: str = "committee"  # how the on-chain light client accepts headers: committee | qbft
+    max_attempts: int = 8  # delivery attempts of a message before it is failed
+    retry_base: float = 2.0  # seconds before the second attempt, doubled after each
 
     @property
     def name(self) -> str:

@@ -38,8 +38,10 @@ def snapshot(config: Config, store: Store, live: dict[str, Any] | None = None) -
     for item in evidence:
         if item["chain"] in chains:
             chains[item["chain"]]["halted"] = f"misbehaviour at block {item['number']} ({item['kind']})"
+    set_aside = [{"message_id": m.id, "route": f"{m.src_chain}->{m.dst_chain}", "nonce": m.nonce,
+                  "state": m.state, "attempts": m.attempts, "reason": m.reason} for m in store.set_aside()]
     doc: dict[str, Any] = {"operator": config.operator.name, "routes": routes, "chains": chains,
-                           "pending_transactions": pending, "evidence": evidence}
+                           "pending_transactions": pending, "set_aside": set_aside, "evidence": evidence}
     if live:
         doc["services"] = live.get("services", {})
     return doc
@@ -65,6 +67,10 @@ def render(doc: dict[str, Any]) -> str:
     for name, c in doc["chains"].items():
         if c.get("halted"):
             lines.append(f"ALARM {name}: relaying halted: {c['halted']}; evidence kept in the state database")
+    if doc.get("set_aside"):
+        lines += ["", "messages set aside (failed, or waiting for a retry):"]
+        lines += [f"  {m['route']} nonce {m['nonce']} {m['message_id']} {m['state']} after {m['attempts']} "
+                  f"attempt(s): {m['reason']}" for m in doc["set_aside"]]
     lines += ["", f"pending transactions: {len(doc['pending_transactions'])}"]
     lines += [f"  {t['chain']} nonce {t['nonce']} {t['tx']} {t['state']} ({t['messages']} messages, {t['age_s']}s)"
               for t in doc["pending_transactions"]]

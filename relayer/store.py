@@ -270,6 +270,13 @@ class Store:
             db.execute("UPDATE messages SET state=?, reason=?, attempts=attempts+1, retry_at=?, updated_at=? "
                        "WHERE id=?", ("failed" if failed else "final", reason, retry_at, now, message_id))
 
+    def set_aside(self, limit: int = 50) -> list[Message]:
+        """Messages with a failed attempt: ``failed`` for good, or ``final`` waiting for a retry
+        (most recently updated first, at most ``limit``)."""
+        rows = self._rows("SELECT * FROM messages WHERE reason IS NOT NULL AND attempts > 0 AND state IN "
+                          "('final','failed') ORDER BY updated_at DESC LIMIT ?", limit)
+        return [_message(r) for r in rows]
+
     def messages_in_state(self, state: str) -> list[Message]:
         return [_message(r) for r in self._rows("SELECT * FROM messages WHERE state=?", state)]
 

@@ -35,7 +35,7 @@ from relayer.store import JournalTx, Message, Store, StoredHeader
 
 log = structlog.get_logger("relayer.submitter")
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 8  # defaults; each route sets its own (routes[].max_attempts, routes[].retry_base)
 BFT_POLICIES = ("qbft", "ibft2")
 CHANGE_RETRY = 30.0  # seconds before a refused validator-change header is tried again by the follow-up round
 RETRY_BASE, RETRY_MAX = 2.0, 300.0  # seconds: 2, 4, 8, ... between attempts the destination refused
@@ -317,13 +317,16 @@ class Submitter:
         return int(gas * self.fees.gas_multiplier)
 
     def _failed_attempt(self, messages: list[Message], reason: str) -> None:
-        """The destination refused the batch (e.g. a paused bridge): retry with exponential
-        backoff, and give up after MAX_ATTEMPTS with the reason kept."""
+        """The destination refused the batch (e.g. a paused bridge) or a message's execution failed
+        on-chain (MessageFailed): retry with exponential backoff, and give up after the route's
+        max_attempts with the reason kept."""
         now = time.time()
         for m in messages:
             self.metrics.failed.labels(f"{m.src_chain}->{m.dst_chain}", reason.split("(")[0]).inc()
-            failed = m.attempts + 1 >= MAX_ATTEMPTS
-            retry_in = min(RETRY_BASE * 2 ** m.attempts, RETRY_MAX)
+            route = self.routes.get(m.src_chain)
+            max_attempts, base = (route.max_attempts, route.retry_base) if route else (MAX_ATTEMPTS, RETRY_BASE)
+            failed = m.attempts + 1 >= max_attempts
+            retry_in = min(base * 2 ** m.attempts, RETRY_MAX)
             self.store.retry_later(m.id, reason, now + retry_in, failed=failed, now=now)
             log.warning("message.attempt_failed", message_id=m.id, reason=reason, attempt=m.attempts + 1,
                         state="failed" if failed else "final", retry_in_s=None if failed else retry_in)
@@ -399,8 +402,13 @@ class Submitter:
             return
         self.store.set_tx_state(tx.hash, "mined", gas_used=gas_used)
         delivered = self._delivered_ids(receipt)
+        failures = self._failed_reasons(receipt)
         mine = [mid for mid in tx.message_ids if mid in delivered]
-        peers = [mid for mid in tx.message_ids if mid not in delivered]
+        peers = [mid for mid in tx.message_ids if mid not in delivered and mid not in failures]
+        refused = [m for mid in tx.message_ids if mid in failures and mid not in delivered
+                   and (m := self.store.message(mid)) is not None]
+        for m in refused:  # set aside alone; the rest of the batch is delivered
+            self._failed_attempt([m], failures[m.id])
         per_message = gas_used // max(len(mine), 1)
         now = time.time()
         self.store.set_state(mine, "included", delivered_tx=tx.hash, gas_used=per_message, now=now)
@@ -455,6 +463,12 @@ class Submitter:
         return {str(lg["topics"][1]).lower() for lg in receipt.get("logs", [])
                 if str(lg.get("address", "")).lower() == bridge and lg.get("topics")
                 and str(lg["topics"][0]).lower() == topic}
+
+    def _failed_reasons(self, receipt: dict[str, Any]) -> dict[str, str]:
+        """Message id -> decoded reason of each message whose execution failed in this transaction."""
+        abi = self.dst.adapter.bridge_abi
+        return {"0x" + f["messageId"].hex(): abi.decode_revert(f["reason"])
+                for f in abi.logs_of(receipt, self.dst.adapter.bridge, "MessageFailed")}
 
     def _abandon(self, tx: JournalTx, reason: str) -> None:
         self.store.set_tx_state(tx.hash, "dropped", error=reason)

@@ -128,6 +128,20 @@ class Contract:
                 fields[param["name"]] = next(plain_values)
         return event["name"], fields
 
+    def logs_of(self, receipt: dict[str, Any], address: str, name: str) -> list[dict[str, Any]]:
+        """Fields of every ``name`` event this contract at ``address`` emitted in ``receipt`` (an RPC
+        receipt), in log order. Raises AbiError for an unknown event or a log that does not decode."""
+        topic = self.event_topic(name)
+        out = []
+        for log in receipt.get("logs") or []:
+            topics = log.get("topics") or []
+            if str(log.get("address", "")).lower() != address.lower() or not topics or _to_bytes(topics[0]) != topic:
+                continue
+            decoded = self.decode_log(log)
+            if decoded is not None:
+                out.append(decoded[1])
+        return out
+
     # ------------------------------------------------------------------ errors
     def decode_revert(self, data: bytes | str) -> str:
         """Readable revert reason; see the module-level ``decode_revert``. Never raises."""

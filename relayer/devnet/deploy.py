@@ -2,8 +2,9 @@
 
 On each chain of the pair: a ``Bridge``, a ``CommitteeLightClient`` (policy ``qbft``: a
 ``QbftLightClient``, see ``deploy_qbft_light_client``) of the *counterpart*
-chain, a ``TestToken``; then ``registerRemote`` both ways and ``createWrapped`` for the
-counterpart's native coin and test token; finally test tokens for the users.
+chain, a ``TestToken``; then ``registerRemote`` both ways, ``createWrapped`` for the
+counterpart's native coin and test token (with the original's decimals) and ``registerToken``
+of the local test token for the counterpart; finally test tokens for the users.
 
 Every step prints one progress line through ``report`` (stderr by default).
 """
@@ -110,7 +111,10 @@ def deploy_pair(
     core = _both(pair, lambda side, other: _deploy_core(side, other, members, threshold,
                                                         deployer_key, report, light_client))
     _both(pair, lambda side, other: _register(side, other, core, deployer_key, report))
-    wrapped = _both(pair, lambda side, other: _create_wrapped(side, other, core, deployer_key, report))
+    decimals = {side.name: int(side.evm.call(core[side.name]["test_token"], "TestToken", "decimals")) for side in pair}
+    wrapped = _both(pair, lambda side, other: _create_wrapped(side, other, core, decimals[other.name],
+                                                              deployer_key, report))
+    _both(pair, lambda side, other: _register_token(side, other, core[side.name], deployer_key, report))
     _both(pair, lambda side, other: _fund_users(side, core[side.name], users, user_tokens,
                                                 deployer_key, report))
     return {side.name: _summary(side, core[side.name], wrapped[side.name]) for side in pair}
@@ -148,17 +152,24 @@ def _register(side: _Side, other: _Side, core: dict[str, dict[str, str]], key: s
     report(f"[{side.name}] registered remote {other.name}: bridge {there['bridge']}")
 
 
-def _create_wrapped(side: _Side, other: _Side, core: dict[str, dict[str, str]], key: str,
-                    report: Report) -> dict[str, str]:
+def _create_wrapped(side: _Side, other: _Side, core: dict[str, dict[str, str]], token_decimals: int,
+                    key: str, report: Report) -> dict[str, str]:
     bridge = core[side.name]["bridge"]
     made = {}
-    for asset, remote_token in (("native", ZERO_ADDRESS), ("token", core[other.name]["test_token"])):
+    for asset, remote_token, decimals in (("native", ZERO_ADDRESS, 18),
+                                          ("token", core[other.name]["test_token"], token_decimals)):
         name, symbol = wrapped_meta(other.name, asset)
         side.evm.transact(key, bridge, "Bridge", "createWrapped", other.chain_id, remote_token,
-                          name, symbol)
+                          name, symbol, decimals)
         made[asset] = side.evm.call(bridge, "Bridge", "wrappedOf", other.chain_id, remote_token)
         report(f"[{side.name}] {symbol} ({name}) at {made[asset]}")
     return made
+
+
+def _register_token(side: _Side, other: _Side, core: dict[str, str], key: str, report: Report) -> None:
+    """Allow locking the local test token for the counterpart (whose wrapped form now exists)."""
+    side.evm.transact(key, core["bridge"], "Bridge", "registerToken", other.chain_id, core["test_token"], True)
+    report(f"[{side.name}] {token_meta(side.name)[1]} may be locked for {other.name}")
 
 
 def _fund_users(side: _Side, core: dict[str, str], users: Sequence[str], amount: int, key: str,

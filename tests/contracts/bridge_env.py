@@ -1,8 +1,9 @@
 """Two anvil chains wired as a bridge pair, for the contract tests.
 
 Chain A (1001) and chain B (1002) each run Bridge, a CommitteeLightClient of the other chain
-(3 members, threshold 2) and a TestToken; the bridges know each other and B has wrapped
-tokens for A's native coin and A's TestToken (and A for B's).
+(3 members, threshold 2) and a TestToken; the bridges know each other, B has wrapped
+tokens for A's native coin and A's TestToken (and A for B's) and each TestToken is registered for
+locking to the other chain.
 """
 
 from __future__ import annotations
@@ -143,8 +144,9 @@ def _wire(chain: Chain, remote: Chain) -> None:
                  chain.light_client)
     for remote_token, label in ((NATIVE, "native"), (remote.token, "token")):
         evm.transact(DEPLOYER, chain.bridge, "Bridge", "createWrapped", remote.chain_id, remote_token,
-                     f"Wrapped {remote.name} {label}", f"w{remote.name}{label[0]}")
+                     f"Wrapped {remote.name} {label}", f"w{remote.name}{label[0]}", 18)
         chain.wrapped[remote_token] = evm.call(chain.bridge, "Bridge", "wrappedOf", remote.chain_id, remote_token)
+    evm.transact(DEPLOYER, chain.bridge, "Bridge", "registerToken", remote.chain_id, chain.token, True)
 
 
 @contextmanager

@@ -380,7 +380,7 @@ def pair() -> Iterator[QbftPair]:
         lc_a = deploy(a, b.block_number(), addrs(keys), source=CHAIN_B)  # lets A lock towards B
         a.transact(DEPLOYER, bridge_a, "Bridge", "registerRemote", CHAIN_B, bridge_b, lc_a)
         b.transact(DEPLOYER, bridge_b, "Bridge", "registerRemote", CHAIN_A, bridge_a, lc_b)
-        b.transact(DEPLOYER, bridge_b, "Bridge", "createWrapped", CHAIN_A, NATIVE, "Wrapped A", "wA")
+        b.transact(DEPLOYER, bridge_b, "Bridge", "createWrapped", CHAIN_A, NATIVE, "Wrapped A", "wA", 18)
         wrapped = b.call(bridge_b, "Bridge", "wrappedOf", CHAIN_A, NATIVE)
         yield QbftPair(a, b, bridge_a, bridge_b, lc_b, wrapped, keys)
     finally:

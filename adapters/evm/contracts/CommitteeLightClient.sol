@@ -24,6 +24,7 @@ contract CommitteeLightClient is ILightClient {
     error BadSignatureLength();
     error InvalidCommittee();
     error InvalidSignature();
+    error ZeroHeaderField(uint256 number);
 
     bytes32 private constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
@@ -62,7 +63,8 @@ contract CommitteeLightClient is ILightClient {
 
     // ------------------------------------------------------------------ updates
 
-    /// @notice Accept the header at `number` signed by at least `threshold` members.
+    /// @notice Accept the header at `number` signed by at least `threshold` members; a zero block hash or
+    /// receipts root is malformed (ZeroHeaderField).
     /// @param signatures concatenated 65-byte r||s||v (v 27/28), signers strictly ascending
     function updateHeader(uint256 number, bytes32 blockHash, bytes32 receiptsRoot, bytes calldata signatures)
         external
@@ -121,6 +123,7 @@ contract CommitteeLightClient is ILightClient {
     function _updateHeader(uint256 number, bytes32 blockHash, bytes32 receiptsRoot, bytes calldata signatures)
         private
     {
+        if (blockHash == bytes32(0) || receiptsRoot == bytes32(0)) revert ZeroHeaderField(number);
         HeaderRecord storage rec = headers[number];
         bytes32 known = rec.blockHash;
         if (known != bytes32(0)) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
-/// @title ERC20: minimal ERC-20 base (18 decimals) shared by WrappedToken and TestToken.
+/// @title ERC20: minimal ERC-20 base shared by WrappedToken and TestToken; decimals fixed at deployment.
 abstract contract ERC20 {
     event Transfer(address indexed from, address indexed to, uint256 value);
     event Approval(address indexed owner, address indexed spender, uint256 value);
@@ -12,17 +12,16 @@ abstract contract ERC20 {
 
     string public name;
     string public symbol;
+    /// @notice Decimal places of the token's display unit.
+    uint8 public immutable decimals;
     uint256 public totalSupply;
     mapping(address => uint256) public balanceOf;
     mapping(address => mapping(address => uint256)) public allowance;
 
-    constructor(string memory name_, string memory symbol_) {
+    constructor(string memory name_, string memory symbol_, uint8 decimals_) {
         name = name_;
         symbol = symbol_;
-    }
-
-    function decimals() external pure returns (uint8) {
-        return 18;
+        decimals = decimals_;
     }
 
     function transfer(address to, uint256 value) external returns (bool) {
@@ -36,7 +35,7 @@ abstract contract ERC20 {
         return true;
     }
 
-    function transferFrom(address from, address to, uint256 value) external returns (bool) {
+    function transferFrom(address from, address to, uint256 value) external virtual returns (bool) {
         uint256 allowed = allowance[from][msg.sender];
         if (allowed != type(uint256).max) {
             if (allowed < value) revert InsufficientAllowance(msg.sender, allowed, value);

@@ -5,6 +5,7 @@
     ├── UsageError                  bad CLI argument (exit 2)
     ├── RetryableError              transient: try again later with backoff
     │   └── RpcError                an RPC endpoint failed or timed out
+    │       └── RpcUnanswered       an endpoint lacks what it was asked for (lagging node)
     ├── FatalError                  retrying will not help
     │   ├── RpcAnswerError          an RPC answered something malformed or contradictory
     │   ├── VerificationError       a header, receipt or proof failed verification
@@ -56,6 +57,10 @@ class RetryableError(RelayerError):
 
 class RpcError(RetryableError):
     """An RPC endpoint could not be reached, timed out, or answered an error."""
+
+
+class RpcUnanswered(RpcError):
+    """An endpoint answered without the data asked for (a null block below the head: it lags)."""
 
 
 class FatalError(RelayerError):

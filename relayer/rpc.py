@@ -15,19 +15,26 @@ rest; and an endpoint that recovered is used again instead of staying at the bac
 A method an endpoint answers with "method not found/not supported" is remembered for that
 endpoint (``EndpointHealth.unsupported``) and never sent to it again; ``call`` then tries the
 other endpoints and raises ``MethodNotSupported`` when none serves it (see ``supports``).
+
+A caller may pass ``check``, which parses the result: an answer it refuses (``RpcAnswerError``:
+malformed; ``RpcUnanswered``: a null block, the endpoint lags) counts as that endpoint's failure
+(it rests) and the next endpoint is asked. Only when every endpoint answered and every answer
+was malformed is the ``RpcAnswerError`` raised (a lie they all agree on); otherwise an
+``RpcError`` (retryable). JSON-RPC error objects are returned to the caller as before.
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import structlog
 import trio
 
-from relayer.errors import ContractRevert, RpcAnswerError, RpcError
+from relayer.errors import ContractRevert, RpcAnswerError, RpcError, RpcUnanswered
 from relayer.metrics import Metrics
 
 log = structlog.get_logger("relayer.rpc")
@@ -37,6 +44,9 @@ CONNECT_TIMEOUT = 3.0  # s: a TCP connect never legitimately takes longer
 PROBE_TIMEOUT = 2.0  # s: a request to a failing endpoint while another can take over
 RETRY_BASE = 2.0  # s: rest after the first failure of an endpoint, doubling per consecutive failure
 RETRY_MAX = 30.0
+
+
+Check = Callable[[Any], Any]  # parses a result; raises RpcAnswerError or RpcUnanswered to refuse it
 
 
 @dataclass
@@ -88,30 +98,41 @@ class RpcClient:
                 self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT)))
         return self._client
 
-    async def call(self, method: str, *params: Any) -> Any:
-        """One call. Raises RpcError (retryable) or ContractRevert; cancellation aborts the request."""
-        reply = await self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method,
-                                  "params": list(params)}, method)
-        return self._result(method, reply)
+    async def call(self, method: str, *params: Any, check: Check | None = None) -> Any:
+        """One call; ``check`` parses the result (see the module docstring). Raises RpcError
+        (retryable), RpcAnswerError (every endpoint answered malformed), MethodNotSupported or
+        ContractRevert; cancellation aborts the request."""
+        def parse(reply: Any) -> Any:
+            result = self._result(method, reply)
+            return result if check is None else check(result)
+
+        return await self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method,
+                                 "params": list(params)}, parse, method)
 
     def supports(self, method: str) -> bool:
         """False once every endpoint has answered ``method`` with "method not found"."""
         return any(method not in health.unsupported for health in self.health.values())
 
-    async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-        """Several calls in one HTTP request; results in call order. Raises like ``call``."""
+    async def batch(self, calls: list[tuple[str, list[Any]]], check: Check | None = None) -> list[Any]:
+        """Several calls in one HTTP request; results in call order (``check`` gets the list).
+        Raises like ``call``."""
         if not calls:
             return []
         ids = [next(self._ids) for _ in calls]
         payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in zip(ids, calls)]
-        replies = await self._post(payload)
-        if not isinstance(replies, list):
-            raise RpcAnswerError("batch answer is not a list", chain=self.chain)
-        by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
-        missing = [i for i in ids if i not in by_id]
-        if missing:
-            raise RpcError(f"batch answer lacks {len(missing)} of {len(ids)} replies", chain=self.chain)
-        return [self._result(m, by_id[i]) for i, (m, _) in zip(ids, calls)]
+
+        def parse(replies: Any) -> Any:
+            if not isinstance(replies, list):
+                raise RpcAnswerError("batch answer is not a list", chain=self.chain)
+            by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
+            missing = [i for i in ids if i not in by_id]
+            if missing:
+                raise RpcUnanswered(f"batch answer lacks {len(missing)} of {len(ids)} replies", chain=self.chain)
+            results = [self._result(m, by_id[i]) for i, (m, _) in zip(ids, calls)]
+            return results if check is None else check(results)
+
+        result: list[Any] = await self._post(payload, parse)
+        return result
 
     def _ordered_urls(self) -> list[str]:
         """Endpoints not resting in configured order, then the resting ones, fewest consecutive errors first."""
@@ -123,25 +144,48 @@ class RpcClient:
 
         return sorted(self.urls, key=key)
 
-    async def _post(self, payload: Any, method: str | None = None) -> Any:
-        """POST to the first endpoint that answers; with ``method`` (a single call), skip endpoints
-        known not to serve it and learn which do not. Raises RpcError, MethodNotSupported."""
-        last: RpcError | None = None
+    async def _post(self, payload: Any, parse: Callable[[Any], Any], method: str | None = None) -> Any:
+        """``parse`` of the answer of the first endpoint that answers acceptably; with ``method`` (a
+        single call), skip endpoints known not to serve it and learn which do not. Raises RpcError,
+        MethodNotSupported, RpcAnswerError (every endpoint answered malformed)."""
+        failures: list[RpcError | RpcAnswerError] = []
         urls = [url for url in self._ordered_urls() if method not in self.health[url].unsupported]
         for position, url in enumerate(urls):
             probe = self.health[url].consecutive_errors > 0 and position < len(urls) - 1
             try:
                 body = await self._post_one(url, payload, min(self.timeout, PROBE_TIMEOUT) if probe else None)
             except RpcError as exc:
-                last = exc
+                failures.append(exc)
                 continue
-            if method is None or not _method_missing(body):
-                return body
-            self.health[url].unsupported.add(method)
-            log.info("rpc.method_unsupported", chain=self.chain, endpoint=redact_url(url), method=method)
-            last = MethodNotSupported(f"{method}: not served by the endpoint", chain=self.chain,
-                                      endpoint=redact_url(url))
-        raise last or MethodNotSupported(f"{method}: served by none of the endpoints", chain=self.chain)
+            if method is not None and _method_missing(body):
+                self.health[url].unsupported.add(method)
+                log.info("rpc.method_unsupported", chain=self.chain, endpoint=redact_url(url), method=method)
+                failures.append(MethodNotSupported(f"{method}: not served by the endpoint", chain=self.chain,
+                                                   endpoint=redact_url(url)))
+                continue
+            try:
+                return parse(body)
+            except (RpcAnswerError, RpcUnanswered) as exc:
+                self._refused(url, exc)
+                failures.append(exc)
+        if not failures:
+            raise MethodNotSupported(f"{method}: served by none of the endpoints", chain=self.chain)
+        if all(isinstance(f, RpcAnswerError) for f in failures):
+            raise failures[-1]  # every endpoint answered, and every answer was malformed
+        raise next(f for f in reversed(failures) if isinstance(f, RpcError))
+
+    def _refused(self, url: str, exc: RpcAnswerError | RpcUnanswered) -> None:
+        """An answer ``check`` refused: the endpoint rests as after a transport failure."""
+        health = self.health[url]
+        health.errors += 1
+        health.consecutive_errors += 1
+        health.last_error = type(exc).__name__
+        health.retry_at = trio.current_time() + min(RETRY_BASE * 2 ** (health.consecutive_errors - 1), RETRY_MAX)
+        if self.metrics is not None:  # the request itself was counted when it was answered
+            self.metrics.rpc_up.labels(self.chain, redact_url(url)).set(0)
+            self.metrics.rpc_errors.labels(self.chain, redact_url(url)).inc()
+        log.warning("rpc.bad_answer", chain=self.chain, endpoint=redact_url(url), error=str(exc),
+                    lagging=isinstance(exc, RpcUnanswered))
 
     async def _post_one(self, url: str, payload: Any, timeout: float | None = None) -> Any:
         health = self.health[url]

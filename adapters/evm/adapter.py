@@ -15,7 +15,7 @@ from eth_utils import to_checksum_address
 
 from adapters.evm.abi import Contract
 from light_clients.evm.header import Header, header_from_rpc
-from relayer.errors import ContractRevert, RpcAnswerError
+from relayer.errors import ContractRevert, RpcAnswerError, RpcUnanswered
 from relayer.rpc import MethodNotSupported, RpcClient, hex_int
 
 KIND_BY_EVENT = {"Locked": "lock", "Burned": "burn"}
@@ -78,47 +78,68 @@ class EvmAdapter:
 
     # source side ---------------------------------------------------------------
     async def head_number(self) -> int:
-        """Latest block number. Raises RpcError."""
-        return hex_int(await self.rpc.call("eth_blockNumber"), "eth_blockNumber")
+        """Latest block number. Raises RpcError, RpcAnswerError (every endpoint malformed)."""
+        return int(await self.rpc.call("eth_blockNumber", check=lambda r: hex_int(r, "eth_blockNumber")))
 
     async def remote_chain_id(self) -> int:
-        return hex_int(await self.rpc.call("eth_chainId"), "eth_chainId")
+        return int(await self.rpc.call("eth_chainId", check=lambda r: hex_int(r, "eth_chainId")))
 
     async def headers(self, first: int, last: int) -> list[tuple[Header, bytes]]:
-        """Headers ``first..last`` with the hash the RPC claims for each. Raises RpcError, RpcAnswerError."""
+        """Headers ``first..last`` with the hash the RPC claims for each. An endpoint answering a null
+        block (it lags) or a malformed one rests and the next is asked. Raises RpcError, RpcAnswerError."""
         calls = [("eth_getBlockByNumber", [hex(n), False]) for n in range(first, last + 1)]
-        blocks = await self.rpc.batch(calls)
-        out = []
-        for number, block in zip(range(first, last + 1), blocks):
-            if not isinstance(block, dict):
-                raise RpcAnswerError("block missing from eth_getBlockByNumber", chain=self.name, block=number)
-            out.append((header_from_rpc(block), _hash_bytes(block.get("hash"), self.name, number)))
-        return out
+
+        def parse(blocks: list[Any]) -> list[tuple[Header, bytes]]:
+            out = []
+            for number, block in zip(range(first, last + 1), blocks):
+                if block is None:
+                    raise RpcUnanswered("the endpoint has no block (it lags)", chain=self.name, block=number)
+                if not isinstance(block, dict):
+                    raise RpcAnswerError("eth_getBlockByNumber answer is not a block", chain=self.name, block=number)
+                header = header_from_rpc(block)
+                if header.number != number:
+                    raise RpcAnswerError(f"eth_getBlockByNumber answered block {header.number}", chain=self.name,
+                                         block=number)
+                out.append((header, _hash_bytes(block.get("hash"), self.name, number)))
+            return out
+
+        result: list[tuple[Header, bytes]] = await self.rpc.batch(calls, check=parse)
+        return result
 
     async def bridge_log_blocks(self, first: int, last: int) -> dict[int, str]:
         """Blocks in ``first..last`` holding bridge events per eth_getLogs: number -> block hash."""
-        logs = await self.rpc.call("eth_getLogs", {
+        def parse(logs: Any) -> dict[int, str]:
+            if not isinstance(logs, list) or not all(isinstance(lg, dict) for lg in logs):
+                raise RpcAnswerError("eth_getLogs answer is not a list of logs", chain=self.name)
+            return {hex_int(lg.get("blockNumber"), "log.blockNumber"): lg.get("blockHash") for lg in logs}
+
+        result: dict[int, str] = await self.rpc.call("eth_getLogs", {
             "fromBlock": hex(first), "toBlock": hex(last), "address": self.bridge,
-            "topics": [list(self.event_topics)]})
-        if not isinstance(logs, list):
-            raise RpcAnswerError("eth_getLogs answer is not a list", chain=self.name)
-        return {hex_int(lg.get("blockNumber"), "log.blockNumber"): lg.get("blockHash") for lg in logs}
+            "topics": [list(self.event_topics)]}, check=parse)
+        return result
 
     async def block_receipts(self, number: int) -> list[dict[str, Any]]:
         """All receipts of a block: eth_getBlockReceipts, or where no endpoint serves it (Hardhat,
         older nodes; learnt once per endpoint) eth_getTransactionReceipt of each of the block's
-        transactions in one JSON-RPC batch. The caller checks them against the verified header.
+        transactions in one JSON-RPC batch. The caller checks them against the verified header. An
+        endpoint answering null (it lags) or no list of receipts rests and the next is asked.
         Raises RpcError, RpcAnswerError."""
+        def parse(receipts: Any) -> list[dict[str, Any]]:
+            if receipts is None:
+                raise RpcUnanswered("the endpoint has no receipts for the block (it lags)", chain=self.name,
+                                    block=number)
+            if not isinstance(receipts, list) or not all(isinstance(r, dict) for r in receipts):
+                raise RpcAnswerError("block receipts answer is not a list of receipts", chain=self.name,
+                                     block=number)
+            return receipts
+
         if self.rpc.supports("eth_getBlockReceipts"):
             try:
-                receipts = await self.rpc.call("eth_getBlockReceipts", hex(number))
+                result: list[dict[str, Any]] = await self.rpc.call("eth_getBlockReceipts", hex(number), check=parse)
+                return result
             except MethodNotSupported:
-                receipts = await self._receipts_by_transaction(number)
-        else:
-            receipts = await self._receipts_by_transaction(number)
-        if not isinstance(receipts, list) or not all(isinstance(r, dict) for r in receipts):
-            raise RpcAnswerError("block receipts answer is not a list of receipts", chain=self.name, block=number)
-        return receipts
+                pass
+        return parse(await self._receipts_by_transaction(number))
 
     async def _receipts_by_transaction(self, number: int) -> list[Any]:
         block = await self.rpc.call("eth_getBlockByNumber", hex(number), False)

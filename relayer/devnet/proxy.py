@@ -50,6 +50,10 @@ The other lies, each small and each for the relayer's light client to refuse (``
 - ``other-block``   ``eth_getBlockByNumber``: another block under the number: same parent, other
                     ``extraData``, its ``hash`` recomputed (self-consistent; only the next block's
                     parent link, or a block hash in another answer, shows it is not the chain's)
+- ``null-block``    ``eth_getBlockByNumber`` and ``eth_getBlockReceipts`` asked by number: ``null``, as
+                    a lagging node answers for a block it does not have yet
+- ``bad-block``     ``eth_getBlockByNumber``: the block with a ``receiptsRoot`` that is not hex (an
+                    answer that does not parse)
 
 Bridge logs are recognised by their event topic (any emitting address).
 
@@ -470,6 +474,30 @@ def _revert_reply(request_id: Any) -> bytes:
                        "error": {"code": 3, "message": f"execution reverted: {REVERT_REASON}", "data": data}}).encode()
 
 
+class NullBlock(Lie):
+    """A lagging node: ``null`` for a block asked by number (its header or its receipts)."""
+
+    default_methods = ["eth_getBlockByNumber", "eth_getBlockReceipts"]
+
+    def tell(self, proxy: Proxy, method: str, params: list[Any], result: Any) -> Any:
+        if self.block_of(method, params) is None:  # "latest" and other tags: the node has a head
+            return result
+        log_event("proxy.lie", lie="null-block", method=method, block=params[0] if params else None)
+        return None
+
+
+class BadBlock(Lie):
+    """``eth_getBlockByNumber``: a block whose ``receiptsRoot`` is not hex."""
+
+    default_methods = ["eth_getBlockByNumber"]
+
+    def tell(self, proxy: Proxy, method: str, params: list[Any], result: Any) -> Any:
+        if not isinstance(result, dict) or not self.about(result):
+            return result
+        log_event("proxy.lie", lie="bad-block", block=result.get("number"))
+        return dict(result, receiptsRoot="0xnot-a-hash")
+
+
 def _quantity(value: Any) -> int | None:
     """A 0x-hex block number (None for tags, hashes and anything else)."""
     if not isinstance(value, str) or value[:2] != "0x" or not 2 < len(value) <= 18:
@@ -513,6 +541,8 @@ LIES: dict[str, type[Lie]] = {
     "fake-log": FakeLog,
     "hide-log": HideLog,
     "other-block": OtherBlock,
+    "null-block": NullBlock,
+    "bad-block": BadBlock,
 }
 MODES = ("none", *TRANSPORT_FAULTS, *LIES)
 

@@ -3,7 +3,10 @@ first and alpha's anvil second. While the proxy refuses connections, hangs, or a
 transfers alpha->beta and beta->alpha are still delivered; the running daemon's status
 (``relayer status --json``) shows the proxy endpoint degraded or failing with its errors, and
 ``relayer_rpc_endpoint_up`` is 0 for it. Once the fault is cleared the endpoint is probed again
-and shown healthy (up 1). A first part checks that cycle on ``RpcClient`` alone."""
+and shown healthy (up 1). The same holds while the proxy answers, but answers a null block (a
+lagging node) or a block that does not parse: that endpoint rests, the follower does not halt.
+A first part checks that cycle on ``RpcClient`` alone, and that only answers every endpoint
+agrees are malformed are fatal."""
 
 from __future__ import annotations
 
@@ -16,19 +19,22 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from devnet_helpers import chain, operator_status, quiet, restart, use_rpcs, wait_for
+from devnet_helpers import chain, events, now_iso, operator_status, quiet, restart, use_rpcs, wait_for
 from eth_account import Account
 
+from adapters.evm.adapter import EvmAdapter
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.anvil import AnvilNode
 from relayer.devnet.proxy import (
+    LIES,
     ProxyHandle,
     get_fault,
     set_fault,
     start_proxy,
     stop_proxy,
 )
+from relayer.errors import RpcAnswerError, RpcError
 from relayer.rpc import PROBE_TIMEOUT, RpcClient, redact_url
 from relayer.transfer import TransferResult, transfer
 
@@ -71,6 +77,61 @@ async def test_a_failed_endpoint_rests_then_is_probed_and_recovers(anvil_module:
         set_fault(proxy, "none")
         await client.aclose()
         stop_proxy(proxy)
+
+
+def mine(url: str, blocks: int) -> None:
+    with SyncEvm(url) as evm:
+        for _ in range(blocks):
+            evm.rpc("evm_mine")
+
+
+def adapter_over(*urls: str) -> EvmAdapter:
+    return EvmAdapter("test", 31337, RpcClient("test", urls), "0x" + "00" * 20)
+
+
+@pytest.mark.parametrize("lie", ["null-block", "bad-block"])
+async def test_a_lagging_or_malformed_endpoint_rests_and_the_next_answers(anvil_module: AnvilNode, lie: str) -> None:
+    mine(anvil_module.url, 3)
+    honest = await adapter_over(anvil_module.url).headers(1, 3)
+    proxy = start_proxy(anvil_module.url)
+    adapter = adapter_over(proxy.url, anvil_module.url)
+    try:
+        set_fault(proxy, lie)
+        assert [(h.rlp, claimed) for h, claimed in await adapter.headers(1, 3)] == \
+            [(h.rlp, claimed) for h, claimed in honest]
+        health = adapter.rpc.health[proxy.url]
+        assert health.state == "degraded" and health.errors == 1, health
+        assert health.last_error == ("RpcUnanswered" if lie == "null-block" else "RpcAnswerError")
+        assert adapter.rpc._ordered_urls()[0] == anvil_module.url  # resting: asked last
+        if lie == "null-block":  # receipts too, once the rest is over
+            await trio.sleep(health.retry_at - trio.current_time() + 0.1)
+            assert await adapter.block_receipts(2) == await adapter_over(anvil_module.url).block_receipts(2)
+            assert health.errors == 2
+    finally:
+        set_fault(proxy, "none")
+        await adapter.rpc.aclose()
+        stop_proxy(proxy)
+
+
+async def test_only_a_malformed_answer_every_endpoint_gives_is_fatal(anvil_module: AnvilNode) -> None:
+    mine(anvil_module.url, 2)
+    proxies = [start_proxy(anvil_module.url), start_proxy(anvil_module.url)]
+    try:
+        for lie, raised in (("null-block", RpcError), ("bad-block", RpcAnswerError)):
+            for proxy in proxies:
+                set_fault(proxy, lie)
+            adapter = adapter_over(*(p.url for p in proxies))
+            with pytest.raises(raised) as caught:
+                await adapter.headers(1, 2)
+            assert lie == "bad-block" or not isinstance(caught.value, RpcAnswerError)  # lagging: retryable
+            assert all(h.errors == 1 for h in adapter.rpc.health.values())
+            await adapter.rpc.aclose()
+        set_fault(proxies[0], "none")  # one honest answer is enough
+        assert len(await adapter_over(*(p.url for p in proxies)).headers(1, 2)) == 2
+    finally:
+        for proxy in proxies:
+            set_fault(proxy, "none")
+            stop_proxy(proxy)
 
 
 # --------------------------------------------------------------------------- the devnet
@@ -117,10 +178,11 @@ def endpoint_up(root: Path, index: int, url: str) -> float:
     return float(found.group(1))
 
 
-@pytest.mark.parametrize("mode", ["refuse", "hang", "429"])
+@pytest.mark.parametrize("mode", ["refuse", "hang", "429", "null-block", "bad-block"])
 def test_delivery_continues_while_the_first_endpoint_fails(devnet: tuple[Path, ProxyHandle], mode: str) -> None:
     root, proxy = devnet
     before = {i: endpoint(root, i, proxy.url) for i in (1, 2, 3)}
+    since = now_iso()
     assert all(e["state"] == "healthy" for e in before.values()), before
     started = time.monotonic()
     set_fault(proxy, mode)
@@ -132,9 +194,14 @@ def test_delivery_continues_while_the_first_endpoint_fails(devnet: tuple[Path, P
         assert get_fault(proxy)["served"] > 0
         during = {i: endpoint(root, i, proxy.url) for i in (1, 2, 3)}
         for i, e in during.items():
-            assert e["state"] in ("degraded", "failing"), (i, e)
             assert e["errors"] > before[i]["errors"], (i, e)
-        assert endpoint_up(root, 1, proxy.url) == 0
+            # a lying endpoint still answers eth_blockNumber, and a good answer ends its rest: the
+            # state alternates, the errors (one per block asked for) are what shows it
+            assert mode in LIES or e["state"] in ("degraded", "failing"), (i, e)
+        assert mode in LIES or endpoint_up(root, 1, proxy.url) == 0
+        assert not events(root, "service.halted", since), "a follower halted"
+        if mode in LIES:
+            assert events(root, "rpc.bad_answer", since)
         print(f"{mode}: both delivered {took:.1f} s after the fault was set; operator-1 sees {during[1]}")
     finally:
         set_fault(proxy, "none")

@@ -100,6 +100,7 @@ class CommitteeConfig:
     threshold: int
     grace_period: float
     members: tuple[MemberConfig, ...]
+    epoch: int | None = None  # when set, the on-chain light clients must be at this epoch
 
 
 @dataclass(frozen=True)
@@ -607,7 +608,7 @@ def _not_member(address: Address) -> str:
 
 _ROOT_KEYS = ("operator", "logging", "committee", "chains", "routes")
 _OPERATOR_KEYS = ("name", "key_file", "password_file", "state_dir", "api_listen")
-_COMMITTEE_KEYS = ("threshold", "grace_period", "members")
+_COMMITTEE_KEYS = ("threshold", "grace_period", "members", "epoch")
 _MEMBER_KEYS = ("name", "address", "api")
 _CHAIN_KEYS = (
     "chain_id", "adapter", "light_client", "rpc", "bridge", "confirmations", "poll_interval",
@@ -683,11 +684,14 @@ def _committee(t: _Table | None) -> CommitteeConfig | None:
     members = _members(t)
     threshold = t.get("threshold", _integer(1, MAX_MEMBERS), example="threshold = 2")
     grace = t.get("grace_period", _number(0, 86_400), 8.0)
+    epoch = t.get("epoch", _integer(0, _UINT64)) if "epoch" in t.data else None
     if members is not None and threshold is not None:
         threshold = _check_threshold(t, threshold, len(members))
     if members is None or None in members or threshold is None or grace is None:
         return None
-    return CommitteeConfig(threshold, grace, tuple(m for m in members if m is not None))
+    if "epoch" in t.data and epoch is None:
+        return None
+    return CommitteeConfig(threshold, grace, tuple(m for m in members if m is not None), epoch)
 
 
 def _check_threshold(t: _Table, threshold: int, count: int) -> int | None:

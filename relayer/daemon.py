@@ -24,6 +24,7 @@ from adapters.evm.committee import committee_domain_separator
 from relayer import plugins
 from relayer.api import Api, serve_api
 from relayer.attester import Attester, Collector, Member
+from relayer.committee import OnChainCommittee, check_configured
 from relayer.config import ChainConfig, Config, load_config, load_operator_key
 from relayer.errors import ConfigError, FatalError, RelayerError, RetryableError, StoreError
 from relayer.follower import ChainFollower, ReceiptCache
@@ -179,7 +180,10 @@ class Daemon:
             raise ConfigError(f"chains.{src}.bridge", f"the bridge on {dst} trusts {remote} for {src}, "
                               f"not {s.adapter.bridge}")
         policy = await _retrying(key, lambda: d.adapter.light_client_policy(light_client))
-        epoch = await _retrying(key, lambda: d.adapter.committee_epoch(light_client)) if policy == "committee" else 0
+        epoch = 0
+        if policy == "committee":
+            epoch, members, threshold = await _retrying(key, lambda: d.adapter.committee(light_client))
+            check_configured(self.config, src, dst, light_client, OnChainCommittee(epoch, tuple(members), threshold))
         return Route(src=src, dst=dst, src_chain_id=s.chain_id, dst_chain_id=d.chain_id,
                      src_bridge=s.adapter.bridge, light_client=light_client,
                      domain_separator=committee_domain_separator(d.chain_id, light_client),

@@ -520,3 +520,12 @@ def _value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_value(v) for v in value) + "]"
     return repr(value)
+
+
+def test_committee_epoch_is_optional_and_checked(example: dict[str, Any], config_path: Path) -> None:
+    assert parse_config(example, config_path).committee.epoch is None  # not checked against the chain
+    example["committee"]["epoch"] = 3
+    assert parse_config(example, config_path).committee.epoch == 3
+    for bad in (-1, "one", 1.5, 2**64):
+        example["committee"]["epoch"] = bad
+        assert "committee.epoch" in problems(example, config_path), bad

@@ -197,6 +197,12 @@ class EvmAdapter:
             return "committee"
         return "ibft2" if flavour == 1 else "qbft"
 
+    async def committee(self, light_client: str) -> tuple[int, list[str], int]:
+        """(epoch, members ascending, threshold) of a CommitteeLightClient. Raises RpcError, ContractRevert."""
+        epoch = int(await self.call(self.lc_abi, light_client, "epoch"))
+        members = [to_checksum_address(m) for m in await self.call(self.lc_abi, light_client, "getMembers")]
+        return epoch, members, int(await self.call(self.lc_abi, light_client, "threshold"))
+
     async def committee_epoch(self, light_client: str) -> int:
         return int(await self.call(self.lc_abi, light_client, "epoch"))
 

@@ -19,6 +19,17 @@ One devnet (two anvil chains, three operators) in a temporary folder. Each trial
    (``Delivered`` logs per message id on both chains > 1) and checks the recipient's exact
    balances of everything the trial sent it, then waits until the restarted operator is healthy.
 
+``--sole-trials`` adds trials where operator-1 is the only one allowed to submit (operators 2
+and 3 run with ``operator.submit = false``: they follow and attest but never send), and it is
+the one armed: every message of such a trial must be delivered by operator-1 itself, after its
+restart, from its own journal and store. After every trial the harness also checks the
+invariant *locked collateral = wrapped supply* on both chains (the bridge's native and token
+balances on one chain against the wrapped tokens' total supply on the other), records who
+delivered each message (the sender of the transaction with its ``Delivered`` log), and counts
+the relayer-side waste: operator transactions to the bridges, and their gas, spent on messages
+that were already delivered (a transaction delivering none of its messages counts whole, a
+partial one by its share of duplicates).
+
 ``--pause-trials`` adds trials where the point freezes the operator (``pause=SECONDS``)
 instead of killing it. Afterwards the other reliability rows (reorgs, stuck transactions,
 nonces, funds, store, lies: ``tests/reliability/test_*.py``) run once under pytest; their
@@ -53,7 +64,9 @@ if str(REPO) not in sys.path:
 
 from eth_account import Account  # noqa: E402
 
-from adapters.evm.abi import Contract  # noqa: E402
+from eth_abi import decode as abi_decode  # noqa: E402
+
+from adapters.evm.abi import Contract, abi_type  # noqa: E402
 from adapters.evm.adapter import message_id  # noqa: E402
 from adapters.evm.sync_client import SyncEvm  # noqa: E402
 from relayer.devnet import network  # noqa: E402
@@ -100,6 +113,7 @@ class Trial:
     operator: int
     chance: float
     pause: float | None = None
+    sole: bool = False  # the armed operator is the only one allowed to submit
     recipient: str = ""
     messages: list[Sent] = field(default_factory=list)
     crashed: bool = False  # the point was reached (killed, or frozen for a pause trial)
@@ -109,23 +123,39 @@ class Trial:
     lost: int = 0
     twice: int = 0
     mismatches: list[str] = field(default_factory=list)
+    deliverers: Counter[str] = field(default_factory=Counter)  # operator (or address) -> messages delivered
+    invariant: list[str] = field(default_factory=list)  # locked collateral != wrapped supply, per chain and asset
+    wasted_txs: int = 0  # operator transactions that delivered none of their messages
+    wasted_gas: int = 0  # their gas, plus the duplicate share of partly useful ones
+    resent: int = 0  # messages carried by operator transactions that were already delivered
     recovered: bool = True  # the restarted operator became healthy again
     duration_s: float = 0.0
     error: str = ""  # the harness itself failed (counts as a failure)
 
     @property
     def kind(self) -> str:
-        return f"{self.point} (pause)" if self.pause is not None else self.point
+        if self.pause is not None:
+            return f"{self.point} (pause)"
+        return f"{self.point} (sole)" if self.sole else self.point
+
+    @property
+    def foreign(self) -> int:
+        """Messages of a sole-submitter trial that someone else delivered (must be 0)."""
+        return sum(n for who, n in self.deliverers.items() if who != f"operator-{self.operator}") if self.sole else 0
 
     def line(self) -> str:
         rec = "-" if self.recovery_s is None else f"{self.recovery_s:5.1f}s"
         what = ("paused" if self.pause is not None else f"killed ({self.exit})") if self.crashed else "not reached"
         bad = f" MISMATCH {self.mismatches}" if self.mismatches else ""
+        bad += f" INVARIANT {self.invariant}" if self.invariant else ""
+        bad += f" DELIVERED BY OTHERS {self.foreign}" if self.foreign else ""
+        by = ",".join(f"{k.removeprefix('operator-')}:{v}" for k, v in sorted(self.deliverers.items()))
         bad += "" if self.recovered else " NOT RECOVERED"
         bad += f" HARNESS ERROR {self.error}" if self.error else ""
         return (f"trial {self.index:3d} {self.kind:<32} operator-{self.operator} p={self.chance:<4} {what:<18} "
                 f"msgs={len(self.messages):2d} lost={self.lost} twice={self.twice} recovery={rec} "
-                f"({self.duration_s:.1f}s){bad}")
+                f"by={by or '-'} "
+                f"wasted={self.wasted_txs}tx/{self.wasted_gas}gas ({self.duration_s:.1f}s){bad}")
 
 
 class Matrix:
@@ -147,6 +177,8 @@ class Matrix:
         self.evm = {name: SyncEvm(c["rpc"]) for name, c in self.chains.items()}
         self.pids: dict[int, int] = {i + 1: op["pid"] for i, op in enumerate(deployment["operators"])}
         self.apis: dict[int, str] = {i + 1: op["api"] for i, op in enumerate(deployment["operators"])}
+        self.names: dict[str, str] = {op["address"].lower(): op["name"] for op in deployment["operators"]}
+        self.configs: dict[int, Path] = {i + 1: Path(op["config"]) for i, op in enumerate(deployment["operators"])}
 
     def close(self) -> None:
         for evm in self.evm.values():
@@ -285,9 +317,11 @@ class Matrix:
             time.sleep(0.25)
         return waiting
 
-    def delivered_counts(self, sent: list[Sent], from_blocks: dict[str, int]) -> Counter[str]:
-        """``Delivered`` logs per message id on the destination chains since ``from_blocks``."""
+    def delivered_counts(self, sent: list[Sent], from_blocks: dict[str, int]) -> tuple[Counter[str], Counter[str]]:
+        """``Delivered`` logs per message id on the destination chains since ``from_blocks``, and
+        messages per deliverer (the operator that sent the transaction holding the log)."""
         counts: Counter[str] = Counter()
+        deliverers: Counter[str] = Counter()
         for dst in self.chains:
             ids = sorted({s.message_id for s in sent if s.dst == dst})
             if not ids:
@@ -296,7 +330,68 @@ class Matrix:
                                                      "address": self.chains[dst]["bridge"],
                                                      "topics": [DELIVERED_TOPIC, ids]})
             counts.update(str(lg["topics"][1]).lower() for lg in logs)
-        return counts
+            txs = Counter(lg["transactionHash"] for lg in logs)
+            answers = self.evm[dst].batch([("eth_getTransactionByHash", [h]) for h in txs])
+            for (h, n), tx in zip(txs.items(), answers):
+                deliverers[self.names.get(tx["from"].lower(), tx["from"])] += n
+        return counts, deliverers
+
+    def invariant_violations(self) -> list[str]:
+        """Locked collateral = wrapped supply: the native coin and test token the bridge of each
+        chain holds against the total supply of their wrapped forms on the other chain."""
+        out = []
+        for name, chain in self.chains.items():
+            other = self.other(name)
+            wrapped = self.chains[other]
+            locked_native = self.evm[name].balance(chain["bridge"])
+            locked_token = int(self.evm[name].call(chain["test_token"], "TestToken", "balanceOf", chain["bridge"]))
+            supply_native = int(self.evm[other].call(wrapped["wrapped_native"], "WrappedToken", "totalSupply"))
+            supply_token = int(self.evm[other].call(wrapped["wrapped_token"], "WrappedToken", "totalSupply"))
+            if locked_native != supply_native:
+                out.append(f"{name} native locked {locked_native} != wrapped supply {supply_native} on {other}")
+            if locked_token != supply_token:
+                out.append(f"{name} token locked {locked_token} != wrapped supply {supply_token} on {other}")
+        return out
+
+    def waste(self, from_blocks: dict[str, int]) -> tuple[int, int, int]:
+        """(transactions that delivered none of their messages, gas spent on already delivered
+        messages, messages re-sent) of the operators' transactions to the bridges since ``from_blocks``."""
+        wasted_txs = wasted_gas = resent = 0
+        for dst, chain in self.chains.items():
+            head = self.evm[dst].block_number()
+            numbers = list(range(from_blocks[dst], head + 1))
+            blocks = self.evm[dst].batch([("eth_getBlockByNumber", [hex(n), True]) for n in numbers])
+            txs = [tx for b in blocks if b for tx in b["transactions"]
+                   if (tx.get("to") or "").lower() == chain["bridge"].lower() and tx["from"].lower() in self.names]
+            if not txs:
+                continue
+            receipts = self.evm[dst].batch([("eth_getTransactionReceipt", [tx["hash"]]) for tx in txs])
+            for tx, receipt in zip(txs, receipts):
+                carried = messages_carried(tx["input"])
+                if not carried:
+                    continue  # not a delivery (e.g. a bare header update)
+                delivered = sum(1 for lg in receipt["logs"] if lg["topics"] and lg["topics"][0] == DELIVERED_TOPIC)
+                gas = int(receipt["gasUsed"], 16)
+                if delivered == 0:
+                    wasted_txs += 1
+                    wasted_gas += gas
+                    resent += carried
+                elif delivered < carried:
+                    wasted_gas += gas * (carried - delivered) // carried
+                    resent += carried - delivered
+        return wasted_txs, wasted_gas, resent
+
+    # ------------------------------------------------------------------ sole submitter
+    def set_submitting(self, index: int, submit: bool) -> None:
+        """Rewrite operator ``index``'s config with ``operator.submit`` and restart it."""
+        path = self.configs[index]
+        lines = [line for line in path.read_text().splitlines() if not line.startswith("submit = ")]
+        if not submit:
+            lines.insert(lines.index("[operator]") + 1, "submit = false")
+        path.write_text("\n".join(lines) + "\n")
+        self.restart(index)
+        if not self.wait_healthy(index):
+            raise RuntimeError(f"operator-{index} did not come back with submit = {str(submit).lower()}")
 
     def balance_mismatches(self, recipient: str, sent: list[Sent]) -> list[str]:
         """What the recipient holds against what the trial sent it, per destination asset."""
@@ -320,8 +415,9 @@ class Matrix:
         return out
 
     # ------------------------------------------------------------------ one trial
-    def trial(self, index: int, point: str, operator: int, chance: float, pause: float | None = None) -> Trial:
-        t = Trial(index, point, operator, chance, pause, recipient=Account.create().address)
+    def trial(self, index: int, point: str, operator: int, chance: float, pause: float | None = None,
+              sole: bool = False) -> Trial:
+        t = Trial(index, point, operator, chance, pause, sole=sole, recipient=Account.create().address)
         started = time.monotonic()
         from_blocks = {name: evm.block_number() for name, evm in self.evm.items()}
         spec = f"{point}:{chance}" + (f":pause={pause:g}" if pause is not None else "")
@@ -370,15 +466,32 @@ class Matrix:
             t.recovery_s = max(0.0, last - t.crash_at)
         if not restarted or pause is not None:  # disarm: the point was not reached, or it only froze
             self.restart(operator, None, sig=signal.SIGKILL if pause is not None else signal.SIGTERM)
-        counts = self.delivered_counts(t.messages, from_blocks)
+        counts, t.deliverers = self.delivered_counts(t.messages, from_blocks)
         t.twice = sum(1 for s in t.messages if counts[s.message_id] > 1)
         t.mismatches = self.balance_mismatches(t.recipient, t.messages)
+        t.invariant = self.invariant_violations()
+        t.wasted_txs, t.wasted_gas, t.resent = self.waste(from_blocks)
         t.recovered = self.wait_healthy(operator)
         if not t.recovered:  # keep the matrix going; the report shows it
             self.restart(operator, None, sig=signal.SIGKILL)
             self.wait_healthy(operator)
         t.duration_s = time.monotonic() - started
         return t
+
+
+def messages_carried(calldata: str) -> int | None:
+    """How many messages a bridge transaction carries (the length of deliverBatch's proofs, 1 for
+    mint/unlock), or None when the calldata is not a delivery."""
+    data = bytes.fromhex(calldata[2:])
+    for fn in BRIDGE.functions.values():
+        if BRIDGE.selector(fn["name"]) != data[:4]:
+            continue
+        names = [p["name"] for p in fn.get("inputs", [])]
+        if "proofs" in names:
+            values = abi_decode([abi_type(p) for p in fn["inputs"]], data[4:])
+            return len(values[names.index("proofs")])
+        return 1 if names and names[-1] in ("p", "proof") else None
+    return None
 
 
 # ---------------------------------------------------------------------- the other rows
@@ -488,10 +601,14 @@ def render(trials: list[Trial], rows: list[dict[str, Any]], *, args: argparse.Na
     lost = sum(t.lost for t in trials)
     twice = sum(t.twice for t in trials)
     mismatched = sum(1 for t in trials if t.mismatches)
+    broken = sum(1 for t in trials if t.invariant)
+    foreign = sum(t.foreign for t in trials)
+    wasted_txs, wasted_gas = sum(t.wasted_txs for t in trials), sum(t.wasted_gas for t in trials)
     unrecovered = sum(1 for t in trials if not t.recovered)
     errors = sum(1 for t in trials if t.error)
     failed_rows = [r for r in rows if r["outcome"] not in ("passed", "skipped")]
-    ok = lost == 0 and twice == 0 and mismatched == 0 and unrecovered == 0 and not errors and not failed_rows
+    ok = (lost == 0 and twice == 0 and mismatched == 0 and broken == 0 and foreign == 0 and unrecovered == 0
+          and not errors and not failed_rows)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out = [
         "# Reliability report",
@@ -504,8 +621,8 @@ def render(trials: list[Trial], rows: list[dict[str, Any]], *, args: argparse.Na
         "waits until every message of the trial is delivered. *Lost*: not delivered within "
         f"{args.lost_timeout:.0f} s. *Twice*: more than one `Delivered` log for a message id. *Balances*: "
         "the recipient holds exactly what the trial sent it. *Recovery*: from the crash (the "
-        "`fault.injected` log line) to the last delivery of the trial's messages. *Refused lies* applies to "
-        "the lying-RPC rows below, not to crashes.",
+        "`fault.injected` log line) to the last delivery of the trial's messages. The lying-RPC and forged-proof "
+        "rows are under *Other rows*.",
         "",
         f"- date: {now}",
         f"- machine: {os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} {platform.release()}, "
@@ -513,32 +630,48 @@ def render(trials: list[Trial], rows: list[dict[str, Any]], *, args: argparse.Na
         f"- git commit: {git_commit()}",
         f"- devnet: 1 s blocks, {network.CONFIRMATIONS} confirmations, 3 operators, threshold "
         f"{network.THRESHOLD}, grace {network.GRACE_PERIOD:g} s, replace_after {network.REPLACE_AFTER:g} s",
-        f"- seed: {seed}; wall time {wall / 60:.1f} min (matrix {matrix_s / 60:.1f} min, pytest rows "
+        f"- seed: {seed} (replay the plan with `--seed {seed}`); wall time {wall / 60:.1f} min (matrix {matrix_s / 60:.1f} min, pytest rows "
         f"{pytest_s / 60:.1f} min)",
         f"- verdict: **{'PASS' if ok else 'FAIL'}**: {len(crashed)} SIGKILL trials at fault points, "
         f"{messages} messages, {lost} lost, {twice} delivered twice, {mismatched} balance mismatches, "
+        f"{broken} trials with collateral ≠ wrapped supply, {foreign} messages of sole-submitter trials "
+        f"delivered by another operator, {wasted_txs} wasted transactions ({wasted_gas:,} gas), "
         f"{unrecovered} operators that did not recover, {errors} harness errors, {len(failed_rows)} failing rows",
         "",
         "## Crashes at fault points",
         "",
         "| fault | trials | killed at the point | messages | lost | delivered twice | balances wrong "
-        "| refused lies | max recovery s | median recovery s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| collateral ≠ supply | delivered by operator 1 / 2 / 3 | wasted txs (gas) | re-sent messages "
+        "| max recovery s | median recovery s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def row(label: str, group: list[Trial]) -> str:
         recs = [t.recovery_s for t in group if t.recovery_s is not None and t.crashed]
         hit = sum(1 for t in group if t.crashed)
+        by: Counter[str] = sum((t.deliverers for t in group), Counter())
+        others = sum(n for who, n in by.items() if who not in ("operator-1", "operator-2", "operator-3"))
+        by_text = " / ".join(str(by[f"operator-{i}"]) for i in (1, 2, 3)) + (f" (+{others} others)" if others else "")
         return (f"| {label} | {len(group)} | {hit} | {sum(len(t.messages) for t in group)} | "
                 f"{sum(t.lost for t in group)} | {sum(t.twice for t in group)} | "
-                f"{sum(1 for t in group if t.mismatches)} | - | {fmt_s(max(recs) if recs else None)} | "
+                f"{sum(1 for t in group if t.mismatches)} | {sum(1 for t in group if t.invariant)} | {by_text} | "
+                f"{sum(t.wasted_txs for t in group)} ({sum(t.wasted_gas for t in group):,}) | "
+                f"{sum(t.resent for t in group)} | {fmt_s(max(recs) if recs else None)} | "
                 f"{fmt_s(statistics.median(recs) if recs else None)} |")
 
+    shared = [t for t in kills if not t.sole]
+    sole = [t for t in kills if t.sole]
     for point in POINTS:
-        group = [t for t in kills if t.point == point]
+        group = [t for t in shared if t.point == point]
         if group:
             out.append(row(f"`{point}`", group))
-    out.append(row("**all (SIGKILL)**", kills))
+    out.append(row("**all (SIGKILL, 3 submitters)**", shared))
+    for point in POINTS:
+        group = [t for t in sole if t.point == point]
+        if group:
+            out.append(row(f"`{point}` sole submitter", group))
+    if sole:
+        out.append(row("**all (SIGKILL, sole submitter)**", sole))
     for point in POINTS:
         group = [t for t in pauses if t.point == point]
         if group:
@@ -547,7 +680,15 @@ def render(trials: list[Trial], rows: list[dict[str, Any]], *, args: argparse.Na
         out.append(row("**all (pause)**", pauses))
     out += ["", "*killed at the point*: the operator logged `fault.injected` for the armed point and was "
             "reaped with SIGKILL (for pause rows: it froze there). A trial whose operator never reached the "
-            "point (it delivered none of the trial's blocks) still counts its messages.", ""]
+            "point (it delivered none of the trial's blocks) still counts its messages. *Sole submitter*: "
+            "operator-1 is armed and is the only one allowed to send (operators 2 and 3 run with "
+            "`operator.submit = false`: they attest but never send), so every message of such a row was "
+            "delivered by operator-1 after its restart, from its own journal and store; a message delivered by "
+            "anyone else there fails the run. *Collateral ≠ supply*: trials after which the native coin or test "
+            "token locked in a bridge differed from the total supply of its wrapped form on the other chain. "
+            "*Wasted*: operator transactions to a bridge during the trial that delivered none of their messages "
+            "(every one already delivered, or reverted), with their gas plus the duplicate share of the gas of "
+            "partly useful ones; *re-sent*: messages carried again after they were delivered.", ""]
     out += ["## Other rows", "",
             "One run each of the reliability tests (`tests/reliability/`, except the quick fault-point subset "
             "this matrix supersedes), under pytest; *skipped* includes expected failures (xfail).", "",
@@ -581,27 +722,41 @@ def render(trials: list[Trial], rows: list[dict[str, Any]], *, args: argparse.Na
 
 # ---------------------------------------------------------------------- main
 
-def plan_trials(rng: random.Random, kills: int, pauses: int, pause_s: float) -> list[tuple[str, int, float, float | None]]:
-    """(point, operator, chance, pause) per trial: every point equally often, in random order."""
-    out: list[tuple[str, int, float, float | None]] = []
+Plan = tuple[str, int, float, float | None, bool]
+
+
+def plan_trials(rng: random.Random, kills: int, pauses: int, pause_s: float, sole: int = 0) -> list[Plan]:
+    """(point, operator, chance, pause, sole) per trial: every point equally often, in random order;
+    the sole-submitter trials (operator 1) after the shared ones, then the pauses."""
+    out: list[Plan] = []
     for i in range(kills):
         point = POINTS[i % len(POINTS)]
         chance = rng.choice(CHANCES["follower" if point in FOLLOWER_POINTS else "sender"])
-        out.append((point, rng.randint(1, 3), chance, None))
+        out.append((point, rng.randint(1, 3), chance, None, False))
     rng.shuffle(out)
+    alone: list[Plan] = []
+    for i in range(sole):
+        point = POINTS[i % len(POINTS)]
+        alone.append((point, 1, rng.choice(CHANCES["follower" if point in FOLLOWER_POINTS else "sender"]), None, True))
+    rng.shuffle(alone)
+    out += alone
     for i in range(pauses):
-        out.append((POINTS[i % len(POINTS)], rng.randint(1, 3), 1.0, pause_s))
+        out.append((POINTS[i % len(POINTS)], rng.randint(1, 3), 1.0, pause_s, False))
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=100, help="SIGKILL trials (spread over all fault points)")
+    parser.add_argument("--sole-trials", type=int, default=20,
+                        help="SIGKILL trials where operator-1 is armed and the only one allowed to submit")
     parser.add_argument("--pause-trials", type=int, default=5, help="trials that freeze instead of killing")
     parser.add_argument("--pause-seconds", type=float, default=8.0)
     parser.add_argument("--messages", type=int, default=12, help="at least this many transfers per trial")
     parser.add_argument("--lost-timeout", type=float, default=120.0)
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the random plan (printed at the start and in the report; give it back to "
+                             "replay the same plan)")
     parser.add_argument("--out", default="docs/reliability.md")
     parser.add_argument("--dir", default=None, help="devnet folder (default: a temporary one)")
     parser.add_argument("--pytest", nargs="*", default=None, metavar="FILE",
@@ -622,23 +777,33 @@ def main(argv: list[str] | None = None) -> int:
         try:
             matrix.prepare()
             say(f"devnet ready, users seeded ({time.monotonic() - started:.1f} s)")
-            plan = plan_trials(rng, args.trials, args.pause_trials, args.pause_seconds)
+            plan = plan_trials(rng, args.trials, args.pause_trials, args.pause_seconds, args.sole_trials)
             spare = max(3, args.trials // 5)  # a trial whose operator never reached its point is run again
             index = 0
+            alone = False  # operators 2 and 3 run with operator.submit = false
             while index < len(plan):
-                point, operator, chance, pause = plan[index]
+                point, operator, chance, pause, sole = plan[index]
                 index += 1
+                if sole != alone:
+                    say("operators 2 and 3 " + ("attest only from now on" if sole else "submit again"))
+                    for other in (2, 3):
+                        matrix.set_submitting(other, not sole)
+                    alone = sole
                 try:
-                    trial = matrix.trial(index, point, operator, chance, pause)
+                    trial = matrix.trial(index, point, operator, chance, pause, sole=sole)
                 except Exception as exc:  # noqa: BLE001 - keep the matrix going, report it
-                    trial = Trial(index, point, operator, chance, pause, error=f"{type(exc).__name__}: {exc}")
+                    trial = Trial(index, point, operator, chance, pause, sole=sole,
+                                  error=f"{type(exc).__name__}: {exc}")
                     matrix.restart(operator, None, sig=signal.SIGKILL)
                     trial.recovered = matrix.wait_healthy(operator)
                 trials.append(trial)
                 say(trial.line())
                 if pause is None and not trial.crashed and not trial.error and spare > 0:
                     spare -= 1
-                    plan.insert(index, (point, rng.randint(1, 3), chance, None))
+                    plan.insert(index, (point, 1 if sole else rng.randint(1, 3), chance, None, sole))
+            if alone:
+                for other in (2, 3):
+                    matrix.set_submitting(other, True)
             late = [s for t in trials for s in t.messages if s.delivered_at is None]
             if late:  # a last look: delivered after its trial gave up counts as late, not lost
                 matrix.poll_delivered(late, time.monotonic() + 30)
@@ -661,6 +826,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(text)
     summary = next(line for line in text.splitlines() if line.startswith("- verdict"))
     say(f"wrote {out} in {wall / 60:.1f} min: {summary.removeprefix('- verdict: ')}")
+    say(f"seed {seed}: replay this plan with --seed {seed}")
     return 0 if "**PASS**" in summary else 1
 
 

@@ -124,6 +124,7 @@ class OperatorConfig:
     api_host: str
     api_port: int
     password_file: Path | None = None
+    submit: bool = True  # False: follow and attest only, never send a transaction
 
 
 @dataclass(frozen=True)
@@ -507,6 +508,12 @@ def _contract(value: Any) -> Address:
     return address
 
 
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid(f"expected true or false, got {value!r}")
+    return value
+
+
 def _listen(value: Any) -> tuple[str, int]:
     text = _string(value)
     host, _, port = text.rpartition(":")
@@ -607,7 +614,7 @@ def _not_member(address: Address) -> str:
 
 
 _ROOT_KEYS = ("operator", "logging", "committee", "chains", "routes")
-_OPERATOR_KEYS = ("name", "key_file", "password_file", "state_dir", "api_listen")
+_OPERATOR_KEYS = ("name", "key_file", "password_file", "state_dir", "api_listen", "submit")
 _COMMITTEE_KEYS = ("threshold", "grace_period", "members", "epoch")
 _MEMBER_KEYS = ("name", "address", "api")
 _CHAIN_KEYS = (
@@ -657,12 +664,14 @@ def _operator(t: _Table | None, base: Path, *, decrypt: bool) -> _Operator:
     password_ok = "password_file" not in t.data or password_file is not None
     state_dir = t.get("state_dir", _folder(base), example='state_dir = "state/operator-1"')
     listen = t.get("api_listen", _listen, DEFAULT_API_LISTEN)
+    submit = t.get("submit", _boolean, True)
     address = None
     if key_file is not None:
         address = _key_address(t, key_file, password_file, decrypt=decrypt and password_ok)
-    if name is None or key_file is None or not password_ok or state_dir is None or listen is None:
+    if name is None or key_file is None or not password_ok or state_dir is None or listen is None or submit is None:
         return _Operator(None, address)
-    return _Operator(OperatorConfig(name, key_file, state_dir, *listen, password_file=password_file), address)
+    return _Operator(OperatorConfig(name, key_file, state_dir, *listen, password_file=password_file, submit=submit),
+                     address)
 
 
 def _key_address(t: _Table, key_file: Path, password_file: Path | None, *, decrypt: bool) -> Address | None:

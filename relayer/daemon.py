@@ -202,7 +202,7 @@ class Daemon:
             with self.submitters_scope:
                 async with trio.open_nursery() as nursery:
                     for name, rt in self.chains.items():
-                        if rt.incoming:
+                        if rt.incoming and self.config.operator.submit:
                             nursery.start_soon(self._supervise, f"submitter:{name}", self._submitter(rt).run)
         finally:
             self.submitters_done.set()
@@ -314,7 +314,8 @@ class Daemon:
         return snapshot(self.config, self.store, live)
 
     def _ready(self) -> bool:
-        expected = sum(bool(c.outgoing) + bool(c.incoming) for c in self.chains.values())
+        submit = self.config.operator.submit
+        expected = sum(bool(c.outgoing) + (bool(c.incoming) and submit) for c in self.chains.values())
         return len(self.services) == expected and all(s.get("ready") for s in self.services.values())
 
 

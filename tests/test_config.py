@@ -211,6 +211,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("poll nan", _set("chains.alpha.poll_interval", math.nan), "chains.alpha.poll_interval", "greater than 0"),
     ("poll inf", _set("chains.alpha.poll_interval", math.inf), "chains.alpha.poll_interval", "at most"),
     # removed: the follower reads bridge logs one scan step (100 blocks) per eth_getLogs, so it set nothing
+    ("submit not a boolean", _set("operator.submit", "no"), "operator.submit", "expected true or false"),
     ("removed log_page_size", _set("chains.beta.log_page_size", 2000), "chains.beta.log_page_size", "unknown key"),
     ("bridge zero", _set("chains.alpha.bridge", "0x" + "0" * 40), "chains.alpha.bridge", "zero address"),
     ("adapter not installed", _set("chains.alpha.adapter", "evmx"), "chains.alpha.adapter", "installed adapters: evm"),
@@ -529,3 +530,9 @@ def test_committee_epoch_is_optional_and_checked(example: dict[str, Any], config
     for bad in (-1, "one", 1.5, 2**64):
         example["committee"]["epoch"] = bad
         assert "committee.epoch" in problems(example, config_path), bad
+
+
+def test_an_operator_can_attest_without_submitting(example: dict[str, Any], config_path: Path) -> None:
+    assert parse_config(example, config_path).operator.submit is True
+    example["operator"]["submit"] = False
+    assert parse_config(example, config_path).operator.submit is False

@@ -103,5 +103,23 @@ def test_a_crash_at_the_point_loses_nothing_and_delivers_nothing_twice(matrix: A
     assert trial.lost == 0, [s.message_id for s in trial.messages if s.delivered_at is None]
     assert trial.twice == 0
     assert not trial.mismatches
+    assert not trial.invariant, trial.invariant
     assert trial.recovered, f"operator-{trial.operator} did not become healthy after the restart"
     assert trial.recovery_s is not None and trial.recovery_s < 60
+
+
+@pytest.mark.slow
+def test_a_sole_submitter_replays_its_own_journal(matrix: Any) -> None:
+    """Operators 2 and 3 attest but never send: operator-1, killed between signing and sending,
+    must deliver every message itself after its restart."""
+    for other in (2, 3):
+        matrix.set_submitting(other, False)
+    try:
+        trial = matrix.trial(99, "after-sign-before-send", 1, 1.0, sole=True)
+    finally:
+        for other in (2, 3):
+            matrix.set_submitting(other, True)
+    assert trial.crashed and trial.exit == "SIGKILL"
+    assert trial.lost == 0 and trial.twice == 0 and not trial.mismatches and not trial.invariant
+    assert dict(trial.deliverers) == {"operator-1": len(trial.messages)}, trial.deliverers
+    assert trial.foreign == 0

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEVNET_DIR ?= .devnet/demo
 
-.PHONY: setup tools demo test faults contracts clean install
+.PHONY: setup tools demo test faults bench contracts clean install
 
 setup: $(STAMP) node_modules/.installed tools
 
@@ -22,8 +22,21 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Every benchmark, each writing bench/results/NAME.json and the NAME.md rendered from it
+# (about 20 minutes on 2 cores); then the README performance table is rendered from them all.
+bench: setup
+	$(PY) bench/contract_gas.py
+	$(PY) bench/header_update_gas.py
+	$(PY) bench/relay_throughput.py --messages 200
+	$(PY) bench/relay_throughput.py --messages 200 --rate 20 --output relay-throughput-rate-20
+	$(PY) bench/relay_throughput.py --messages 1000 --rate 100 --output relay-throughput-rate-100
+	$(PY) bench/relay_throughput.py --messages 1000 --output relay-throughput-burst-1000
+	$(PY) bench/catch_up.py --blocks 20000
+	$(PY) bench/sustained.py --messages 20000
+	$(PY) bench/render.py
+
 faults: setup
-	$(PY) bench/faults.py --trials 100 --out docs/reliability.md
+	$(PY) bench/faults.py --trials 60 --sole-trials 15 --out docs/reliability.md
 
 contracts: setup
 	node adapters/evm/build/compile.mjs

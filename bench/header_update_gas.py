@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for _path in (REPO, REPO / "bench"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 from eth_utils import keccak  # noqa: E402
 
@@ -218,13 +219,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="measured updates per configuration (median)")
     args = parser.parse_args(argv)
+    from common import start, write_result
+
+    started = start()
     result = measure(args.repeats)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "header-update-gas.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    table = markdown(result)
-    (RESULTS / "header-update-gas.md").write_text(table)
-    print(table)
+    write_result("header-update-gas", "header-update-gas", result, started)
     return result
+
+
+def summary(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    committee = next(row for row in doc["committee"] if row["members"] == 3)
+    qbft = " / ".join(f"{row['gas']:,}" for row in sorted(doc["qbft"], key=lambda r: r["validators"]))
+    sizes = "/".join(str(row["validators"]) for row in sorted(doc["qbft"], key=lambda r: r["validators"]))
+    return [("header update gas, committee 2-of-3", f"{committee['gas']:,}", "", ""),
+            (f"header update gas, QBFT {sizes} validators", qbft, "", "")]
 
 
 if __name__ == "__main__":

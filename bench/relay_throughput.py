@@ -52,8 +52,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for _path in (REPO, REPO / "bench"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 import httpx  # noqa: E402
 from eth_account import Account  # noqa: E402
@@ -967,16 +968,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     if args.messages < 1 or args.users < 1 or (args.rate is not None and args.rate <= 0):
         parser.error("--messages, --users and --rate must be positive")
+    from common import start, write_result
+
+    begun = start()
     started = time.monotonic()
     result = run(args)
     result["timing"]["bench_total_s"] = round(time.monotonic() - started, 1)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.output}.json").write_text(to_json(result))
-    table = markdown(result)
-    (RESULTS / f"{args.output}.md").write_text(table)
-    print(table)
-    say(f"wrote bench/results/{args.output}.json and .md ({result['timing']['bench_total_s']:.0f} s in all)")
+    write_result(args.output, "relay-throughput", result, begun, dumps=to_json)
+    say(f"relay throughput: {result['timing']['bench_total_s']:.0f} s in all")
     return result
+
+
+def summary(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """README rows: the burst's delivery rate against the gas limit, latency, RPC per message."""
+    p = doc["parameters"]
+    how = (f"{p['messages']} messages" + (f" at {p['rate_per_s']:g}/s" if p.get("rate_per_s") else " at once"))
+    cap = doc["routes"]["alpha->beta"]["capacity"]
+    lat = doc["summary"]["latency"]["beyond_finality_blocks"]
+    rows = [(f"delivery rate, {how} (alpha→beta), msg/s", f"{cap['achieved_messages_per_s']:g}",
+             f"{cap['physical_messages_per_s']:g} (block gas limit / gas per message)",
+             f"{cap['achieved_vs_physical']:.2f}"),
+            (f"latency beyond source finality, {how}, blocks p50 / p95",
+             f"{lat['p50']:g} / {lat['p95']:g}", "1 (block time)", f"{lat['p50']:g} / {lat['p95']:g}"),
+            (f"JSON-RPC requests per delivered message, {how} (gross / idle subtracted)",
+             f"{doc['summary']['rpc_gross_per_message']:g} / {doc['summary']['rpc_marginal_per_message']:g}",
+             "", "")]
+    return rows
 
 
 if __name__ == "__main__":

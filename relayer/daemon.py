@@ -92,6 +92,7 @@ class Daemon:
         self.store = Store(config.operator.state_dir / "relayer.db")
         self.cache = ReceiptCache()
         self.metrics = Metrics()
+        self.metrics.count_store_reads(self.store)
         self.notifier = notifier or Notifier()
         self.chains: dict[str, ChainRuntime] = {}
         self.progress: dict[str, dict[str, Any]] = {}

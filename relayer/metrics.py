@@ -6,7 +6,11 @@ Updating a metric never raises and never blocks.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CONFIRM_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
@@ -51,6 +55,22 @@ class Metrics:
         self.misbehaviour = Gauge("relayer_misbehaviour_detected", "1 when conflicting sealed headers were seen",
                                   ["chain"], registry=r)
 
+    def count_store_reads(self, store: Any) -> None:
+        """Export ``store.reads`` as the counter relayer_store_reads_total, read only when scraped
+        (the store increments a plain int, so counting costs nothing between scrapes)."""
+        self.registry.register(_ReadCounter(store))
+
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""
         return generate_latest(self.registry)
+
+
+class _ReadCounter:
+    """A collector reading the store's own read count at scrape time."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily("relayer_store_reads", "Queries read from the state database since start",
+                                  value=self.store.reads)

@@ -116,6 +116,7 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.reads = 0  # queries answered by _rows (a plain int: free; exported as relayer_store_reads_total)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
@@ -183,6 +184,7 @@ class Store:
         return StoreError(f"state database write failed: {reason}", path=str(self.path))
 
     def _rows(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        self.reads += 1
         try:
             return self._db.execute(sql, args).fetchall()
         except sqlite3.DatabaseError as exc:

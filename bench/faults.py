@@ -75,6 +75,8 @@ from relayer.faults import POINTS  # noqa: E402
 BRIDGE = Contract.load("Bridge")
 ERC20 = Contract.load("TestToken")
 DELIVERED_TOPIC = "0x" + BRIDGE.event_topic("Delivered").hex()
+# a message the destination could not execute (set aside with its reason): not a duplicate
+FAILED_TOPIC = "0x" + BRIDGE.event_topic("MessageFailed").hex() if "MessageFailed" in BRIDGE.events else None
 UNIT = 10**18
 MAX_UINT = 2**256 - 1
 TX_GAS = 250_000
@@ -370,15 +372,18 @@ class Matrix:
                 carried = messages_carried(tx["input"])
                 if not carried:
                     continue  # not a delivery (e.g. a bare header update)
-                delivered = sum(1 for lg in receipt["logs"] if lg["topics"] and lg["topics"][0] == DELIVERED_TOPIC)
+                topics = [lg["topics"][0] for lg in receipt["logs"] if lg["topics"]]
+                delivered = topics.count(DELIVERED_TOPIC)
+                duplicates = carried - delivered - (topics.count(FAILED_TOPIC) if FAILED_TOPIC else 0)
                 gas = int(receipt["gasUsed"], 16)
-                if delivered == 0:
+                if duplicates <= 0:
+                    continue
+                resent += duplicates
+                if duplicates == carried:
                     wasted_txs += 1
                     wasted_gas += gas
-                    resent += carried
-                elif delivered < carried:
-                    wasted_gas += gas * (carried - delivered) // carried
-                    resent += carried - delivered
+                else:
+                    wasted_gas += gas * duplicates // carried
         return wasted_txs, wasted_gas, resent
 
     # ------------------------------------------------------------------ sole submitter

@@ -88,33 +88,44 @@ class Collector:
         Never raises for a peer's failure; cancellation aborts the peer requests.
         """
         digest = _digest(route, number, block_hash, receipts_root)
+        members, threshold, peers = self._committee(route)
         found: dict[str, bytes] = {}
         own = self.store.attestation(route.src_chain_id, route.dst_chain_id, number, route.epoch)
         if own:
-            self._accept(found, digest, own, "self")
-        if len(found) < self.threshold:
+            self._accept(found, digest, own, "self", members)
+        if len(found) < threshold:
             async with httpx.AsyncClient(timeout=self.timeout) as client, trio.open_nursery() as nursery:
-                for peer in self.peers:
-                    nursery.start_soon(self._fetch, client, peer, route, number, digest, found)
-        if len(found) < self.threshold:
+                for peer in peers:
+                    nursery.start_soon(self._fetch, client, peer, route, number, digest, found, members)
+        if len(found) < threshold:
             log.info("attestation.waiting", route=route.name, block=number, have=len(found),
-                     need=self.threshold)
+                     need=threshold, epoch=route.epoch)
             return None
-        chosen = sorted(found.items())[: self.threshold]
+        chosen = sorted(found.items())[: threshold]
         return pack_signatures([(addr, sig) for addr, sig in chosen])
 
+    def _committee(self, route: Route) -> tuple[set[str], int, list[Member]]:
+        """(member addresses, threshold, peers to ask) of the committee the route's light client trusts
+        now; the configured one for a route without a live committee."""
+        live = route.committee
+        if live is None:
+            return self.members, self.threshold, self.peers
+        members = {m.lower() for m in live.members}
+        return members, live.threshold, [p for p in self.peers if p.address.lower() in members]
+
     async def _fetch(self, client: httpx.AsyncClient, peer: Member, route: Route, number: int,
-                     digest: bytes, found: dict[str, bytes]) -> None:
+                     digest: bytes, found: dict[str, bytes], members: set[str]) -> None:
         try:
             reply = await client.get(peer.api.rstrip("/") + attestation_path(route, number),
                                      params={"epoch": route.epoch})
             if reply.status_code != 200:
                 return
-            self._accept(found, digest, reply.json(), peer.name)
+            self._accept(found, digest, reply.json(), peer.name, members)
         except (httpx.HTTPError, ValueError) as exc:
             log.debug("attestation.peer_unreachable", peer=peer.name, error=type(exc).__name__)
 
-    def _accept(self, found: dict[str, bytes], digest: bytes, record: dict[str, Any], source: str) -> None:
+    def _accept(self, found: dict[str, bytes], digest: bytes, record: dict[str, Any], source: str,
+                members: set[str]) -> None:
         """Keep the signature of ``record`` when it is a member's over ``digest``, normalised to the form
         the contract verifies; log and drop it otherwise."""
         try:
@@ -123,7 +134,7 @@ class Collector:
             return
         signature = canonical_signature(served)
         signer = None if signature is None else contract_signer(digest, signature)
-        if signer is None or signer.lower() not in self.members:
+        if signer is None or signer.lower() not in members:
             log.warning("attestation.rejected", source=source, reason="signature does not match a member")
             return
         claimed = str(record.get("signer") or signer)

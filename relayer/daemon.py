@@ -24,13 +24,13 @@ from adapters.evm.committee import committee_domain_separator
 from relayer import plugins
 from relayer.api import Api, serve_api
 from relayer.attester import Attester, Collector, Member
-from relayer.committee import OnChainCommittee, check_configured
+from relayer.committee import OnChainCommittee, check_configured, follow_rotations
 from relayer.config import ChainConfig, Config, load_config, load_operator_key
 from relayer.errors import ConfigError, FatalError, RelayerError, RetryableError, StoreError
 from relayer.follower import ChainFollower, ReceiptCache
 from relayer.logging import configure_logging
 from relayer.metrics import Metrics
-from relayer.routes import ChainRuntime, Route
+from relayer.routes import ChainRuntime, LiveCommittee, Route
 from relayer.rpc import RpcClient, redact_url
 from relayer.errors import RpcError
 from relayer.status import snapshot
@@ -181,14 +181,15 @@ class Daemon:
             raise ConfigError(f"chains.{src}.bridge", f"the bridge on {dst} trusts {remote} for {src}, "
                               f"not {s.adapter.bridge}")
         policy = await _retrying(key, lambda: d.adapter.light_client_policy(light_client))
-        epoch = 0
+        live = None
         if policy == "committee":
             epoch, members, threshold = await _retrying(key, lambda: d.adapter.committee(light_client))
             check_configured(self.config, src, dst, light_client, OnChainCommittee(epoch, tuple(members), threshold))
+            live = LiveCommittee(epoch, tuple(members), threshold)
         return Route(src=src, dst=dst, src_chain_id=s.chain_id, dst_chain_id=d.chain_id,
                      src_bridge=s.adapter.bridge, light_client=light_client,
                      domain_separator=committee_domain_separator(d.chain_id, light_client),
-                     epoch=epoch, batch_size=batch_size, policy=policy)
+                     batch_size=batch_size, policy=policy, committee=live)
 
     async def _run_followers(self) -> None:
         attester = Attester(self.account.key.hex(), self.account.address)
@@ -197,6 +198,11 @@ class Daemon:
                 for name, rt in self.chains.items():
                     if rt.outgoing:
                         nursery.start_soon(self._supervise, f"follower:{name}", self._follower(rt, attester).run)
+                committee_routes = [r for rt in self.chains.values() for r in rt.outgoing.values()
+                                    if r.committee is not None]
+                if committee_routes:
+                    nursery.start_soon(follow_rotations, committee_routes,
+                                       {n: rt.adapter for n, rt in self.chains.items()}, attester, self.store)
 
     async def _run_submitters(self) -> None:
         try:

@@ -294,6 +294,8 @@ class ChainFollower:
             route = next(r for r in self.rt.outgoing.values() if r.dst == dst)
             if route.policy != "committee":
                 continue
+            if route.committee is not None and not route.committee.has(self.attester.address):
+                continue  # rotated out: the light client no longer counts this operator's signature
             out.append(self.attester.attest(route, header.number, verified.hash, header.receipts_root))
             log.info("attestation.signed", route=route.name, block=header.number, epoch=route.epoch)
         return out

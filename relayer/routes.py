@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from adapters.evm.adapter import EvmAdapter
+
+
+@dataclass
+class LiveCommittee:
+    """The committee a route's on-chain light client trusts, kept current by the daemon's
+    committee watcher (a rotation on-chain is followed without a restart)."""
+
+    epoch: int
+    members: tuple[str, ...]  # checksummed addresses
+    threshold: int
+
+    def has(self, address: str) -> bool:
+        return address.lower() in {m.lower() for m in self.members}
 
 
 @dataclass(frozen=True)
@@ -18,9 +31,14 @@ class Route:
     src_bridge: str
     light_client: str  # address, on dst, of the light client of src
     domain_separator: bytes
-    epoch: int
     batch_size: int
     policy: str = "committee"  # how the on-chain light client accepts headers: committee | qbft
+    committee: LiveCommittee | None = field(default=None, compare=False, hash=False)
+
+    @property
+    def epoch(self) -> int:
+        """The committee epoch the destination's light client is at now (0 for BFT policies)."""
+        return self.committee.epoch if self.committee is not None else 0
     max_attempts: int = 8  # delivery attempts of a message before it is failed
     retry_base: float = 2.0  # seconds before the second attempt, doubled after each
 

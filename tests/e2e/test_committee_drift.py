@@ -1,7 +1,8 @@
 """Committee drift at start, on a real devnet: a daemon whose ``[committee]`` differs from what
 the on-chain ``CommitteeLightClient`` holds (threshold, members, epoch) refuses to start with one
 line naming the key and the light client (exit 2, no traceback); after a rotation on-chain, the
-unchanged configuration is refused the same way."""
+unchanged configuration is refused the same way, while the running daemons follow the rotation
+without a restart (an operator rotated out says so and stops signing for that route)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from eth_account import Account
 
 from adapters.evm import committee as cm
 from adapters.evm.sync_client import SyncEvm
-from devnet_helpers import chain
+from devnet_helpers import chain, events, now_iso, wait_for
 from relayer.devnet import network
 from relayer.devnet.anvil import free_port
 from relayer.keys import load_account
+from relayer.transfer import transfer
 
 pytestmark = pytest.mark.slow
 
@@ -80,9 +82,35 @@ def rotate(root: Path, src: str, dst: str, members: list[str], threshold: int) -
         assert int(evm.call(d["light_client"], "CommitteeLightClient", "epoch")) == epoch + 1
 
 
+def test_a_rotation_on_chain_is_followed_without_a_restart(devnet: Path) -> None:
+    """alpha->beta rotates to operators 1 and 2 (operator 3 out); the running daemons follow: 1 and 2
+    sign for epoch 1, 3 says it was rotated out, and transfers alpha->beta (and back) still arrive."""
+    operators = network.load_deployment(devnet)["operators"]
+    since = now_iso()
+    rotate(devnet, "alpha", "beta", [operators[0]["address"], operators[1]["address"]], 2)
+    wait_for(lambda: {e["operator"] for e in events(devnet, "rotation.followed", since)} == {"operator-1", "operator-2"},
+             30, "operators 1 and 2 to follow the rotation")
+    out = wait_for(lambda: events(devnet, "rotation.rotated_out", since), 30, "operator 3 to say it is out")
+    assert {e["operator"] for e in out} == {"operator-3"} and out[0]["route"] == "alpha->beta" and out[0]["epoch"] == 1
+    results = [transfer(devnet, "alpha", "beta", "native", "0.01", recipient=Account.create().address)
+               for _ in range(3)] + [transfer(devnet, "beta", "alpha", "native", "0.01",
+                                              recipient=Account.create().address)]
+
+    def delivered() -> bool:
+        for r in results:
+            dst, src = chain(devnet, r.destination), chain(devnet, r.source)
+            with SyncEvm(dst["rpc"]) as evm:
+                if not evm.call(dst["bridge"], "Bridge", "isDelivered", src["chain_id"], r.nonce):
+                    return False
+        return True
+
+    wait_for(delivered, 120, "every transfer after the rotation")
+    signed = [e for e in events(devnet, "attestation.signed", since) if e["route"] == "alpha->beta"]
+    assert signed and all(e["epoch"] == 1 and e["operator"] != "operator-3" for e in signed), signed
+
+
 def test_after_a_rotation_on_chain_the_old_configuration_is_refused(devnet: Path) -> None:
     operators = network.load_deployment(devnet)["operators"]
-    rotate(devnet, "alpha", "beta", [operators[0]["address"], operators[1]["address"]], 2)
     line = refused(devnet, variant(devnet, "rotated", lambda t: t), "committee.members")
     assert "the light client of alpha on beta" in line and "at epoch 1" in line, line
     assert operators[2]["address"] in line and "does not trust" in line, line

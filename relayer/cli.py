@@ -8,10 +8,12 @@ operational failures print one line and exit 1; tracebacks only for bugs.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import NoReturn
 
 from relayer.errors import ConfigError, RelayerError, UsageError
 
@@ -28,9 +30,16 @@ def _amount(text: str) -> Decimal:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="relayer", description="Proof-backed cross-chain relayer.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = _Parser(prog="relayer", description="Proof-backed cross-chain relayer.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     run = sub.add_parser("run", help="run the relayer daemon")
     run.add_argument("--config", required=True, type=Path, help="operator TOML file")
@@ -45,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = config_sub.add_parser("check", help="validate a configuration file and list every problem")
     check.add_argument("file", type=Path)
+    check.add_argument("--json", action="store_true", help='print {"file", "valid", "problems"}')
     check.set_defaults(handler=_cmd_config_check)
 
     devnet = sub.add_parser("devnet", help="local two-chain development network")
@@ -55,9 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--policy", choices=["committee", "qbft"], default="committee", help="header verification policy")
     up.add_argument("--node", action="append", default=[], metavar="CHAIN=NODE",
                     help="run CHAIN on another node: anvil (default) or hardhat; repeatable")
+    up.add_argument("--json", action="store_true", help="print the deployment as one JSON object")
     up.set_defaults(handler=_cmd_devnet_up)
     down = devnet_sub.add_parser("down", help="stop everything `devnet up` started")
     down.add_argument("--dir", required=True, type=Path)
+    down.add_argument("--json", action="store_true", help='print {"dir", "stopped"}')
     down.set_defaults(handler=_cmd_devnet_down)
 
     transfer = sub.add_parser("transfer", help="lock or burn an asset on the devnet as a user")
@@ -68,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                           choices=["native", "token", "wrapped-native", "wrapped-token"])
     transfer.add_argument("--amount", required=True, type=_amount)
     transfer.add_argument("--recipient", default=None)
+    transfer.add_argument("--user", type=int, default=0, help="act as devnet user N (default 0)")
     transfer.add_argument("--wait", action="store_true", help="wait for delivery")
     transfer.add_argument("--json", action="store_true")
     transfer.add_argument("--timeout", type=float, default=120.0)
@@ -79,13 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
     from relayer import header_verify
 
     header_verify.add_arguments(verify)
+    verify.add_argument("--json", action="store_true", help="accepted for uniformity: the verdict is always JSON")
     verify.set_defaults(handler=header_verify.main)
 
     plugins = sub.add_parser("plugins", help="list installed adapters and light clients")
+    plugins.add_argument("--json", action="store_true", help="print one JSON object")
     plugins.set_defaults(handler=_cmd_plugins)
 
-    from relayer import keys_cli  # noqa: PLC0415 - stdlib + eth-account only, no daemon imports
+    from relayer import evidence_cli, keys_cli, messages_cli  # noqa: PLC0415 - no daemon imports
+
     keys_cli.add_parser(sub)
+    evidence_cli.add_parser(sub)
+    messages_cli.add_parser(sub)
     return parser
 
 
@@ -105,6 +123,9 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
     from relayer.config import check_config
 
     problems = check_config(args.file)
+    if args.json:
+        print(json.dumps({"file": str(args.file), "valid": not problems, "problems": [str(p) for p in problems]}))
+        return EXIT_USAGE if problems else EXIT_OK
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if problems:
@@ -117,7 +138,8 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 def _cmd_devnet_up(args: argparse.Namespace) -> int:
     from relayer.devnet.cli import devnet_up
 
-    return devnet_up(args.dir, detach=args.detach, policy=args.policy, nodes=_pairs(args.node, "--node"))
+    return devnet_up(args.dir, detach=args.detach, policy=args.policy, nodes=_pairs(args.node, "--node"),
+                     as_json=args.json)
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:
@@ -134,7 +156,7 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
 def _cmd_devnet_down(args: argparse.Namespace) -> int:
     from relayer.devnet.cli import devnet_down
 
-    return devnet_down(args.dir)
+    return devnet_down(args.dir, as_json=args.json)
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
@@ -144,9 +166,9 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
-    from relayer.plugins import describe_plugins
+    from relayer.plugins import describe_plugins, plugin_table
 
-    print(describe_plugins())
+    print(json.dumps(plugin_table()) if args.json else describe_plugins())
     return EXIT_OK
 
 

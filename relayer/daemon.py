@@ -3,8 +3,9 @@ submitter per destination chain under a supervisor, until SIGTERM or SIGINT.
 
 Supervision: a retryable failure (RPC down, rate-limited) restarts the service with
 exponential backoff; a fatal one (a lying RPC, a reorg below finality) halts that service
-with a loud ``service.halted`` alarm and leaves the others running; a store failure stops
-the daemon.
+with a loud ``service.halted`` alarm and leaves the others running; a follower halted with
+evidence (or started while evidence is open) resumes once the operator resolves it (see
+``relayer.halts``); a store failure stops the daemon.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import trio
 from eth_account.signers.local import LocalAccount
 
 from adapters.evm.committee import committee_domain_separator
-from relayer import plugins
+from relayer import halts, plugins
 from relayer.api import Api, serve_api
 from relayer.attester import Attester, Collector, Member
 from relayer.committee import OnChainCommittee, check_configured, follow_rotations
@@ -197,7 +198,8 @@ class Daemon:
             async with trio.open_nursery() as nursery:
                 for name, rt in self.chains.items():
                     if rt.outgoing:
-                        nursery.start_soon(self._supervise, f"follower:{name}", self._follower(rt, attester).run)
+                        nursery.start_soon(self._supervise, f"follower:{name}",
+                                           lambda rt=rt: self._follower(rt, attester).run, name)
                 committee_routes = [r for rt in self.chains.values() for r in rt.outgoing.values()
                                     if r.committee is not None]
                 if committee_routes:
@@ -210,7 +212,8 @@ class Daemon:
                 async with trio.open_nursery() as nursery:
                     for name, rt in self.chains.items():
                         if rt.incoming and self.config.operator.submit:
-                            nursery.start_soon(self._supervise, f"submitter:{name}", self._submitter(rt).run)
+                            nursery.start_soon(self._supervise, f"submitter:{name}",
+                                               lambda rt=rt: self._submitter(rt).run)
         finally:
             self.submitters_done.set()
 
@@ -239,11 +242,22 @@ class Daemon:
                          self.metrics, self.stopping, finality_depth=chain.confirmations)
 
     # supervision ------------------------------------------------------------------
-    async def _supervise(self, name: str, service: Callable[..., Awaitable[None]]) -> None:
-        """Run ``service`` until it returns: backoff on retryable errors, halt on fatal ones."""
+    async def _supervise(self, name: str, make: Callable[[], Callable[..., Awaitable[None]]],
+                         chain: str | None = None) -> None:
+        """Run the service ``make()`` builds until it returns: backoff on retryable errors, halt
+        on fatal ones. A follower (``chain`` given) also halts while open evidence names its chain,
+        before it reads a block, and is rebuilt from the stored state once the evidence is resolved
+        (``relayer evidence resolve``); a halt without evidence lasts until the relayer restarts."""
         delay = 1.0
         state = self.services.setdefault(name, {"state": "starting", "restarts": 0})
+        service = make()
         while True:
+            held = halts.open_evidence(self.store, chain) if chain is not None else []
+            if held:
+                self._halt(name, state, f"relaying from {chain} is halted by {halts.describe(held)}", True)
+                await self._released(name, state, chain)
+                service = make()
+                continue
             state.update(state="starting", since=time.time())
             try:
                 await service(task_status=_Started(state, self.metrics, name))
@@ -260,11 +274,34 @@ class Daemon:
             except StoreError:
                 raise
             except FatalError as exc:
-                self.metrics.service_up.labels(name).set(0)
-                state.update(state="halted", error=str(exc))
-                log.error("service.halted", service=name, error=str(exc), alarm=True,
-                          action="investigate the chain and RPC named here; restart the relayer once resolved")
-                await trio.sleep_forever()
+                with_evidence = chain is not None and bool(halts.open_evidence(self.store, chain))
+                self._halt(name, state, str(exc), with_evidence)
+                if not with_evidence:
+                    await trio.sleep_forever()
+                await self._released(name, state, chain)
+                service = make()
+
+    def _halt(self, name: str, state: dict[str, Any], error: str, with_evidence: bool) -> None:
+        self.metrics.service_up.labels(name).set(0)
+        state.update(state="halted", error=error, ready=True, since=time.time())
+        halts.refresh_gauge(self.metrics, self.store, self.config.chains, self._halted_services())
+        action = ("look at the evidence (relayer evidence list --config FILE), then release the halt with "
+                  "relayer evidence resolve ID --config FILE --reason TEXT; no restart needed") if with_evidence \
+            else "investigate the chain and RPC named here; restart the relayer once resolved"
+        log.error("service.halted", service=name, error=error, alarm=True, action=action)
+
+    async def _released(self, name: str, state: dict[str, Any], chain: str | None) -> None:
+        """Wait until the evidence halting ``chain`` is resolved; log who released it and why."""
+        assert chain is not None
+        resolved = await halts.wait_released(self.store, chain)
+        state.update(restarts=state["restarts"] + 1)
+        halts.refresh_gauge(self.metrics, self.store, self.config.chains, self._halted_services(but=name))
+        latest = resolved[0]["resolution"] if resolved else {}
+        log.warning("halt.released", service=name, chain=chain, evidence=[e["id"] for e in resolved],
+                    resolved_by=latest.get("resolved_by"), reason=latest.get("reason"))
+
+    def _halted_services(self, but: str | None = None) -> list[str]:
+        return [n for n, s in self.services.items() if s.get("state") == "halted" and n != but]
 
     def _api(self) -> Api:
         return Api(self.store, self._status, self._ready, self.metrics)
@@ -305,6 +342,7 @@ class Daemon:
             self.metrics.route_oldest_age.labels(name).set(now - oldest if oldest else 0)
             self.metrics.route_stalled.labels(name).set(
                 1 if f"submitter:{r.destination}" in self._stalled(bound=STALL_MIN_SECONDS) else 0)
+        halts.refresh_gauge(self.metrics, self.store, self.config.chains, self._halted_services())
 
     def _status_line(self, stalled: list[str]) -> str:
         backlog = sum(int(self.metrics.route_backlog.labels(f"{r.source}->{r.destination}")._value.get())

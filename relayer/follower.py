@@ -227,14 +227,15 @@ class ChainFollower:
             self.store.add_evidence(self.rt.name, number, "conflicting-sealed-headers", detail, time.time())
             self.metrics.misbehaviour.labels(self.rt.name).set(1)
             log.error("misbehaviour.detected", chain=self.rt.name, block=number, alarm=True,
-                      action="relaying from this chain is halted; inform the consortium, keep the evidence, "
-                             "restart only after the chain's operators resolved it")
+                      action="relaying from this chain is halted; inform the consortium, keep the evidence; once "
+                             "the chain's operators resolved it: relayer evidence resolve ID --reason TEXT")
         elif "parent link" in exc.message and (accepted is None or number == accepted + 1):
             self.store.add_evidence(self.rt.name, number, "reorg-below-finality", dict(exc.fields), time.time())
             log.error("reorg.below_finality", chain=self.rt.name, block=number, alarm=True,
                       accepted_hash=exc.fields.get("accepted_hash"), parent_hash=exc.fields.get("parent_hash"),
                       action="a block this relayer took as final was replaced: relaying from this chain is "
-                             "halted; raise chains.NAME.confirmations and investigate before restarting")
+                             "halted; investigate, raise chains.NAME.confirmations, then relayer evidence resolve ID "
+                             "--reason TEXT rewinds to the chain's current history")
 
     async def _candidate_blocks(self, first: int, last: int, by_number: dict[int, VerifiedHeader]) -> set[int]:
         reported = await self.rt.adapter.bridge_log_blocks(first, last)

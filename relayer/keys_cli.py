@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import sys
 from pathlib import Path
@@ -53,6 +54,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     show = actions.add_parser("show-address", help="print a keystore's address (no password needed)")
     show.add_argument("path", type=Path, help="keystore file")
     show.set_defaults(handler=_cmd_show_address)
+    for action in (new, imp, listing, show):
+        action.add_argument("--json", action="store_true", help="print JSON (addresses and paths only)")
     return parser
 
 
@@ -62,7 +65,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def _cmd_new(args: argparse.Namespace) -> int:
     password = _prompted_password(args.password_file)
     address = keys.new_keystore(args.keystore, args.password_file, password=password)
-    print(address)
+    _print_address(args, address, args.keystore)
     print(f"wrote keystore {args.keystore} (mode 0600); keep a backup of it and of its password",
           file=sys.stderr)
     return 0
@@ -73,7 +76,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     password = _prompted_password(args.password_file)
     address = keys.import_key(args.keystore, key_hex, args.password_file, password=password)
     del key_hex
-    print(address)
+    _print_address(args, address, args.keystore)
     note = f"; securely delete the plain key file {args.key_file}" if args.key_file else ""
     print(f"wrote keystore {args.keystore} (mode 0600){note}", file=sys.stderr)
     return 0
@@ -81,6 +84,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     found = keys.list_keystores(args.dir)
+    if args.json:
+        print(json.dumps({"keystores": [{"path": str(path), "address": address} for path, address in found]}))
+        return 0
     for path, address in found:
         print(f"{address or '(no address field)'}  {path}")
     if not found:
@@ -89,8 +95,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_show_address(args: argparse.Namespace) -> int:
-    print(keys.show_address(args.path))
+    _print_address(args, keys.show_address(args.path), args.path)
     return 0
+
+
+def _print_address(args: argparse.Namespace, address: str, path: Path) -> None:
+    print(json.dumps({"address": address, "keystore": str(path)}) if args.json else address)
 
 
 # ---------------------------------------------------------------- secrets from the user

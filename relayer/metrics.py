@@ -52,7 +52,8 @@ class Metrics:
                                    "Unix time of the last systemd watchdog ping", registry=r)
         self.route_stalled = Gauge("relayer_route_stalled", "1 when a route with backlog made no progress",
                                    ["route"], registry=r)
-        self.misbehaviour = Gauge("relayer_misbehaviour_detected", "1 when conflicting sealed headers were seen",
+        self.misbehaviour = Gauge("relayer_misbehaviour_detected",
+                                  "1 while relaying from the chain is halted (open evidence or a fatal verification error)",
                                   ["chain"], registry=r)
 
     def count_store_reads(self, store: Any) -> None:

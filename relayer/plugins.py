@@ -43,3 +43,10 @@ def describe_plugins() -> str:
         for ep in sorted(entry_points(group=group), key=lambda e: e.name):
             lines.append(f"  {ep.name:<12} {ep.value}")
     return "\n".join(lines)
+
+
+def plugin_table() -> dict[str, list[dict[str, str]]]:
+    """Installed adapters and light clients by group: ``{group: [{"name", "value"}, ...]}``."""
+    return {group: [{"name": ep.name, "value": ep.value} for ep in sorted(entry_points(group=group),
+                                                                          key=lambda e: e.name)]
+            for group in (ADAPTER_GROUP, LIGHT_CLIENT_GROUP)}

@@ -34,14 +34,17 @@ def snapshot(config: Config, store: Store, live: dict[str, Any] | None = None) -
             chains[name].update(live.get("chains", {}).get(name, {}))
     pending = [{"chain": t.chain, "tx": t.hash, "nonce": t.nonce, "state": t.state,
                 "messages": len(t.message_ids), "age_s": round(now - t.created_at, 1)} for t in store.open_txs()]
-    evidence = store.evidence()
+    evidence = store.evidence()  # the open rows: each halts relaying from its chain
     for item in evidence:
         if item["chain"] in chains:
             chains[item["chain"]]["halted"] = f"misbehaviour at block {item['number']} ({item['kind']})"
+            chains[item["chain"]].setdefault("evidence_ids", []).append(item["id"])
+    resolved = len(store.evidence(include_resolved=True)) - len(evidence)
     set_aside = [{"message_id": m.id, "route": f"{m.src_chain}->{m.dst_chain}", "nonce": m.nonce,
                   "state": m.state, "attempts": m.attempts, "reason": m.reason} for m in store.set_aside()]
     doc: dict[str, Any] = {"operator": config.operator.name, "routes": routes, "chains": chains,
-                           "pending_transactions": pending, "set_aside": set_aside, "evidence": evidence}
+                           "pending_transactions": pending, "set_aside": set_aside, "evidence": evidence,
+                           "resolved_evidence": resolved}
     if live:
         doc["services"] = live.get("services", {})
     return doc
@@ -66,7 +69,8 @@ def render(doc: dict[str, Any]) -> str:
             lines.append(f"  service {name}: {service.get('state')} {service.get('error', '')}")
     for name, c in doc["chains"].items():
         if c.get("halted"):
-            lines.append(f"ALARM {name}: relaying halted: {c['halted']}; evidence kept in the state database")
+            lines.append(f"ALARM {name}: relaying halted: {c['halted']}; see relayer evidence show "
+                         f"{c.get('evidence_ids', ['ID'])[0]} --config FILE")
     if doc.get("set_aside"):
         lines += ["", "messages set aside (failed, or waiting for a retry):"]
         lines += [f"  {m['route']} nonce {m['nonce']} {m['message_id']} {m['state']} after {m['attempts']} "

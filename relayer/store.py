@@ -26,6 +26,8 @@ SCHEMA_VERSION = 1
 # ``included``: delivered by a mined transaction of ours that is not yet at the destination's
 # finality depth (a reorg there can still drop it); ``confirmed`` only at that depth.
 # Journal states: signed -> sent -> mined -> confirmed, or replaced / dropped / reverted.
+# An evidence row halts its chain until it has a row in evidence_resolutions (who, when, why);
+# message_attempts keeps every refused attempt and operator retry of a message (its history).
 OPEN_STATES = ("final", "submitted")
 STATES = ("final", "submitted", "included", "confirmed", "delivered-by-peer", "failed")
 
@@ -60,6 +62,12 @@ CREATE TABLE IF NOT EXISTS evidence (
     kind TEXT NOT NULL, detail TEXT NOT NULL, recorded_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS validator_changes (
     chain TEXT NOT NULL, number INTEGER NOT NULL, recorded_at REAL NOT NULL, PRIMARY KEY (chain, number));
+CREATE TABLE IF NOT EXISTS evidence_resolutions (
+    evidence_id INTEGER PRIMARY KEY REFERENCES evidence (id), resolved_at REAL NOT NULL,
+    resolved_by TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS message_attempts (
+    message_id TEXT NOT NULL, at REAL NOT NULL, outcome TEXT NOT NULL, reason TEXT, tx TEXT);
+CREATE INDEX IF NOT EXISTS message_attempts_by_id ON message_attempts (message_id, at);
 """
 
 
@@ -250,9 +258,35 @@ class Store:
             db.execute("INSERT INTO evidence (chain, number, kind, detail, recorded_at) VALUES (?,?,?,?,?)",
                        (chain, number, kind, json.dumps(detail, default=_hexify), now))
 
-    def evidence(self) -> list[dict[str, Any]]:
-        return [{**dict(r), "detail": json.loads(r["detail"])}
-                for r in self._rows("SELECT * FROM evidence ORDER BY id")]
+    def evidence(self, *, include_resolved: bool = False) -> list[dict[str, Any]]:
+        """Evidence rows, oldest first: only the open ones (those that halt their chain) unless
+        ``include_resolved``; each with ``resolution`` (None while open)."""
+        where = "" if include_resolved else " WHERE r.evidence_id IS NULL"
+        return [_evidence(r) for r in self._rows(_EVIDENCE_SQL + where + " ORDER BY e.id")]
+
+    def evidence_item(self, evidence_id: int) -> dict[str, Any] | None:
+        rows = self._rows(_EVIDENCE_SQL + " WHERE e.id=?", evidence_id)
+        return _evidence(rows[0]) if rows else None
+
+    def resolve_evidence(self, evidence_id: int, *, by: str, reason: str, detail: dict[str, Any],
+                         now: float, rewind: Rewind | None = None) -> dict[str, Any]:
+        """Keep the operator's resolution of an evidence row (the halt is released once no other
+        open row names the chain) and, for a replaced history, rewind the chain to ``rewind.anchor``
+        in the same transaction; the messages that rewind set aside are kept in the resolution's
+        ``detail`` (returned). Raises StoreError (also when the row is already resolved)."""
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM evidence_resolutions WHERE evidence_id=?", (evidence_id,)).fetchone():
+                raise StoreError(f"evidence {evidence_id} is already resolved", path=str(self.path))
+            if rewind is not None:
+                detail = {**detail, "set_aside": _rewind(db, rewind)}
+            db.execute("INSERT INTO evidence_resolutions VALUES (?,?,?,?,?)",
+                       (evidence_id, now, by, reason, json.dumps(detail, default=_hexify)))
+        return detail
+
+    def headers_below(self, chain: str, number: int) -> list[StoredHeader]:
+        """Stored headers of ``chain`` below ``number``, highest first."""
+        rows = self._rows("SELECT * FROM headers WHERE chain=? AND number<? ORDER BY number DESC", chain, number)
+        return [StoredHeader(**dict(r)) for r in rows]
 
     # messages -----------------------------------------------------------------
     def message(self, message_id: str) -> Message | None:
@@ -271,6 +305,42 @@ class Store:
         with self.transaction() as db:
             db.execute("UPDATE messages SET state=?, reason=?, attempts=attempts+1, retry_at=?, updated_at=? "
                        "WHERE id=?", ("failed" if failed else "final", reason, retry_at, now, message_id))
+            _attempt(db, message_id, now, "failed" if failed else "refused", reason)
+
+    def messages(self, *, state: str | None = None, route: tuple[str, str] | None = None,
+                 limit: int = 1000) -> list[Message]:
+        """Messages, newest first, optionally of one state and one (source, destination) route."""
+        sql, args = "SELECT * FROM messages WHERE 1=1", []
+        if state is not None:
+            sql, args = sql + " AND state=?", [*args, state]
+        if route is not None:
+            sql, args = sql + " AND src_chain=? AND dst_chain=?", [*args, *route]
+        return [_message(r) for r in self._rows(sql + " ORDER BY final_at DESC, nonce DESC LIMIT ?", *args, limit)]
+
+    def message_history(self, message_id: str) -> list[dict[str, Any]]:
+        """Every refused attempt, give-up and operator retry of a message, oldest first."""
+        return [dict(r) for r in self._rows("SELECT at, outcome, reason, tx FROM message_attempts "
+                                            "WHERE message_id=? ORDER BY at, rowid", message_id)]
+
+    def message_txs(self, message_id: str) -> list[dict[str, Any]]:
+        """Every journaled transaction that carried the message (replacements included), oldest first."""
+        rows = self._rows("SELECT hash, chain, nonce, state, created_at, gas_used, error, message_ids FROM txs "
+                          "WHERE instr(message_ids, ?) > 0 ORDER BY created_at", json.dumps(message_id))
+        return [{k: r[k] for k in r.keys() if k != "message_ids"} | {"messages": len(json.loads(r["message_ids"]))}
+                for r in rows]
+
+    def retry_failed(self, ids: list[str], *, by: str, now: float) -> list[str]:
+        """Put ``failed`` messages back in line with a fresh attempt budget (the history is kept);
+        returns the ids that were failed. Raises StoreError."""
+        done = []
+        with self.transaction() as db:
+            for mid in ids:
+                cur = db.execute("UPDATE messages SET state='final', attempts=0, retry_at=0, updated_at=? "
+                                 "WHERE id=? AND state='failed'", (now, mid))
+                if cur.rowcount:
+                    _attempt(db, mid, now, "retry-requested", f"by {by}")
+                    done.append(mid)
+        return done
 
     def set_aside(self, limit: int = 50) -> list[Message]:
         """Messages with a failed attempt: ``failed`` for good, or ``final`` waiting for a retry
@@ -290,6 +360,8 @@ class Store:
                 db.execute("UPDATE messages SET state=?, reason=?, delivered_tx=COALESCE(?, delivered_tx),"
                            " gas_used=COALESCE(?, gas_used), updated_at=?, attempts=attempts+? WHERE id=?",
                            (state, reason, delivered_tx, gas_used, now, int(bump_attempts), mid))
+                if bump_attempts:
+                    _attempt(db, mid, now, state, reason)
 
     def counts(self) -> dict[tuple[str, str], dict[str, int]]:
         """Per (source, destination) route, the number of messages in each state."""
@@ -310,6 +382,12 @@ class Store:
         rows = self._rows("SELECT * FROM attestations WHERE src_chain_id=? AND dst_chain_id=? "
                           "AND number=? AND epoch=?", src_chain_id, dst_chain_id, number, epoch)
         return dict(rows[0]) if rows else None
+
+    def attestations_of(self, src_chain_id: int, dst_chain_id: int, number: int) -> list[dict[str, Any]]:
+        """This operator's own attestations of one block for one destination (every epoch)."""
+        rows = self._rows("SELECT epoch, block_hash, receipts_root, signer FROM attestations WHERE src_chain_id=? "
+                          "AND dst_chain_id=? AND number=? ORDER BY epoch", src_chain_id, dst_chain_id, number)
+        return [dict(r) for r in rows]
 
     def add_attestation(self, attestation: dict[str, Any]) -> None:
         with self.transaction() as db:
@@ -365,6 +443,52 @@ class Store:
     def gas_spent(self, chain: str) -> int:
         rows = self._rows("SELECT coalesce(sum(gas_used), 0) FROM txs WHERE chain=?", chain)
         return int(rows[0][0])
+
+
+@dataclass(frozen=True)
+class Rewind:
+    """Take a chain back to ``anchor`` (a stored header the chain still has): its follower resumes
+    from there; headers, attestations and undelivered messages of the replaced history go."""
+
+    chain: str
+    chain_id: int
+    anchor: StoredHeader
+    light_client_state: dict[str, Any]
+
+
+_EVIDENCE_SQL = ("SELECT e.*, r.resolved_at, r.resolved_by, r.reason, r.detail AS resolution_detail "
+                 "FROM evidence e LEFT JOIN evidence_resolutions r ON r.evidence_id = e.id")
+
+
+def _evidence(row: sqlite3.Row) -> dict[str, Any]:
+    data = dict(row)
+    resolution = None
+    if data["resolved_at"] is not None:
+        resolution = {"resolved_at": data["resolved_at"], "resolved_by": data["resolved_by"],
+                      "reason": data["reason"], "detail": json.loads(data["resolution_detail"])}
+    return {"id": data["id"], "chain": data["chain"], "number": data["number"], "kind": data["kind"],
+            "detail": json.loads(data["detail"]), "recorded_at": data["recorded_at"], "resolution": resolution}
+
+
+def _rewind(db: sqlite3.Connection, r: Rewind) -> list[dict[str, Any]]:
+    """Drop what ``r.chain`` had above the anchor; returns the undelivered messages it set aside."""
+    number = r.anchor.number
+    undelivered = "src_chain=? AND block_number>? AND state NOT IN ('included','confirmed','delivered-by-peer')"
+    set_aside = [{k: row[k] for k in row.keys()}
+                 for row in db.execute(f"SELECT * FROM messages WHERE {undelivered}", (r.chain, number))]
+    db.execute(f"DELETE FROM messages WHERE {undelivered}", (r.chain, number))
+    db.execute("DELETE FROM headers WHERE chain=? AND number>?", (r.chain, number))
+    db.execute("DELETE FROM attestations WHERE src_chain_id=? AND number>?", (r.chain_id, number))
+    db.execute("INSERT INTO light_clients VALUES (?,?) ON CONFLICT(chain) DO UPDATE SET state=excluded.state",
+               (r.chain, json.dumps(r.light_client_state, default=_hexify)))
+    db.execute("INSERT INTO cursors VALUES (?,?) ON CONFLICT(chain) DO UPDATE SET next_block=excluded.next_block",
+               (r.chain, number + 1))
+    return set_aside
+
+
+def _attempt(db: sqlite3.Connection, message_id: str, now: float, outcome: str, reason: str | None,
+             tx: str | None = None) -> None:
+    db.execute("INSERT INTO message_attempts VALUES (?,?,?,?,?)", (message_id, now, outcome, reason, tx))
 
 
 def _hexify(value: Any) -> Any:

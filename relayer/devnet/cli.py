@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
@@ -11,7 +12,8 @@ from typing import Any
 from relayer.devnet import network
 
 
-def devnet_up(dir: Path, detach: bool, policy: str = "committee", nodes: dict[str, str] | None = None) -> int:
+def devnet_up(dir: Path, detach: bool, policy: str = "committee", nodes: dict[str, str] | None = None,
+              *, as_json: bool = False) -> int:
     """Start the devnet in ``dir`` and print where everything is; returns the exit status (0).
 
     With ``detach`` return once every operator is healthy; otherwise stay in the foreground
@@ -21,7 +23,9 @@ def devnet_up(dir: Path, detach: bool, policy: str = "committee", nodes: dict[st
     """
     stop = None if detach else _catch_stop_signals()
     deployment = network.up(dir, policy=policy, nodes=nodes)
-    print(describe(network.DevnetPaths.of(dir), deployment, detach=detach), flush=True)
+    paths = network.DevnetPaths.of(dir)
+    print(json.dumps({"dir": str(paths.root), "deployment_file": str(paths.deployment), **deployment})
+          if as_json else describe(paths, deployment, detach=detach), flush=True)
     if stop is None:
         return 0
     _wait_for(stop)
@@ -30,9 +34,12 @@ def devnet_up(dir: Path, detach: bool, policy: str = "committee", nodes: dict[st
     return 0
 
 
-def devnet_down(dir: Path) -> int:
+def devnet_down(dir: Path, *, as_json: bool = False) -> int:
     """Stop everything ``devnet up`` started in ``dir``; idempotent, always returns 0."""
-    if not network.down(dir):
+    stopped = network.down(dir)
+    if as_json:
+        print(json.dumps({"dir": str(Path(dir).resolve()), "stopped": stopped}))
+    elif not stopped:
         print(f"no devnet processes running in {Path(dir).resolve()}", file=sys.stderr)
     return 0
 

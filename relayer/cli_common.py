@@ -1,0 +1,28 @@
+"""Small pieces the state-database commands (``evidence``, ``messages``) share."""
+
+from __future__ import annotations
+
+import getpass
+import time
+from contextlib import closing
+
+from relayer.config import Config
+from relayer.store import Store
+
+
+def open_store(config: Config) -> closing[Store]:
+    """The operator's state database as a context manager that closes it. Raises StoreError."""
+    return closing(Store(config.operator.state_dir / "relayer.db"))
+
+
+def login_name() -> str:
+    """Who runs the command (kept with a resolution or a retry): the login name, else "unknown"."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def utc(ts: float) -> str:
+    """A Unix time as ``YYYY-MM-DD HH:MM:SSZ``."""
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(ts))

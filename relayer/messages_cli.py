@@ -1,0 +1,173 @@
+"""``relayer messages list|show|retry``: the messages of one operator's state database.
+
+``show`` gives the whole life of one message: the source transaction and block, what its
+proof rests on (the verified header's receipts root, the receipt's index, the committee
+attestations of that block), every refused attempt with its reason, and every destination
+transaction that carried it. ``retry`` puts ``failed`` messages back in line with a fresh
+attempt budget (their history is kept); a running daemon picks them up at its next step.
+All read and write the state database directly, with the daemon up or down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from relayer.cli_common import login_name, open_store, utc
+from relayer.config import Config, load_config
+from relayer.errors import UsageError
+from relayer.logging import configure_logging
+from relayer.store import STATES, Message, Store
+
+__all__ = ["add_parser"]
+
+log = structlog.get_logger("relayer.messages")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``messages`` and its actions on ``subparsers``; returns it."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "messages", help="cross-chain messages this operator knows: list, show, retry")
+    actions = parser.add_subparsers(dest="messages_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="messages, newest first")
+    listing.add_argument("--state", choices=STATES, default=None)
+    listing.add_argument("--route", default=None, help="SOURCE->DESTINATION, e.g. alpha->beta")
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    listing.set_defaults(handler=_cmd_list)
+    show = actions.add_parser("show", help="the whole life of one message")
+    show.add_argument("id", help="message id (0x-hex)")
+    show.set_defaults(handler=_cmd_show)
+    retry = actions.add_parser("retry", help="deliver failed messages again (a fresh attempt budget)")
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", nargs="?", default=None, help="message id (0x-hex) of a failed message")
+    which.add_argument("--state", choices=["failed"], default=None, help="every failed message")
+    retry.add_argument("--route", default=None, help="with --state: only this SOURCE->DESTINATION route")
+    retry.set_defaults(handler=_cmd_retry)
+    for action in (listing, show, retry):
+        action.add_argument("--config", required=True, type=Path, help="operator TOML file")
+        action.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    route = _route(config, args.route)
+    if args.limit < 1:
+        raise UsageError(f"--limit must be at least 1, not {args.limit}")
+    with open_store(config) as store:
+        found = store.messages(state=args.state, route=route, limit=args.limit)
+    if args.json:
+        print(json.dumps({"messages": [_summary(m) for m in found]}, indent=2))
+        return 0
+    if not found:
+        print("no messages" + "".join(f" {k} {v}" for k, v in (("in state", args.state), ("on", args.route)) if v))
+    for m in found:
+        print(f"{m.id}  {m.src_chain}->{m.dst_chain}  nonce {m.nonce:<5} {m.state:<17} "
+              f"attempts {m.attempts}" + (f"  reason: {m.reason}" if m.reason else ""))
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    with open_store(config) as store:
+        doc = life(store, config, _message(store, args.id))
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print(render_life(doc))
+    return 0
+
+
+def _cmd_retry(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    by = login_name()
+    with open_store(config) as store:
+        if args.id is not None:
+            if args.route is not None:
+                raise UsageError("--route goes with --state failed, not with a message id")
+            m = _message(store, args.id)
+            if m.state != "failed":
+                raise UsageError(f"message {m.id} is {m.state}, not failed: only failed messages are retried")
+            ids = [m.id]
+        else:
+            ids = [m.id for m in store.messages(state="failed", route=_route(config, args.route), limit=10**9)]
+        retried = store.retry_failed(ids, by=by, now=time.time())
+    if retried:
+        configure_logging("info", json=True, stream=sys.stderr)
+        for mid in retried:
+            log.info("message.retry_requested", message_id=mid, requested_by=by)
+    if args.json:
+        print(json.dumps({"retried": retried}))
+    else:
+        print(f"{len(retried)} failed message(s) back in line for delivery" if retried else "no failed messages")
+        for mid in retried:
+            print(f"  {mid}")
+    return 0
+
+
+def life(store: Store, config: Config, m: Message) -> dict[str, Any]:
+    """The whole life of ``m`` as one JSON-able document."""
+    header = store.header(m.src_chain, m.block_number)
+    src_id, dst_id = config.chains[m.src_chain].chain_id, config.chains[m.dst_chain].chain_id
+    attestations = store.attestations_of(src_id, dst_id, m.block_number)
+    return {
+        **_summary(m),
+        "source": {"chain": m.src_chain, "tx": m.tx_hash, "block": m.block_number, "block_hash": m.block_hash,
+                   "tx_index": m.tx_index, "log_index": m.log_index, "final_at": m.final_at},
+        "proof": {"header_verified": header is not None and header.hash.lower() == m.block_hash.lower(),
+                  "receipts_root": header.receipts_root if header else None,
+                  "receipt_key": m.tx_index, "log_index": m.log_index,
+                  "attestations": attestations},
+        "attempts": store.message_history(m.id),
+        "destination": {"chain": m.dst_chain, "tx": m.delivered_tx, "gas_used": m.gas_used,
+                        "transactions": store.message_txs(m.id)},
+    }
+
+
+def render_life(doc: dict[str, Any]) -> str:
+    """Readable lines of a ``life`` document."""
+    src, proof, dst = doc["source"], doc["proof"], doc["destination"]
+    lines = [f"message {doc['id']}  {doc['route']}  {doc['kind']} nonce {doc['nonce']}  {doc['state']}",
+             f"  amount {doc['amount']} of {doc['token']} from {doc['sender']} to {doc['recipient']}",
+             f"  source       {src['chain']} tx {src['tx']} block {src['block']} ({src['block_hash']}), "
+             f"final {utc(src['final_at'])}",
+             f"  proof        receipt {proof['receipt_key']} log {proof['log_index']} under receipts root "
+             f"{proof['receipts_root'] or '-'} (header {'verified' if proof['header_verified'] else 'not stored'}"
+             f", {len(proof['attestations'])} attestations)"]
+    for a in doc["attempts"]:
+        lines.append(f"  attempt      {utc(a['at'])} {a['outcome']}: {a['reason'] or ''}")
+    for t in dst["transactions"]:
+        lines.append(f"  transaction  {dst['chain']} {t['hash']} nonce {t['nonce']} {t['state']}"
+                     + (f" gas {t['gas_used']}" if t["gas_used"] else "") + (f" ({t['error']})" if t["error"] else ""))
+    lines.append(f"  destination  {dst['chain']} tx {dst['tx'] or '-'}" + (f" gas {dst['gas_used']}" if dst["gas_used"] else ""))
+    if doc["reason"]:
+        lines.append(f"  last reason  {doc['reason']}")
+    return "\n".join(lines)
+
+
+def _summary(m: Message) -> dict[str, Any]:
+    return {**asdict(m), "amount": str(m.amount), "route": f"{m.src_chain}->{m.dst_chain}"}
+
+
+def _message(store: Store, message_id: str) -> Message:
+    m = store.message(message_id.lower()) or store.message(message_id)
+    if m is None:
+        raise UsageError(f"no message {message_id} in {store.path} (relayer messages list shows the ids)")
+    return m
+
+
+def _route(config: Config, text: str | None) -> tuple[str, str] | None:
+    if text is None:
+        return None
+    known = [f"{r.source}->{r.destination}" for r in config.routes]
+    if text not in known:
+        raise UsageError(f"--route {text!r} is not a configured route (routes: {', '.join(known)})")
+    source, destination = text.split("->")
+    return source, destination

@@ -283,7 +283,7 @@ class Daemon:
 
     def _halt(self, name: str, state: dict[str, Any], error: str, with_evidence: bool) -> None:
         self.metrics.service_up.labels(name).set(0)
-        state.update(state="halted", error=error, ready=True, since=time.time())
+        state.update(state="halted", error=error, ready=True, since=time.time(), evidence=with_evidence)
         halts.refresh_gauge(self.metrics, self.store, self.config.chains, self._halted_services())
         action = ("look at the evidence (relayer evidence list --config FILE), then release the halt with "
                   "relayer evidence resolve ID --config FILE --reason TEXT; no restart needed") if with_evidence \
@@ -294,7 +294,7 @@ class Daemon:
         """Wait until the evidence halting ``chain`` is resolved; log who released it and why."""
         assert chain is not None
         resolved = await halts.wait_released(self.store, chain)
-        state.update(restarts=state["restarts"] + 1)
+        state.update(restarts=state["restarts"] + 1, evidence=False)
         halts.refresh_gauge(self.metrics, self.store, self.config.chains, self._halted_services(but=name))
         latest = resolved[0]["resolution"] if resolved else {}
         log.warning("halt.released", service=name, chain=chain, evidence=[e["id"] for e in resolved],
@@ -324,10 +324,13 @@ class Daemon:
             await trio.sleep(interval)
 
     def _stalled(self, bound: float) -> list[str]:
+        """Services not running or without progress for ``bound`` seconds; a follower halted by
+        evidence is not stalled (it waits for an operator, and a restart would not release it)."""
         now = time.time()
-        out = [n for n, s in self.services.items() if s["state"] != "running"]
+        waiting = {n for n, s in self.services.items() if s.get("evidence")}
+        out = [n for n, s in self.services.items() if s["state"] != "running" and n not in waiting]
         for name, p in self.progress.items():
-            if now - p.get("last_progress", now) > bound:
+            if now - p.get("last_progress", now) > bound and f"follower:{name}" not in waiting:
                 out.append(name)
         return sorted(set(out))
 

@@ -73,8 +73,10 @@ def delivered(root: Path, r: TransferResult) -> bool:
                                        r.nonce))
 
 
-def message_state(root: Path, index: int, message_id: str) -> str:
-    return str(as_json(root, index, "messages", "show", message_id)["state"])
+def message_state(root: Path, index: int, message_id: str) -> str | None:
+    """The message's state at operator ``index``, None while it does not know it."""
+    found = [m for m in as_json(root, index, "messages", "list")["messages"] if m["id"] == message_id]
+    return str(found[0]["state"]) if found else None
 
 
 def test_a_deep_reorg_halts_until_the_operators_resolve_it(devnet: Path) -> None:

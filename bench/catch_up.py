@@ -112,9 +112,11 @@ def node_rate(url: str, first: int, last: int, receipts: bool) -> dict[str, Any]
 def mine_empty(evm: SyncEvm, count: int) -> None:
     done = 0
     while done < count:
-        step = min(5000, count - done)
+        step = min(500, count - done)
         evm.rpc("anvil_mine", hex(step), hex(1))
         done += step
+        if done % 5000 == 0:
+            say(f"  mined {done} of {count}")
 
 
 def mine_locks(evm: SyncEvm, chain: dict[str, Any], dst_chain_id: int, count: int) -> None:
@@ -148,7 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             api = deployment["operators"][OPERATOR - 1]["api"]
             for index in range(1, len(deployment["operators"]) + 1):
                 network.stop_operator(root, index)
-            evm = SyncEvm(chains[SOURCE]["rpc"], timeout=120.0)
+            evm = SyncEvm(chains[SOURCE]["rpc"], timeout=600.0)
             phases: dict[str, Any] = {}
             for phase in ("empty", "messages"):
                 first = evm.block_number()

@@ -61,6 +61,17 @@ def use_rpcs(root: Path, index: int, chain_name: str, urls: list[str]) -> None:
     path.write_text(f"{head}[chains.{chain_name}]\n{body}{sep}{tail}")
 
 
+def retry_quickly(root: Path, max_attempts: int) -> None:
+    """Give every route of every operator a short retry policy (``max_attempts`` attempts, 1 s
+    before the second, doubling) and restart them."""
+    for index in range(1, len(network.load_deployment(root)["operators"]) + 1):
+        path = network.DevnetPaths.of(root).config(index)
+        text = path.read_text()
+        path.write_text(re.sub(r"^\[\[routes\]\]\n", f"[[routes]]\nmax_attempts = {max_attempts}\nretry_base = 1.0\n",
+                               text, flags=re.M))
+    restart(root, list(range(1, len(network.load_deployment(root)["operators"]) + 1)))
+
+
 def restart(root: Path, indices: list[int]) -> None:
     """Stop the operators (in parallel), start them again and wait until they are healthy."""
     with ThreadPoolExecutor(len(indices)) as pool:

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from devnet_helpers import chain, events, now_iso, operator_status, restart, wait_for
+from devnet_helpers import chain, events, now_iso, operator_status, retry_quickly, wait_for
 from eth_account import Account
 
 from adapters.evm.abi import Contract
@@ -27,16 +27,6 @@ pytestmark = pytest.mark.slow
 BRIDGE = Contract.load("Bridge")
 GOOD = 10
 MAX_ATTEMPTS = 3
-
-
-def retry_quickly(root: Path) -> None:
-    """Give every route of every operator a short retry policy (3 attempts, 1 s, 2 s) and restart them."""
-    for index in range(1, len(network.load_deployment(root)["operators"]) + 1):
-        path = network.DevnetPaths.of(root).config(index)
-        text = path.read_text()
-        path.write_text(re.sub(r"^\[\[routes\]\]\n", f"[[routes]]\nmax_attempts = {MAX_ATTEMPTS}\nretry_base = 1.0\n",
-                               text, flags=re.M))
-    restart(root, [1, 2, 3])
 
 
 def burns_in_one_block(evm: SyncEvm, key: str, bridge: str, wrapped: str,
@@ -73,7 +63,7 @@ def set_aside(root: Path, mid: str) -> list[dict[str, Any]]:
 
 
 def test_poisoned_message_beside_ten_good_ones(devnet: Path) -> None:
-    retry_quickly(devnet)
+    retry_quickly(devnet, MAX_ATTEMPTS)
     alpha, beta = chain(devnet, "alpha"), chain(devnet, "beta")
     a, b = SyncEvm(alpha["rpc"]), SyncEvm(beta["rpc"])
     funded = transfer(devnet, "alpha", "beta", "native", "1", wait=True, timeout=120, user_index=0)

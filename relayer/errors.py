@@ -9,6 +9,8 @@
     ├── FatalError                  retrying will not help
     │   ├── RpcAnswerError          an RPC answered something malformed or contradictory
     │   ├── VerificationError       a header, receipt or proof failed verification
+    │   │   ├── BrokenLinkError     a header does not link to the one before it (reorg or lie)
+    │   │   └── MisbehaviourError   two validly sealed headers at one height (carries evidence)
     │   ├── ProofError              a proof could not be built or does not verify
     │   ├── ContractRevert          a transaction or call reverted (decoded reason)
     │   └── StoreError              the state database is unusable
@@ -73,6 +75,29 @@ class RpcAnswerError(FatalError):
 
 class VerificationError(FatalError):
     """A header, receipt list or proof failed verification."""
+
+
+class BrokenLinkError(VerificationError):
+    """A header does not link to the one before it: a reorg, or an RPC that lies.
+
+    ``fields`` name ``block`` (the header that does not link) and, where known,
+    ``parent_hash`` and ``accepted_hash``. The core keeps reorg evidence when ``block`` is the
+    one right after the light client's accepted head.
+    """
+
+
+class MisbehaviourError(VerificationError):
+    """Two validly sealed headers at one height. ``evidence`` is JSON-able (``evidence_json()``)
+    and is stored by the core before it halts the chain; ``number`` is the height."""
+
+    def __init__(self, message: str, *, number: int, evidence: dict[str, object], **fields: object) -> None:
+        super().__init__(message, block=number, **fields)
+        self.number = number
+        self._evidence_json = evidence
+
+    def evidence_json(self) -> dict[str, object]:
+        """The evidence as stored: both headers in the chain's own encoding, hashes and signers."""
+        return dict(self._evidence_json)
 
 
 class ProofError(FatalError):

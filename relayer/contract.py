@@ -1,0 +1,487 @@
+"""The plugin contract: what a chain family implements so the core can relay its messages.
+
+The core (follower, submitter, daemon, store) talks to a chain only through the roles below.
+A family (first-party ``adapters/evm`` + ``light_clients/*`` or a vendor's package) implements
+them and registers factories under the entry-point groups of ``relayer.plugins``. This module
+imports only the standard library, ``relayer.errors`` and ``relayer.types``; nothing here is
+specific to a chain family.
+
+Roles:
+
+* :class:`Source` -- heads and finality of a chain, its headers, the messages in verified blocks
+  and the proofs that they are there.
+* :class:`LightClient` -- off-chain verifier of one source chain: verifies and accepts headers,
+  checks a block's contents against the commitment a message is proven against, saves and
+  restores its trusted state, reports misbehaviour. Pure (no I/O), synchronous.
+* :class:`Destination` -- what is already delivered, delivering a batch with the light-client
+  update it needs, the outcome of a delivery and its confirmation.
+* :class:`UpdatePolicy` -- how the destination's on-chain client of a source is advanced
+  (committee signatures, a BFT chain's own sealed headers, ...).
+* :class:`Signer` -- an operator key of the type a chain uses.
+
+Values crossing the contract are the frozen dataclasses and enums of this module; chain data
+the core need not understand travels as opaque ``bytes`` (a message's ``body`` and ``locator``,
+a header's ``encoded`` form, a proof, an update) or as an opaque ``native`` object that only the
+family that made it reads.
+
+Errors (``relayer.errors``): ``RetryableError``/``RpcError`` -- the supervisor backs off and runs
+the service again; ``VerificationError`` (``BrokenLinkError``, ``MisbehaviourError``) -- the chain
+or its RPC lied: the chain's follower halts; ``ProofError``, ``ContractRevert``, ``RpcAnswerError``
+-- as named there; ``ConfigError`` -- at start only, exit 2. The core decides by these types only,
+never by an error's text.
+
+Cancellation: every ``async`` method may be cancelled (trio) at any ``await``; the contract
+requires that a cancelled call leaves nothing half-done that the core could misread: state the
+core persists is written by the core, after the call returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol, runtime_checkable
+
+from relayer.types import Envelope, MessageId
+
+# --------------------------------------------------------------------------- enums
+
+
+class MessageState(str, Enum):
+    """Where a message stands in the core (the store's ``state`` column holds the value).
+
+    final -> submitted -> included -> confirmed; or delivered-by-peer, or failed (retried by an
+    operator). ``included``: delivered by a mined transaction not yet at the destination's
+    finality depth; ``confirmed`` only at that depth.
+    """
+
+    FINAL = "final"
+    SUBMITTED = "submitted"
+    INCLUDED = "included"
+    CONFIRMED = "confirmed"
+    DELIVERED_BY_PEER = "delivered-by-peer"
+    FAILED = "failed"
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the message still waits for a delivery of its own (final or submitted)."""
+        return self in (MessageState.FINAL, MessageState.SUBMITTED)
+
+
+class DeliveryStatus(str, Enum):
+    """How one delivery attempt ended (``Delivery.status``)."""
+
+    MINED = "mined"  # in a block; ``Delivery.result`` says which messages it delivered
+    PENDING = "pending"  # sent, not yet mined (stopping, or left for recovery at the next start)
+    NO_FUNDS = "no-funds"  # the operator cannot pay: nothing of ours will be mined; messages back in line
+    NONCE_LOST = "nonce-lost"  # another transaction of this key took its place; messages back in line
+    REFUSED = "refused"  # the chain will not take it (``reason`` has its words); messages failed
+    REVERTED = "reverted"  # mined but reverted as a whole; messages back in line
+
+
+class ConfirmationStatus(str, Enum):
+    """Where a mined delivery stands against the destination's finality (``Confirmation.status``)."""
+
+    FINAL = "final"  # at least the finality depth deep on the canonical chain
+    WAITING = "waiting"  # not deep enough yet, or the node has not caught up with a reorg
+    GONE = "gone"  # a reorg took it off the chain: the core restores it (``Destination.restore``)
+
+
+class UpdateStatus(str, Enum):
+    """What an update policy did to let the destination's client follow the source."""
+
+    SENT = "sent"  # something was sent for it this round
+    DONE = "done"  # nothing (more) is needed
+    WAITING = "waiting"  # needed, but not now (another operator's turn, collecting, refused lately)
+
+
+class KeyType(str, Enum):
+    """The key type a chain signs with (``Signer.key_type``)."""
+
+    SECP256K1 = "secp256k1"  # Ethereum, Besu, Quorum, FISCO BCOS (non-SM)
+    SM2 = "sm2"  # FISCO BCOS / ChainMaker national-crypto mode
+    ED25519 = "ed25519"
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class CandidateHeader:
+    """A header as a source read it, before any check: its number, the hash the source claims
+    for it (None: none claimed) and the family's own header object (``native``), which only a
+    light client of that family reads."""
+
+    number: int
+    claimed_hash: bytes | None
+    native: Any = field(compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class VerifiedHeader:
+    """A header a light client verified: what the core keeps and reasons about.
+
+    ``hash``: the block hash by the chain's own rule; ``commitment``: the root the messages of
+    this block are proven against (EVM: receiptsRoot); ``encoded``: the header in the chain's own
+    encoding (EVM: RLP), what the store keeps and what an update policy may carry to the
+    destination; ``native``: the family's header object (not persisted).
+    """
+
+    number: int
+    hash: bytes
+    parent_hash: bytes
+    commitment: bytes
+    timestamp: int
+    encoded: bytes
+    native: Any = field(default=None, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class BlockContents:
+    """What a source fetched of one verified block to find its messages (EVM: the receipts),
+    opaque to the core, which keeps it briefly so a proof need not fetch it again."""
+
+    number: int
+    block_hash: bytes
+    data: Any = field(compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class ScanHints:
+    """What a source reports of a range besides its headers: blocks that may hold messages."""
+
+    candidates: frozenset[int]  # blocks whose contents must be read
+    reported: frozenset[int]  # of those, the blocks the node's own index (EVM: eth_getLogs) named
+
+
+@dataclass(frozen=True)
+class SetChange:
+    """A verified header whose trusted set (validators, signers) differs from its parent's; an
+    on-chain client of the chain must be given it, after its parent, to follow the chain."""
+
+    number: int
+    members: int  # size of the new set
+
+
+@dataclass(frozen=True)
+class Proof:
+    """The proof that ``message_id`` is in block ``block_number`` under that header's commitment,
+    in the form the destination's on-chain verifier takes (opaque to the core)."""
+
+    message_id: MessageId
+    block_number: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class RouteRef:
+    """The part of a route a plugin needs: both chains, their ids, and the address (on the
+    destination) of the destination's client of the source, in the destination's notation."""
+
+    name: str  # "src->dst"
+    src: str
+    dst: str
+    src_chain_id: int
+    dst_chain_id: int
+    light_client: str
+
+
+@dataclass(frozen=True)
+class LightClientUpdate:
+    """What a delivery carries so the destination's client accepts the block first (empty
+    ``data``: the block is accepted already)."""
+
+    policy: str
+    block_number: int
+    data: bytes = b""
+
+    @property
+    def needed(self) -> bool:
+        return bool(self.data)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Messages of one source block for one route, their proofs and the update they need."""
+
+    route: RouteRef
+    header: VerifiedHeader
+    messages: tuple[Envelope, ...]
+    proofs: tuple[Proof, ...]
+    update: LightClientUpdate
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a mined delivery did, per message: delivered by it, or failed with the decoded reason
+    (the rest of the batch was delivered by someone else before it)."""
+
+    delivered: frozenset[MessageId]
+    failed: Mapping[MessageId, str] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How one delivery attempt ended. ``ref`` names it on the destination (EVM: the transaction
+    hash); None when nothing was sent. ``result`` is set when ``status`` is ``mined``."""
+
+    status: DeliveryStatus
+    ref: str | None = None
+    message_ids: tuple[MessageId, ...] = ()
+    result: BatchResult | None = None
+    reason: str | None = None
+    block_number: int | None = None
+    cost: int = 0  # what it cost in the chain's unit (EVM: gas used)
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """Where a mined delivery stands; ``result`` (re-read from the final block) when ``final``."""
+
+    status: ConfirmationStatus
+    result: BatchResult | None = None
+
+
+# --------------------------------------------------------------------------- roles
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Read access to one chain as the origin of messages. Does no verification of its own
+    beyond the shape of the node's answers; every header it returns is checked by the chain's
+    :class:`LightClient` before the core uses it."""
+
+    name: str
+    chain_id: int
+
+    async def head_number(self) -> int:
+        """The chain's latest block number. Called by the follower every poll.
+
+        Raises RpcError (retry), RpcAnswerError (every endpoint answered nonsense). Cancelled: no
+        effect."""
+        ...
+
+    async def headers(self, first: int, last: int) -> list[CandidateHeader]:
+        """Headers ``first..last`` in order, each with the hash the node claims. Called by the
+        follower for every scan range (and again for one height when it looks for equivocation).
+
+        Raises RpcError/RpcUnanswered (a lagging node: retry), RpcAnswerError. Cancelled: no effect."""
+        ...
+
+    async def scan_hints(self, first: int, last: int, headers: Mapping[int, VerifiedHeader]) -> ScanHints:
+        """Which of the verified blocks ``first..last`` may hold messages (a block ruled out needs
+        no contents read; a block the header itself admits must not be ruled out because the node's
+        index omits it). Called by the follower after the range's headers were verified.
+
+        Raises VerificationError when the node's index names a block that is not the verified one;
+        RpcError, RpcAnswerError. Cancelled: no effect."""
+        ...
+
+    async def block_contents(self, header: VerifiedHeader) -> BlockContents:
+        """What the source needs of this verified block to find and prove its messages, as the node
+        serves it (unchecked: the light client checks it). Called by the follower for each
+        candidate block and by a delivery whose contents are no longer cached.
+
+        Raises RpcError/RpcUnanswered, RpcAnswerError. Cancelled: no effect."""
+        ...
+
+    def messages(self, header: VerifiedHeader, contents: BlockContents,
+                 destinations: Mapping[int, str]) -> list[Envelope]:
+        """The messages in a block whose contents the light client checked, for the destinations
+        the core routes to (chain id -> chain name; a message to any other chain is left out and
+        logged ``event.unroutable``). Called by the follower once per block holding messages.
+
+        Raises RpcAnswerError when the contents hold something undecodable."""
+        ...
+
+    def prove(self, header: VerifiedHeader, contents: BlockContents, messages: Sequence[Envelope]) -> list[Proof]:
+        """One proof per message (same order), each checked against ``header.commitment`` before
+        it is returned. Called by a delivery of these messages.
+
+        Raises ProofError (a proof cannot be built or does not verify), VerificationError (the
+        contents no longer match the header)."""
+        ...
+
+
+@runtime_checkable
+class LightClient(Protocol):
+    """Off-chain verifier of one source chain, driven by that chain's follower only. Pure: no I/O,
+    no awaits (so never cancelled half-way); nothing it accepted is persisted until the follower
+    stores ``trusted_state()`` with the scan that made it."""
+
+    @property
+    def head_number(self) -> int | None:
+        """Number of the latest accepted header; None before the first."""
+        ...
+
+    @property
+    def lookahead(self) -> int:
+        """Headers past a range's last one that the follower reads so the last is only taken once
+        its child links to it (0 when sealed headers are final; 1 with finality by confirmations)."""
+        ...
+
+    def final_number(self, head_number: int) -> int:
+        """The highest final block when the chain's head is ``head_number`` (negative: none yet).
+        Called by the follower every poll. Raises nothing."""
+        ...
+
+    def verify_header(self, header: CandidateHeader) -> VerifiedHeader:
+        """Check one header on its own: its hash by the chain's rule (against the claimed one),
+        its seals against the set in force. Called by the follower for every header it reads.
+
+        Raises VerificationError (MisbehaviourError when it conflicts with a sealed header already
+        seen at that height)."""
+        ...
+
+    def set_changes(self, headers: Sequence[VerifiedHeader]) -> list[SetChange]:
+        """The headers of this verified range (about to be accepted) whose trusted set differs from
+        their parent's; [] for chains without one. Called by the follower before ``accept_range``.
+
+        Raises VerificationError."""
+        ...
+
+    def accept_range(self, headers: Sequence[VerifiedHeader]) -> None:
+        """Accept consecutive verified headers extending the accepted head (the first one becomes the
+        checkpoint when there is none). Nothing of the range is accepted when it raises.
+
+        Raises BrokenLinkError (a header does not link: a reorg or a lie; ``fields['block']`` names
+        it), VerificationError (a gap, a set change it cannot follow)."""
+        ...
+
+    def check_contents(self, header: VerifiedHeader, contents: BlockContents) -> None:
+        """Check a block's contents against the commitment messages are proven against (EVM: the
+        receipts trie root and the logs bloom). Called by the follower before it reads messages,
+        and by a delivery that fetched the contents again.
+
+        Raises VerificationError."""
+        ...
+
+    def known_header(self, encoded: bytes, hash: bytes) -> VerifiedHeader:
+        """A header this client verified before, rebuilt from the store (``encoded`` as in
+        ``VerifiedHeader.encoded``) without checking it again. Raises VerificationError when
+        ``encoded`` does not decode."""
+        ...
+
+    def check_misbehaviour(self, known: VerifiedHeader, other: CandidateHeader) -> None:
+        """Called by the follower when a header does not link to ``known`` and the source now serves
+        ``other`` at ``known``'s height: raises MisbehaviourError when both are validly sealed by
+        the set in force (evidence of the validators' equivocation); returns otherwise (a chain
+        without seals always returns). Raises VerificationError for a malformed header."""
+        ...
+
+    def trusted_state(self) -> dict[str, Any]:
+        """A small JSON-able dict from which ``LightClientFactory.from_trusted_state`` rebuilds this
+        client. Called by the follower at every scan it stores. Raises nothing."""
+        ...
+
+
+class LightClientFactory(Protocol):
+    """What a ``relayer.light_clients`` entry point names (a class, usually)."""
+
+    def from_options(self, chain_name: str, chain_id: int, confirmations: int,
+                     options: Mapping[str, Any]) -> LightClient:
+        """A client for a first start, from the chain's ``light_client_options``. Called by the daemon.
+        Raises ConfigError naming ``chains.NAME.light_client_options.KEY``."""
+        ...
+
+    def from_trusted_state(self, chain_name: str, chain_id: int, confirmations: int,
+                           state: Mapping[str, Any]) -> LightClient:
+        """The client as it was saved by ``trusted_state()``. Called by the daemon at every start.
+        Raises VerificationError (a malformed state or one of another chain)."""
+        ...
+
+
+@runtime_checkable
+class Destination(Protocol):
+    """Write access to one chain as the target of messages. It owns the operator's account on that
+    chain (sequence numbers, fees, the journal of what it signed); the core tells it what to deliver
+    and records the outcome it returns."""
+
+    name: str
+    chain_id: int
+
+    async def delivered(self, route: RouteRef, nonces: Sequence[int]) -> frozenset[int]:
+        """Of ``nonces`` of ``route``, those the destination already executed (by anyone). Called by
+        the submitter before every delivery round. Raises RpcError. Cancelled: no effect."""
+        ...
+
+    async def deliver(self, batch: Batch) -> Delivery:
+        """Deliver ``batch`` (its update first, in the same transaction where the chain allows), and
+        follow it until it is mined, refused or given up. Called by the submitter when the batch is
+        due. The attempt is journaled before it is sent, so a crash or cancellation anywhere can
+        delay a message, never deliver it twice (the destination refuses a nonce it executed).
+
+        Raises ContractRevert when the destination refuses the batch before it is sent (the reason
+        decoded; the messages are retried later), RpcError. Cancelled after it was journaled: the
+        attempt is ``pending`` and settled by ``recover`` at the next start."""
+        ...
+
+    async def confirmation(self, delivery: Delivery, depth: int) -> Confirmation:
+        """Where a mined delivery stands with finality ``depth`` blocks. Called by the submitter each
+        round for every delivery it has ``included``. Raises RpcError. Cancelled: no effect."""
+        ...
+
+    async def restore(self, delivery: Delivery) -> Delivery:
+        """Get a mined delivery that a reorg dropped included again (the same signed attempt), or say
+        it cannot be (``nonce-lost``). Raises RpcError; cancelled: ``pending``, settled by ``recover``."""
+        ...
+
+    async def recover(self) -> list[Delivery]:
+        """Settle every attempt journaled before a restart (rebroadcast, replace or give up), in order.
+        Called once by the submitter before its first round. Raises RpcError; cancelled: what is not
+        settled yet stays journaled for the next start."""
+        ...
+
+
+@runtime_checkable
+class UpdatePolicy(Protocol):
+    """How the destination's on-chain client of a source is advanced (``relayer.update_policies``
+    entry points: committee, qbft, ibft2, ...). One instance per route."""
+
+    name: str
+
+    def attest(self, route: RouteRef, header: VerifiedHeader) -> dict[str, Any] | None:
+        """Called by the follower for each verified header holding messages for ``route``: this
+        operator's signed attestation to store and serve, or None when the policy needs none (the
+        destination checks the chain's own seals) or this operator is not a member now. Raises nothing."""
+        ...
+
+    async def update(self, route: RouteRef, header: VerifiedHeader) -> LightClientUpdate | None:
+        """What a delivery of this block's messages must carry: an empty update when the destination's
+        client accepted the block already; None while it cannot be had yet (signatures still being
+        collected). Called by the submitter for each due batch.
+
+        Raises VerificationError (the destination's client holds another commitment for the block),
+        RpcError. Cancelled: no effect (collected signatures are kept in the store)."""
+        ...
+
+    async def follow(self, route: RouteRef, upto: int | None = None) -> UpdateStatus:
+        """Advance the destination's client through the source's recorded set changes (each changing
+        header after its parent), at most one send per call; ``upto``: every change at or below that
+        block now (a batch of that block needs them). Called by the submitter every round.
+
+        Raises VerificationError (a recorded change's header is missing), RpcError. Cancelled: as
+        ``Destination.deliver``."""
+        ...
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """An operator's key for one chain, of that chain's type. Never logs or returns the secret."""
+
+    key_type: KeyType
+    address: str  # in the chain's own notation
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        """A signature over a 32-byte digest, in the chain's canonical form (secp256k1: r||s||v,
+        low s). Called by update policies and destinations. Raises ValueError for a digest of
+        another size."""
+        ...
+
+
+__all__ = [
+    "Batch", "BatchResult", "BlockContents", "CandidateHeader", "Confirmation", "ConfirmationStatus",
+    "Delivery", "DeliveryStatus", "Destination", "Envelope", "KeyType", "LightClient",
+    "LightClientFactory", "LightClientUpdate", "MessageState", "Proof", "RouteRef", "ScanHints",
+    "SetChange", "Signer", "Source", "UpdatePolicy", "UpdateStatus", "VerifiedHeader",
+]

@@ -307,7 +307,10 @@ class Source(Protocol):
 class LightClient(Protocol):
     """Off-chain verifier of one source chain, driven by that chain's follower only. Pure: no I/O,
     no awaits (so never cancelled half-way); nothing it accepted is persisted until the follower
-    stores ``trusted_state()`` with the scan that made it."""
+    stores ``trusted_state()`` with the scan that made it.
+
+    Its method names are distinct from the verifiers' own (``verify_header``, ``accept_range``...),
+    which first-party light clients keep for their tests and tools."""
 
     @property
     def head_number(self) -> int | None:
@@ -325,7 +328,7 @@ class LightClient(Protocol):
         Called by the follower every poll. Raises nothing."""
         ...
 
-    def verify_header(self, header: CandidateHeader) -> VerifiedHeader:
+    def check_header(self, header: CandidateHeader) -> VerifiedHeader:
         """Check one header on its own: its hash by the chain's rule (against the claimed one),
         its seals against the set in force. Called by the follower for every header it reads.
 
@@ -335,12 +338,12 @@ class LightClient(Protocol):
 
     def set_changes(self, headers: Sequence[VerifiedHeader]) -> list[SetChange]:
         """The headers of this verified range (about to be accepted) whose trusted set differs from
-        their parent's; [] for chains without one. Called by the follower before ``accept_range``.
+        their parent's; [] for chains without one. Called by the follower before ``accept``.
 
         Raises VerificationError."""
         ...
 
-    def accept_range(self, headers: Sequence[VerifiedHeader]) -> None:
+    def accept(self, headers: Sequence[VerifiedHeader]) -> None:
         """Accept consecutive verified headers extending the accepted head (the first one becomes the
         checkpoint when there is none). Nothing of the range is accepted when it raises.
 
@@ -362,11 +365,17 @@ class LightClient(Protocol):
         ``encoded`` does not decode."""
         ...
 
-    def check_misbehaviour(self, known: VerifiedHeader, other: CandidateHeader) -> None:
+    @property
+    def proves_equivocation(self) -> bool:
+        """Whether ``check_equivocation`` can find two validly sealed headers at one height (chains
+        whose headers carry seals); only then does the follower read a height again to look."""
+        ...
+
+    def check_equivocation(self, known: VerifiedHeader, other: CandidateHeader) -> None:
         """Called by the follower when a header does not link to ``known`` and the source now serves
         ``other`` at ``known``'s height: raises MisbehaviourError when both are validly sealed by
-        the set in force (evidence of the validators' equivocation); returns otherwise (a chain
-        without seals always returns). Raises VerificationError for a malformed header."""
+        the set in force (evidence of the validators' equivocation); returns otherwise. Raises
+        VerificationError for a malformed header."""
         ...
 
     def trusted_state(self) -> dict[str, Any]:

@@ -109,11 +109,13 @@ class KeyType(str, Enum):
 @dataclass(frozen=True)
 class CandidateHeader:
     """A header as a source read it, before any check: its number, the hash the source claims
-    for it (None: none claimed) and the family's own header object (``native``), which only a
-    light client of that family reads."""
+    for it (None: none claimed), the header in the chain's own encoding as served (``encoded``:
+    the follower compares two reads of one height by it) and the family's own header object
+    (``native``), which only a light client of that family reads."""
 
     number: int
     claimed_hash: bytes | None
+    encoded: bytes
     native: Any = field(compare=False, hash=False)
 
 

@@ -18,6 +18,8 @@ Roles:
 * :class:`UpdatePolicy` -- how the destination's on-chain client of a source is advanced
   (committee signatures, a BFT chain's own sealed headers, ...).
 * :class:`Signer` -- an operator key of the type a chain uses.
+* :class:`PolicyHost` -- not a plugin role: what the core lends update policies (the store's
+  headers and set changes, turn-taking, attestations of peers, sending through the operator's account).
 
 Values crossing the contract are the frozen dataclasses and enums of this module; chain data
 the core need not understand travels as opaque ``bytes`` (a message's ``body`` and ``locator``,
@@ -37,7 +39,7 @@ core persists is written by the core, after the call returned.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
@@ -447,7 +449,8 @@ class Destination(Protocol):
 @runtime_checkable
 class UpdatePolicy(Protocol):
     """How the destination's on-chain client of a source is advanced (``relayer.update_policies``
-    entry points: committee, qbft, ibft2, ...). One instance per route."""
+    entry points: committee, qbft, ibft2, ...). One instance per route, made by its
+    :class:`UpdatePolicyFactory`; the core decides nothing by a policy's name (it only logs it)."""
 
     name: str
 
@@ -475,6 +478,82 @@ class UpdatePolicy(Protocol):
         ``Destination.deliver``."""
         ...
 
+    async def watch(self, route: RouteRef) -> None:
+        """Follow, for the daemon's life, what changes on the destination's client by itself (e.g. a
+        committee rotation: the members whose attestations count, re-signing open headers). Started
+        by the daemon beside the followers; a policy with nothing to watch returns at once.
+
+        Raises StoreError only; RPC failures are logged and retried. Cancelled: between reads."""
+        ...
+
+
+class PolicyHost(Protocol):
+    """What the core lends the update policies of one operator (the daemon builds it once)."""
+
+    signer: Signer  # this operator's key, for policies whose updates carry the operators' signatures
+
+    def header(self, chain: str, number: int) -> VerifiedHeader | None:
+        """The verified header ``number`` of ``chain`` as the follower stored it (``native`` unset), or
+        None. Raises StoreError."""
+        ...
+
+    def set_changes(self, chain: str, after: int) -> list[tuple[int, float]]:
+        """The recorded set changes of ``chain`` above block ``after``, oldest first, as (block, wall
+        time it was recorded). Raises StoreError."""
+        ...
+
+    def due_at(self, route: RouteRef, number: int, since: float) -> float:
+        """When this operator's turn comes for work on source block ``number`` that became possible at
+        ``since`` (the operator designated for the block at once, the others a grace period per rank
+        later; the same turn-taking as for deliveries). Raises nothing."""
+        ...
+
+    def open_blocks(self, route: RouteRef) -> list[int]:
+        """Source blocks of ``route`` with messages not delivered yet, ascending. Raises StoreError."""
+        ...
+
+    def own_attestation(self, route: RouteRef, number: int, epoch: int) -> dict[str, Any] | None:
+        """This operator's stored attestation of block ``number`` for ``route`` at ``epoch``, or None.
+        Raises StoreError."""
+        ...
+
+    def keep_attestation(self, record: dict[str, Any]) -> None:
+        """Store (and so serve to peers) an attestation made outside a scan, e.g. re-signed for a new
+        epoch. Raises StoreError."""
+        ...
+
+    async def peer_attestations(self, route: RouteRef, number: int, epoch: int,
+                                members: Collection[str]) -> list[tuple[str, dict[str, Any]]]:
+        """Ask the configured peers whose address is in ``members`` (lower case) for their attestation
+        of block ``number`` at ``epoch``, all at once: (peer name, record as served, unchecked) of each
+        that answered. Raises nothing for a peer's failure; cancelled: the requests are aborted."""
+        ...
+
+    def check_committee(self, route: RouteRef, epoch: int, members: Sequence[str], threshold: int) -> None:
+        """Called by a policy at start with the committee the destination's client trusts. Raises
+        ConfigError naming the key (``committee.members``, ``committee.threshold``, ``committee.epoch``)
+        when the configured committee is another one."""
+        ...
+
+    async def send(self, route: RouteRef, to: str, data: bytes, gas: int) -> str | None:
+        """Send a transaction of the policy's own (not a delivery) from this operator's account on
+        ``route``'s destination, journaled and followed like a delivery, and record its outcome: its
+        reference (EVM: hash) when it was sent, None when not. Raises RpcError; cancelled: as
+        ``Destination.deliver``."""
+        ...
+
+
+class UpdatePolicyFactory(Protocol):
+    """What a ``relayer.update_policies`` entry point names (a class, usually)."""
+
+    async def open(self, route: RouteRef, destination: Any, host: PolicyHost) -> UpdatePolicy:
+        """The policy of ``route``, reading what it needs from the destination (its family's adapter,
+        ``destination``), e.g. the committee its client trusts. Called by the daemon at start for each
+        route whose destination names this policy.
+
+        Raises ConfigError (the configuration disagrees with the destination), RpcError (retried)."""
+        ...
+
 
 @runtime_checkable
 class Signer(Protocol):
@@ -493,6 +572,6 @@ class Signer(Protocol):
 __all__ = [
     "Batch", "BatchResult", "BlockContents", "CandidateHeader", "Confirmation", "ConfirmationStatus",
     "Delivery", "DeliveryStatus", "Destination", "Envelope", "KeyType", "LightClient",
-    "LightClientFactory", "LightClientUpdate", "MessageState", "Proof", "RouteRef", "ScanHints",
-    "SetChange", "Signer", "Source", "UpdatePolicy", "UpdateStatus", "VerifiedHeader",
+    "LightClientFactory", "LightClientUpdate", "MessageState", "PolicyHost", "Proof", "RouteRef", "ScanHints",
+    "SetChange", "Signer", "Source", "UpdatePolicy", "UpdatePolicyFactory", "UpdateStatus", "VerifiedHeader",
 ]

@@ -22,7 +22,8 @@ from relayer.errors import DevnetError, UsageError
 
 NODE_KINDS = ("anvil", "hardhat")
 # Hardhat 2.29 defaults to osaka (a 2^24 gas cap per transaction); anvil 1.7's latest is prague.
-# Nothing older: the contracts are built for cancun (PUSH0, MCOPY), which pre-Shanghai chains lack.
+# Any hardfork from berlin on works: the contracts are built for berlin (no PUSH0, MCOPY or
+# transient storage), and a chain without a base fee (before london) gets legacy transactions.
 HARDHAT_HARDFORK = "prague"
 FUNDED_BALANCE = 10_000 * 10**18
 GAS_LIMIT = 30_000_000

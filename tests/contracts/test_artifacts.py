@@ -42,7 +42,7 @@ def test_artifact_shape() -> None:
         assert artifact["contractName"] == name
         assert artifact["compiler"]["version"].startswith("0.8.28+")
         assert artifact["compiler"]["settings"]["optimizer"] == {"enabled": True, "runs": 200}
-        assert artifact["compiler"]["settings"]["evmVersion"] == "cancun"
+        assert artifact["compiler"]["settings"]["evmVersion"] == "berlin"
         assert path.stat().st_size < 2_000_000
         if name != "ILightClient":
             runtime = (len(artifact["deployedBytecode"]) - 2) // 2

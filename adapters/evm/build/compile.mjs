@@ -25,7 +25,7 @@ const solc = require('solc');
 const KEEP_WITHOUT_BYTECODE = new Set(['ILightClient']);
 
 const SETTINGS = {
-  evmVersion: 'cancun',
+  evmVersion: 'berlin',
   optimizer: { enabled: true, runs: 200 },
   viaIR: true,
 };

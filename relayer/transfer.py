@@ -190,7 +190,7 @@ def _send(evm: SyncEvm, src: dict[str, Any], dst: dict[str, Any], what: _Plan, u
         latency_s=None, destination_gas=None, per_message_gas=None,
         source=src["name"], destination=dst["name"], asset=what.asset, amount=from_base_units(value),
         amount_base_units=value, symbol=what.label, sender=user["address"], recipient=recipient,
-        source_txs=[r["transactionHash"] for r in receipts], source_fee_wei=sum(map(fee_paid, receipts)),
+        source_txs=[r["transactionHash"] for r in receipts], source_fee_wei=sum(fee_paid(r, evm) for r in receipts),
         source_block=source_block, source_block_timestamp=_block_timestamp(evm, source_block),
     )
 
@@ -245,9 +245,19 @@ def _submit(evm: SyncEvm, src: dict[str, Any], dst: dict[str, Any], what: _Plan,
     return [evm.transact(key, bridge, "Bridge", "burn", what.token, recipient, value)]
 
 
-def fee_paid(receipt: dict[str, Any]) -> int:
-    """Wei the sender paid for gas: ``gasUsed * effectiveGasPrice``."""
-    return as_int(receipt["gasUsed"]) * as_int(receipt["effectiveGasPrice"])
+def fee_paid(receipt: dict[str, Any], evm: SyncEvm | None = None) -> int:
+    """Wei the sender paid for gas: ``gasUsed * effectiveGasPrice``.
+
+    A node before London may leave ``effectiveGasPrice`` out of its receipts (Hardhat at berlin);
+    then the transaction's ``gasPrice`` is read through ``evm``. Raises KeyError when the receipt
+    lacks it and no ``evm`` is given, RpcError when the node fails.
+    """
+    price = receipt.get("effectiveGasPrice")
+    if price is None and evm is not None:
+        price = evm.rpc("eth_getTransactionByHash", receipt["transactionHash"])["gasPrice"]
+    if price is None:
+        raise KeyError("effectiveGasPrice")
+    return as_int(receipt["gasUsed"]) * as_int(price)
 
 
 def _emitted_nonce(receipt: dict[str, Any], bridge: str) -> int:

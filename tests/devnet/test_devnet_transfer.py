@@ -66,6 +66,19 @@ def test_message_id_packs_chain_bridge_nonce() -> None:
     assert message_id(1001, bridge, 7) != message_id(1002, bridge, 7)
 
 
+def test_fee_paid_reads_the_gas_price_when_a_pre_london_receipt_has_no_effective_price() -> None:
+    class Node:  # Hardhat at berlin: receipts without effectiveGasPrice
+        def rpc(self, method: str, *params: Any) -> Any:
+            assert (method, params) == ("eth_getTransactionByHash", ("0xab",))
+            return {"gasPrice": "0x3"}
+
+    receipt = {"gasUsed": "0x5208", "transactionHash": "0xab"}
+    assert fee_paid(receipt, Node()) == 3 * 21000  # type: ignore[arg-type]
+    assert fee_paid({**receipt, "effectiveGasPrice": "0x2"}) == 2 * 21000
+    with pytest.raises(KeyError):
+        fee_paid(receipt)
+
+
 # --------------------------------------------------------------------------- on real chains
 
 @pytest.fixture(scope="module")

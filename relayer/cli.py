@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--policy", choices=["committee", "qbft"], default="committee", help="header verification policy")
     up.add_argument("--node", action="append", default=[], metavar="CHAIN=NODE",
                     help="run CHAIN on another node: anvil (default) or hardhat; repeatable")
+    up.add_argument("--hardfork", action="append", default=[], metavar="CHAIN=FORK",
+                    help="run CHAIN at hardfork FORK (berlin ... osaka; default the node's latest), "
+                         "e.g. alpha=berlin for a chain without a base fee; repeatable")
     up.add_argument("--json", action="store_true", help="print the deployment as one JSON object")
     up.set_defaults(handler=_cmd_devnet_up)
     down = devnet_sub.add_parser("down", help="stop everything `devnet up` started")
@@ -138,17 +141,18 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 def _cmd_devnet_up(args: argparse.Namespace) -> int:
     from relayer.devnet.cli import devnet_up
 
-    return devnet_up(args.dir, detach=args.detach, policy=args.policy, nodes=_pairs(args.node, "--node"),
-                     as_json=args.json)
+    return devnet_up(args.dir, detach=args.detach, policy=args.policy,
+                     nodes=_pairs(args.node, "--node", "beta=hardhat"),
+                     hardforks=_pairs(args.hardfork, "--hardfork", "alpha=berlin"), as_json=args.json)
 
 
-def _pairs(values: list[str], option: str) -> dict[str, str]:
+def _pairs(values: list[str], option: str, example: str) -> dict[str, str]:
     """``["alpha=hardhat", ...]`` as a dict; raises UsageError naming ``option`` when malformed."""
     out = {}
     for value in values:
         name, sep, choice = value.partition("=")
         if not sep or not name or not choice:
-            raise UsageError(f"{option} {value!r}: expected CHAIN=VALUE, e.g. {option} beta=hardhat")
+            raise UsageError(f"{option} {value!r}: expected CHAIN=VALUE, e.g. {option} {example}")
         out[name] = choice
     return out
 

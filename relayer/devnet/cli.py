@@ -13,16 +13,17 @@ from relayer.devnet import network
 
 
 def devnet_up(dir: Path, detach: bool, policy: str = "committee", nodes: dict[str, str] | None = None,
-              *, as_json: bool = False) -> int:
+              *, hardforks: dict[str, str] | None = None, as_json: bool = False) -> int:
     """Start the devnet in ``dir`` and print where everything is; returns the exit status (0).
 
     With ``detach`` return once every operator is healthy; otherwise stay in the foreground
     until SIGINT/SIGTERM and then stop everything. Raises UsageError for an unknown policy,
     DevnetError when a devnet already runs in ``dir`` or it cannot be started (whatever was
-    started is stopped again). ``nodes`` maps a chain to its node (``hardhat``; default anvil).
+    started is stopped again). ``nodes`` maps a chain to its node (``hardhat``; default anvil),
+    ``hardforks`` a chain to its hardfork (e.g. ``berlin``; default the node's latest).
     """
     stop = None if detach else _catch_stop_signals()
-    deployment = network.up(dir, policy=policy, nodes=nodes)
+    deployment = network.up(dir, policy=policy, nodes=nodes, hardforks=hardforks)
     paths = network.DevnetPaths.of(dir)
     print(json.dumps({"dir": str(paths.root), "deployment_file": str(paths.deployment), **deployment})
           if as_json else describe(paths, deployment, detach=detach), flush=True)
@@ -48,7 +49,8 @@ def describe(paths: network.DevnetPaths, deployment: dict[str, Any], *, detach: 
     """Human summary of a running devnet: RPCs, contracts, operators, files."""
     lines = [f"devnet is up in {paths.root}"]
     for name, chain in deployment["chains"].items():
-        lines.append(f"  {name:<6} {chain.get('node', 'anvil')} chain {chain['chain_id']}  rpc {chain['rpc']}  "
+        fork = f" ({chain['hardfork']})" if chain.get("hardfork") else ""
+        lines.append(f"  {name:<6} {chain.get('node', 'anvil')}{fork} chain {chain['chain_id']}  rpc {chain['rpc']}  "
                      f"bridge {chain['bridge']}  light client {chain['light_client']}")
         lines.append(f"         test token {chain['test_token']}  wrapped native "
                      f"{chain['wrapped_native']}  wrapped token {chain['wrapped_token']}")

@@ -11,7 +11,9 @@ Everything lives in one folder::
     DIR/<chain>.hardhat.config.js  the Hardhat config of a chain run with ``--node <chain>=hardhat``
 
 Each chain runs on anvil unless ``nodes`` names another node (``relayer.devnet.nodes``: the
-Hardhat node, which serves no ``eth_getBlockReceipts``).
+Hardhat node, which serves no ``eth_getBlockReceipts``), at the node's latest hardfork unless
+``hardforks`` names one (``--hardfork alpha=berlin``: a chain without a base fee, where the
+operators' ``fees.mode = "auto"`` finds legacy transactions).
 
 With ``--policy qbft`` each chain also gets four QBFT validators and a sealing JSON-RPC proxy
 (``relayer.devnet.proxy``) in front of its anvil: the proxy serves anvil's blocks as a Besu
@@ -56,7 +58,7 @@ from relayer.devnet.deploy import (
     send_value,
     stderr_report,
 )
-from relayer.devnet.nodes import ChainNode, check_kind, set_mining, start_node
+from relayer.devnet.nodes import ChainNode, check_hardfork, check_kind, set_mining, start_node
 from relayer.devnet.proxy import PROXY_MARKER, ProxyHandle, start_proxy
 from relayer.errors import DevnetError, UsageError
 from relayer.keys import write_keystore, write_private_file
@@ -336,24 +338,30 @@ def _fail_operator(paths: DevnetPaths, op: dict[str, Any], why: str) -> None:
 # --------------------------------------------------------------------------- up / down
 
 def up(root: Path | str, *, policy: str = "committee", report: Report = stderr_report,
-       health_timeout: float = HEALTH_TIMEOUT, nodes: dict[str, str] | None = None) -> dict[str, Any]:
+       health_timeout: float = HEALTH_TIMEOUT, nodes: dict[str, str] | None = None,
+       hardforks: dict[str, str] | None = None) -> dict[str, Any]:
     """Start chains alpha/beta, deploy, configure and start three operators; returns deployment.json.
 
-    ``nodes`` maps a chain to its node (``anvil``, the default, or ``hardhat``). Tears down whatever
-    it started when a step fails. Raises UsageError for an unknown policy, chain or node, DevnetError when a devnet
-    already runs in ``root`` or a step fails.
+    ``nodes`` maps a chain to its node (``anvil``, the default, or ``hardhat``), ``hardforks`` a
+    chain to its hardfork (``nodes.HARDFORKS``; default the node's own). Tears down whatever it
+    started when a step fails. Raises UsageError for an unknown policy, chain, node or hardfork,
+    DevnetError when a devnet already runs in ``root`` or a step fails.
     """
     if policy not in POLICIES:
         raise UsageError(f"verification policy {policy!r} is not supported by the devnet "
                          f"(supported: {', '.join(POLICIES)})")
     kinds = _node_kinds(nodes or {})
+    forks = _hardforks(hardforks or {})
+    if policy == "qbft" and any(forks.values()):
+        # the sealing proxy refuses a berlin anvil's blocks (no known fork layout)
+        raise UsageError("--hardfork: policy qbft runs at the nodes' default hardfork only")
     if policy == "qbft" and set(kinds.values()) != {"anvil"}:
         raise UsageError("--node: the QBFT sealing proxy (policy qbft) runs in front of anvil only")
     paths = DevnetPaths.of(root)
     _refuse_running(paths)
     _clean(paths)
     try:
-        return _up(paths, report, health_timeout, policy, kinds)
+        return _up(paths, report, health_timeout, policy, kinds, forks)
     except BaseException:
         report("devnet up failed; stopping what was started")
         down(paths.root, report=report)
@@ -366,6 +374,16 @@ def _node_kinds(nodes: dict[str, str]) -> dict[str, str]:
         if name not in CHAIN_IDS:
             raise UsageError(f"--node {name}=...: unknown chain {name!r} (chains: {', '.join(CHAIN_IDS)})")
     return {name: check_kind(nodes.get(name, "anvil"), f"--node {name}") for name in CHAIN_IDS}
+
+
+def _hardforks(hardforks: dict[str, str]) -> dict[str, str | None]:
+    """The hardfork of every chain (None: the node's default); raises UsageError naming the bad
+    ``--hardfork`` option."""
+    for name in hardforks:
+        if name not in CHAIN_IDS:
+            raise UsageError(f"--hardfork {name}=...: unknown chain {name!r} (chains: {', '.join(CHAIN_IDS)})")
+    return {name: check_hardfork(hardforks[name], f"--hardfork {name}") if name in hardforks else None
+            for name in CHAIN_IDS}
 
 
 def _refuse_running(paths: DevnetPaths) -> None:
@@ -387,12 +405,12 @@ def _clean(paths: DevnetPaths) -> None:
 
 
 def _up(paths: DevnetPaths, report: Report, health_timeout: float, policy: str,
-        kinds: dict[str, str]) -> dict[str, Any]:
+        kinds: dict[str, str], forks: dict[str, str | None]) -> dict[str, Any]:
     for folder in (paths.root, paths.logs, paths.state):
         folder.mkdir(parents=True, exist_ok=True)
     deployment: dict[str, Any] = {"policy": policy, "chains": {}, "users": [], "operators": [],
                                   "threshold": THRESHOLD, "nodes": {}}
-    nodes = _start_chains(paths, deployment, report, kinds)
+    nodes = _start_chains(paths, deployment, report, kinds, forks)
     qbft = _QbftChains.start(paths, nodes, deployment, report) if policy == "qbft" else None
     evms = {name: SyncEvm(node.url) for name, node in nodes.items()}
     operators = [Account.create() for _ in range(OPERATORS)]
@@ -416,15 +434,16 @@ def _up(paths: DevnetPaths, report: Report, health_timeout: float, policy: str,
 
 
 def _start_chains(paths: DevnetPaths, deployment: dict[str, Any], report: Report,
-                  kinds: dict[str, str]) -> dict[str, ChainNode]:
+                  kinds: dict[str, str], forks: dict[str, str | None]) -> dict[str, ChainNode]:
     nodes = {}
     for name, chain_id in CHAIN_IDS.items():
         node = nodes[name] = start_node(kinds[name], chain_id, block_time=BLOCK_TIME, log_path=paths.log(name),
-                                        config_dir=paths.root)
+                                        config_dir=paths.root, hardfork=forks[name])
         deployment["nodes"][name] = node.record()
         save_deployment(paths.root, deployment)  # recorded at once so `down` finds it
+        fork = f", hardfork {node.hardfork}" if node.hardfork else ""
         report(f"[{name}] {node.kind} chain {chain_id} at {node.url} (pid {node.pid}), "
-               f"{BLOCK_TIME:g} s blocks")
+               f"{BLOCK_TIME:g} s blocks{fork}")
     return nodes
 
 
@@ -447,7 +466,7 @@ def _deploy(evms: dict[str, SyncEvm], nodes: dict[str, ChainNode], operators: li
     for name, evm in evms.items():
         start_block = int(evm.rpc("eth_blockNumber"), 16)
         deployment["chains"][name] = {**chains[name], "block_time": BLOCK_TIME, "start_block": start_block,
-                                      "node": nodes[name].kind}
+                                      "node": nodes[name].kind, "hardfork": nodes[name].hardfork}
 
 
 def _write_operators(paths: DevnetPaths, accounts: list[Any], deployment: dict[str, Any]) -> None:

@@ -25,6 +25,9 @@ NODE_KINDS = ("anvil", "hardhat")
 # Any hardfork from berlin on works: the contracts are built for berlin (no PUSH0, MCOPY or
 # transient storage), and a chain without a base fee (before london) gets legacy transactions.
 HARDHAT_HARDFORK = "prague"
+# What `relayer devnet up --hardfork CHAIN=FORK` accepts (both nodes know these; Hardhat calls paris "merge").
+HARDFORKS = ("berlin", "london", "paris", "shanghai", "cancun", "prague", "osaka")
+_HARDHAT_NAMES = {"paris": "merge"}
 FUNDED_BALANCE = 10_000 * 10**18
 GAS_LIMIT = 30_000_000
 
@@ -61,13 +64,23 @@ def check_kind(kind: str, where: str) -> str:
     return kind
 
 
+def check_hardfork(fork: str, where: str) -> str:
+    """``fork`` if the devnet can run it; raises UsageError naming ``where`` otherwise."""
+    if fork not in HARDFORKS:
+        raise UsageError(f"{where}: unsupported hardfork {fork!r} "
+                         f"(supported, berlin and later: {', '.join(HARDFORKS)})")
+    return fork
+
+
 def start_node(kind: str, chain_id: int, *, block_time: float, log_path: Path, config_dir: Path,
                hardfork: str | None = None, detach: bool = True, timeout: float = 60.0) -> ChainNode:
     """Start a ``kind`` node (interval mining every ``block_time`` s) and wait until it answers.
 
-    Raises UsageError for an unknown kind, DevnetError when the node does not come up.
+    Raises UsageError for an unknown kind or hardfork, DevnetError when the node does not come up.
     """
     check_kind(kind, "node")
+    if hardfork is not None:
+        check_hardfork(hardfork, "hardfork")
     if kind == "anvil":
         extra = ["--hardfork", hardfork] if hardfork else []
         anvil = start_anvil(chain_id, block_time=block_time, log_path=log_path, extra_args=extra, detach=detach)
@@ -98,7 +111,7 @@ def hardhat_config(chain_id: int, block_time: float, hardfork: str) -> str:
 def _start_hardhat(chain_id: int, block_time: float, log_path: Path, config_dir: Path, hardfork: str,
                    detach: bool, timeout: float) -> ChainNode:
     config = config_dir / f"{log_path.stem}.hardhat.config.js"
-    config.write_text(hardhat_config(chain_id, block_time, hardfork))
+    config.write_text(hardhat_config(chain_id, block_time, _HARDHAT_NAMES.get(hardfork, hardfork)))
     port = free_port()
     args = [str(hardhat_binary()), "node", "--hostname", "127.0.0.1", "--port", str(port), "--config", str(config)]
     env = {**os.environ, "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true"}

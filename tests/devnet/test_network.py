@@ -96,3 +96,19 @@ def test_missing_devnet(tmp_path: Path) -> None:
     with pytest.raises(DevnetError, match="no devnet"):
         network.load_deployment(tmp_path)
     assert network.down(tmp_path, report=lambda _: None) is False
+
+
+@pytest.mark.parametrize("option,words", [
+    (["--hardfork", "nope"], "error: --hardfork 'nope': expected CHAIN=VALUE, e.g. --hardfork alpha=berlin"),
+    (["--hardfork", "gamma=berlin"], "error: --hardfork gamma=...: unknown chain 'gamma' (chains: alpha, beta)"),
+    (["--hardfork", "alpha=istanbul"], "error: --hardfork alpha: unsupported hardfork 'istanbul'"),
+    (["--hardfork", "alpha=berlin", "--policy", "qbft"], "error: --hardfork: policy qbft runs at the nodes'"),
+    (["--node", "beta"], "error: --node 'beta': expected CHAIN=VALUE, e.g. --node beta=hardhat"),
+])
+def test_devnet_up_refuses_a_bad_hardfork_or_node_in_one_line(tmp_path: Path, option: list[str], words: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "relayer", "devnet", "up", "--dir", str(tmp_path), *option],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(words) and result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert not any(tmp_path.iterdir())  # refused before anything was started or written

@@ -12,21 +12,35 @@ password ever appears in an error message. See docs/configuration.md.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_checksum_address, to_checksum_address
 
 from relayer import keys
+from relayer.config_schema import (
+    BARE_KEY,
+    Check,
+    Invalid,
+    Report,
+    Table,
+    boolean_value,
+    integer_in,
+    join,
+    kind_of,
+    name_value,
+    number_in,
+    one_of,
+    string_value,
+    suggest,
+    url_value,
+)
 from relayer.errors import ConfigError
 from relayer.plugins import ADAPTER_GROUP, LIGHT_CLIENT_GROUP, installed
 from relayer.types import Address, BlockNumber, ChainId
@@ -151,8 +165,8 @@ class Config:
             return self.chains[name]
         except KeyError:
             known = ", ".join(self.chains) or "none"
-            message = f"no such chain; configured chains: {known}{_suggest(name, self.chains)}"
-            raise ConfigError(_join("chains", name), message, file=str(self.path)) from None
+            message = f"no such chain; configured chains: {known}{suggest(name, self.chains)}"
+            raise ConfigError(join("chains", name), message, file=str(self.path)) from None
 
     def routes_from(self, name: str) -> tuple[RouteConfig, ...]:
         """Routes whose source is chain ``name`` (possibly none); raises nothing."""
@@ -278,249 +292,38 @@ def _os_reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
-# ---------------------------------------------------------------- collecting problems
-
-
-class _Invalid(Exception):
-    """A value is wrong; str() says what and what to do."""
-
-
-T = TypeVar("T")
-Check = Callable[[Any], T]
-_MISSING: Any = object()
-
-
-class _Report:
-    """The problems found in one file, in the order found."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.errors: list[ConfigError] = []
-
-    def add(self, key: str, message: str) -> None:
-        self.errors.append(ConfigError(key, message, file=self.file))
-
-    def check(self, key: str, value: Any, check: Check[T]) -> T | None:
-        """``check(value)``, or None after recording its problem under ``key``."""
-        try:
-            return check(value)
-        except _Invalid as exc:
-            self.add(key, str(exc))
-            return None
-
-    def unique(self, key: str, value: object, seen: dict[Any, str], what: str) -> None:
-        """Record ``key`` as a duplicate if ``value`` was seen before under another key."""
-        if value in seen:
-            self.add(key, f"duplicate {what}: {seen[value]} already uses it; each must be unique")
-        else:
-            seen[value] = key
-
-
-class _Table:
-    """One TOML table with a declared set of keys; unknown keys are reported on creation."""
-
-    def __init__(self, data: Mapping[Any, Any], path: str, report: _Report, keys: Iterable[str]):
-        self.data, self.path, self.report = data, path, report
-        self.keys = tuple(keys)
-        for name in data:
-            if name not in self.keys:
-                report.add(_join(path, name), _unknown_key(name, self.keys))
-
-    @classmethod
-    def at(cls, report: _Report, path: str, value: Any, keys: Iterable[str]) -> _Table | None:
-        """The table ``value`` found at ``path``, or None after reporting it is no table."""
-        if isinstance(value, Mapping):
-            return cls(value, path, report, keys)
-        report.add(path, f"expected a table, got {_kind(value)}")
-        return None
-
-    def key(self, name: str) -> str:
-        return _join(self.path, name)
-
-    def missing(self, name: str, example: str) -> None:
-        self.report.add(self.key(name), f"required key is missing; add e.g. `{example}`")
-
-    def get(self, name: str, check: Check[T], default: Any = _MISSING, *, example: str = "") -> T | None:
-        """The checked value of ``name`` (defaults are checked too), or None after reporting."""
-        if name not in self.data and default is _MISSING:
-            self.missing(name, example or f"{name} = ...")
-            return None
-        return self.report.check(self.key(name), self.data.get(name, default), check)
-
-    def mapping(self, name: str, *, example: str = "") -> Mapping[Any, Any] | None:
-        """A free-form sub-table; ``{}`` when absent and ``example`` is empty (optional)."""
-        if name not in self.data:
-            if example:
-                self.report.add(self.key(name), f"required table is missing; add {example}")
-                return None
-            return {}
-        value = self.data[name]
-        if not isinstance(value, Mapping):
-            self.report.add(self.key(name), f"expected a table, got {_kind(value)}")
-            return None
-        return value
-
-    def table(self, name: str, keys: Iterable[str], *, example: str = "") -> _Table | None:
-        """A sub-table with declared keys; empty when absent and ``example`` is empty."""
-        value = self.mapping(name, example=example)
-        return None if value is None else _Table(value, self.key(name), self.report, keys)
-
-    def array(self, name: str, *, example: str) -> list[tuple[str, Any]] | None:
-        """``(key path, item)`` of each element of a required non-empty array."""
-        if name not in self.data:
-            self.report.add(self.key(name), f"required and missing; add {example}")
-            return None
-        value = self.data[name]
-        if not isinstance(value, list):
-            self.report.add(self.key(name), f"expected an array, got {_kind(value)}; write {example}")
-            return None
-        if not value:
-            self.report.add(self.key(name), f"must not be empty; add {example}")
-            return None
-        return [(f"{self.key(name)}[{i}]", item) for i, item in enumerate(value)]
-
-
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def _join(prefix: str, name: object) -> str:
-    text = str(name)
-    part = text if _BARE_KEY.fullmatch(text) else '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return f"{prefix}.{part}" if prefix else part
-
-
-def _suggest(name: object, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(name), list(options), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _unknown_key(name: object, known: tuple[str, ...]) -> str:
-    hint = _suggest(name, known)
-    return f"unknown key{hint}" if hint else f"unknown key; remove it (allowed here: {', '.join(known)})"
-
-
-# ---------------------------------------------------------------- value checks
-
-
-_KINDS: tuple[tuple[type, str], ...] = (
-    (bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string"),
-    (list, "an array"), (dict, "a table"), (datetime, "a date-time"), (date, "a date"), (time, "a time"),
-)
-
-
-def _kind(value: object) -> str:
-    return next((name for kind, name in _KINDS if isinstance(value, kind)), type(value).__name__)
-
-
-def _string(value: Any) -> str:
-    if not isinstance(value, str):
-        raise _Invalid(f"expected a string, got {_kind(value)}")
-    if not value.strip():
-        raise _Invalid("must not be empty")
-    return value
-
-
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-
-
-def _name(value: Any) -> str:
-    text = _string(value)
-    if not _NAME.fullmatch(text):
-        raise _Invalid(f"{text!r} is not a valid name: use up to 64 letters, digits, '.', '-' or '_'")
-    return text
-
-
-def _integer(minimum: int, maximum: int) -> Check[int]:
-    def check(value: Any) -> int:
-        if isinstance(value, float) and value.is_integer() and minimum <= value <= maximum:
-            raise _Invalid(f"expected an integer, got a float; write {int(value)}, not {value}")
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _Invalid(f"expected an integer, got {_kind(value)}")
-        if not minimum <= value <= maximum:
-            raise _Invalid(f"must be between {minimum} and {maximum}, got {_short(value)}")
-        return value
-
-    return check
-
-
-def _number(minimum: float, maximum: float, *, allow_minimum: bool = False) -> Check[float]:
-    low = "at least" if allow_minimum else "greater than"
-
-    def check(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _Invalid(f"expected a number, got {_kind(value)}")
-        too_low = value < minimum or (value == minimum and not allow_minimum)
-        if value != value or too_low or value > maximum:  # NaN compares unequal to itself
-            raise _Invalid(f"must be {low} {minimum} and at most {maximum}, got {_short(value)}")
-        return float(value)
-
-    return check
-
-
-def _short(value: int | float) -> str:
-    """``value`` for a message; huge integers are not spelt out."""
-    return "a huge number" if isinstance(value, int) and abs(value) >= 10**30 else str(value)
-
-
-def _choice(options: tuple[str, ...]) -> Check[str]:
-    def check(value: Any) -> str:
-        text = _string(value).lower()
-        if text not in options:
-            raise _Invalid(f"expected one of {', '.join(options)}, got {value!r}{_suggest(text, options)}")
-        return text
-
-    return check
-
-
-def _url(value: Any) -> str:
-    """An http(s) URL; the value is not echoed since RPC URLs often embed API keys."""
-    text = _string(value).strip()
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise _Invalid("not a valid URL; write it like http://127.0.0.1:8545") from None
-    if parts.scheme not in ("http", "https"):
-        raise _Invalid(f"expected an http:// or https:// URL, got scheme {parts.scheme!r}")
-    if not parts.hostname:
-        raise _Invalid("the URL has no host; write it like http://127.0.0.1:8545")
-    return text
+# ---------------------------------------------------------------- value checks (the generic ones: relayer.config_schema)
 
 
 _HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
 def _address(value: Any) -> Address:
-    text = _string(value)
+    text = string_value(value)
     if not _HEX_ADDRESS.fullmatch(text):
-        raise _Invalid("expected an address: 0x followed by 40 hex digits")
+        raise Invalid("expected an address: 0x followed by 40 hex digits")
     digits = text[2:]
     mixed = digits != digits.lower() and digits != digits.upper()
     if mixed and not is_checksum_address(text):
-        raise _Invalid("bad EIP-55 checksum (a typo?); copy the address again, or write it all lowercase")
+        raise Invalid("bad EIP-55 checksum (a typo?); copy the address again, or write it all lowercase")
     return Address(to_checksum_address(text))
 
 
 def _contract(value: Any) -> Address:
     address = _address(value)
     if int(address, 16) == 0:
-        raise _Invalid("is the zero address; set the address of the deployed Bridge contract")
+        raise Invalid("is the zero address; set the address of the deployed Bridge contract")
     return address
 
 
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _Invalid(f"expected true or false, got {value!r}")
-    return value
-
 
 def _listen(value: Any) -> tuple[str, int]:
-    text = _string(value)
+    text = string_value(value)
     host, _, port = text.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     valid_port = port.isascii() and port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535
     if not host or not valid_port:
-        raise _Invalid(f"expected host:port such as {DEFAULT_API_LISTEN}, got {text!r}")
+        raise Invalid(f"expected host:port such as {DEFAULT_API_LISTEN}, got {text!r}")
     return host, int(port)
 
 
@@ -542,13 +345,13 @@ def _expand(text: str) -> str:
     def value(match: re.Match[str]) -> str:
         name = match[1]
         if not _ENV_NAME.fullmatch(name):
-            raise _Invalid(f"${{{name}}} is not a variable reference; write ${{NAME}} (letters, digits, '_')")
+            raise Invalid(f"${{{name}}} is not a variable reference; write ${{NAME}} (letters, digits, '_')")
         found = os.environ.get(name)
         if not found:
             setting = _SYSTEMD_VARIABLES.get(name)
             hint = (f"; systemd sets it for units with {setting}, elsewhere export it or write the path"
                     if setting else "; export it or write the path")
-            raise _Invalid(f"environment variable {name} (in ${{{name}}}) is not set{hint}")
+            raise Invalid(f"environment variable {name} (in ${{{name}}}) is not set{hint}")
         return found
 
     return _ENV_REFERENCE.sub(value, text)
@@ -556,13 +359,13 @@ def _expand(text: str) -> str:
 
 def _path(base: Path) -> Check[Path]:
     def check(value: Any) -> Path:
-        text = _expand(_string(value))
+        text = _expand(string_value(value))
         if "\x00" in text:
-            raise _Invalid("a path cannot contain a NUL character")
+            raise Invalid("a path cannot contain a NUL character")
         try:
             path = Path(text).expanduser()
         except RuntimeError:
-            raise _Invalid(f"cannot expand {text!r}: unknown home folder") from None
+            raise Invalid(f"cannot expand {text!r}: unknown home folder") from None
         return path if path.is_absolute() else base / path
 
     return check
@@ -576,9 +379,9 @@ def _folder(base: Path) -> Check[Path]:
         try:
             exists_as_other = path.exists() and not path.is_dir()
         except (OSError, ValueError) as exc:
-            raise _Invalid(f"cannot access {path}: {_os_reason(exc)}") from None
+            raise Invalid(f"cannot access {path}: {_os_reason(exc)}") from None
         if exists_as_other:
-            raise _Invalid(f"{path} exists and is not a folder; point it at a folder (it is created if missing)")
+            raise Invalid(f"{path} exists and is not a folder; point it at a folder (it is created if missing)")
         return path
 
     return check
@@ -588,11 +391,11 @@ def _plugin(group: str, what: str) -> Check[str]:
     names = installed(group)
 
     def check(value: Any) -> str:
-        name = _string(value)
+        name = string_value(value)
         if name not in names:
             listed = ", ".join(names) or "none"
-            raise _Invalid(
-                f"{what} {name!r} is not installed (installed {what}s: {listed}){_suggest(name, names)}; "
+            raise Invalid(
+                f"{what} {name!r} is not installed (installed {what}s: {listed}){suggest(name, names)}; "
                 f"install the package that provides it under entry point group {group}"
             )
         return name
@@ -636,12 +439,12 @@ class _Operator:
 
 
 def _analyse(data: Any, path: Path, file: str, *, decrypt: bool) -> tuple[Config | None, list[ConfigError]]:
-    report = _Report(file)
+    report = Report(file)
     if not isinstance(data, Mapping):
-        report.add(FILE_KEY, f"expected a TOML document, got {_kind(data)}")
+        report.add(FILE_KEY, f"expected a TOML document, got {kind_of(data)}")
         return None, report.errors
     path = path.absolute()
-    root = _Table(data, "", report, _ROOT_KEYS)
+    root = Table(data, "", report, _ROOT_KEYS)
     operator = _operator(root.table("operator", _OPERATOR_KEYS, example="an [operator] table"), path.parent,
                          decrypt=decrypt)
     logging = _logging(root.table("logging", ("level",)))
@@ -655,16 +458,16 @@ def _analyse(data: Any, path: Path, file: str, *, decrypt: bool) -> tuple[Config
     return Config(path, config, logging, committee, chains, routes), []
 
 
-def _operator(t: _Table | None, base: Path, *, decrypt: bool) -> _Operator:
+def _operator(t: Table | None, base: Path, *, decrypt: bool) -> _Operator:
     if t is None:
         return _Operator(None, None)
-    name = t.get("name", _name, example='name = "operator-1"')
+    name = t.get("name", name_value, example='name = "operator-1"')
     key_file = t.get("key_file", _path(base), example='key_file = "keys/operator-1.json"')
     password_file = t.get("password_file", _path(base)) if "password_file" in t.data else None
     password_ok = "password_file" not in t.data or password_file is not None
     state_dir = t.get("state_dir", _folder(base), example='state_dir = "state/operator-1"')
     listen = t.get("api_listen", _listen, DEFAULT_API_LISTEN)
-    submit = t.get("submit", _boolean, True)
+    submit = t.get("submit", boolean_value, True)
     address = None
     if key_file is not None:
         address = _key_address(t, key_file, password_file, decrypt=decrypt and password_ok)
@@ -674,7 +477,7 @@ def _operator(t: _Table | None, base: Path, *, decrypt: bool) -> _Operator:
                      address)
 
 
-def _key_address(t: _Table, key_file: Path, password_file: Path | None, *, decrypt: bool) -> Address | None:
+def _key_address(t: Table, key_file: Path, password_file: Path | None, *, decrypt: bool) -> Address | None:
     """The key's address (decrypted when ``decrypt`` and a password is available); reports problems."""
     problems, address = keys.check_key(key_file, password_file, decrypt=decrypt)
     for problem in problems:
@@ -682,18 +485,18 @@ def _key_address(t: _Table, key_file: Path, password_file: Path | None, *, decry
     return address
 
 
-def _logging(t: _Table | None) -> LoggingConfig | None:
-    level = None if t is None else t.get("level", _choice(LOG_LEVELS), "info")
+def _logging(t: Table | None) -> LoggingConfig | None:
+    level = None if t is None else t.get("level", one_of(LOG_LEVELS), "info")
     return None if level is None else LoggingConfig(level)
 
 
-def _committee(t: _Table | None) -> CommitteeConfig | None:
+def _committee(t: Table | None) -> CommitteeConfig | None:
     if t is None:
         return None
     members = _members(t)
-    threshold = t.get("threshold", _integer(1, MAX_MEMBERS), example="threshold = 2")
-    grace = t.get("grace_period", _number(0, 86_400), 8.0)
-    epoch = t.get("epoch", _integer(0, _UINT64)) if "epoch" in t.data else None
+    threshold = t.get("threshold", integer_in(1, MAX_MEMBERS), example="threshold = 2")
+    grace = t.get("grace_period", number_in(0, 86_400), 8.0)
+    epoch = t.get("epoch", integer_in(0, _UINT64)) if "epoch" in t.data else None
     if members is not None and threshold is not None:
         threshold = _check_threshold(t, threshold, len(members))
     if members is None or None in members or threshold is None or grace is None:
@@ -703,7 +506,7 @@ def _committee(t: _Table | None) -> CommitteeConfig | None:
     return CommitteeConfig(threshold, grace, tuple(m for m in members if m is not None), epoch)
 
 
-def _check_threshold(t: _Table, threshold: int, count: int) -> int | None:
+def _check_threshold(t: Table, threshold: int, count: int) -> int | None:
     least = count // 2 + 1
     if least <= threshold <= count:
         return threshold
@@ -715,7 +518,7 @@ def _check_threshold(t: _Table, threshold: int, count: int) -> int | None:
     return None
 
 
-def _members(t: _Table) -> list[MemberConfig | None] | None:
+def _members(t: Table) -> list[MemberConfig | None] | None:
     entries = t.array("members", example="a [[committee.members]] table per member")
     if entries is None:
         return None
@@ -723,15 +526,15 @@ def _members(t: _Table) -> list[MemberConfig | None] | None:
         t.report.add(t.key("members"), f"at most {MAX_MEMBERS} members are supported, got {len(entries)}")
     names: dict[Any, str] = {}
     addresses: dict[Any, str] = {}
-    return [_member(_Table.at(t.report, key, raw, _MEMBER_KEYS), names, addresses) for key, raw in entries]
+    return [_member(Table.at(t.report, key, raw, _MEMBER_KEYS), names, addresses) for key, raw in entries]
 
 
-def _member(t: _Table | None, names: dict[Any, str], addresses: dict[Any, str]) -> MemberConfig | None:
+def _member(t: Table | None, names: dict[Any, str], addresses: dict[Any, str]) -> MemberConfig | None:
     if t is None:
         return None
-    name = t.get("name", _name, example='name = "operator-1"')
+    name = t.get("name", name_value, example='name = "operator-1"')
     address = t.get("address", _address, example='address = "0x..."')
-    api = t.get("api", _url, example='api = "http://127.0.0.1:7101"')
+    api = t.get("api", url_value, example='api = "http://127.0.0.1:7101"')
     if name is not None:
         t.report.unique(t.key("name"), name, names, "member name")
     if address is not None:
@@ -741,7 +544,7 @@ def _member(t: _Table | None, names: dict[Any, str], addresses: dict[Any, str]) 
     return MemberConfig(name, address, api.rstrip("/"))
 
 
-def _check_identity(report: _Report, operator: _Operator, committee: CommitteeConfig | None) -> None:
+def _check_identity(report: Report, operator: _Operator, committee: CommitteeConfig | None) -> None:
     """operator.name must be a member, and the key's address must be that member's."""
     if committee is None:
         return
@@ -757,18 +560,18 @@ def _check_identity(report: _Report, operator: _Operator, committee: CommitteeCo
         )
 
 
-def _member_named(report: _Report, name: str, committee: CommitteeConfig) -> MemberConfig | None:
+def _member_named(report: Report, name: str, committee: CommitteeConfig) -> MemberConfig | None:
     by_name = {m.name: m for m in committee.members}
     if name not in by_name:
         report.add(
             "operator.name",
-            f"no committee member is named {name!r} (members: {', '.join(by_name)}){_suggest(name, by_name)}; "
+            f"no committee member is named {name!r} (members: {', '.join(by_name)}){suggest(name, by_name)}; "
             "use this operator's name in committee.members",
         )
     return by_name.get(name)
 
 
-def _chains(root: _Table) -> dict[str, ChainConfig] | None:
+def _chains(root: Table) -> dict[str, ChainConfig] | None:
     raw = root.mapping("chains", example="a [chains.NAME] table per chain")
     if raw is None:
         return None
@@ -790,20 +593,20 @@ def _chain_names(data: Mapping[str, Any]) -> set[str] | None:
 
 
 def _chain_at(
-    report: _Report, name: Any, value: Any, checks: tuple[Check[str], Check[str]], chain_ids: dict[Any, str]
+    report: Report, name: Any, value: Any, checks: tuple[Check[str], Check[str]], chain_ids: dict[Any, str]
 ) -> ChainConfig | None:
-    key = _join("chains", name)
-    if not _BARE_KEY.fullmatch(str(name)):
+    key = join("chains", name)
+    if not BARE_KEY.fullmatch(str(name)):
         report.add(key, "a chain name may only use letters, digits, '-' and '_'; rename the table")
         return None
-    t = _Table.at(report, key, value, _CHAIN_KEYS)
+    t = Table.at(report, key, value, _CHAIN_KEYS)
     return None if t is None else _chain(str(name), t, checks, chain_ids)
 
 
 def _chain(
-    name: str, t: _Table, checks: tuple[Check[str], Check[str]], chain_ids: dict[Any, str]
+    name: str, t: Table, checks: tuple[Check[str], Check[str]], chain_ids: dict[Any, str]
 ) -> ChainConfig | None:
-    chain_id = t.get("chain_id", _integer(1, _UINT64), example="chain_id = 31337")
+    chain_id = t.get("chain_id", integer_in(1, _UINT64), example="chain_id = 31337")
     if chain_id is not None:
         t.report.unique(t.key("chain_id"), chain_id, chain_ids, "chain id")
     fields: dict[str, Any] = {
@@ -811,9 +614,9 @@ def _chain(
         "light_client": t.get("light_client", checks[1], "evm"),
         "rpc": _rpc(t),
         "bridge": t.get("bridge", _contract, example='bridge = "0x..."'),
-        "confirmations": t.get("confirmations", _integer(0, 10_000), 12),
-        "poll_interval": t.get("poll_interval", _number(0, 3_600), 2.0),
-        "start_block": t.get("start_block", _integer(0, _UINT64), 0),
+        "confirmations": t.get("confirmations", integer_in(0, 10_000), 12),
+        "poll_interval": t.get("poll_interval", number_in(0, 3_600), 2.0),
+        "start_block": t.get("start_block", integer_in(0, _UINT64), 0),
         "fees": _fees(t.table("fees", _FEE_KEYS)),
         "light_client_options": t.mapping("light_client_options"),
     }
@@ -823,29 +626,29 @@ def _chain(
     return ChainConfig(name=name, chain_id=ChainId(chain_id), **fields)
 
 
-def _rpc(t: _Table) -> tuple[str, ...] | None:
+def _rpc(t: Table) -> tuple[str, ...] | None:
     if "rpc" not in t.data:
         t.missing("rpc", 'rpc = ["http://127.0.0.1:8545"]')
         return None
     value = t.data["rpc"]
     if isinstance(value, str):
-        url = t.report.check(t.key("rpc"), value, _url)
+        url = t.report.check(t.key("rpc"), value, url_value)
         return None if url is None else (url,)
     if not isinstance(value, list) or not value:
-        t.report.add(t.key("rpc"), f"expected one or more URLs, got {_kind(value) if value else 'an empty array'}")
+        t.report.add(t.key("rpc"), f"expected one or more URLs, got {kind_of(value) if value else 'an empty array'}")
         return None
-    urls = [t.report.check(f"{t.key('rpc')}[{i}]", item, _url) for i, item in enumerate(value)]
+    urls = [t.report.check(f"{t.key('rpc')}[{i}]", item, url_value) for i, item in enumerate(value)]
     return None if None in urls else tuple(u for u in urls if u is not None)
 
 
-def _fees(t: _Table | None) -> FeeConfig | None:
+def _fees(t: Table | None) -> FeeConfig | None:
     if t is None:
         return None
-    max_fee = t.get("max_fee_gwei", _number(0, 1e9), FeeConfig.max_fee_gwei)
-    priority = t.get("priority_fee_gwei", _number(0, 1e9, allow_minimum=True), FeeConfig.priority_fee_gwei)
-    multiplier = t.get("gas_multiplier", _number(1, 10, allow_minimum=True), FeeConfig.gas_multiplier)
-    replace_after = t.get("replace_after", _number(1, 3600, allow_minimum=True), FeeConfig.replace_after)
-    mode = t.get("mode", _choice(_FEE_MODES), FeeConfig.mode)
+    max_fee = t.get("max_fee_gwei", number_in(0, 1e9), FeeConfig.max_fee_gwei)
+    priority = t.get("priority_fee_gwei", number_in(0, 1e9, allow_minimum=True), FeeConfig.priority_fee_gwei)
+    multiplier = t.get("gas_multiplier", number_in(1, 10, allow_minimum=True), FeeConfig.gas_multiplier)
+    replace_after = t.get("replace_after", number_in(1, 3600, allow_minimum=True), FeeConfig.replace_after)
+    mode = t.get("mode", one_of(_FEE_MODES), FeeConfig.mode)
     if max_fee is None or priority is None or multiplier is None or replace_after is None or mode is None:
         return None
     if priority > max_fee:
@@ -854,24 +657,24 @@ def _fees(t: _Table | None) -> FeeConfig | None:
     return FeeConfig(max_fee, priority, multiplier, replace_after, mode)
 
 
-def _routes(root: _Table, chains: set[str] | None) -> tuple[RouteConfig, ...] | None:
+def _routes(root: Table, chains: set[str] | None) -> tuple[RouteConfig, ...] | None:
     entries = root.array("routes", example='a [[routes]] table with from = "alpha" and to = "beta"')
     if entries is None:
         return None
     seen: dict[Any, str] = {}
-    routes = [_route(_Table.at(root.report, key, raw, _ROUTE_KEYS), chains, seen) for key, raw in entries]
+    routes = [_route(Table.at(root.report, key, raw, _ROUTE_KEYS), chains, seen) for key, raw in entries]
     return None if None in routes else tuple(r for r in routes if r is not None)
 
 
-def _route(t: _Table | None, chains: set[str] | None, seen: dict[Any, str]) -> RouteConfig | None:
+def _route(t: Table | None, chains: set[str] | None, seen: dict[Any, str]) -> RouteConfig | None:
     if t is None:
         return None
-    check = _string if chains is None else _chain_name(chains)
+    check = string_value if chains is None else _chain_name(chains)
     source = t.get("from", check, example='from = "alpha"')
     destination = t.get("to", check, example='to = "beta"')
-    batch_size = t.get("batch_size", _integer(1, 10_000), RouteConfig.batch_size)
-    max_attempts = t.get("max_attempts", _integer(1, 1000), RouteConfig.max_attempts)
-    retry_base = t.get("retry_base", _number(0.1, 3600), RouteConfig.retry_base)
+    batch_size = t.get("batch_size", integer_in(1, 10_000), RouteConfig.batch_size)
+    max_attempts = t.get("max_attempts", integer_in(1, 1000), RouteConfig.max_attempts)
+    retry_base = t.get("retry_base", number_in(0.1, 3600), RouteConfig.retry_base)
     if source is not None and source == destination:
         t.report.add(t.key("to"), f"a route cannot end on the chain it starts from ({source!r}); name another chain")
         return None
@@ -884,10 +687,10 @@ def _route(t: _Table | None, chains: set[str] | None, seen: dict[Any, str]) -> R
 
 def _chain_name(chains: set[str]) -> Check[str]:
     def check(value: Any) -> str:
-        name = _string(value)
+        name = string_value(value)
         if name not in chains:
             known = ", ".join(sorted(chains))
-            raise _Invalid(f"unknown chain {name!r} (configured chains: {known}){_suggest(name, chains)}")
+            raise Invalid(f"unknown chain {name!r} (configured chains: {known}){suggest(name, chains)}")
         return name
 
     return check

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import NoReturn
 
-from relayer.errors import ConfigError, RelayerError, UsageError
+from relayer.errors import ConfigError, RelayerError, StoreRefused, UsageError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -182,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except (ConfigError, UsageError) as exc:
+    except (ConfigError, UsageError, StoreRefused) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except RelayerError as exc:

@@ -27,7 +27,7 @@ from relayer.api import Api, serve_api
 from relayer.attester import Attester, Collector, Member
 from relayer.committee import OnChainCommittee, check_configured, follow_rotations
 from relayer.config import ChainConfig, Config, load_config, load_operator_key
-from relayer.errors import ConfigError, FatalError, RelayerError, RetryableError, StoreError
+from relayer.errors import ConfigError, FatalError, RelayerError, RetryableError, StoreError, StoreRefused
 from relayer.follower import ChainFollower, ReceiptCache
 from relayer.logging import configure_logging
 from relayer.metrics import Metrics
@@ -50,7 +50,8 @@ STARTUP_ATTEMPTS = 12  # start-up reads, one second apart, before giving up (exi
 
 
 def run_from_config_file(path: Path) -> int:
-    """`relayer run`: returns the exit status. Raises ConfigError (exit 2) before anything starts."""
+    """`relayer run`: returns the exit status. Raises ConfigError or StoreRefused (exit 2) before
+    anything starts."""
     config = load_config(path)
     configure_logging(config.logging.level)
     account = load_operator_key(config)
@@ -59,6 +60,8 @@ def run_from_config_file(path: Path) -> int:
     except (StoreError, BaseExceptionGroup) as exc:
         # a service's StoreError reaches here wrapped in the nurseries' exception groups
         store_error = _leaf(exc, StoreError)
+        if isinstance(store_error, StoreRefused):
+            raise store_error  # noqa: B904 - not ours, or a newer release's: exit 2, as a ConfigError
         if store_error is None:
             config_error = _leaf(exc, ConfigError)
             if config_error is not None:

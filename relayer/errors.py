@@ -14,6 +14,7 @@
     │   ├── ProofError              a proof could not be built or does not verify
     │   ├── ContractRevert          a transaction or call reverted (decoded reason)
     │   └── StoreError              the state database is unusable
+    │       └── StoreRefused        not a state database this release can use (exit 2)
     └── DevnetError                 the local devnet could not be started or stopped
 
 Foreign exceptions (httpx, sqlite3, rlp) are translated at the boundary with
@@ -114,6 +115,12 @@ class ContractRevert(FatalError):
 
 class StoreError(FatalError):
     """The state database cannot be opened or written."""
+
+
+class StoreRefused(StoreError):
+    """The file is not a state database this release may use: another application's, written by
+    a newer release, or not the schema its version says. Like a ConfigError (exit 2, no restart):
+    retrying cannot help, the operator must act."""
 
 
 class DevnetError(RelayerError):

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from relayer.errors import StoreError
+import structlog
+
+from relayer.errors import StoreError, StoreRefused
+
+log = structlog.get_logger("relayer.store")
 
 APPLICATION_ID = 0x52454C59  # "RELY"
-SCHEMA_VERSION = 1
 
 # Message states: observed -> final -> submitted -> included -> confirmed, or failed / delivered-by-peer.
 # ``included``: delivered by a mined transaction of ours that is not yet at the destination's
@@ -31,13 +35,15 @@ SCHEMA_VERSION = 1
 OPEN_STATES = ("final", "submitted")
 STATES = ("final", "submitted", "included", "confirmed", "delivered-by-peer", "failed")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS cursors (chain TEXT PRIMARY KEY, next_block INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS headers (
+# The tables of schema version 1: every release up to the one before issue 9 (main at de69b14)
+# wrote exactly these, with user_version 1. Frozen: later changes are migrations below.
+SCHEMA_V1 = """
+CREATE TABLE cursors (chain TEXT PRIMARY KEY, next_block INTEGER NOT NULL);
+CREATE TABLE headers (
     chain TEXT NOT NULL, number INTEGER NOT NULL, hash TEXT NOT NULL, parent_hash TEXT NOT NULL,
     receipts_root TEXT NOT NULL, timestamp INTEGER NOT NULL, rlp TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (chain, number));
-CREATE TABLE IF NOT EXISTS messages (
+CREATE TABLE messages (
     id TEXT PRIMARY KEY, src_chain TEXT NOT NULL, dst_chain TEXT NOT NULL, kind TEXT NOT NULL,
     nonce INTEGER NOT NULL, block_number INTEGER NOT NULL, block_hash TEXT NOT NULL,
     tx_hash TEXT NOT NULL, tx_index INTEGER NOT NULL, log_index INTEGER NOT NULL,
@@ -45,30 +51,58 @@ CREATE TABLE IF NOT EXISTS messages (
     state TEXT NOT NULL, reason TEXT, attempts INTEGER NOT NULL DEFAULT 0,
     final_at REAL NOT NULL, delivered_tx TEXT, gas_used INTEGER, updated_at REAL NOT NULL,
     retry_at REAL NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS messages_open ON messages (dst_chain, state, src_chain, block_number);
-CREATE TABLE IF NOT EXISTS attestations (
+CREATE INDEX messages_open ON messages (dst_chain, state, src_chain, block_number);
+CREATE TABLE attestations (
     src_chain_id INTEGER NOT NULL, dst_chain_id INTEGER NOT NULL, number INTEGER NOT NULL,
     epoch INTEGER NOT NULL, block_hash TEXT NOT NULL, receipts_root TEXT NOT NULL,
     signer TEXT NOT NULL, signature TEXT NOT NULL,
     PRIMARY KEY (src_chain_id, dst_chain_id, number, epoch));
-CREATE TABLE IF NOT EXISTS txs (
+CREATE TABLE txs (
     hash TEXT PRIMARY KEY, chain TEXT NOT NULL, nonce INTEGER NOT NULL, raw TEXT NOT NULL,
     state TEXT NOT NULL, message_ids TEXT NOT NULL, created_at REAL NOT NULL,
     gas_used INTEGER, error TEXT);
-CREATE INDEX IF NOT EXISTS txs_open ON txs (chain, state);
-CREATE TABLE IF NOT EXISTS light_clients (chain TEXT PRIMARY KEY, state TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS evidence (
+CREATE INDEX txs_open ON txs (chain, state);
+CREATE TABLE light_clients (chain TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE evidence (
     id INTEGER PRIMARY KEY AUTOINCREMENT, chain TEXT NOT NULL, number INTEGER NOT NULL,
     kind TEXT NOT NULL, detail TEXT NOT NULL, recorded_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS validator_changes (
+CREATE TABLE validator_changes (
     chain TEXT NOT NULL, number INTEGER NOT NULL, recorded_at REAL NOT NULL, PRIMARY KEY (chain, number));
-CREATE TABLE IF NOT EXISTS evidence_resolutions (
+CREATE TABLE evidence_resolutions (
     evidence_id INTEGER PRIMARY KEY REFERENCES evidence (id), resolved_at REAL NOT NULL,
     resolved_by TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS message_attempts (
+CREATE TABLE message_attempts (
     message_id TEXT NOT NULL, at REAL NOT NULL, outcome TEXT NOT NULL, reason TEXT, tx TEXT);
-CREATE INDEX IF NOT EXISTS message_attempts_by_id ON message_attempts (message_id, at);
+CREATE INDEX message_attempts_by_id ON message_attempts (message_id, at);
 """
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of the schema: ``apply`` takes a database at ``version - 1`` to ``version``.
+
+    It runs inside the transaction that also sets ``user_version`` (all or nothing); it must not
+    commit, and it converts existing rows rather than dropping them. Never edit a released step:
+    add the next one."""
+
+    version: int
+    summary: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+def _run_sql(sql: str) -> Callable[[sqlite3.Connection], None]:
+    """A migration step made of SQL statements (no ``;`` inside literals), run one by one."""
+    def apply(db: sqlite3.Connection) -> None:
+        for statement in (s.strip() for s in sql.split(";")):
+            if statement:
+                db.execute(statement)
+    return apply
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "the tables of the releases up to de69b14", _run_sql(SCHEMA_V1)),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version  # the version this code reads and writes
 
 
 @dataclass(frozen=True)
@@ -136,24 +170,86 @@ class Store:
             self._init_schema()
         except BaseException as exc:
             self._db.close()
-            if isinstance(exc, sqlite3.Error):
+            if isinstance(exc, (sqlite3.Error, OSError)):
                 raise StoreError(f"cannot use state database: {exc}; move the file away or fix "
                                  f"the permissions", path=str(path)) from exc
             raise
 
     def _init_schema(self) -> None:
-        app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
-        tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables):
-            raise StoreError("this file is not a relayer state database (another application's "
-                             "SQLite file); point operator.state_dir at the relayer's own folder or "
-                             "move the file away", path=str(self.path))
+        """Create the schema in a new file, or bring an older one to SCHEMA_VERSION.
+
+        Raises StoreRefused, leaving the file untouched, for another application's file, one
+        written by a newer release, or one whose tables are not those of its version."""
+        app_id, version, objects = self._header()
+        if app_id not in (0, APPLICATION_ID) or (app_id == 0 and objects):
+            raise StoreRefused("this file is not a relayer state database (another application's "
+                               "SQLite file); point operator.state_dir at the relayer's own folder or "
+                               "move the file away", path=str(self.path))
+        if version > SCHEMA_VERSION:
+            raise StoreRefused(f"the state database has schema version {version}, written by a newer "
+                               f"relayer release; this one reads version {SCHEMA_VERSION} at most: run "
+                               f"the newer release, or restore a backup this release wrote (see "
+                               f"'Upgrade and rollback' in deploy/README.md)", path=str(self.path))
+        if objects and _shape(self._db) != _expected_shape(version):
+            raise StoreRefused(f"the state database says schema version {version} but its tables are "
+                               f"not that version's (a development build's file, or an older release "
+                               f"ran on a migrated one); restore a backup or move the file away to "
+                               f"start afresh", path=str(self.path))
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        # one transaction: a first start that dies half-way (disk full, killed) leaves an empty
-        # file, never tables without the application id (which the next start would refuse)
-        self._db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA application_id={APPLICATION_ID}; "
-                               f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        if not objects:
+            self._migrate(0, fresh=True)
+        elif version < SCHEMA_VERSION:
+            backup = self._backup(version)
+            done = self._migrate(version, fresh=False)
+            log.info("store.migrated", path=str(self.path), from_version=version, to_version=done,
+                     steps=[m.summary for m in MIGRATIONS if version < m.version <= done],
+                     backup=str(backup))
+
+    def _header(self) -> tuple[int, int, int]:
+        """(application_id, user_version, number of schema objects) of the open file."""
+        app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        objects = self._db.execute("SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
+        return int(app_id), int(version), int(objects.fetchone()[0])
+
+    def _migrate(self, version: int, *, fresh: bool) -> int:
+        """Apply every migration above ``version``; returns the version reached.
+
+        A new file gets them all in one transaction (a first start that dies half-way leaves an
+        empty file, never tables without the application id, which the next start would refuse);
+        an existing one gets one transaction per step, each setting user_version, so a crash
+        between steps resumes at the next start. Each step re-reads the version under the write
+        lock: another process that opened the file at the same time may have done it already."""
+        pending = [m for m in MIGRATIONS if m.version > version]
+        for group in ([pending] if fresh else [[m] for m in pending]):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                _, now_at, objects = self._header()
+                todo = [m for m in group if m.version > now_at] if objects else group
+                for migration in todo:
+                    migration.apply(self._db)
+                if todo:
+                    self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                    self._db.execute(f"PRAGMA user_version={todo[-1].version}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        return SCHEMA_VERSION
+
+    def _backup(self, version: int) -> Path:
+        """Copy the file as it is before a migration to ``NAME.schema-vN.bak`` beside it (what a
+        rollback to the release that wrote it restores). Raises sqlite3.Error/OSError."""
+        target = self.path.with_name(f"{self.path.name}.schema-v{version}.bak")
+        partial = target.with_name(target.name + ".partial")
+        copy = sqlite3.connect(str(partial))
+        try:
+            self._db.backup(copy)
+        finally:
+            copy.close()
+        partial.replace(target)
+        return target
 
     def close(self) -> None:
         self._db.close()
@@ -526,3 +622,25 @@ def _journal(row: sqlite3.Row) -> JournalTx:
     return JournalTx(hash=row["hash"], chain=row["chain"], nonce=row["nonce"], raw=row["raw"],
                      state=row["state"], message_ids=tuple(json.loads(row["message_ids"])),
                      created_at=row["created_at"])
+
+
+def _shape(db: sqlite3.Connection) -> dict[str, Any]:
+    """Tables with their columns (name, type, not null, default, key) and index names."""
+    names = db.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
+                       "ORDER BY name").fetchall()
+    tables = {n: [tuple(c)[1:] for c in db.execute("SELECT * FROM pragma_table_info(?)", (n,))]
+              for t, n in names if t == "table"}
+    return {"tables": tables, "indexes": sorted(n for t, n in names if t == "index")}
+
+
+@cache
+def _expected_shape(version: int) -> dict[str, Any]:
+    """The shape a file at ``version`` has: migrations 1..version applied to an empty database."""
+    db = sqlite3.connect(":memory:")
+    try:
+        for migration in MIGRATIONS:
+            if migration.version <= version:
+                migration.apply(db)
+        return _shape(db)
+    finally:
+        db.close()

@@ -7,7 +7,7 @@
     line ``daemon.store_failed`` naming the file and what to do; no traceback.
 (c) A corrupt file (random bytes) and another application's SQLite database are refused with
     a StoreError naming the path (left untouched); ``relayer status``/``relayer run`` print one
-    line and exit 1.
+    line and exit 1 (corrupt) or 2 (another application's: StoreRefused, as a config error).
 (d) Restarted without the limit, the daemon continues where it stopped and every message is
     delivered.
 """
@@ -283,18 +283,26 @@ def relayer(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProce
 
 @pytest.mark.parametrize("kind", ["random-bytes", "foreign-sqlite"])
 def test_cli_refuses_bad_file_in_one_line(operator_config: Path, kind: str) -> None:
+    """A file SQLite cannot read exits 1 (daemon.store_failed; systemd retries, as for a full
+    disk); another application's database is refused like a configuration error: exit 2, one
+    ``error:`` line naming it, and systemd does not restart into the same refusal."""
     db = operator_config.parent / "state" / "operator-1" / "relayer.db"
     BAD_FILES[kind](db)
+    code = 2 if kind == "foreign-sqlite" else 1
     status = relayer("status", "--config", operator_config)
-    assert status.returncode == 1, status
+    assert status.returncode == code, status
     assert "Traceback" not in status.stderr + status.stdout
     lines = status.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(db) in lines[0], status.stderr
     assert status.stdout == ""
 
     run = relayer("run", "--config", operator_config)
-    assert run.returncode == 1, run
-    assert "Traceback" not in run.stderr + run.stdout and run.stderr.strip() == "", run.stderr
+    assert run.returncode == code, run
+    assert "Traceback" not in run.stderr + run.stdout
+    if code == 2:
+        assert run.stderr.strip() == lines[0] and run.stdout == "", run
+        return
+    assert run.stderr.strip() == "", run.stderr
     lines = run.stdout.strip().splitlines()
     assert len(lines) == 1, run.stdout
     line = json.loads(lines[0])

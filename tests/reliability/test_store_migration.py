@@ -1,0 +1,364 @@
+"""The state database across releases: a file written by the release before issue 9 (main at
+de69b14, tests/fixtures/state-de69b14.sql) is opened by today's store with every row meaning what
+it meant; the migration framework steps, rolls back and resumes; a file of a newer release, or
+whose tables are not its version's, is refused with one line and exit 2; the daemon starts on
+the release's state directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from eth_account import Account
+
+from relayer import store as store_module
+from relayer.devnet import network
+from relayer.errors import StoreError, StoreRefused
+from relayer.store import SCHEMA_VERSION, Migration, Store
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = REPO_ROOT / "tests" / "fixtures" / "state-de69b14.sql"
+EXAMPLE = REPO_ROOT / "configs" / "example-operator.toml"
+EXAMPLE_OPERATOR_1 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+PASSWORD = "store migration password"
+RELEASE_VERSION = 1  # the user_version the release before issue 9 wrote
+RELEASED = store_module.MIGRATIONS  # the steps of this code (tests add steps of their own after them)
+
+
+def release_db(path: Path) -> Path:
+    """A fresh file holding the previous release's state database (its dump loaded as is)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(str(path))
+    db.executescript(FIXTURE.read_text())
+    db.close()
+    return path
+
+
+def raw_rows(path: Path, table: str, order: str) -> list[dict[str, Any]]:
+    db = sqlite3.connect(str(path))
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute(f"SELECT * FROM {table} ORDER BY {order}")]
+    finally:
+        db.close()
+
+
+def header_fields(path: Path) -> tuple[int, int]:
+    db = sqlite3.connect(str(path))
+    try:
+        return (db.execute("PRAGMA application_id").fetchone()[0], db.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def events() -> Iterator[list[dict[str, Any]]]:
+    with structlog.testing.capture_logs() as captured:
+        yield captured
+
+
+# ---------------------------------------------------------------------- the previous release's file
+
+def test_release_fixture_is_what_that_release_wrote(tmp_path: Path) -> None:
+    path = release_db(tmp_path / "relayer.db")
+    assert header_fields(path) == (store_module.APPLICATION_ID, RELEASE_VERSION)
+    states = {r["state"] for r in raw_rows(path, "messages", "id")}
+    assert states == {"final", "submitted", "included", "confirmed", "delivered-by-peer", "failed"}
+    assert {r["state"] for r in raw_rows(path, "txs", "hash")} == {"sent", "replaced", "dropped", "reverted",
+                                                                 "mined", "confirmed"}
+
+
+def test_release_state_is_read_with_the_same_meaning(tmp_path: Path, events: list[dict[str, Any]]) -> None:
+    path = release_db(tmp_path / "relayer.db")
+    before = {t: raw_rows(path, t, o) for t, o in (
+        ("messages", "id"), ("txs", "hash"), ("headers", "chain, number"), ("attestations", "number"),
+        ("cursors", "chain"), ("light_clients", "chain"), ("validator_changes", "chain, number"),
+        ("message_attempts", "rowid"))}
+
+    store = Store(path)
+    try:
+        assert header_fields(path) == (store_module.APPLICATION_ID, SCHEMA_VERSION)
+        migrated = [e for e in events if e["event"] == "store.migrated"]
+        if SCHEMA_VERSION > RELEASE_VERSION:
+            assert len(migrated) == 1, events
+            assert migrated[0]["from_version"] == RELEASE_VERSION and migrated[0]["to_version"] == SCHEMA_VERSION
+            backup = Path(migrated[0]["backup"])
+            assert backup == path.with_name(f"relayer.db.schema-v{RELEASE_VERSION}.bak")
+            assert raw_rows(backup, "messages", "id") == before["messages"]  # what a rollback restores
+            assert header_fields(backup) == (store_module.APPLICATION_ID, RELEASE_VERSION)
+        else:  # nothing to migrate: the file is read as it is
+            assert migrated == [] and not list(tmp_path.glob("*.bak"))
+
+        # messages: every row, every field it had, the same state, attempts and history
+        assert len(store.messages()) == len(before["messages"]) == 11
+        for row in before["messages"]:
+            m = store.message(row["id"])
+            assert m is not None, row["id"]
+            for field in ("src_chain", "dst_chain", "kind", "nonce", "block_number", "block_hash", "tx_hash",
+                          "tx_index", "log_index", "token", "sender", "recipient", "state", "reason",
+                          "attempts", "final_at", "delivered_tx", "gas_used"):
+                assert getattr(m, field) == row[field], (field, row)
+            assert m.amount == int(row["amount"]) and m.amount > 10**18
+            history = [(h["at"], h["outcome"], h["reason"]) for h in store.message_history(row["id"])]
+            assert history == [(a["at"], a["outcome"], a["reason"]) for a in before["message_attempts"]
+                               if a["message_id"] == row["id"]]
+        counts = store.counts()
+        assert counts[("alpha", "beta")] == {"confirmed": 2, "included": 1, "submitted": 1, "final": 2}
+        assert counts[("beta", "alpha")] == {"delivered-by-peer": 1, "final": 3, "failed": 1}
+        # what the submitters do next: beta's due message, alpha's due ones, the one waiting for its retry
+        due_beta = [m.nonce for m in store.open_messages("beta", now=1_764_005_100.0)]
+        assert due_beta == [46]  # 45 waits for its retry at t+600
+        assert [m.nonce for m in store.open_messages("beta")] == [45, 46]
+        assert [m.nonce for m in store.open_messages("alpha")] == [19, 21, 22]
+        assert {m.nonce for m in store.set_aside()} == {45, 19, 20}  # 21's retry reset its attempts
+        assert store.oldest_open("alpha", "beta") == min(r["final_at"] for r in before["messages"]
+                                                         if r["src_chain"] == "alpha" and r["state"] in
+                                                         ("final", "submitted"))
+
+        # the journal: open transactions to settle at start, replacements at one nonce, gas spent
+        assert [(t.chain, t.nonce, t.state) for t in store.open_txs()] == [("beta", 9, "sent")]
+        assert [t.state for t in store.txs_at_nonce("beta", 9)] == ["replaced", "sent"]
+        open_tx = store.open_txs()[0]
+        row = next(r for r in before["txs"] if r["hash"] == open_tx.hash)
+        assert (open_tx.raw, list(open_tx.message_ids), open_tx.created_at) == \
+            (row["raw"], json.loads(row["message_ids"]), row["created_at"])
+        assert store.max_nonce("beta") == 9 and store.max_nonce("alpha") == 4  # the dropped 3 excluded
+        assert store.gas_spent("beta") == 212_345 + 150_001 and store.gas_spent("alpha") == 48_000
+        for row in before["txs"]:
+            assert [t.hash for t in store.txs_in_state(row["chain"], row["state"]) if t.hash == row["hash"]]
+        carried = store.message_txs(before["messages"][0]["id"])
+        assert all(t["hash"] in {r["hash"] for r in before["txs"]} for t in carried)
+
+        # headers, attestations, cursors, light clients, validator-set changes, evidence
+        for row in before["headers"]:
+            h = store.header(row["chain"], row["number"])
+            assert h is not None and vars(h) == row
+        assert store.latest_header("alpha") is not None and store.latest_header("alpha").number == 4_997
+        for row in before["attestations"]:
+            assert store.attestation(row["src_chain_id"], row["dst_chain_id"], row["number"], row["epoch"]) == row
+        assert store.cursors() == {r["chain"]: r["next_block"] for r in before["cursors"]}
+        for row in before["light_clients"]:
+            assert store.light_client_state(row["chain"]) == json.loads(row["state"])
+        assert store.validator_changes("beta") == [(r["number"], r["recorded_at"]) for r in before["validator_changes"]]
+        evidence = store.evidence(include_resolved=True)
+        assert [(e["id"], e["chain"], e["kind"], e["resolution"] is None) for e in evidence] == \
+            [(1, "alpha", "reorg-below-finality", False), (2, "beta", "conflicting-sealed-headers", True)]
+        assert evidence[0]["resolution"]["resolved_by"] == "ops@alpha"
+        assert [e["id"] for e in store.evidence()] == [2]  # the open one still halts beta
+
+        # and it keeps working: a new row gets the next evidence id, a retry is recorded
+        store.add_evidence("alpha", 5_000, "reorg-below-finality", {}, now=1_764_010_000.0)
+        assert [e["id"] for e in store.evidence()] == [2, 3]
+        assert store.retry_failed([m.id for m in store.messages(state="failed")], by="test", now=1.0)
+    finally:
+        store.close()
+    assert integrity(path) == "ok"
+    Store(path).close()  # a second open has nothing to do
+    assert [e for e in events if e["event"] == "store.migrated"] == migrated
+
+
+def integrity(path: Path) -> str:
+    db = sqlite3.connect(str(path))
+    try:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        db.close()
+
+
+# ---------------------------------------------------------------------- the framework, with steps of its own
+
+def _add_note(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE messages ADD COLUMN note TEXT NOT NULL DEFAULT ''")
+    db.execute("UPDATE messages SET note = 'from ' || src_chain")
+
+
+def _broken(db: sqlite3.Connection) -> None:
+    db.execute("CREATE TABLE half_done (x INTEGER)")
+    raise sqlite3.OperationalError("disk I/O error")
+
+
+def _steps(monkeypatch: pytest.MonkeyPatch, *extra: Migration) -> int:
+    migrations = (*RELEASED, *extra)
+    monkeypatch.setattr(store_module, "MIGRATIONS", migrations)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", migrations[-1].version)
+    store_module._expected_shape.cache_clear()
+    monkeypatch.setattr(store_module, "_expected_shape", store_module._expected_shape)
+    return migrations[-1].version
+
+
+@pytest.fixture(autouse=True)
+def _fresh_shape_cache() -> Iterator[None]:
+    yield
+    store_module._expected_shape.cache_clear()
+
+
+def test_an_older_file_is_migrated_step_by_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                events: list[dict[str, Any]]) -> None:
+    path = release_db(tmp_path / "relayer.db")
+    Store(path).close()  # at today's version
+    base = SCHEMA_VERSION
+    messages = raw_rows(path, "messages", "id")
+    top = _steps(monkeypatch, Migration(base + 1, "add a note", _add_note),
+                 Migration(base + 2, "index the notes", store_module._run_sql("CREATE INDEX notes ON messages (note)")))
+    Store(path).close()
+    assert header_fields(path)[1] == top
+    after = raw_rows(path, "messages", "id")
+    assert [{k: v for k, v in r.items() if k != "note"} for r in after] == messages
+    assert {r["note"] for r in after} == {"from alpha", "from beta"}
+    [event] = [e for e in events if e["event"] == "store.migrated"]
+    assert (event["from_version"], event["to_version"]) == (base, top)
+    assert event["steps"] == ["add a note", "index the notes"]
+    assert header_fields(Path(event["backup"]))[1] == base
+
+
+def test_a_failed_step_rolls_back_and_the_next_start_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = release_db(tmp_path / "relayer.db")
+    Store(path).close()
+    base = SCHEMA_VERSION
+    _steps(monkeypatch, Migration(base + 1, "add a note", _add_note), Migration(base + 2, "broken", _broken))
+    with pytest.raises(StoreError) as info:
+        Store(path)
+    assert str(path) in str(info.value) and "disk I/O error" in str(info.value)
+    assert header_fields(path)[1] == base + 1  # the first step is kept, the second left nothing behind
+    assert "half_done" not in {r["name"] for r in raw_rows(path, "sqlite_master", "name")}
+    _steps(monkeypatch, Migration(base + 1, "add a note", _add_note),
+           Migration(base + 2, "fixed", store_module._run_sql("CREATE TABLE half_done (x INTEGER)")))
+    Store(path).close()
+    assert header_fields(path)[1] == base + 2 and integrity(path) == "ok"
+
+
+def test_a_new_file_is_created_at_the_latest_version_in_one_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               events: list[dict[str, Any]]) -> None:
+    top = _steps(monkeypatch, Migration(SCHEMA_VERSION + 1, "add a note", _add_note))
+    path = tmp_path / "relayer.db"
+    Store(path).close()
+    assert header_fields(path) == (store_module.APPLICATION_ID, top)
+    assert not [e for e in events if e["event"] == "store.migrated"]
+    assert not list(tmp_path.glob("*.bak"))
+
+
+# ---------------------------------------------------------------------- refusals
+
+def _newer(path: Path) -> None:
+    Store(path).close()
+    db = sqlite3.connect(str(path))
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.close()
+
+
+def _development_build(path: Path) -> None:
+    """user_version 1 but a messages table without retry_at (as builds before 4787fb5 wrote it)."""
+    release_db(path)
+    db = sqlite3.connect(str(path))
+    db.executescript("DROP INDEX messages_open; ALTER TABLE messages DROP COLUMN retry_at;")
+    db.close()
+
+
+REFUSED = {"newer": (_newer, ["newer relayer release", f"reads version {SCHEMA_VERSION} at most",
+                               "run the newer release", "restore a backup"]),
+           "development-build": (_development_build, ["says schema version 1", "restore a backup",
+                                                      "move the file away"])}
+
+
+@pytest.mark.parametrize("kind", list(REFUSED))
+def test_a_file_of_another_schema_is_refused_and_left_alone(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "relayer.db"
+    make, words = REFUSED[kind]
+    make(path)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(StoreRefused) as info:
+        Store(path)
+    message = str(info.value)
+    assert str(path) in message and all(w in message for w in words), message
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert not list(tmp_path.glob("*.bak"))
+
+
+@pytest.fixture
+def operator_config(tmp_path: Path) -> Path:
+    """The example operator config with a fresh keystore (as tests/test_cli_config.py builds it)."""
+    account = Account.create()
+    (tmp_path / "keys").mkdir()
+    keystore = Account.encrypt(account.key, PASSWORD, kdf="pbkdf2", iterations=1024)
+    for name, text in (("operator-1.json", json.dumps(keystore)), ("operator-1.password", PASSWORD)):
+        (tmp_path / "keys" / name).write_text(text)
+        (tmp_path / "keys" / name).chmod(0o600)
+    path = tmp_path / "operator.toml"
+    path.write_text(EXAMPLE.read_text().replace(EXAMPLE_OPERATOR_1, account.address))
+    (tmp_path / "state" / "operator-1").mkdir(parents=True)
+    return path
+
+
+def relayer(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "relayer", *map(str, args)], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_newer_release_file_stops_the_cli_in_one_line_with_exit_2(operator_config: Path) -> None:
+    db = operator_config.parent / "state" / "operator-1" / "relayer.db"
+    _newer(db)
+    for command in ("status", "run"):
+        result = relayer(command, "--config", operator_config)
+        assert result.returncode == 2, result
+        assert "Traceback" not in result.stderr + result.stdout and result.stdout == "", result
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("error: the state database has schema version") and str(db) in line, line
+        assert "run the newer release" in line
+
+
+# ---------------------------------------------------------------------- the daemon on the release's state
+
+def test_the_daemon_starts_on_the_release_state_directory(devnet: Path) -> None:
+    """Operator-1 of a running devnet restarted on the previous release's database (same chain
+    names and ids; its blocks lie ahead of the devnet's heads): it opens it, migrates it if
+    needed, becomes ready, acts on what the rows say (beta halted by the open evidence, the
+    journal's open transaction recovered: its rebroadcast is refused, the throwaway key that
+    signed it has no funds here) and stops cleanly; its rows are still there afterwards."""
+    assert network.stop_operator(devnet, 1)
+    db = devnet / "state" / "operator-1" / "relayer.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    release_db(db)
+    before = raw_rows(db, "messages", "id")
+    log_path = devnet / "logs" / "operator-1.log"
+    start = log_path.stat().st_size if log_path.exists() else 0
+    network.start_operator(devnet, 1)
+    try:
+        network.wait_healthy(devnet, [1], report=lambda line: None)
+        deadline = time.monotonic() + 60
+        lines: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and not any(e["event"] == "daemon.ready" for e in lines):
+            time.sleep(0.5)
+            lines = _events(log_path, start)
+        assert any(e["event"] == "daemon.ready" for e in lines), lines
+    finally:
+        network.stop_operator(devnet, 1)
+    lines = _events(log_path, start)
+    names = [e["event"] for e in lines]
+    assert names.count("store.migrated") == (1 if SCHEMA_VERSION > RELEASE_VERSION else 0), names
+    assert "daemon.store_failed" not in names and names[-1] == "daemon.stopped", names
+    # what the rows meant still decides: the open evidence halts beta, the open journal entry is settled
+    halted = [e for e in lines if e["event"] == "service.halted"]
+    assert len(halted) == 1 and "relaying from beta is halted by evidence 2" in halted[0]["error"], halted
+    assert "tx.recovering" in names, names
+    assert header_fields(db)[1] == SCHEMA_VERSION
+    after = {r["id"]: r for r in raw_rows(db, "messages", "id")}
+    assert set(after) >= {r["id"] for r in before}
+    assert integrity(db) == "ok"
+
+
+def _events(path: Path, start: int) -> list[dict[str, Any]]:
+    with open(path, "rb") as f:
+        f.seek(start)
+        text = f.read().decode(errors="replace")
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]

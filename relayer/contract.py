@@ -18,6 +18,8 @@ Roles:
 * :class:`UpdatePolicy` -- how the destination's on-chain client of a source is advanced
   (committee signatures, a BFT chain's own sealed headers, ...).
 * :class:`Signer` -- an operator key of the type a chain uses.
+* :class:`FamilyConfig` -- the family's own options of a chain (``[chains.NAME.ADAPTER]``), validated by
+  the family with the core's key-path errors (``relayer.config_schema``).
 * :class:`PolicyHost` -- not a plugin role: what the core lends update policies (the store's
   headers and set changes, turn-taking, attestations of peers, sending through the operator's account).
 
@@ -569,9 +571,30 @@ class Signer(Protocol):
         ...
 
 
+class FamilyConfig(Protocol):
+    """What a ``relayer.adapters`` entry point (a family's adapter class, usually) offers for the
+    configuration: the options of a chain that only its family understands live in the table
+    ``[chains.NAME.ADAPTER]`` (``[chains.beta.evm]``), which the core does not read but hands to
+    ``parse_config``; the core validates only the common keys of ``[chains.NAME]``."""
+
+    #: Keys the family once took directly under ``[chains.NAME]`` and now reads from its own table;
+    #: the core still accepts them there, with a warning saying where each moved (empty for a new family).
+    legacy_keys: Collection[str]
+
+    def parse_config(self, table: Mapping[str, Any], path: str) -> Any:
+        """The family's typed options of one chain from its table (``{}`` when the file has none);
+        ``path`` is the table's key path (``chains.beta.evm``). Called by the core whenever it loads or
+        checks a configuration; the value returned travels, unread by the core, as the chain's
+        ``family`` back to the family's plugins.
+
+        Raises ConfigError naming the full key path (``chains.beta.evm.fees.max_fee_gwei``); one that
+        carries ``errors`` (``relayer.config_schema.ConfigProblems``) reports every problem at once."""
+        ...
+
+
 __all__ = [
     "Batch", "BatchResult", "BlockContents", "CandidateHeader", "Confirmation", "ConfirmationStatus",
-    "Delivery", "DeliveryStatus", "Destination", "Envelope", "KeyType", "LightClient",
+    "Delivery", "DeliveryStatus", "Destination", "Envelope", "FamilyConfig", "KeyType", "LightClient",
     "LightClientFactory", "LightClientUpdate", "MessageState", "PolicyHost", "Proof", "RouteRef", "ScanHints",
     "SetChange", "Signer", "Source", "UpdatePolicy", "UpdatePolicyFactory", "UpdateStatus", "VerifiedHeader",
 ]

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ALLOWED_PROJECT = {"relayer.errors", "relayer.types"}
 NEUTRAL = ("relayer/contract.py", "relayer/errors.py", "relayer/types.py")
 ROLES = (contract.Source, contract.LightClient, contract.LightClientFactory, contract.Destination,
-         contract.UpdatePolicy, contract.UpdatePolicyFactory, contract.PolicyHost, contract.Signer)
+         contract.UpdatePolicy, contract.UpdatePolicyFactory, contract.PolicyHost, contract.Signer,
+         contract.FamilyConfig)
 
 
 def _imports(path: Path) -> set[str]:

@@ -21,8 +21,8 @@ from eth_utils import keccak, to_checksum_address
 from adapters.evm import qbft
 from adapters.evm.abi import Contract
 from adapters.evm.proof import build_receipt_proof
-from adapters.evm.qbft import Vote
 from adapters.evm.sync_client import SyncEvm
+from light_clients.bft.codec import QBFT, BftExtra, Vote, encode_extra
 from light_clients.evm.header import Header, decode_header, header_from_rpc
 from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode, start_anvil, stop_anvil
 from relayer.errors import ContractRevert
@@ -113,7 +113,7 @@ def test_besu_vector_accepted(evm: SyncEvm, besu: dict[str, Any]) -> None:
 
 def test_besu_vector_one_seal_removed(evm: SyncEvm, besu: dict[str, Any]) -> None:
     header = decode_header(h32(besu["header_rlp_with_seals"]))
-    seals = qbft.decode_extra(header.extra_data).seals
+    seals = qbft.extra_of(header).seals
     lc = deploy(evm, 7527, besu["upstream_asserted"]["validators"])
     two = qbft.with_seals(header, seals[:2]).rlp
     assert reverts(update, evm, lc, two) == "NotEnoughSeals(2, 3)"
@@ -124,7 +124,7 @@ def test_besu_vector_one_seal_removed(evm: SyncEvm, besu: dict[str, Any]) -> Non
 
 def test_besu_vector_altered_seal(evm: SyncEvm, besu: dict[str, Any]) -> None:
     header = decode_header(h32(besu["header_rlp_with_seals"]))
-    seals = list(qbft.decode_extra(header.extra_data).seals)
+    seals = list(qbft.extra_of(header).seals)
     lc = deploy(evm, 7527, besu["upstream_asserted"]["validators"])
     flipped = bytes([seals[1][0] ^ 0x01]) + seals[1][1:]  # r altered: recovers someone else (or no one)
     reason = reverts(update, evm, lc, qbft.with_seals(header, [seals[0], flipped, seals[2]]).rlp)
@@ -146,10 +146,10 @@ def test_besu_vector_validator_replaced(evm: SyncEvm, besu: dict[str, Any]) -> N
     lc = deploy(evm, 7527, replaced)
     assert reverts(update, evm, lc, raw) == "UnexpectedValidatorSet(7528)"
     # the header rewritten to list that set: the seals do not carry over to a different list
-    extra = qbft.decode_extra(header.extra_data)
+    extra = qbft.extra_of(header)
     listed = tuple(sorted((h32(a) for a in [a.lower() for a in replaced]), key=lambda b: int.from_bytes(b, "big")))
-    forged = header.replace(extra_data=qbft.encode_extra(qbft.BftExtra(extra.vanity, listed, extra.vote,
-                                                                        extra.round, extra.seals)))
+    forged = header.replace(extra_data=encode_extra(QBFT, BftExtra(extra.vanity, listed, extra.vote, extra.round,
+                                                                 extra.seals)))
     assert reverts(update, evm, lc, forged.rlp).startswith("UnknownValidator(")
     # the genuine client rejects the rewritten header too, and older or equal numbers
     genuine = deploy(evm, 7527, validators)
@@ -250,7 +250,7 @@ def test_validator_set_change(evm: SyncEvm, flavour: str) -> None:
     assert evm.call(lc, LC, "quorum") == 3
 
     # N: the four validators seal a header carrying the deciding vote to add the newcomer
-    update(evm, lc, chain.seal(0, old[:3], v0, Vote(qbft.address_of(newcomer), True)))
+    update(evm, lc, chain.seal(0, old[:3], v0, qbft.vote_for(qbft.address_of(newcomer), True)))
     assert evm.call(lc, LC, "voteAt", first) == (qbft.address_of(newcomer), 1)
 
     # N+1 lists the five; Besu has it sealed by the five, so 3 (the old quorum) no longer suffice
@@ -263,7 +263,7 @@ def test_validator_set_change(evm: SyncEvm, flavour: str) -> None:
     assert evm.call(lc, LC, "quorum") == 4
 
     # N+2 carries the vote to drop one of the old four; N+3 lists the remaining four
-    update(evm, lc, chain.seal(2, old[:3] + [newcomer], v1, Vote(qbft.address_of(leaving), False)))
+    update(evm, lc, chain.seal(2, old[:3] + [newcomer], v1, qbft.vote_for(qbft.address_of(leaving), False)))
     assert evm.call(lc, LC, "voteAt", first + 2) == (qbft.address_of(leaving), 2)
     receipt = update(evm, lc, chain.seal(3, old[1:3] + [newcomer], v2))
     assert ("ValidatorsChanged", {"number": first + 3, "validators": v2}) in lc_events(receipt)
@@ -306,7 +306,7 @@ def test_headers_of_every_known_epoch_are_accepted_in_any_order(evm: SyncEvm) ->
     first = chain.headers[0].number
     lc = deploy(evm, first, v0)
     sealed = {0: chain.seal(0, old[:3], v0)}
-    sealed[1] = chain.seal(1, old[1:], v0, Vote(qbft.address_of(newcomer), True))
+    sealed[1] = chain.seal(1, old[1:], v0, qbft.vote_for(qbft.address_of(newcomer), True))
     for i in range(2, 10):
         sealed[i] = chain.seal(i, keys[:4], v1)
     update(evm, lc, sealed[1])
@@ -332,7 +332,7 @@ def test_a_checkpoint_whose_next_block_changes_the_set_is_followable(evm: SyncEv
     chain = Sealer("qbft", real_headers(evm, 3))
     checkpoint = chain.headers[0].number
     lc = deploy(evm, checkpoint, addrs(old))
-    voted = chain.seal(0, old[:3], addrs(old), Vote(qbft.address_of(newcomer), True))
+    voted = chain.seal(0, old[:3], addrs(old), qbft.vote_for(qbft.address_of(newcomer), True))
     changed = chain.seal(1, keys[1:], addrs(keys))
     assert reverts(update, evm, lc, changed) == f"UnexpectedValidatorSet({checkpoint + 1})"  # its parent first
     update(evm, lc, voted)  # the checkpoint header itself, carrying the deciding vote

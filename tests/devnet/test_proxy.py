@@ -19,7 +19,7 @@ import trio
 from eth_utils import keccak, to_checksum_address
 
 from adapters.evm.abi import decode_revert
-from adapters.evm.qbft import address_of, decode_extra, seal_signers
+from adapters.evm.qbft import address_of, extra_of, seal_signers
 from adapters.evm.sync_client import SyncEvm
 from light_clients.bft.misbehaviour import MisbehaviourError
 from light_clients.evm.header import header_from_rpc
@@ -326,7 +326,7 @@ def test_validator_votes_add_then_drop_as_besu_presents_them(anvil_module: Anvil
         for block in chain[checkpoint + 1:]:
             number = int(block["number"], 16)
             header = header_from_rpc(block)
-            extra = decode_extra(header.extra_data)
+            extra = extra_of(header)
             voting = number in added["vote_blocks"] or number in dropped["vote_blocks"]
             assert (extra.vote is not None) == voting
             members = added["validators"] if added["change_at"] <= number < dropped["change_at"] else (

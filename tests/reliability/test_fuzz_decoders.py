@@ -33,7 +33,6 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from rlp.sedes import big_endian_int
 
-from adapters.evm import qbft
 from adapters.evm.abi import ERROR_STRING_SELECTOR, PANIC_SELECTOR, Contract, decode_revert
 from adapters.evm.proof import ReceiptProof, build_receipt_proof, verify_receipt_proof, walk_proof
 from light_clients.bft import codec as bft
@@ -368,8 +367,7 @@ def test_random_proofs_raise_only_proof_errors(nodes: list[bytes], tx_index: int
 @FAST
 @given(st.one_of(st.binary(max_size=300), RLP_ITEMS.map(rlp.encode)))
 def test_bft_extra_data_random_input(data: bytes) -> None:
-    for decode in (lambda d: bft.decode_extra(bft.QBFT, d), lambda d: bft.decode_extra(bft.IBFT2, d),
-                   lambda d: qbft.decode_extra(d, "qbft"), lambda d: qbft.decode_extra(d, "ibft2")):
+    for decode in (lambda d: bft.decode_extra(bft.QBFT, d), lambda d: bft.decode_extra(bft.IBFT2, d)):
         try:
             decode(data)
         except VerificationError:
@@ -398,11 +396,10 @@ def test_bft_extra_data_round_trip_and_mutations(codec: bft.ExtraCodec, vanity: 
 DEEP_CASES: dict[str, Callable[[bytes], Any]] = {
     "decode_header": decode_header,
     "bft.decode_extra": lambda deep: bft.decode_extra(bft.QBFT, deep),
-    "qbft.decode_extra": qbft.decode_extra,
     "verify_receipt_proof": lambda deep: verify_receipt_proof(keccak(deep), ReceiptProof(b"\x80", (deep,), b"x", 0)),
 }
 DEEP_EXPECTED = {"decode_header": VerificationError, "bft.decode_extra": VerificationError,
-                 "qbft.decode_extra": VerificationError, "verify_receipt_proof": ProofError}
+                 "verify_receipt_proof": ProofError}
 
 
 @pytest.mark.parametrize("case", list(DEEP_CASES))

@@ -180,7 +180,7 @@ class QbftSealer:
         height = self.height
         return {"height": height, "validators": list(self.validators_at(max(height, 0))),
                 "changes": [{"from_block": start, "validators": list(members)} for start, members in self._sets],
-                "votes": [{"block": n, "recipient": v.recipient, "add": v.add} for n, v in sorted(self._votes.items())]}
+                "votes": [{"block": n, "recipient": to_checksum_address(v.recipient), "add": v.add} for n, v in sorted(self._votes.items())]}
 
     def propose(self, *, add_key: str | None = None, drop: str | None = None) -> dict[str, Any]:
         """Have the validators vote ``add_key``'s address in or ``drop`` out, as Besu validators that all
@@ -211,7 +211,7 @@ class QbftSealer:
             while len(voters) <= len(members) // 2:
                 proposer = members[number % len(members)]
                 if proposer not in voters:
-                    self._votes[number] = qbft.Vote(subject, add_key is not None)
+                    self._votes[number] = qbft.vote_for(subject, add_key is not None)
                     voters.append(proposer)
                 number += 1
             if add_key is not None:

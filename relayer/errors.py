@@ -92,7 +92,7 @@ class MisbehaviourError(VerificationError):
     and is stored by the core before it halts the chain; ``number`` is the height."""
 
     def __init__(self, message: str, *, number: int, evidence: dict[str, object], **fields: object) -> None:
-        super().__init__(message, block=number, **fields)
+        super().__init__(message, **(fields if "block" in fields else fields | {"block": number}))
         self.number = number
         self._evidence_json = evidence
 

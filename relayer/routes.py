@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from adapters.evm.adapter import EvmAdapter
+from relayer.contract import Source
 
 
 @dataclass
@@ -53,6 +54,12 @@ class ChainRuntime:
 
     name: str
     chain_id: int
-    adapter: EvmAdapter
+    adapter: Any  # the chain's adapter plugin (relayer.adapters); its ``source`` is the contract's Source
     outgoing: dict[int, Route]  # by destination chain id
     incoming: list[Route]
+
+    @property
+    def source(self) -> Source:
+        """The chain read as the origin of messages (``relayer.contract.Source``)."""
+        source: Source = self.adapter.source
+        return source

@@ -1,8 +1,9 @@
 """The EVM chain adapter: everything the core needs from an EVM JSON-RPC chain.
 
-Reads go through one ``RpcClient`` (batched where it saves round trips); bridge events
-are taken from the block's receipts, which the light client has checked against the
-verified header, never from ``eth_getLogs`` alone.
+Reads go through one ``RpcClient`` (batched where it saves round trips). The source side
+(``source``, an ``adapters.evm.source.EvmSource``: the contract's Source role) takes bridge
+events from the block's receipts, which the light client has checked against the verified
+header, never from ``eth_getLogs`` alone; the methods of that side here delegate to it.
 """
 
 from __future__ import annotations
@@ -10,43 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from Crypto.Hash import keccak
 from eth_utils import to_checksum_address
 
 from adapters.evm.abi import Contract
-from light_clients.evm.header import Header, header_from_rpc
-from relayer.errors import ContractRevert, RpcAnswerError, RpcUnanswered
-from relayer.rpc import MethodNotSupported, RpcClient, hex_int
-
-KIND_BY_EVENT = {"Locked": "lock", "Burned": "burn"}
-
-
-def keccak256(data: bytes) -> bytes:
-    return keccak.new(digest_bits=256, data=data).digest()
-
-
-def message_id(src_chain_id: int, src_bridge: str, nonce: int) -> str:
-    """keccak256(abi.encodePacked(uint64 srcChainId, address srcBridge, uint64 nonce)), 0x-hex."""
-    packed = src_chain_id.to_bytes(8, "big") + bytes.fromhex(src_bridge[2:]) + nonce.to_bytes(8, "big")
-    return "0x" + keccak256(packed).hex()
-
-
-@dataclass(frozen=True)
-class BridgeEvent:
-    """A Locked or Burned log found in a verified receipt."""
-
-    kind: str
-    nonce: int
-    src_chain_id: int
-    dst_chain_id: int
-    token: str
-    sender: str
-    recipient: str
-    amount: int
-    tx_hash: str
-    tx_index: int
-    log_index: int  # index of the log within its receipt
-
+from adapters.evm.source import KIND_BY_EVENT, BridgeEvent, EvmSource, keccak256, message_id
+from light_clients.evm.header import Header
+from relayer.errors import ContractRevert, RpcAnswerError
+from relayer.rpc import RpcClient, hex_int
 
 FEE_MODES = ("auto", "eip1559", "legacy")
 
@@ -73,108 +44,33 @@ class EvmAdapter:
         self.bridge_abi = Contract.load("Bridge")
         self.lc_abi = Contract.load("CommitteeLightClient")
         self.qbft_abi = Contract.load("QbftLightClient")
-        self.event_topics = {"0x" + self.bridge_abi.event_topic(n).hex(): n for n in KIND_BY_EVENT}
+        self.source = EvmSource(name, chain_id, rpc, self.bridge, self.bridge_abi)
+        self.event_topics = self.source.event_topics
         self.legacy_fees: bool | None = None  # fees.mode auto: the chain's answer, probed once
 
-    # source side ---------------------------------------------------------------
+    # source side (see EvmSource) ------------------------------------------------------
     async def head_number(self) -> int:
         """Latest block number. Raises RpcError, RpcAnswerError (every endpoint malformed)."""
-        return int(await self.rpc.call("eth_blockNumber", check=lambda r: hex_int(r, "eth_blockNumber")))
+        return await self.source.head_number()
 
     async def remote_chain_id(self) -> int:
         return int(await self.rpc.call("eth_chainId", check=lambda r: hex_int(r, "eth_chainId")))
 
     async def headers(self, first: int, last: int) -> list[tuple[Header, bytes]]:
-        """Headers ``first..last`` with the hash the RPC claims for each. An endpoint answering a null
-        block (it lags) or a malformed one rests and the next is asked. Raises RpcError, RpcAnswerError."""
-        calls = [("eth_getBlockByNumber", [hex(n), False]) for n in range(first, last + 1)]
-
-        def parse(blocks: list[Any]) -> list[tuple[Header, bytes]]:
-            out = []
-            for number, block in zip(range(first, last + 1), blocks):
-                if block is None:
-                    raise RpcUnanswered("the endpoint has no block (it lags)", chain=self.name, block=number)
-                if not isinstance(block, dict):
-                    raise RpcAnswerError("eth_getBlockByNumber answer is not a block", chain=self.name, block=number)
-                header = header_from_rpc(block)
-                if header.number != number:
-                    raise RpcAnswerError(f"eth_getBlockByNumber answered block {header.number}", chain=self.name,
-                                         block=number)
-                out.append((header, _hash_bytes(block.get("hash"), self.name, number)))
-            return out
-
-        result: list[tuple[Header, bytes]] = await self.rpc.batch(calls, check=parse)
-        return result
+        """Headers ``first..last`` with the hash the RPC claims for each. Raises RpcError, RpcAnswerError."""
+        return await self.source.header_pairs(first, last)
 
     async def bridge_log_blocks(self, first: int, last: int) -> dict[int, str]:
         """Blocks in ``first..last`` holding bridge events per eth_getLogs: number -> block hash."""
-        def parse(logs: Any) -> dict[int, str]:
-            if not isinstance(logs, list) or not all(isinstance(lg, dict) for lg in logs):
-                raise RpcAnswerError("eth_getLogs answer is not a list of logs", chain=self.name)
-            return {hex_int(lg.get("blockNumber"), "log.blockNumber"): lg.get("blockHash") for lg in logs}
-
-        result: dict[int, str] = await self.rpc.call("eth_getLogs", {
-            "fromBlock": hex(first), "toBlock": hex(last), "address": self.bridge,
-            "topics": [list(self.event_topics)]}, check=parse)
-        return result
+        return await self.source.bridge_log_blocks(first, last)
 
     async def block_receipts(self, number: int) -> list[dict[str, Any]]:
-        """All receipts of a block: eth_getBlockReceipts, or where no endpoint serves it (Hardhat,
-        older nodes; learnt once per endpoint) eth_getTransactionReceipt of each of the block's
-        transactions in one JSON-RPC batch. The caller checks them against the verified header. An
-        endpoint answering null (it lags) or no list of receipts rests and the next is asked.
-        Raises RpcError, RpcAnswerError."""
-        def parse(receipts: Any) -> list[dict[str, Any]]:
-            if receipts is None:
-                raise RpcUnanswered("the endpoint has no receipts for the block (it lags)", chain=self.name,
-                                    block=number)
-            if not isinstance(receipts, list) or not all(isinstance(r, dict) for r in receipts):
-                raise RpcAnswerError("block receipts answer is not a list of receipts", chain=self.name,
-                                     block=number)
-            return receipts
-
-        if self.rpc.supports("eth_getBlockReceipts"):
-            try:
-                result: list[dict[str, Any]] = await self.rpc.call("eth_getBlockReceipts", hex(number), check=parse)
-                return result
-            except MethodNotSupported:
-                pass
-        return parse(await self._receipts_by_transaction(number))
-
-    async def _receipts_by_transaction(self, number: int) -> list[Any]:
-        block = await self.rpc.call("eth_getBlockByNumber", hex(number), False)
-        if not isinstance(block, dict) or not isinstance(block.get("transactions"), list):
-            raise RpcAnswerError("block missing from eth_getBlockByNumber", chain=self.name, block=number)
-        return await self.rpc.batch([("eth_getTransactionReceipt", [tx]) for tx in block["transactions"]])
+        """All receipts of a block (unchecked). Raises RpcError, RpcAnswerError."""
+        return await self.source.block_receipts(number)
 
     def bridge_events(self, receipts: list[dict[str, Any]]) -> list[BridgeEvent]:
         """Locked/Burned events of this chain's Bridge in (already verified) receipts."""
-        events = []
-        for receipt in receipts:
-            for index, lg in enumerate(receipt.get("logs") or []):
-                event = self._decode_event(receipt, index, lg)
-                if event is not None:
-                    events.append(event)
-        return events
-
-    def _decode_event(self, receipt: dict[str, Any], index: int, lg: dict[str, Any]) -> BridgeEvent | None:
-        topics = lg.get("topics") or []
-        if not topics or str(lg.get("address", "")).lower() != self.bridge.lower():
-            return None
-        name = self.event_topics.get(str(topics[0]).lower())
-        if name is None:
-            return None
-        decoded = self.bridge_abi.decode_log(lg)
-        if decoded is None:
-            raise RpcAnswerError("undecodable bridge log", chain=self.name, tx=receipt.get("transactionHash"))
-        f = decoded[1]
-        return BridgeEvent(kind=KIND_BY_EVENT[name], nonce=f["nonce"], src_chain_id=f["srcChainId"],
-                           dst_chain_id=f["dstChainId"], token=to_checksum_address(f["token"]),
-                           sender=to_checksum_address(f["sender"]),
-                           recipient=to_checksum_address(f["recipient"]), amount=f["amount"],
-                           tx_hash=receipt["transactionHash"],
-                           tx_index=hex_int(receipt.get("transactionIndex"), "transactionIndex"),
-                           log_index=index)
+        return self.source.bridge_events(receipts)
 
     # destination side ------------------------------------------------------------
     async def call(self, contract: Contract, to: str, fn: str, *args: Any) -> Any:
@@ -262,7 +158,4 @@ class EvmAdapter:
         return None if block is None else str(block["hash"])
 
 
-def _hash_bytes(value: Any, chain: str, number: int) -> bytes:
-    if not isinstance(value, str) or len(value) != 66:
-        raise RpcAnswerError("block hash missing or malformed", chain=chain, block=number)
-    return bytes.fromhex(value[2:])
+__all__ = ["FEE_MODES", "KIND_BY_EVENT", "BridgeEvent", "EvmAdapter", "FeeQuote", "keccak256", "message_id"]

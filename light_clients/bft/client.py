@@ -46,8 +46,10 @@ from light_clients.bft.common import (
 from light_clients.bft.misbehaviour import Misbehaviour, MisbehaviourError
 from light_clients.bft.rules import UNKNOWN_VOTE, HeadVote, UnknownVote, quorum
 from light_clients.evm.header import Header
-from relayer.errors import ConfigError, VerificationError
+from light_clients.evm.role import EvmHeaderRole
+from relayer.errors import BrokenLinkError, ConfigError, VerificationError
 from light_clients.finality import ConfirmationsFinality
+from relayer.contract import SetChange, VerifiedHeader
 
 BFT_OPTIONS = frozenset({"validators", "checkpoint_number", "checkpoint_hash", "epoch"})
 
@@ -76,7 +78,7 @@ class _Seen:
         return self.header.number
 
 
-class BftLightClient(ConfirmationsFinality):
+class BftLightClient(EvmHeaderRole, ConfirmationsFinality):
     """Follows one Besu BFT chain from a trusted checkpoint; subclasses choose the codec."""
 
     kind: ClassVar[str] = "bft"
@@ -358,6 +360,19 @@ class BftLightClient(ConfirmationsFinality):
         if evidence is not None:
             raise MisbehaviourError(evidence)
 
+    def set_changes(self, headers: Sequence[VerifiedHeader]) -> list[SetChange]:
+        """The headers of a verified range (before ``accept``) that list another validator set than
+        their parent; the first one is compared with the set at the head when the range starts right
+        after it. An on-chain BFT light client must be given each, after its parent, to follow."""
+        changes: list[SetChange] = []
+        previous = self.validators if headers and self.head_number == headers[0].number - 1 else None
+        for verified_header in headers:
+            listed = self.listed_validators(verified_header.native)
+            if previous is not None and listed != previous:
+                changes.append(SetChange(verified_header.number, len(listed)))
+            previous = listed
+        return changes
+
     # ----------------------------------------------------------------- following
 
     def accept_range(self, headers: Sequence[Header]) -> None:
@@ -408,7 +423,7 @@ class BftLightClient(ConfirmationsFinality):
                 key=option_key(self.chain_name, "checkpoint_hash"),
                 block=seen.number,
             )
-        raise VerificationError(
+        raise BrokenLinkError(
             "broken parent link (reorg or lying RPC)",
             block=seen.number,
             parent_hash=hex0x(seen.header.parent_hash),

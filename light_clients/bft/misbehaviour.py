@@ -12,7 +12,7 @@ from typing import Any
 
 from light_clients.bft.common import hex0x
 from light_clients.evm.header import Header
-from relayer.errors import VerificationError
+from relayer.errors import MisbehaviourError as NeutralMisbehaviourError
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,15 @@ class Misbehaviour:
         }
 
 
-class MisbehaviourError(VerificationError):
-    """Two validly sealed headers at one height; ``evidence`` carries both headers."""
+class MisbehaviourError(NeutralMisbehaviourError):
+    """Two validly sealed headers at one height; ``evidence`` carries both headers (its JSON is
+    ``evidence_json()``, what the core stores)."""
 
     def __init__(self, evidence: Misbehaviour) -> None:
         super().__init__(
             "misbehaviour: two validly sealed headers at one height",
+            number=evidence.number,
+            evidence=evidence.to_json(),
             chain=evidence.chain,
             block=evidence.number,
             hash_a=hex0x(evidence.hash_a),

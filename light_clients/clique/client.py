@@ -26,7 +26,8 @@ from light_clients.clique import rules
 from light_clients.clique.rules import CliqueSeal
 from light_clients.clique.snapshot import Snapshot
 from light_clients.evm.header import Header
-from relayer.errors import ConfigError, VerificationError
+from light_clients.evm.role import EvmHeaderRole
+from relayer.errors import BrokenLinkError, ConfigError, VerificationError
 from light_clients.finality import ConfirmationsFinality
 
 KIND = "clique"
@@ -40,7 +41,7 @@ class _Accepted:
     signers: tuple[bytes, ...]  # the set that authorised it
 
 
-class CliqueLightClient(ConfirmationsFinality):
+class CliqueLightClient(EvmHeaderRole, ConfirmationsFinality):
     """Follows one Clique chain from a trusted epoch-block checkpoint."""
 
     kind: ClassVar[str] = KIND
@@ -316,7 +317,7 @@ class CliqueLightClient(ConfirmationsFinality):
                 key=option_key(self.chain_name, "checkpoint_hash"),
                 block=header.number,
             )
-        raise VerificationError(
+        raise BrokenLinkError(
             "broken parent link (reorg or lying RPC)",
             block=header.number,
             parent_hash=hex0x(header.parent_hash),

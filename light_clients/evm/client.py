@@ -19,8 +19,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from light_clients.evm.header import Header
-from relayer.errors import ConfigError, VerificationError
+from light_clients.evm.role import EvmHeaderRole
 from light_clients.finality import ConfirmationsFinality
+from relayer.errors import BrokenLinkError, ConfigError, VerificationError
 
 KIND = "evm"
 
@@ -29,7 +30,7 @@ def _hex(value: bytes) -> str:
     return "0x" + value.hex()
 
 
-class EvmLightClient(ConfirmationsFinality):
+class EvmLightClient(EvmHeaderRole, ConfirmationsFinality):
     """Follows one EVM chain from a trusted checkpoint; final = ``confirmations`` blocks deep."""
 
     kind = KIND
@@ -42,6 +43,14 @@ class EvmLightClient(ConfirmationsFinality):
         self.chain_id = chain_id
         self.confirmations = confirmations
         self._head: tuple[int, bytes] | None = (trusted.number, trusted.hash) if trusted else None
+
+    @classmethod
+    def from_options(
+        cls, chain_name: str, chain_id: int, confirmations: int, options: Mapping[str, Any]
+    ) -> EvmLightClient:
+        """A client for a first start: it takes no options (the first header it accepts becomes the
+        checkpoint). Raises ConfigError when ``confirmations`` is negative."""
+        return cls(chain_name, chain_id, confirmations)
 
     # ----------------------------------------------------------------- verification
 
@@ -79,7 +88,7 @@ class EvmLightClient(ConfirmationsFinality):
                 "header does not follow the accepted head", chain=self.chain_name, block=header.number, head=number
             )
         if header.parent_hash != hash_:
-            raise VerificationError(
+            raise BrokenLinkError(
                 "broken parent link (reorg or lying RPC)",
                 chain=self.chain_name,
                 block=header.number,

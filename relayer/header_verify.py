@@ -11,6 +11,10 @@ answers; Clique: the authorised signers). Without it the block's own list is use
 extraData list of a BFT block, the signer list of a Clique epoch block (any other Clique
 block is then invalid for want of a set). Exit 0 valid, 1 invalid (JSON still printed) or
 an RPC failure, 2 bad arguments or an unreadable file (UsageError, one line).
+
+Chain-neutral: the light client plugin named by ``--kind`` reads the block, the validator
+addresses and judges the seals (``parse_validator``, ``judge_block``); with ``--rpc`` the adapter
+plugin named by ``--adapter`` fetches the block (``fetch_block``).
 """
 
 from __future__ import annotations
@@ -22,16 +26,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from light_clients.bft.common import Verdict, hex0x
-from light_clients.evm.header import Header, header_from_rpc, parse_data
-from relayer.errors import ConfigError, RelayerError, RpcAnswerError, UsageError, VerificationError
-from relayer.plugins import LIGHT_CLIENT_GROUP, installed, load
+from relayer.errors import ConfigError, RelayerError, RpcAnswerError, UsageError
+from relayer.plugins import ADAPTER_GROUP, LIGHT_CLIENT_GROUP, installed, load
 
 #: What a light client plugin must offer to judge a header on its own (class methods
-#: ``listed_validators``, ``hash_of``, ``signers_of`` and an instance ``verify``).
-JUDGING = ("listed_validators", "hash_of", "signers_of", "verify")
+#: ``parse_validator(text) -> bytes`` raising ValueError, and ``judge_block(block, validators,
+#: epoch) -> verdict JSON`` raising RpcAnswerError for what is not a block).
+JUDGING = ("parse_validator", "judge_block")
+#: What an adapter plugin must offer to fetch a block for ``--rpc`` (``fetch_block(url, tag)``).
+FETCHING = "fetch_block"
 BLOCK_TAGS = frozenset({"latest", "safe", "finalized", "earliest", "pending"})
-CHAIN_NAME = "header-verify"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rpc", default=None, help="JSON-RPC URL to fetch the block from (instead of --header)")
     parser.add_argument("--block", default=None, help="block number (decimal or 0x-hex) or tag, with --rpc")
     parser.add_argument("--epoch", type=int, default=None, help="epoch length (default 30000)")
+    parser.add_argument("--adapter", default="evm",
+                        help="adapter plugin of group relayer.adapters that fetches the block with --rpc (default evm)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -54,37 +60,15 @@ def main(args: argparse.Namespace) -> int:
     """
     client_class = _client_class(args.kind)
     epoch = _epoch(getattr(args, "epoch", None))
-    validators = _validators(args.validators)
+    validators = _validators(client_class, args.validators)
     block = _fetch_block(args) if args.rpc else _read_block(args)
-    header, claimed = _parse_block(block, str(args.header or args.rpc))
-    verdict = _judge(client_class, header, claimed, validators, epoch)
-    print(json.dumps({"kind": args.kind} | verdict.to_json()))
-    return 0 if verdict.valid else 1
-
-
-def _judge(
-    client_class: Any, header: Header, claimed: bytes | None, validators: tuple[bytes, ...] | None, epoch: int
-) -> Verdict:
-    if validators is None:
-        try:
-            validators = client_class.listed_validators(header, epoch=epoch)
-        except VerificationError as exc:
-            return _unjudged(client_class, header, (), exc.message, epoch)
+    source = str(args.header or args.rpc)
     try:
-        client = client_class(CHAIN_NAME, 0, 0, validators=[hex0x(v) for v in validators], epoch=epoch)
-    except RelayerError as exc:  # e.g. an empty list read from the block
-        return _unjudged(client_class, header, validators, exc.message, epoch)
-    verdict: Verdict = client.verify(header, claimed)
-    return verdict
-
-
-def _unjudged(client_class: Any, header: Header, validators: tuple[bytes, ...], reason: str, epoch: int) -> Verdict:
-    """An invalid verdict for a header no client could be set up for, with what is known of it."""
-    try:
-        hash_, signers = client_class.hash_of(header), client_class.signers_of(header, epoch=epoch)
-    except VerificationError:
-        hash_, signers = None, ()
-    return Verdict(False, signers, validators, 0, reason, hash_, header.number)
+        verdict: dict[str, Any] = client_class.judge_block(block, validators, epoch)
+    except RpcAnswerError as exc:
+        raise UsageError(f"{source}: {exc}") from exc
+    print(json.dumps({"kind": args.kind} | verdict))
+    return 0 if verdict.get("valid") else 1
 
 
 # --------------------------------------------------------------------------- arguments
@@ -125,18 +109,18 @@ def _epoch(value: int | None) -> int:
     return value
 
 
-def _validators(text: str | None) -> tuple[bytes, ...] | None:
+def _validators(client_class: Any, text: str | None) -> tuple[bytes, ...] | None:
     if text is None:
         return None
     parts = [part.strip() for part in text.split(",") if part.strip()]
     if not parts:
-        raise UsageError("--validators is empty: give comma-separated 0x addresses")
+        raise UsageError("--validators is empty: give comma-separated addresses")
     addresses = []
     for part in parts:
         try:
-            addresses.append(parse_data(part, "--validators", size=20))
-        except RpcAnswerError as exc:
-            raise UsageError(f"--validators: {part!r} is not a 0x-hex address") from exc
+            addresses.append(client_class.parse_validator(part))
+        except ValueError as exc:
+            raise UsageError(f"--validators: {part!r} {exc}") from exc
     if len(set(addresses)) != len(addresses):
         raise UsageError("--validators lists an address twice")
     return tuple(sorted(addresses))
@@ -171,11 +155,15 @@ def _block_object(document: object, source: str) -> Mapping[str, Any]:
 def _fetch_block(args: argparse.Namespace) -> Mapping[str, Any]:
     if args.header is not None:
         raise UsageError("give either --header or --rpc, not both")
-    from adapters.evm.sync_client import SyncEvm
-
     tag = _block_tag(args.block)
-    with SyncEvm(args.rpc) as rpc:
-        block = rpc.rpc("eth_getBlockByNumber", tag, False)
+    name = getattr(args, "adapter", None) or "evm"
+    try:
+        adapter_class = load(ADAPTER_GROUP, name, key="--adapter")
+    except ConfigError as exc:
+        raise UsageError(f"--adapter: {exc.message}") from exc
+    if not hasattr(adapter_class, FETCHING):
+        raise UsageError(f"--adapter: adapter {name!r} cannot fetch a block for --rpc")
+    block = adapter_class.fetch_block(args.rpc, tag)
     if block is None:
         raise UsageError(f"{args.rpc} knows no block {args.block}")
     return _block_object(block, args.rpc)
@@ -191,15 +179,6 @@ def _block_tag(value: str | None) -> str:
     if number < 0:
         raise UsageError(f"--block must not be negative: {value}")
     return hex(number)
-
-
-def _parse_block(block: Mapping[str, Any], source: str) -> tuple[Header, bytes | None]:
-    try:
-        header = header_from_rpc(block)
-        claimed = None if block.get("hash") is None else parse_data(block["hash"], "hash", size=32)
-    except RpcAnswerError as exc:
-        raise UsageError(f"{source}: {exc}") from exc
-    return header, claimed
 
 
 # --------------------------------------------------------------------------- python -m

@@ -15,6 +15,7 @@ from eth_utils import to_checksum_address
 
 from adapters.evm.abi import Contract
 from adapters.evm.source import KIND_BY_EVENT, BridgeEvent, EvmSource, keccak256, message_id
+from adapters.evm.sync_client import SyncEvm
 from light_clients.evm.header import Header
 from relayer.errors import ContractRevert, RpcAnswerError
 from relayer.rpc import RpcClient, hex_int
@@ -49,6 +50,14 @@ class EvmAdapter:
         self.legacy_fees: bool | None = None  # fees.mode auto: the chain's answer, probed once
 
     # source side (see EvmSource) ------------------------------------------------------
+    @staticmethod
+    def fetch_block(url: str, tag: str) -> dict[str, Any] | None:
+        """``eth_getBlockByNumber(tag, false)`` at ``url`` for ``relayer header verify --rpc`` (None: the
+        node knows no such block). Raises RpcError, RpcAnswerError."""
+        with SyncEvm(url) as rpc:
+            block: dict[str, Any] | None = rpc.rpc("eth_getBlockByNumber", tag, False)
+        return block
+
     async def head_number(self) -> int:
         """Latest block number. Raises RpcError, RpcAnswerError (every endpoint malformed)."""
         return await self.source.head_number()

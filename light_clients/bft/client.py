@@ -45,6 +45,7 @@ from light_clients.bft.common import (
 )
 from light_clients.bft.misbehaviour import Misbehaviour, MisbehaviourError
 from light_clients.bft.rules import UNKNOWN_VOTE, HeadVote, UnknownVote, quorum
+from light_clients.bft.judging import SealJudge
 from light_clients.evm.header import Header
 from light_clients.evm.role import EvmHeaderRole
 from relayer.errors import BrokenLinkError, ConfigError, VerificationError
@@ -78,7 +79,7 @@ class _Seen:
         return self.header.number
 
 
-class BftLightClient(EvmHeaderRole, ConfirmationsFinality):
+class BftLightClient(SealJudge, EvmHeaderRole, ConfirmationsFinality):
     """Follows one Besu BFT chain from a trusted checkpoint; subclasses choose the codec."""
 
     kind: ClassVar[str] = "bft"

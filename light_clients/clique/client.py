@@ -25,6 +25,7 @@ from light_clients.bft.misbehaviour import Misbehaviour, MisbehaviourError
 from light_clients.clique import rules
 from light_clients.clique.rules import CliqueSeal
 from light_clients.clique.snapshot import Snapshot
+from light_clients.bft.judging import SealJudge
 from light_clients.evm.header import Header
 from light_clients.evm.role import EvmHeaderRole
 from relayer.errors import BrokenLinkError, ConfigError, VerificationError
@@ -41,7 +42,7 @@ class _Accepted:
     signers: tuple[bytes, ...]  # the set that authorised it
 
 
-class CliqueLightClient(EvmHeaderRole, ConfirmationsFinality):
+class CliqueLightClient(SealJudge, EvmHeaderRole, ConfirmationsFinality):
     """Follows one Clique chain from a trusted epoch-block checkpoint."""
 
     kind: ClassVar[str] = KIND

@@ -44,8 +44,11 @@ contracts: setup
 demo: setup
 	$(PY) -m relayer.demo --dir $(DEVNET_DIR)
 
+# Test modules run side by side (each module's nodes and devnet stay in one worker): most of
+# the suite waits on blocks, not on the CPU. TEST_WORKERS=1 runs them one after another.
+TEST_WORKERS ?= 3
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 install:
 	bash deploy/install.sh --source $(CURDIR) $(if $(DESTDIR),--prefix $(DESTDIR))

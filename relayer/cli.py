@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from relayer.errors import ConfigError, RelayerError, StoreRefused, UsageError
 
@@ -125,10 +125,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_config_check(args: argparse.Namespace) -> int:
     from relayer.config import check_config
 
-    problems = check_config(args.file)
+    warnings: list[Any] = []
+    problems = check_config(args.file, warnings=warnings)
     if args.json:
-        print(json.dumps({"file": str(args.file), "valid": not problems, "problems": [str(p) for p in problems]}))
+        print(json.dumps({"file": str(args.file), "valid": not problems, "problems": [str(p) for p in problems],
+                          "warnings": [str(w) for w in warnings]}))
         return EXIT_USAGE if problems else EXIT_OK
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if problems:

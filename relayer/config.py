@@ -7,7 +7,14 @@ in the file are relative to the file's folder; ``${NAME}`` in ``operator.key_fil
 ``operator.password_file`` and ``operator.state_dir`` is replaced by the environment
 variable NAME (systemd's ``${CREDENTIALS_DIRECTORY}``, ``${STATE_DIRECTORY}``). The key
 (a V3 keystore, see relayer.keys) is read only to derive its address; neither it nor its
-password ever appears in an error message. See docs/configuration.md.
+password ever appears in an error message.
+
+The core validates the keys every chain has (``COMMON_CHAIN_KEYS``); the options only a chain's
+family understands live in ``[chains.NAME.ADAPTER]`` (``[chains.beta.evm]``), which the family's
+adapter validates (``parse_config``, relayer.contract.FamilyConfig) with the same key-path errors,
+using the helpers of relayer.config_schema. A key an older release took directly under
+``[chains.NAME]`` (the family's ``legacy_keys``) is still read from there, with a warning saying
+where it moved (``Config.deprecations``). See docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -15,11 +22,12 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import structlog
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_checksum_address, to_checksum_address
 
@@ -27,6 +35,7 @@ from relayer import keys
 from relayer.config_schema import (
     BARE_KEY,
     Check,
+    ConfigWarning,
     Invalid,
     Report,
     Table,
@@ -42,14 +51,13 @@ from relayer.config_schema import (
     url_value,
 )
 from relayer.errors import ConfigError
-from relayer.plugins import ADAPTER_GROUP, LIGHT_CLIENT_GROUP, installed
+from relayer.plugins import ADAPTER_GROUP, LIGHT_CLIENT_GROUP, installed, load
 from relayer.types import Address, BlockNumber, ChainId
 
 __all__ = [
     "ChainConfig",
     "CommitteeConfig",
     "Config",
-    "FeeConfig",
     "LoggingConfig",
     "MemberConfig",
     "OperatorConfig",
@@ -58,6 +66,7 @@ __all__ = [
     "check_data",
     "load_config",
     "load_operator_key",
+    "log_deprecations",
     "parse_config",
 ]
 
@@ -66,19 +75,10 @@ DEFAULT_API_LISTEN = "127.0.0.1:7100"
 FILE_KEY = "(file)"  # key path of problems with the file as a whole
 MAX_MEMBERS = 255  # the on-chain light client stores the threshold as uint8
 
+log = structlog.get_logger("relayer.config")
+
 
 # ---------------------------------------------------------------- the typed result
-
-
-@dataclass(frozen=True)
-class FeeConfig:
-    """Fee strategy of one destination chain (EIP-1559 caps in gwei)."""
-
-    max_fee_gwei: float = 500.0
-    priority_fee_gwei: float = 1.0
-    gas_multiplier: float = 1.3
-    replace_after: float = 15.0  # seconds without a receipt before a transaction is replaced
-    mode: str = "auto"  # auto (legacy when the chain has no base fee) | eip1559 | legacy
 
 
 @dataclass(frozen=True)
@@ -90,12 +90,13 @@ class ChainConfig:
     adapter: str
     light_client: str
     rpc: tuple[str, ...]
-    bridge: Address
     confirmations: int
     poll_interval: float
     start_block: BlockNumber
-    fees: FeeConfig = FeeConfig()
     light_client_options: dict[str, Any] = field(default_factory=dict, hash=False)
+    #: The family's own options (``[chains.NAME.ADAPTER]``) as the adapter's ``parse_config`` returned
+    #: them (EVM: adapters.evm.config.EvmChainConfig); the core never reads them.
+    family: Any = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,8 @@ class Config:
     committee: CommitteeConfig
     chains: dict[str, ChainConfig] = field(hash=False)
     routes: tuple[RouteConfig, ...]
+    #: Keys read from the place an older release wrote them (see log_deprecations).
+    deprecations: tuple[ConfigWarning, ...] = ()
 
     def chain(self, name: str) -> ChainConfig:
         """The chain named ``name``; raises ConfigError (key ``chains.NAME``) if none is configured."""
@@ -198,14 +201,15 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     return config
 
 
-def check_config(path: str | os.PathLike[str]) -> list[ConfigError]:
+def check_config(path: str | os.PathLike[str], *, warnings: list[ConfigWarning] | None = None) -> list[ConfigError]:
     """Every problem of the operator TOML at ``path`` (empty when valid); raises nothing.
 
     When the keystore's password is available (``operator.password_file`` or the environment
     variable RELAYER_KEYSTORE_PASSWORD) the keystore is decrypted and its key's address
-    checked; otherwise its ``address`` field is.
+    checked; otherwise its ``address`` field is. What should change although it still works
+    (a key in the place an older release read it) is appended to ``warnings`` when given.
     """
-    return _load(Path(path), str(path), decrypt=True)[1]
+    return _load(Path(path), str(path), decrypt=True, warnings=warnings)[1]
 
 
 def parse_config(data: Mapping[str, Any], path: str | os.PathLike[str]) -> Config:
@@ -219,9 +223,18 @@ def parse_config(data: Mapping[str, Any], path: str | os.PathLike[str]) -> Confi
     return config
 
 
-def check_data(data: Mapping[str, Any], path: str | os.PathLike[str]) -> list[ConfigError]:
-    """Every problem of an already parsed TOML document as if read from ``path``; raises nothing."""
-    return _analyse(data, Path(path), str(path), decrypt=True)[1]
+def check_data(data: Mapping[str, Any], path: str | os.PathLike[str], *,
+               warnings: list[ConfigWarning] | None = None) -> list[ConfigError]:
+    """Every problem of an already parsed TOML document as if read from ``path`` (warnings appended
+    to ``warnings`` when given, as by check_config); raises nothing."""
+    return _analyse(data, Path(path), str(path), decrypt=True, warnings=warnings)[1]
+
+
+def log_deprecations(config: Config) -> None:
+    """Log each key of ``config`` found in its old place (``config.key_moved``, a warning saying where
+    it belongs now); called once logging is configured. Raises nothing."""
+    for warning in config.deprecations:
+        log.warning("config.key_moved", key=warning.key, file=warning.file, action=warning.message)
 
 
 def load_operator_key(config: Config) -> LocalAccount:
@@ -244,12 +257,13 @@ def load_operator_key(config: Config) -> LocalAccount:
 # ---------------------------------------------------------------- reading the file
 
 
-def _load(path: Path, file: str, *, decrypt: bool) -> tuple[Config | None, list[ConfigError]]:
+def _load(path: Path, file: str, *, decrypt: bool,
+          warnings: list[ConfigWarning] | None = None) -> tuple[Config | None, list[ConfigError]]:
     try:
         data = _read_toml(path, file)
     except ConfigError as exc:
         return None, [exc]
-    return _analyse(data, path, file, decrypt=decrypt)
+    return _analyse(data, path, file, decrypt=decrypt, warnings=warnings)
 
 
 def _read_toml(path: Path, file: str) -> dict[str, Any]:
@@ -292,7 +306,7 @@ def _os_reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
-# ---------------------------------------------------------------- value checks (the generic ones: relayer.config_schema)
+# ---------------------------------------------------------------- value checks (generic ones: config_schema)
 
 
 _HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -307,13 +321,6 @@ def _address(value: Any) -> Address:
     if mixed and not is_checksum_address(text):
         raise Invalid("bad EIP-55 checksum (a typo?); copy the address again, or write it all lowercase")
     return Address(to_checksum_address(text))
-
-
-def _contract(value: Any) -> Address:
-    address = _address(value)
-    if int(address, 16) == 0:
-        raise Invalid("is the zero address; set the address of the deployed Bridge contract")
-    return address
 
 
 
@@ -420,12 +427,11 @@ _ROOT_KEYS = ("operator", "logging", "committee", "chains", "routes")
 _OPERATOR_KEYS = ("name", "key_file", "password_file", "state_dir", "api_listen", "submit")
 _COMMITTEE_KEYS = ("threshold", "grace_period", "members", "epoch")
 _MEMBER_KEYS = ("name", "address", "api")
-_CHAIN_KEYS = (
-    "chain_id", "adapter", "light_client", "rpc", "bridge", "confirmations", "poll_interval",
-    "start_block", "fees", "light_client_options",
+#: The keys every chain has, whatever its family; the family's own live in [chains.NAME.ADAPTER].
+COMMON_CHAIN_KEYS = (
+    "chain_id", "adapter", "light_client", "rpc", "confirmations", "poll_interval", "start_block",
+    "light_client_options",
 )
-_FEE_KEYS = ("max_fee_gwei", "priority_fee_gwei", "gas_multiplier", "replace_after", "mode")
-_FEE_MODES = ("auto", "eip1559", "legacy")
 _ROUTE_KEYS = ("from", "to", "batch_size", "max_attempts", "retry_base")
 _UINT64 = 2**64 - 1
 
@@ -438,8 +444,17 @@ class _Operator:
     address: Address | None
 
 
-def _analyse(data: Any, path: Path, file: str, *, decrypt: bool) -> tuple[Config | None, list[ConfigError]]:
+def _analyse(data: Any, path: Path, file: str, *, decrypt: bool,
+             warnings: list[ConfigWarning] | None = None) -> tuple[Config | None, list[ConfigError]]:
     report = Report(file)
+    try:
+        return _analyse_into(report, data, path, decrypt=decrypt)
+    finally:
+        if warnings is not None:
+            warnings.extend(report.warnings)
+
+
+def _analyse_into(report: Report, data: Any, path: Path, *, decrypt: bool) -> tuple[Config | None, list[ConfigError]]:
     if not isinstance(data, Mapping):
         report.add(FILE_KEY, f"expected a TOML document, got {kind_of(data)}")
         return None, report.errors
@@ -455,7 +470,7 @@ def _analyse(data: Any, path: Path, file: str, *, decrypt: bool) -> tuple[Config
     config = operator.config
     if report.errors or config is None or logging is None or committee is None or chains is None or routes is None:
         return None, report.errors
-    return Config(path, config, logging, committee, chains, routes), []
+    return Config(path, config, logging, committee, chains, routes, tuple(report.warnings)), []
 
 
 def _operator(t: Table | None, base: Path, *, decrypt: bool) -> _Operator:
@@ -580,7 +595,8 @@ def _chains(root: Table) -> dict[str, ChainConfig] | None:
         return None
     checks = (_plugin(ADAPTER_GROUP, "adapter"), _plugin(LIGHT_CLIENT_GROUP, "light client"))
     chain_ids: dict[Any, str] = {}
-    chains = {name: _chain_at(root.report, name, value, checks, chain_ids) for name, value in raw.items()}
+    families: dict[str, _Family | None] = {}
+    chains = {name: _chain_at(root.report, name, value, checks, chain_ids, families) for name, value in raw.items()}
     return None if None in chains.values() else {k: v for k, v in chains.items() if v is not None}
 
 
@@ -593,37 +609,130 @@ def _chain_names(data: Mapping[str, Any]) -> set[str] | None:
 
 
 def _chain_at(
-    report: Report, name: Any, value: Any, checks: tuple[Check[str], Check[str]], chain_ids: dict[Any, str]
+    report: Report, name: Any, value: Any, checks: tuple[Check[str], Check[str]], chain_ids: dict[Any, str],
+    families: dict[str, _Family | None],
 ) -> ChainConfig | None:
     key = join("chains", name)
     if not BARE_KEY.fullmatch(str(name)):
         report.add(key, "a chain name may only use letters, digits, '-' and '_'; rename the table")
         return None
-    t = Table.at(report, key, value, _CHAIN_KEYS)
-    return None if t is None else _chain(str(name), t, checks, chain_ids)
+    if not isinstance(value, Mapping):
+        report.add(key, f"expected a table, got {kind_of(value)}")
+        return None
+    adapter = report.check(join(key, "adapter"), value.get("adapter", "evm"), checks[0])
+    family = None if adapter is None else _family(report, key, adapter, families)
+    if family is None:  # the family is unknown: its keys cannot be told from unknown ones
+        keys = (*COMMON_CHAIN_KEYS, *(k for k in value if k not in COMMON_CHAIN_KEYS))
+    else:
+        keys = (*COMMON_CHAIN_KEYS, adapter, *sorted(family.legacy_keys))
+    t = Table(value, key, report, keys)
+    return _chain(str(name), t, adapter, family, checks[1], chain_ids)
 
 
 def _chain(
-    name: str, t: Table, checks: tuple[Check[str], Check[str]], chain_ids: dict[Any, str]
+    name: str, t: Table, adapter: str | None, family: _Family | None, light_client: Check[str],
+    chain_ids: dict[Any, str],
 ) -> ChainConfig | None:
     chain_id = t.get("chain_id", integer_in(1, _UINT64), example="chain_id = 31337")
     if chain_id is not None:
         t.report.unique(t.key("chain_id"), chain_id, chain_ids, "chain id")
     fields: dict[str, Any] = {
-        "adapter": t.get("adapter", checks[0], "evm"),
-        "light_client": t.get("light_client", checks[1], "evm"),
+        "light_client": t.get("light_client", light_client, "evm"),
         "rpc": _rpc(t),
-        "bridge": t.get("bridge", _contract, example='bridge = "0x..."'),
         "confirmations": t.get("confirmations", integer_in(0, 10_000), 12),
         "poll_interval": t.get("poll_interval", number_in(0, 3_600), 2.0),
         "start_block": t.get("start_block", integer_in(0, _UINT64), 0),
-        "fees": _fees(t.table("fees", _FEE_KEYS)),
         "light_client_options": t.mapping("light_client_options"),
     }
-    if chain_id is None or None in fields.values():
+    options = None if adapter is None or family is None else family.parse(t, adapter)
+    if chain_id is None or adapter is None or options is None or None in fields.values():
         return None
     fields["light_client_options"] = dict(fields["light_client_options"])
-    return ChainConfig(name=name, chain_id=ChainId(chain_id), **fields)
+    return ChainConfig(name=name, chain_id=ChainId(chain_id), adapter=adapter, family=options.value, **fields)
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    value: Any  # what the family's parser returned (possibly None)
+
+
+@dataclass(frozen=True)
+class _Family:
+    """How a chain family's adapter reads its table ``[chains.NAME.ADAPTER]`` (relayer.contract.FamilyConfig)."""
+
+    parser: Callable[[Mapping[str, Any], str], Any] | None  # None: the table is passed through as it is
+    legacy_keys: frozenset[str]
+
+    def parse(self, t: Table, adapter: str) -> _Parsed | None:
+        """The family's options of the chain in ``t``, or None after reporting its problems.
+
+        Keys an older release took directly under [chains.NAME] (``legacy_keys``) are read from there
+        when the family's table lacks them, with a warning saying where each moved; problems in such
+        a value are reported at the key path where it is written."""
+        table = t.mapping(adapter)
+        if table is None:
+            return None
+        path = t.key(adapter)
+        table, moved = self._merge_legacy(t, adapter, dict(table))
+        if moved is None:
+            return None
+        if self.parser is None:
+            return _Parsed(table)
+        try:
+            return _Parsed(self.parser(table, path))
+        except ConfigError as exc:
+            errors = getattr(exc, "errors", None) or [exc]
+            for error in errors:
+                t.report.add(_written_at(error.key, moved), error.message)
+            return None
+
+    def _merge_legacy(self, t: Table, adapter: str,
+                      table: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str] | None]:
+        """``table`` with the legacy keys of ``t`` added, and {new key path: old key path} of each; None
+        instead of the latter after reporting a key set in both places."""
+        moved: dict[str, str] = {}  # new key path -> old key path of each value read from the old place
+        clash = False
+        for name in sorted(self.legacy_keys & set(t.data)):
+            old, new = t.key(name), join(t.key(adapter), name)
+            if name in table:
+                t.report.add(old, f"moved to {new}, which is set too; remove this one")
+                clash = True
+                continue
+            table[name] = t.data[name]
+            moved[new] = old
+            t.report.warn(old, _moved_hint(t.path, adapter, name, t.data[name]))
+        return table, None if clash else moved
+
+
+def _moved_hint(chain: str, adapter: str, name: str, value: Any) -> str:
+    new = join(join(chain, adapter), name)
+    if isinstance(value, Mapping):
+        how = f"rename the table [{join(chain, name)}] to [{new}]"
+    else:
+        how = f"move the line `{name} = ...` into a [{join(chain, adapter)}] table"
+    return f"moved to {new}; still read from here for now: {how}"
+
+
+def _written_at(key: str, moved: Mapping[str, str]) -> str:
+    """``key`` (a family's key path) as written in the file: a value read from its old place is named there."""
+    for new, old in moved.items():
+        if key == new or key.startswith((new + ".", new + "[")):
+            return old + key[len(new):]
+    return key
+
+
+def _family(report: Report, chain_key: str, adapter: str, families: dict[str, _Family | None]) -> _Family | None:
+    """The family of an installed adapter (loaded once per analysis), or None after reporting why not."""
+    if adapter not in families:
+        try:
+            cls = load(ADAPTER_GROUP, adapter, key=join(chain_key, "adapter"))
+        except ConfigError as exc:
+            report.add(exc.key, exc.message)
+            families[adapter] = None
+        else:
+            families[adapter] = _Family(getattr(cls, "parse_config", None),
+                                        frozenset(getattr(cls, "legacy_keys", ())))
+    return families[adapter]
 
 
 def _rpc(t: Table) -> tuple[str, ...] | None:
@@ -639,22 +748,6 @@ def _rpc(t: Table) -> tuple[str, ...] | None:
         return None
     urls = [t.report.check(f"{t.key('rpc')}[{i}]", item, url_value) for i, item in enumerate(value)]
     return None if None in urls else tuple(u for u in urls if u is not None)
-
-
-def _fees(t: Table | None) -> FeeConfig | None:
-    if t is None:
-        return None
-    max_fee = t.get("max_fee_gwei", number_in(0, 1e9), FeeConfig.max_fee_gwei)
-    priority = t.get("priority_fee_gwei", number_in(0, 1e9, allow_minimum=True), FeeConfig.priority_fee_gwei)
-    multiplier = t.get("gas_multiplier", number_in(1, 10, allow_minimum=True), FeeConfig.gas_multiplier)
-    replace_after = t.get("replace_after", number_in(1, 3600, allow_minimum=True), FeeConfig.replace_after)
-    mode = t.get("mode", one_of(_FEE_MODES), FeeConfig.mode)
-    if max_fee is None or priority is None or multiplier is None or replace_after is None or mode is None:
-        return None
-    if priority > max_fee:
-        t.report.add(t.key("priority_fee_gwei"), f"must not exceed max_fee_gwei ({max_fee}), got {priority}")
-        return None
-    return FeeConfig(max_fee, priority, multiplier, replace_after, mode)
 
 
 def _routes(root: Table, chains: set[str] | None) -> tuple[RouteConfig, ...] | None:

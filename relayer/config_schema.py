@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -24,7 +25,7 @@ from urllib.parse import urlsplit
 from relayer.errors import ConfigError
 
 __all__ = [
-    "BARE_KEY", "Check", "ConfigProblems", "Invalid", "Report", "Table", "boolean_value", "integer_in",
+    "BARE_KEY", "Check", "ConfigProblems", "ConfigWarning", "Invalid", "Report", "Table", "boolean_value", "integer_in",
     "join", "kind_of", "name_value", "number_in", "one_of", "string_value", "suggest", "url_value",
 ]
 
@@ -47,13 +48,32 @@ Check = Callable[[Any], T]
 _MISSING: Any = object()
 
 
+@dataclass(frozen=True)
+class ConfigWarning:
+    """Something the configuration should change although it still works (a key in its old place);
+    reads like a ConfigError: ``FILE: KEY: MESSAGE``."""
+
+    key: str
+    message: str
+    file: str | None = None
+
+    def __str__(self) -> str:
+        prefix = f"{self.file}: " if self.file else ""
+        return f"{prefix}{self.key}: {self.message}"
+
+
 class Report:
-    """The problems found in one file (``file``: its path, None in a plugin's parser, which does not
-    know it), in the order found."""
+    """The problems (and warnings) found in one file (``file``: its path, None in a plugin's parser,
+    which does not know it), in the order found."""
 
     def __init__(self, file: str | None = None) -> None:
         self.file = file
         self.errors: list[ConfigError] = []
+        self.warnings: list[ConfigWarning] = []
+
+    def warn(self, key: str, message: str) -> None:
+        """Record a warning under the full key path ``key``; raises nothing."""
+        self.warnings.append(ConfigWarning(key, message, self.file))
 
     def add(self, key: str, message: str) -> None:
         """Record a problem under the full key path ``key``; raises nothing."""

@@ -26,7 +26,7 @@ from relayer import halts, plugins
 from relayer.api import Api, serve_api
 from relayer.attester import Attester, Collector, Member
 from relayer.committee import OnChainCommittee, check_configured, follow_rotations
-from relayer.config import ChainConfig, Config, load_config, load_operator_key
+from relayer.config import ChainConfig, Config, load_config, load_operator_key, log_deprecations
 from relayer.errors import ConfigError, FatalError, RelayerError, RetryableError, StoreError, StoreRefused
 from relayer.follower import ChainFollower, ReceiptCache
 from relayer.logging import configure_logging
@@ -54,6 +54,7 @@ def run_from_config_file(path: Path) -> int:
     anything starts."""
     config = load_config(path)
     configure_logging(config.logging.level)
+    log_deprecations(config)
     account = load_operator_key(config)
     try:
         trio.run(Daemon(config, account).run)
@@ -160,7 +161,7 @@ class Daemon:
             adapter_cls = plugins.load(plugins.ADAPTER_GROUP, chain.adapter, key=f"chains.{name}.adapter")
             rpc = RpcClient(name, chain.rpc, metrics=self.metrics)
             self.rpcs[name] = rpc
-            adapter = adapter_cls(name, chain.chain_id, rpc, chain.bridge)
+            adapter = adapter_cls(name, chain.chain_id, rpc, chain.family.bridge)
             reported = await _retrying(f"chains.{name}", adapter.remote_chain_id)
             if reported != chain.chain_id:
                 raise ConfigError(f"chains.{name}.chain_id", f"is {chain.chain_id} but the RPC serves chain "
@@ -182,7 +183,7 @@ class Daemon:
             raise ConfigError(key, f"the bridge on {dst} has no light client registered for {src}")
         remote = await _retrying(key, lambda: d.adapter.remote_bridge(s.chain_id))
         if remote.lower() != s.adapter.bridge.lower():
-            raise ConfigError(f"chains.{src}.bridge", f"the bridge on {dst} trusts {remote} for {src}, "
+            raise ConfigError(f"chains.{src}.evm.bridge", f"the bridge on {dst} trusts {remote} for {src}, "
                               f"not {s.adapter.bridge}")
         policy = await _retrying(key, lambda: d.adapter.light_client_policy(light_client))
         live = None
@@ -235,10 +236,11 @@ class Daemon:
         ordered = tuple(sorted((m.address for m in members), key=str.lower))
         me = [a.lower() for a in ordered].index(self.account.address.lower())
         collector = Collector(self.store, members, self.account.address, committee.threshold)
-        fees = FeePolicy(max_fee=int(chain.fees.max_fee_gwei * GWEI),
-                         priority_fee=int(chain.fees.priority_fee_gwei * GWEI),
-                         gas_multiplier=chain.fees.gas_multiplier, replace_after=chain.fees.replace_after,
-                         mode=chain.fees.mode)
+        fee = chain.family.fees  # the EVM family's [chains.NAME.evm.fees]
+        fees = FeePolicy(max_fee=int(fee.max_fee_gwei * GWEI),
+                         priority_fee=int(fee.priority_fee_gwei * GWEI),
+                         gas_multiplier=fee.gas_multiplier, replace_after=fee.replace_after,
+                         mode=fee.mode)
         progress = self.progress.setdefault(f"submitter:{rt.name}", {})
         return Submitter(rt, self.chains, self.store, self.cache, collector, self.account,
                          Turn(ordered, me, committee.grace_period), fees, chain.poll_interval, progress,

@@ -93,3 +93,39 @@ def test_run_with_bad_config_is_one_line(good_config: Path) -> None:
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {bad}: ")
+
+
+def test_check_says_where_each_key_of_the_old_layout_moved(good_config: Path) -> None:
+    """A config written before the family tables (EVM keys directly under [chains.NAME], as
+    `relayer devnet up` wrote it) is valid, and config check says exactly what to change."""
+    text = good_config.read_text()
+    for chain in ("alpha", "beta"):
+        text = text.replace(f"[chains.{chain}.evm]\n", "")
+        text = text.replace(f"[chains.{chain}.evm.fees]", f"[chains.{chain}.fees]")
+    old = good_config.with_name("old.toml")
+    old.write_text(text)
+    result = relayer("config", "check", old)
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout
+    warnings = result.stderr.splitlines()
+    assert warnings == [
+        f"warning: {old}: chains.alpha.bridge: moved to chains.alpha.evm.bridge; still read from here for now: "
+        "move the line `bridge = ...` into a [chains.alpha.evm] table",
+        f"warning: {old}: chains.alpha.fees: moved to chains.alpha.evm.fees; still read from here for now: "
+        "rename the table [chains.alpha.fees] to [chains.alpha.evm.fees]",
+        f"warning: {old}: chains.beta.bridge: moved to chains.beta.evm.bridge; still read from here for now: "
+        "move the line `bridge = ...` into a [chains.beta.evm] table",
+        f"warning: {old}: chains.beta.fees: moved to chains.beta.evm.fees; still read from here for now: "
+        "rename the table [chains.beta.fees] to [chains.beta.evm.fees]",
+    ]
+    doc = json.loads(relayer("config", "check", old, "--json").stdout)
+    assert doc["valid"] and doc["warnings"] == [line.removeprefix("warning: ") for line in warnings]
+
+
+def test_check_names_the_full_key_path_in_a_family_table(good_config: Path) -> None:
+    bad = good_config.with_name("bad.toml")
+    bad.write_text(good_config.read_text().replace("max_fee_gwei = 200.0", "max_fee_gwei = -1"))
+    result = relayer("config", "check", bad)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        f"error: {bad}: chains.beta.evm.fees.max_fee_gwei: must be greater than 0 and at most 1000000000.0, got -1")

@@ -39,7 +39,8 @@ def test_plugins_and_config_check_as_json(good_config: Path) -> None:  # noqa: F
     plugins = json.loads(relayer("plugins", "--json").stdout)
     assert {p["name"] for p in plugins["relayer.light_clients"]} >= {"evm", "qbft"}
     ok = relayer("config", "check", good_config, "--json")
-    assert ok.returncode == 0 and json.loads(ok.stdout) == {"file": str(good_config), "valid": True, "problems": []}
+    assert ok.returncode == 0 and json.loads(ok.stdout) == {"file": str(good_config), "valid": True, "problems": [],
+                                                   "warnings": []}
     bad = good_config.with_name("bad.toml")
     bad.write_text(good_config.read_text().replace('rpc = ["http://127.0.0.1:8545"]', 'rpc = ["ftp://x"]'))
     out = relayer("config", "check", bad, "--json")

@@ -17,9 +17,9 @@ from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters.evm.config import EvmChainConfig, FeeConfig
 from relayer.config import (
     ChainConfig,
-    FeeConfig,
     RouteConfig,
     check_config,
     check_data,
@@ -102,10 +102,11 @@ def test_example_loads_into_typed_config(config_path: Path, operator_dir: Path) 
     assert [m.name for m in config.committee.members] == ["operator-1", "operator-2", "operator-3"]
     assert config.chain("beta") == ChainConfig(
         name="beta", chain_id=31338, adapter="evm", light_client="evm",
-        rpc=("http://127.0.0.1:8546", "http://127.0.0.1:8556"),
-        bridge="0x5FbDB2315678afecb367f032d93F642f64180aa3", confirmations=2, poll_interval=0.5,
-        start_block=0, fees=FeeConfig(200.0, 1.0, 1.3), light_client_options={},
+        rpc=("http://127.0.0.1:8546", "http://127.0.0.1:8556"), confirmations=2, poll_interval=0.5,
+        start_block=0, light_client_options={},
+        family=EvmChainConfig("0x5FbDB2315678afecb367f032d93F642f64180aa3", FeeConfig(200.0, 1.0, 1.3)),
     )
+    assert config.deprecations == ()
     assert config.routes == (RouteConfig("alpha", "beta", 128), RouteConfig("beta", "alpha", 128))
 
 
@@ -124,19 +125,20 @@ def test_helpers(config_path: Path) -> None:
 def test_defaults_and_lenient_forms(example: dict[str, Any], config_path: Path) -> None:
     alpha = example["chains"]["alpha"]
     for key in ("adapter", "light_client", "confirmations", "poll_interval", "start_block",
-                "fees", "light_client_options"):
+                "light_client_options"):
         del alpha[key]
+    del alpha["evm"]["fees"]
     alpha["rpc"] = "https://rpc.example.org/v1"  # a single endpoint as a plain string
-    alpha["bridge"] = alpha["bridge"].lower()  # all-lowercase skips the checksum
+    alpha["evm"]["bridge"] = alpha["evm"]["bridge"].lower()  # all-lowercase skips the checksum
     del example["logging"], example["operator"]["api_listen"], example["committee"]["grace_period"]
     del example["routes"][0]["batch_size"]
     config = parse_config(example, config_path)
     chain = config.chain("alpha")
     assert (chain.adapter, chain.light_client, chain.confirmations) == ("evm", "evm", 12)
     assert (chain.poll_interval, chain.start_block) == (2.0, 0)
-    assert chain.fees == FeeConfig() and chain.light_client_options == {}
+    assert chain.family.fees == FeeConfig() and chain.light_client_options == {}
     assert chain.rpc == ("https://rpc.example.org/v1",)
-    assert chain.bridge == "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    assert chain.family.bridge == "0x5FbDB2315678afecb367f032d93F642f64180aa3"
     assert (config.operator.api_host, config.operator.api_port) == ("127.0.0.1", 7100)
     assert config.logging.level == "info" and config.committee.grace_period == 8.0
     assert config.routes[0].batch_size == 128
@@ -213,14 +215,24 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     # removed: the follower reads bridge logs one scan step (100 blocks) per eth_getLogs, so it set nothing
     ("submit not a boolean", _set("operator.submit", "no"), "operator.submit", "expected true or false"),
     ("removed log_page_size", _set("chains.beta.log_page_size", 2000), "chains.beta.log_page_size", "unknown key"),
-    ("bridge zero", _set("chains.alpha.bridge", "0x" + "0" * 40), "chains.alpha.bridge", "zero address"),
+    ("bridge zero", _set("chains.alpha.evm.bridge", "0x" + "0" * 40), "chains.alpha.evm.bridge", "zero address"),
+    ("bridge missing", _set("chains.alpha.evm.bridge", _DELETE), "chains.alpha.evm.bridge", "missing"),
+    ("bridge checksum", _set("chains.beta.evm.bridge", "0x5fbDB2315678afecb367f032d93F642f64180aa3"),
+     "chains.beta.evm.bridge", "checksum"),
+    ("evm not a table", _set("chains.beta.evm", "x"), "chains.beta.evm", "expected a table"),
+    ("evm unknown key", _set("chains.beta.evm.brige", "0x"), "chains.beta.evm.brige", "did you mean 'bridge'"),
+    ("max fee negative", _set("chains.beta.evm.fees.max_fee_gwei", -1), "chains.beta.evm.fees.max_fee_gwei",
+     "greater than 0"),
+    ("fees unknown key", _set("chains.beta.evm.fees.max_gwei", 1), "chains.beta.evm.fees.max_gwei", "unknown key"),
     ("adapter not installed", _set("chains.alpha.adapter", "evmx"), "chains.alpha.adapter", "installed adapters: evm"),
     ("light client not installed", _set("chains.beta.light_client", "sync-committee"), "chains.beta.light_client",
      "not installed"),
-    ("fees priority above max", _set("chains.alpha.fees.priority_fee_gwei", 600.0),
-     "chains.alpha.fees.priority_fee_gwei", "max_fee_gwei"),
-    ("gas multiplier", _set("chains.alpha.fees.gas_multiplier", 0.5), "chains.alpha.fees.gas_multiplier", "at least 1"),
-    ("fee mode", _set("chains.alpha.fees.mode", "legacyy"), "chains.alpha.fees.mode", "auto, eip1559, legacy"),
+    ("fees priority above max", _set("chains.alpha.evm.fees.priority_fee_gwei", 600.0),
+     "chains.alpha.evm.fees.priority_fee_gwei", "max_fee_gwei"),
+    ("gas multiplier", _set("chains.alpha.evm.fees.gas_multiplier", 0.5), "chains.alpha.evm.fees.gas_multiplier",
+     "at least 1"),
+    ("fee mode", _set("chains.alpha.evm.fees.mode", "legacyy"), "chains.alpha.evm.fees.mode",
+     "auto, eip1559, legacy"),
     ("options not a table", _set("chains.alpha.light_client_options", "x"), "chains.alpha.light_client_options",
      "table"),
     ("chain name", _set("chains.al pha", {}), 'chains."al pha"', "letters, digits"),
@@ -257,10 +269,13 @@ def test_check_collects_every_problem_at_once(example: dict[str, Any], config_pa
     example["routes"][1]["to"] = "gamma"
     example["committee"]["members"][2]["address"] = "not an address"
     example["chains"]["beta"]["confirmatons"] = 1
+    example["chains"]["beta"]["evm"]["bridge"] = "0x" + "0" * 40
+    example["chains"]["beta"]["evm"]["fees"]["mode"] = "fast"
     (config_path.parent / "bad.toml").write_text(_dump(example))
     errors = check_config(config_path.parent / "bad.toml")
     assert sorted(e.key for e in errors) == [
-        "chains.alpha.rpc[1]", "chains.beta.confirmatons", "committee.members[2].address", "routes[1].to",
+        "chains.alpha.rpc[1]", "chains.beta.confirmatons", "chains.beta.evm.bridge", "chains.beta.evm.fees.mode",
+        "committee.members[2].address", "routes[1].to",
     ]
     with pytest.raises(ConfigError) as caught:
         load_config(config_path.parent / "bad.toml")
@@ -536,3 +551,81 @@ def test_an_operator_can_attest_without_submitting(example: dict[str, Any], conf
     assert parse_config(example, config_path).operator.submit is True
     example["operator"]["submit"] = False
     assert parse_config(example, config_path).operator.submit is False
+
+
+# ---------------------------------------------------------------- the family's table and the old layout
+
+
+def _old_layout(example: dict[str, Any]) -> dict[str, Any]:
+    """``example`` as releases before the family tables wrote it (what `relayer devnet up` wrote):
+    the EVM keys ``bridge`` and ``fees`` directly under [chains.NAME]."""
+    old = copy.deepcopy(example)
+    for chain in old["chains"].values():
+        chain.update(chain.pop("evm"))
+    return old
+
+
+def test_a_family_table_is_validated_by_its_adapter_with_full_key_paths(example: dict[str, Any],
+                                                                       config_path: Path) -> None:
+    del example["chains"]["beta"]["evm"]
+    example["chains"]["alpha"]["evm"]["fees"] = {"max_fee_gwei": "500", "mode": "eip1559", "replace": 1}
+    assert problems(example, config_path) == {
+        "chains.beta.evm.bridge": 'required key is missing; add e.g. `bridge = "0x..."`',
+        "chains.alpha.evm.fees.max_fee_gwei": "expected a number, got a string",
+        "chains.alpha.evm.fees.replace": "unknown key; did you mean 'replace_after'?",
+    }
+
+
+def test_the_old_layout_still_loads_and_says_where_each_key_moved(example: dict[str, Any],
+                                                                 config_path: Path) -> None:
+    old = _old_layout(example)
+    warnings: list[Any] = []
+    assert check_data(old, config_path, warnings=warnings) == []
+    assert [str(w) for w in warnings] == [
+        f"{config_path}: chains.alpha.bridge: moved to chains.alpha.evm.bridge; still read from here for now: "
+        "move the line `bridge = ...` into a [chains.alpha.evm] table",
+        f"{config_path}: chains.alpha.fees: moved to chains.alpha.evm.fees; still read from here for now: "
+        "rename the table [chains.alpha.fees] to [chains.alpha.evm.fees]",
+        f"{config_path}: chains.beta.bridge: moved to chains.beta.evm.bridge; still read from here for now: "
+        "move the line `bridge = ...` into a [chains.beta.evm] table",
+        f"{config_path}: chains.beta.fees: moved to chains.beta.evm.fees; still read from here for now: "
+        "rename the table [chains.beta.fees] to [chains.beta.evm.fees]",
+    ]
+    config, new = parse_config(old, config_path), parse_config(example, config_path)
+    assert config.chains == new.chains  # read the same as the new layout
+    assert tuple(warnings) == config.deprecations
+
+
+def test_a_problem_in_the_old_place_is_named_where_it_is_written(example: dict[str, Any], config_path: Path) -> None:
+    old = _old_layout(example)
+    old["chains"]["alpha"]["fees"]["mode"] = "legacyy"
+    old["chains"]["beta"]["bridge"] = "0x1234"
+    assert problems(old, config_path) == {
+        "chains.alpha.fees.mode": "expected one of auto, eip1559, legacy, got 'legacyy'; did you mean 'legacy'?",
+        "chains.beta.bridge": "expected an address: 0x followed by 40 hex digits",
+    }
+
+
+def test_a_key_in_both_places_is_refused(example: dict[str, Any], config_path: Path) -> None:
+    example["chains"]["beta"]["fees"] = {"max_fee_gwei": 100.0}
+    assert problems(example, config_path) == {
+        "chains.beta.fees": "moved to chains.beta.evm.fees, which is set too; remove this one",
+    }
+
+
+def test_keys_in_their_old_place_are_logged_at_start(example: dict[str, Any], config_path: Path) -> None:
+    from structlog.testing import capture_logs
+
+    from relayer.config import log_deprecations
+
+    config = parse_config(_old_layout(example), config_path)
+    with capture_logs() as logs:
+        log_deprecations(config)
+    assert [(e["event"], e["log_level"], e["key"]) for e in logs] == [
+        ("config.key_moved", "warning", key)
+        for key in ("chains.alpha.bridge", "chains.alpha.fees", "chains.beta.bridge", "chains.beta.fees")
+    ]
+    assert logs[1]["action"].startswith("moved to chains.alpha.evm.fees;") and logs[1]["file"] == str(config_path)
+    with capture_logs() as logs:
+        log_deprecations(parse_config(example, config_path))
+    assert logs == []

@@ -14,6 +14,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from adapters.evm.abi import Contract
+from adapters.evm.config import LEGACY_KEYS, parse_evm_config
 from adapters.evm.source import KIND_BY_EVENT, BridgeEvent, EvmSource, keccak256, message_id
 from adapters.evm.sync_client import SyncEvm
 from light_clients.evm.header import Header
@@ -36,6 +37,8 @@ class EvmAdapter:
     """JSON-RPC access to one EVM chain and its Bridge contract."""
 
     family = "evm"
+    legacy_keys = LEGACY_KEYS  # relayer.contract.FamilyConfig: the [chains.NAME.evm] table
+    parse_config = staticmethod(parse_evm_config)
 
     def __init__(self, name: str, chain_id: int, rpc: RpcClient, bridge: str) -> None:
         self.name = name

@@ -536,13 +536,14 @@ def operator_toml(index: int, port: int, members: list[dict[str, str]],
         qbft = chain.get("qbft")  # policy qbft: the QBFT light client from the checkpoint
         lines += _toml_table(f"[chains.{chain['name']}]", {
             "chain_id": chain["chain_id"], "adapter": "evm", "light_client": "qbft" if qbft else "evm",
-            "rpc": [chain["rpc"]], "bridge": chain["bridge"], "confirmations": 0 if qbft else CONFIRMATIONS,
+            "rpc": [chain["rpc"]], "confirmations": 0 if qbft else CONFIRMATIONS,
             "poll_interval": POLL_INTERVAL, "start_block": chain["start_block"]})
         if qbft:
             lines += _toml_table(f"[chains.{chain['name']}.light_client_options]", {
                 "validators": qbft["validators"], "checkpoint_number": qbft["checkpoint_number"],
                 "checkpoint_hash": qbft["checkpoint_hash"]})
-        lines += _toml_table(f"[chains.{chain['name']}.fees]", {"replace_after": REPLACE_AFTER})
+        lines += _toml_table(f"[chains.{chain['name']}.evm]", {"bridge": chain["bridge"]})  # the EVM family's keys
+        lines += _toml_table(f"[chains.{chain['name']}.evm.fees]", {"replace_after": REPLACE_AFTER})
     names = list(chains)
     for source in names:
         for destination in names:

@@ -91,8 +91,8 @@ def test_hardhat_headers_hash_and_per_transaction_receipts_give_the_root(hardhat
 
 def _set_fee_mode(root: Path, index: int, mode: str) -> None:
     path = network.DevnetPaths.of(root).config(index)
-    text = path.read_text().replace("[chains.alpha.fees]\n", f'[chains.alpha.fees]\nmode = "{mode}"\n')
-    path.write_text(text.replace("[chains.beta.fees]\n", f'[chains.beta.fees]\nmode = "{mode}"\n'))
+    text = path.read_text().replace("[chains.alpha.evm.fees]\n", f'[chains.alpha.evm.fees]\nmode = "{mode}"\n')
+    path.write_text(text.replace("[chains.beta.evm.fees]\n", f'[chains.beta.evm.fees]\nmode = "{mode}"\n'))
 
 
 def test_legacy_fee_mode_delivers_type_0_transactions_both_ways(hardhat_devnet: Path) -> None:

@@ -59,7 +59,7 @@ def test_alpha_runs_at_berlin_without_base_fee_and_configs_leave_fees_auto(berli
         assert "baseFeePerGas" not in alpha.rpc("eth_getBlockByNumber", "latest", False)
         assert "baseFeePerGas" in beta.rpc("eth_getBlockByNumber", "latest", False)
     config = tomllib.loads(network.DevnetPaths.of(berlin_devnet).config(1).read_text())
-    assert all("mode" not in c["fees"] for c in config["chains"].values())  # auto: probed per chain
+    assert all("mode" not in c["evm"]["fees"] for c in config["chains"].values())  # auto: probed per chain
 
 
 def test_native_and_token_move_both_ways_legacy_to_alpha_eip1559_to_beta(berlin_devnet: Path) -> None:

@@ -30,9 +30,9 @@ def test_operator_toml_has_the_documented_shape() -> None:
                                "state_dir": "state/operator-2", "api_listen": "127.0.0.1:7102"}
     assert doc["committee"]["threshold"] == 2 and doc["committee"]["members"] == MEMBERS
     assert doc["chains"]["beta"] == {"chain_id": 1002, "adapter": "evm", "light_client": "evm",
-                                     "rpc": ["http://127.0.0.1:8546"], "bridge": CHAINS["beta"]["bridge"],
+                                     "rpc": ["http://127.0.0.1:8546"],
                                      "confirmations": 2, "poll_interval": 0.5, "start_block": 11,
-                                     "fees": {"replace_after": 6.0}}
+                                     "evm": {"bridge": CHAINS["beta"]["bridge"], "fees": {"replace_after": 6.0}}}
     assert doc["routes"] == [{"from": "alpha", "to": "beta"}, {"from": "beta", "to": "alpha"}]
 
 

@@ -153,7 +153,8 @@ def render_life(doc: dict[str, Any]) -> str:
 
 
 def _summary(m: Message) -> dict[str, Any]:
-    return {**asdict(m), "amount": str(m.amount), "route": f"{m.src_chain}->{m.dst_chain}"}
+    fields = {k: v for k, v in asdict(m).items() if k not in ("body", "locator", "labels")}  # as before the envelope
+    return {**fields, "amount": str(m.amount), "route": f"{m.src_chain}->{m.dst_chain}"}
 
 
 def _message(store: Store, message_id: str) -> Message:

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from relayer import store_legacy
 from relayer.errors import StoreError, StoreRefused
+from relayer.types import Envelope, MessageId
 
 log = structlog.get_logger("relayer.store")
 
@@ -99,8 +101,37 @@ def _run_sql(sql: str) -> Callable[[sqlite3.Connection], None]:
     return apply
 
 
+def _neutral_messages(db: sqlite3.Connection) -> None:
+    """Version 2: a message is kept as its envelope. The columns kind, tx_hash, tx_index,
+    log_index, token, sender, recipient and amount (every row of version 1 is an EVM bridge
+    transfer) become its opaque ``body`` and ``locator`` in the EVM family's encodings, and
+    ``labels`` (kind, tx, amount) for logs; every other column is kept as it was. Open messages
+    are taken in (source, block, nonce) order, which within a block is the order of the logs."""
+    db.execute("""CREATE TABLE messages_v2 (
+        id TEXT PRIMARY KEY, src_chain TEXT NOT NULL, dst_chain TEXT NOT NULL, nonce INTEGER NOT NULL,
+        block_number INTEGER NOT NULL, block_hash TEXT NOT NULL, body BLOB NOT NULL, locator BLOB NOT NULL,
+        labels TEXT NOT NULL DEFAULT '{}', state TEXT NOT NULL, reason TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+        final_at REAL NOT NULL, delivered_tx TEXT, gas_used INTEGER, updated_at REAL NOT NULL,
+        retry_at REAL NOT NULL DEFAULT 0)""")
+    rows = db.execute("SELECT * FROM messages ORDER BY rowid").fetchall()
+    names = [d[0] for d in db.execute("SELECT * FROM messages LIMIT 0").description]
+    for values in rows:
+        r = dict(zip(names, values))
+        body = store_legacy.encode_body(r["kind"], r["token"], r["sender"], r["recipient"], int(r["amount"]))
+        locator = store_legacy.encode_locator(r["tx_hash"], r["tx_index"], r["log_index"])
+        labels = json.dumps(store_legacy.labels(r["kind"], r["tx_hash"], int(r["amount"])))
+        db.execute("INSERT INTO messages_v2 VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                   (r["id"], r["src_chain"], r["dst_chain"], r["nonce"], r["block_number"], r["block_hash"], body,
+                    locator, labels, r["state"], r["reason"], r["attempts"], r["final_at"], r["delivered_tx"],
+                    r["gas_used"], r["updated_at"], r["retry_at"]))
+    db.execute("DROP TABLE messages")
+    db.execute("ALTER TABLE messages_v2 RENAME TO messages")
+    db.execute("CREATE INDEX messages_open ON messages (dst_chain, state, src_chain, block_number)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the tables of the releases up to de69b14", _run_sql(SCHEMA_V1)),
+    Migration(2, "messages keep an opaque body and locator instead of EVM transfer columns", _neutral_messages),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version  # the version this code reads and writes
 
@@ -118,28 +149,72 @@ class StoredHeader:
 
 @dataclass(frozen=True)
 class Message:
-    """One cross-chain message as the store knows it."""
+    """One cross-chain message as the store knows it: the envelope (``relayer.types.Envelope``:
+    ids, route, nonce, the verified block it was found in, an opaque ``body`` and ``locator``,
+    ``labels`` for logs) and where it stands.
+
+    Interim, until every caller reads body and locator: the pre-neutral fields (``kind`` ...
+    ``amount``, see ``relayer.store_legacy``) may be given instead of body and locator, which are
+    then encoded from them as the EVM family encodes them; and they are filled in from a body and
+    locator of that encoding (None for any other)."""
 
     id: str
     src_chain: str
     dst_chain: str
-    kind: str  # "lock" | "burn"
     nonce: int
     block_number: int
     block_hash: str
-    tx_hash: str
-    tx_index: int
-    log_index: int
-    token: str
-    sender: str
-    recipient: str
-    amount: int
+    body: bytes = b""
+    locator: bytes = b""
+    labels: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
     state: str = "final"
     reason: str | None = None
     attempts: int = 0
     final_at: float = 0.0
     delivered_tx: str | None = None
     gas_used: int | None = None
+    kind: str | None = None
+    tx_hash: str | None = None
+    tx_index: int | None = None
+    log_index: int | None = None
+    token: str | None = None
+    sender: str | None = None
+    recipient: str | None = None
+    amount: int | None = None
+
+    def __post_init__(self) -> None:
+        given = {k: getattr(self, k) for k in store_legacy.COLUMNS}
+        if not self.body and not self.locator and None not in given.values():
+            for name, value in _legacy_parts(given).items():
+                object.__setattr__(self, name, value)
+            if not self.labels:
+                object.__setattr__(self, "labels", store_legacy.labels(given["kind"], given["tx_hash"],
+                                                                       given["amount"]))
+        elif self.body or self.locator:
+            for name, value in (store_legacy.decode(self.body, self.locator) or {}).items():
+                if getattr(self, name) is None:
+                    object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_envelope(cls, envelope: Envelope, *, final_at: float) -> Message:
+        """The record of a message a source found, final at ``final_at``."""
+        return cls(id=envelope.id, src_chain=envelope.src_chain, dst_chain=envelope.dst_chain,
+                   nonce=envelope.nonce, block_number=envelope.block_number,
+                   block_hash="0x" + envelope.block_hash.hex(), body=envelope.body, locator=envelope.locator,
+                   labels=dict(envelope.labels), final_at=final_at)
+
+    def envelope(self) -> Envelope:
+        """The message as the contract's roles take it."""
+        return Envelope(id=MessageId(self.id), src_chain=self.src_chain, dst_chain=self.dst_chain, nonce=self.nonce,
+                        block_number=self.block_number, block_hash=bytes.fromhex(self.block_hash.removeprefix("0x")),
+                        body=self.body, locator=self.locator, labels=dict(self.labels))
+
+
+def _legacy_parts(columns: Mapping[str, Any]) -> dict[str, bytes]:
+    return {"body": store_legacy.encode_body(columns["kind"], columns["token"], columns["sender"],
+                                             columns["recipient"], int(columns["amount"])),
+            "locator": store_legacy.encode_locator(columns["tx_hash"], int(columns["tx_index"]),
+                                                   int(columns["log_index"]))}
 
 
 @dataclass(frozen=True)
@@ -392,7 +467,7 @@ class Store:
     def open_messages(self, dst_chain: str, now: float | None = None, limit: int = 1000) -> list[Message]:
         """Final messages for ``dst_chain`` whose retry time (after a failed attempt) has come."""
         rows = self._rows("SELECT * FROM messages WHERE dst_chain=? AND state='final' AND retry_at <= ? "
-                          "ORDER BY src_chain, block_number, log_index LIMIT ?", dst_chain,
+                          "ORDER BY src_chain, block_number, nonce LIMIT ?", dst_chain,
                           float("inf") if now is None else now, limit)
         return [_message(r) for r in rows]
 
@@ -595,12 +670,10 @@ def _hexify(value: Any) -> Any:
 
 def _insert_message(db: sqlite3.Connection, m: Message) -> bool:
     cur = db.execute(
-        "INSERT OR IGNORE INTO messages (id, src_chain, dst_chain, kind, nonce, block_number, block_hash,"
-        " tx_hash, tx_index, log_index, token, sender, recipient, amount, state, final_at, updated_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (m.id, m.src_chain, m.dst_chain, m.kind, m.nonce, m.block_number, m.block_hash, m.tx_hash,
-         m.tx_index, m.log_index, m.token, m.sender, m.recipient, str(m.amount), m.state,
-         m.final_at, m.final_at))
+        "INSERT OR IGNORE INTO messages (id, src_chain, dst_chain, nonce, block_number, block_hash, body, locator,"
+        " labels, state, final_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (m.id, m.src_chain, m.dst_chain, m.nonce, m.block_number, m.block_hash, m.body, m.locator,
+         json.dumps(dict(m.labels)), m.state, m.final_at, m.final_at))
     return cur.rowcount == 1
 
 
@@ -614,7 +687,7 @@ def _message(row: sqlite3.Row) -> Message:
     data = dict(row)
     data.pop("updated_at", None)
     data.pop("retry_at", None)
-    data["amount"] = int(data["amount"])
+    data["labels"] = json.loads(data["labels"])
     return Message(**data)
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import eth_abi
 import pytest
 import structlog
 from eth_account import Account
@@ -24,7 +25,8 @@ from eth_account import Account
 from relayer import store as store_module
 from relayer.devnet import network
 from relayer.errors import StoreError, StoreRefused
-from relayer.store import SCHEMA_VERSION, Migration, Store
+from relayer.store import SCHEMA_VERSION, Message, Migration, Store
+from relayer.types import Envelope, MessageId
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = REPO_ROOT / "tests" / "fixtures" / "state-de69b14.sql"
@@ -32,6 +34,8 @@ EXAMPLE = REPO_ROOT / "configs" / "example-operator.toml"
 EXAMPLE_OPERATOR_1 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 PASSWORD = "store migration password"
 RELEASE_VERSION = 1  # the user_version the release before issue 9 wrote
+BODY_TYPES = ["string", "address", "address", "address", "uint256"]  # the EVM family's message body
+LOCATOR_TYPES = ["bytes32", "uint256", "uint256"]  # ... and locator (adapters/evm/source.py)
 RELEASED = store_module.MIGRATIONS  # the steps of this code (tests add steps of their own after them)
 
 
@@ -112,6 +116,29 @@ def test_release_state_is_read_with_the_same_meaning(tmp_path: Path, events: lis
             history = [(h["at"], h["outcome"], h["reason"]) for h in store.message_history(row["id"])]
             assert history == [(a["at"], a["outcome"], a["reason"]) for a in before["message_attempts"]
                                if a["message_id"] == row["id"]]
+        # ... now kept as an envelope: the EVM columns are gone, the body and locator say the same
+        columns = [r["name"] for r in raw_rows(path, "pragma_table_info('messages')", "cid")]
+        assert not {"kind", "tx_hash", "tx_index", "log_index", "token", "sender", "recipient", "amount"} & \
+            set(columns), columns
+        assert {"body", "locator", "labels"} <= set(columns)
+        for row in before["messages"]:
+            m = store.message(row["id"])
+            assert m is not None
+            kind, token, sender, recipient, amount = eth_abi.decode(BODY_TYPES, m.body)
+            assert (kind, token, sender, recipient, amount) == (row["kind"], row["token"].lower(), row["sender"].lower(),
+                                                               row["recipient"].lower(), int(row["amount"]))
+            # byte for byte what the EVM source encodes for a new message (abi.encode)
+            assert m.body == eth_abi.encode(BODY_TYPES, [row["kind"], row["token"], row["sender"], row["recipient"],
+                                                         int(row["amount"])])
+            assert m.locator == eth_abi.encode(LOCATOR_TYPES, [bytes.fromhex(row["tx_hash"][2:]), row["tx_index"],
+                                                               row["log_index"]])
+            tx_hash, tx_index, log_index = eth_abi.decode(LOCATOR_TYPES, m.locator)
+            assert ("0x" + tx_hash.hex(), tx_index, log_index) == (row["tx_hash"], row["tx_index"], row["log_index"])
+            assert dict(m.labels) == {"kind": row["kind"], "tx": row["tx_hash"], "amount": row["amount"]}
+            envelope = m.envelope()
+            assert (envelope.id, envelope.body, envelope.locator, envelope.block_hash.hex()) == \
+                (row["id"], m.body, m.locator, row["block_hash"][2:])
+
         counts = store.counts()
         assert counts[("alpha", "beta")] == {"confirmed": 2, "included": 1, "submitted": 1, "final": 2}
         assert counts[("beta", "alpha")] == {"delivered-by-peer": 1, "final": 3, "failed": 1}
@@ -175,6 +202,34 @@ def integrity(path: Path) -> str:
         db.close()
 
 
+# ---------------------------------------------------------------------- envelopes in today's store
+
+def test_messages_are_kept_as_envelopes_of_any_family(tmp_path: Path) -> None:
+    """A message of another family (body and locator of its own) is kept and read back byte for
+    byte with its labels; an EVM one given by its old fields gets the EVM encoding and reads back
+    the same fields (the interim accessors)."""
+    store = Store(tmp_path / "relayer.db")
+    try:
+        other = Envelope(id=MessageId("0x" + "01" * 32), src_chain="alpha", dst_chain="beta", nonce=3, block_number=9,
+                         block_hash=b"\x02" * 32, body=b"\x00opaque payload\xff", locator=b"shard 4 / event 7",
+                         labels={"kind": "call", "tx": "t-1"})
+        evm = Message(id="0x" + "03" * 32, src_chain="alpha", dst_chain="beta", kind="lock", nonce=4, block_number=9,
+                      block_hash="0x" + "02" * 32, tx_hash="0x" + "04" * 32, tx_index=2, log_index=1,
+                      token="0x" + "00" * 20, sender="0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+                      recipient="0x70997970C51812dc3A010C7d01b50e0d17dc79C8", amount=10**30, final_at=5.0)
+        new = store.record_scan("alpha", 10, [], [Message.from_envelope(other, final_at=5.0), evm], [], now=5.0)
+        assert len(new) == 2
+        read = store.message(other.id)
+        assert read is not None and read.envelope() == other and dict(read.labels) == dict(other.labels)
+        assert (read.kind, read.tx_index, read.amount) == (None, None, None)  # not the EVM encoding
+        read = store.message(evm.id)
+        assert read == evm and read.body == evm.body and eth_abi.decode(BODY_TYPES, read.body)[4] == 10**30
+        assert dict(read.labels) == {"kind": "lock", "tx": "0x" + "04" * 32, "amount": str(10**30)}
+        assert [m.nonce for m in store.open_messages("beta")] == [3, 4]
+    finally:
+        store.close()
+
+
 # ---------------------------------------------------------------------- the framework, with steps of its own
 
 def _add_note(db: sqlite3.Connection) -> None:
@@ -215,7 +270,7 @@ def test_an_older_file_is_migrated_step_by_step(tmp_path: Path, monkeypatch: pyt
     after = raw_rows(path, "messages", "id")
     assert [{k: v for k, v in r.items() if k != "note"} for r in after] == messages
     assert {r["note"] for r in after} == {"from alpha", "from beta"}
-    [event] = [e for e in events if e["event"] == "store.migrated"]
+    event = [e for e in events if e["event"] == "store.migrated"][-1]  # the first took the release file to today
     assert (event["from_version"], event["to_version"]) == (base, top)
     assert event["steps"] == ["add a note", "index the notes"]
     assert header_fields(Path(event["backup"]))[1] == base

@@ -21,17 +21,18 @@ import structlog
 import trio
 from eth_account.signers.local import LocalAccount
 
-from adapters.evm.committee import committee_domain_separator
+from adapters.evm.committee import KeySigner
 from relayer import halts, plugins
 from relayer.api import Api, serve_api
-from relayer.attester import Attester, Collector, Member
-from relayer.committee import OnChainCommittee, check_configured, follow_rotations
+from relayer.attester import Member, Peers
 from relayer.config import ChainConfig, Config, load_config, load_operator_key, log_deprecations
+from relayer.contract import RouteRef
 from relayer.errors import ConfigError, FatalError, RelayerError, RetryableError, StoreError, StoreRefused
 from relayer.follower import ChainFollower, ReceiptCache
 from relayer.logging import configure_logging
 from relayer.metrics import Metrics
-from relayer.routes import ChainRuntime, LiveCommittee, Route
+from relayer.policy_host import Host
+from relayer.routes import ChainRuntime, Route
 from relayer.rpc import RpcClient, redact_url
 from relayer.errors import RpcError
 from relayer.status import snapshot
@@ -107,6 +108,7 @@ class Daemon:
         self.submitters_done = trio.Event()
         self.followers_scope = trio.CancelScope()
         self.submitters_scope = trio.CancelScope()
+        self.host = self._policy_host()
 
     async def run(self) -> None:
         """Run until SIGTERM/SIGINT, then drain: followers stop at once, submitters finish the
@@ -172,8 +174,7 @@ class Daemon:
                             max_attempts=rc.max_attempts, retry_base=rc.retry_base)
             self.chains[rc.source].outgoing[route.dst_chain_id] = route
             self.chains[rc.destination].incoming.append(route)
-            log.info("route.resolved", route=route.name, light_client=route.light_client, policy=route.policy,
-                     epoch=route.epoch)
+            log.info("route.resolved", route=route.name, light_client=route.light_client, policy=route.policy.name)
 
     async def _route(self, src: str, dst: str, batch_size: int) -> Route:
         s, d = self.chains[src], self.chains[dst]
@@ -185,30 +186,36 @@ class Daemon:
         if remote.lower() != s.adapter.bridge.lower():
             raise ConfigError(f"chains.{src}.evm.bridge", f"the bridge on {dst} trusts {remote} for {src}, "
                               f"not {s.adapter.bridge}")
-        policy = await _retrying(key, lambda: d.adapter.light_client_policy(light_client))
-        live = None
-        if policy == "committee":
-            epoch, members, threshold = await _retrying(key, lambda: d.adapter.committee(light_client))
-            check_configured(self.config, src, dst, light_client, OnChainCommittee(epoch, tuple(members), threshold))
-            live = LiveCommittee(epoch, tuple(members), threshold)
+        name = await _retrying(key, lambda: d.adapter.light_client_policy(light_client))
+        factory = plugins.load(plugins.UPDATE_POLICY_GROUP, name, key=key)
+        ref = RouteRef(f"{src}->{dst}", src, dst, s.chain_id, d.chain_id, light_client)
+        policy = await _retrying(key, lambda: factory.open(ref, d.adapter, self.host))
         return Route(src=src, dst=dst, src_chain_id=s.chain_id, dst_chain_id=d.chain_id,
-                     src_bridge=s.adapter.bridge, light_client=light_client,
-                     domain_separator=committee_domain_separator(d.chain_id, light_client),
-                     batch_size=batch_size, policy=policy, committee=live)
+                     src_bridge=s.adapter.bridge, light_client=light_client, batch_size=batch_size, policy=policy)
+
+    def _policy_host(self) -> Host:
+        """What the update policies get of the core: store, this operator's key, the peers, turn-taking."""
+        committee = self.config.committee
+        members = [Member(m.name, m.address, m.api) for m in committee.members]
+        return Host(self.config, self.store, KeySigner(self.account.key.hex()),
+                    Peers(members, self.account.address), self._turn().block_due)
+
+    def _turn(self) -> Turn:
+        committee = self.config.committee
+        ordered = tuple(sorted((m.address for m in committee.members), key=str.lower))
+        me = [a.lower() for a in ordered].index(self.account.address.lower())
+        return Turn(ordered, me, committee.grace_period)
 
     async def _run_followers(self) -> None:
-        attester = Attester(self.account.key.hex(), self.account.address)
         with self.followers_scope:
             async with trio.open_nursery() as nursery:
                 for name, rt in self.chains.items():
                     if rt.outgoing:
                         nursery.start_soon(self._supervise, f"follower:{name}",
-                                           lambda rt=rt: self._follower(rt, attester).run, name)
-                committee_routes = [r for rt in self.chains.values() for r in rt.outgoing.values()
-                                    if r.committee is not None]
-                if committee_routes:
-                    nursery.start_soon(follow_rotations, committee_routes,
-                                       {n: rt.adapter for n, rt in self.chains.items()}, attester, self.store)
+                                           lambda rt=rt: self._follower(rt).run, name)
+                for rt in self.chains.values():
+                    for route in rt.outgoing.values():
+                        nursery.start_soon(route.policy.watch, route.ref)
 
     async def _run_submitters(self) -> None:
         try:
@@ -221,30 +228,27 @@ class Daemon:
         finally:
             self.submitters_done.set()
 
-    def _follower(self, rt: ChainRuntime, attester: Attester) -> ChainFollower:
+    def _follower(self, rt: ChainRuntime) -> ChainFollower:
         chain = self.config.chains[rt.name]
         lc_cls = plugins.load(plugins.LIGHT_CLIENT_GROUP, chain.light_client, key=f"chains.{rt.name}.light_client")
         lc = _light_client(lc_cls, rt, chain, self.store)
         progress = self.progress.setdefault(rt.name, {})
-        return ChainFollower(rt, lc, self.store, attester, self.cache, start_block=chain.start_block,
+        return ChainFollower(rt, lc, self.store, self.cache, start_block=chain.start_block,
                              poll_interval=chain.poll_interval, progress=progress, metrics=self.metrics)
 
     def _submitter(self, rt: ChainRuntime) -> Submitter:
         chain: ChainConfig = self.config.chains[rt.name]
-        committee = self.config.committee
-        members = [Member(m.name, m.address, m.api) for m in committee.members]
-        ordered = tuple(sorted((m.address for m in members), key=str.lower))
-        me = [a.lower() for a in ordered].index(self.account.address.lower())
-        collector = Collector(self.store, members, self.account.address, committee.threshold)
         fee = chain.family.fees  # the EVM family's [chains.NAME.evm.fees]
         fees = FeePolicy(max_fee=int(fee.max_fee_gwei * GWEI),
                          priority_fee=int(fee.priority_fee_gwei * GWEI),
                          gas_multiplier=fee.gas_multiplier, replace_after=fee.replace_after,
                          mode=fee.mode)
         progress = self.progress.setdefault(f"submitter:{rt.name}", {})
-        return Submitter(rt, self.chains, self.store, self.cache, collector, self.account,
-                         Turn(ordered, me, committee.grace_period), fees, chain.poll_interval, progress,
-                         self.metrics, self.stopping, finality_depth=chain.confirmations)
+        submitter = Submitter(rt, self.chains, self.store, self.cache, self.account, self._turn(), fees,
+                              chain.poll_interval, progress, self.metrics, self.stopping,
+                              finality_depth=chain.confirmations)
+        self.host.senders[rt.name] = submitter.send_own
+        return submitter
 
     # supervision ------------------------------------------------------------------
     async def _supervise(self, name: str, make: Callable[[], Callable[..., Awaitable[None]]],

@@ -17,7 +17,6 @@ from typing import Any
 import structlog
 import trio
 
-from relayer.attester import Attester
 from relayer.contract import LightClient, SetChange, Source, VerifiedHeader
 from relayer.errors import BrokenLinkError, MisbehaviourError, VerificationError
 from relayer.faults import fault_point
@@ -53,14 +52,13 @@ class ChainFollower:
     """The watcher of one source chain (one task)."""
 
     def __init__(self, runtime: ChainRuntime, light_client: LightClient, store: Store,
-                 attester: Attester, cache: ReceiptCache, *, start_block: int, poll_interval: float,
+                 cache: ReceiptCache, *, start_block: int, poll_interval: float,
                  progress: dict[str, Any], metrics: Metrics, source: Source | None = None) -> None:
         self.rt = runtime
         self.source: Source = source if source is not None else runtime.source
         self.metrics = metrics
         self.lc = light_client
         self.store = store
-        self.attester = attester
         self.cache = cache
         self.start_block = start_block
         self.poll_interval = poll_interval
@@ -215,17 +213,14 @@ class ChainFollower:
         return [_message(envelope, now) for envelope in self.source.messages(verified, contents, destinations)]
 
     def _attest(self, verified: VerifiedHeader, messages: list[Message]) -> list[dict[str, Any]]:
-        """Committee signatures of this header for each destination that trusts the committee
-        (destinations with a BFT light client check the chain's own seals instead)."""
+        """This operator's attestations of this header for each destination whose update policy wants
+        one (a committee light client does; one that checks the chain's own seals does not)."""
         out = []
         for dst in sorted({m.dst_chain for m in messages}):
             route = next(r for r in self.rt.outgoing.values() if r.dst == dst)
-            if route.policy != "committee":
-                continue
-            if route.committee is not None and not route.committee.has(self.attester.address):
-                continue  # rotated out: the light client no longer counts this operator's signature
-            out.append(self.attester.attest(route, verified.number, verified.hash, verified.commitment))
-            log.info("attestation.signed", route=route.name, block=verified.number, epoch=route.epoch)
+            record = route.policy.attest(route.ref, verified)
+            if record is not None:
+                out.append(record)
         return out
 
 

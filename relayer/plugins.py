@@ -1,4 +1,4 @@
-"""Load adapters and light clients by name through Python entry points.
+"""Load adapters, light clients and update policies by name through Python entry points.
 
 First-party plugins are registered in this project's own ``pyproject.toml`` under the
 same groups a chain vendor's package uses, so there is exactly one loading path.
@@ -13,6 +13,8 @@ from relayer.errors import ConfigError
 
 ADAPTER_GROUP = "relayer.adapters"
 LIGHT_CLIENT_GROUP = "relayer.light_clients"
+UPDATE_POLICY_GROUP = "relayer.update_policies"
+GROUPS = (ADAPTER_GROUP, LIGHT_CLIENT_GROUP, UPDATE_POLICY_GROUP)
 
 
 def installed(group: str) -> list[str]:
@@ -36,9 +38,9 @@ def load(group: str, name: str, *, key: str) -> Any:
 
 
 def describe_plugins() -> str:
-    """Human-readable list of installed adapters and light clients."""
+    """Human-readable list of installed adapters, light clients and update policies."""
     lines = []
-    for group in (ADAPTER_GROUP, LIGHT_CLIENT_GROUP):
+    for group in GROUPS:
         lines.append(f"{group}:")
         for ep in sorted(entry_points(group=group), key=lambda e: e.name):
             lines.append(f"  {ep.name:<12} {ep.value}")
@@ -46,7 +48,7 @@ def describe_plugins() -> str:
 
 
 def plugin_table() -> dict[str, list[dict[str, str]]]:
-    """Installed adapters and light clients by group: ``{group: [{"name", "value"}, ...]}``."""
+    """Installed plugins by group: ``{group: [{"name", "value"}, ...]}``."""
     return {group: [{"name": ep.name, "value": ep.value} for ep in sorted(entry_points(group=group),
                                                                           key=lambda e: e.name)]
-            for group in (ADAPTER_GROUP, LIGHT_CLIENT_GROUP)}
+            for group in GROUPS}

@@ -5,25 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from relayer.contract import Source
-
-
-@dataclass
-class LiveCommittee:
-    """The committee a route's on-chain light client trusts, kept current by the daemon's
-    committee watcher (a rotation on-chain is followed without a restart)."""
-
-    epoch: int
-    members: tuple[str, ...]  # checksummed addresses
-    threshold: int
-
-    def has(self, address: str) -> bool:
-        return address.lower() in {m.lower() for m in self.members}
+from relayer.contract import RouteRef, Source, UpdatePolicy
 
 
 @dataclass(frozen=True)
 class Route:
-    """One direction src -> dst with the on-chain light client that verifies src on dst."""
+    """One direction src -> dst with the on-chain light client that verifies src on dst, and the
+    update policy (a ``relayer.update_policies`` plugin) that advances that client."""
 
     src: str
     dst: str
@@ -31,21 +19,19 @@ class Route:
     dst_chain_id: int
     src_bridge: str
     light_client: str  # address, on dst, of the light client of src
-    domain_separator: bytes
     batch_size: int
-    policy: str = "committee"  # how the on-chain light client accepts headers: committee | qbft
-    committee: LiveCommittee | None = field(default=None, compare=False, hash=False)
-
-    @property
-    def epoch(self) -> int:
-        """The committee epoch the destination's light client is at now (0 for BFT policies)."""
-        return self.committee.epoch if self.committee is not None else 0
+    policy: UpdatePolicy = field(compare=False, hash=False)
     max_attempts: int = 8  # delivery attempts of a message before it is failed
     retry_base: float = 2.0  # seconds before the second attempt, doubled after each
 
     @property
     def name(self) -> str:
         return f"{self.src}->{self.dst}"
+
+    @property
+    def ref(self) -> RouteRef:
+        """The part of the route a plugin sees."""
+        return RouteRef(self.name, self.src, self.dst, self.src_chain_id, self.dst_chain_id, self.light_client)
 
 
 @dataclass

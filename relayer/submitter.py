@@ -1,8 +1,9 @@
 """The submitter of one destination chain: the only owner of its key and nonce.
 
 It picks final messages this operator is designated for (or whose designated peer let
-the grace period pass), makes sure the source header is accepted on-chain (collecting M
-committee signatures and sending the update in the same transaction), proves every
+the grace period pass), makes sure the source header is accepted on-chain (the route's
+update policy says what the batch carries for it: M committee signatures, the sealed header
+itself, ...; sent in the same transaction), proves every
 receipt locally, journals the signed transaction, sends it and records the outcome.
 Replay protection is on-chain, so a crash anywhere here can delay a message, never
 deliver it twice. A mined delivery leaves its messages ``included`` until it is
@@ -19,16 +20,16 @@ from typing import Any
 
 import structlog
 import trio
-from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 
 from adapters.evm.proof import build_receipt_proofs, verify_receipt_proof
 from light_clients.evm.receipts import receipts_root
-from relayer.attester import Collector
+from relayer.contract import UpdateStatus
 from relayer.errors import ContractRevert, VerificationError
 from relayer.faults import fault_point
 from relayer.follower import ReceiptCache
 from relayer.metrics import Metrics
+from relayer.policy_host import verified_header
 from relayer.routes import ChainRuntime, Route
 from relayer.sender import FeePolicy, Outcome, TxSender
 from relayer.store import JournalTx, Message, Store, StoredHeader
@@ -36,10 +37,7 @@ from relayer.store import JournalTx, Message, Store, StoredHeader
 log = structlog.get_logger("relayer.submitter")
 
 MAX_ATTEMPTS = 8  # defaults; each route sets its own (routes[].max_attempts, routes[].retry_base)
-BFT_POLICIES = ("qbft", "ibft2")
-CHANGE_RETRY = 30.0  # seconds before a refused validator-change header is tried again by the follow-up round
 RETRY_BASE, RETRY_MAX = 2.0, 300.0  # seconds: 2, 4, 8, ... between attempts the destination refused
-ZERO32 = b"\x00" * 32
 
 
 @dataclass
@@ -71,6 +69,14 @@ class Turn:
         quiet_since = max(message.final_at, self.last_seen.get(self.designated(message, src_chain_id), 0.0))
         return quiet_since + rank * self.grace
 
+    def block_due(self, number: int, src_chain_id: int, since: float) -> float:
+        """When this operator does other work on source block ``number`` that became possible at
+        ``since`` (e.g. a validator-change header): the designated operator at once, the others a
+        grace period per rank later."""
+        members = len(self.members)
+        rank = (self.me - (number + src_chain_id) % members) % members
+        return since + rank * self.grace
+
     def saw_delivery(self, message: Message, src_chain_id: int, now: float) -> None:
         """A peer delivered ``message``: its designated operator (or a stand-in) is alive."""
         self.last_seen[self.designated(message, src_chain_id)] = now
@@ -80,7 +86,7 @@ class Submitter:
     """One task per destination chain."""
 
     def __init__(self, dst: ChainRuntime, sources: dict[str, ChainRuntime], store: Store,
-                 cache: ReceiptCache, collector: Collector, account: LocalAccount, turn: Turn,
+                 cache: ReceiptCache, account: LocalAccount, turn: Turn,
                  fees: FeePolicy, poll_interval: float, progress: dict[str, Any], metrics: Metrics,
                  stopping: trio.Event, finality_depth: int = 0) -> None:
         self.dst = dst
@@ -91,15 +97,12 @@ class Submitter:
         self.routes = {r.src: r for r in dst.incoming}
         self.store = store
         self.cache = cache
-        self.collector = collector
         self.account = account
         self.turn = turn
         self.fees = fees
         self.poll_interval = poll_interval
         self.progress = progress
         self.sender = TxSender(dst.adapter, account, store, fees, metrics, stopping)
-        self._followed: dict[str, int] = {}  # route -> last validator change known accepted on-chain
-        self._change_retry_at: dict[str, float] = {}  # route -> when to try a refused change header again
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Deliver until ``stopping`` is set; a batch in flight then still gets its receipt.
@@ -133,7 +136,7 @@ class Submitter:
         """Deliver one batch if one is due (or a validator-change header); True when something was sent."""
         await self._watch_inclusions()
         for route in self.routes.values():
-            if route.policy in BFT_POLICIES and await self._follow_validator_changes(route) == "sent":
+            if await route.policy.follow(route.ref) == UpdateStatus.SENT:
                 return True
         open_messages = self._not_halted(self.store.open_messages(self.dst.name, now=time.time()))
         self.progress.update(backlog=len(open_messages))
@@ -152,69 +155,17 @@ class Submitter:
     def _due(self, messages: list[Message], now: float) -> list[Message]:
         """Messages whose turn has come. On-chain BFT clients accept the headers of every known
         validator epoch in any order, so no block waits for an earlier one (only for the
-        validator-change headers before it, see ``_follow_validator_changes``)."""
+        validator-change headers before it, see ``UpdatePolicy.follow``)."""
         return [m for m in messages if now >= self.turn.eligible_at(m, self._route(m).src_chain_id)]
 
-    # validator-set changes of BFT sources ---------------------------------------------------
-    async def _follow_validator_changes(self, route: Route, upto: int | None = None) -> str:
-        """Give the destination's BFT light client the headers it needs to follow the source's
-        validator-set changes, oldest first: each changing header after its parent (which carries
-        the deciding vote). One header per call.
-
-        ``upto``: every recorded change at or below this block, now (a batch of that block needs
-        them); None: the changes whose turn has come (the operator designated for the change's block
-        at once, the others a grace period per rank later). Returns ``sent`` (a header was sent),
-        ``done`` (the light client has them all) or ``waiting`` (not our turn, or refused lately).
-        Raises RpcError, VerificationError when a recorded change's header is missing.
-        """
-        now = time.time()
-        if upto is None and now < self._change_retry_at.get(route.name, 0.0):
-            return "waiting"
-        for number, recorded_at in self.store.validator_changes(route.src, self._followed.get(route.name, -1)):
-            if upto is not None and number > upto:
-                break
-            if upto is None and now < self._change_turn(route, number, recorded_at):
-                return "waiting"
-            for n in (number - 1, number):
-                header = self.store.header(route.src, n)
-                if header is None:
-                    raise VerificationError("no verified header for a validator-set change", chain=route.src, block=n)
-                accepted = await self.dst.adapter.accepted_root(route.light_client, n)
-                if accepted != bytes.fromhex(header.receipts_root[2:]):
-                    result = await self._send_header(route, header, change=number)
-                    if result != "stale":
-                        return result
-                    break  # before the light client's checkpoint: it never needs this change
-            self._followed[route.name] = number
-        return "done"
-
-    def _change_turn(self, route: Route, number: int, recorded_at: float) -> float:
-        """When this operator sends the headers of the change at ``number`` (turn-taking as for messages)."""
-        members = len(self.turn.members)
-        rank = (self.turn.me - (number + route.src_chain_id) % members) % members
-        return recorded_at + rank * self.turn.grace
-
-    async def _send_header(self, route: Route, header: StoredHeader, *, change: int) -> str:
-        """Send ``updateHeader(header)`` to the route's light client: ``sent``, ``waiting`` (refused, tried
-        again later) or ``stale`` (below the light client's checkpoint). Raises RpcError."""
-        data = self.dst.adapter.qbft_abi.encode_call("updateHeader", bytes.fromhex(header.rlp[2:]))
-        try:
-            gas = await self.dst.adapter.estimate_gas(self.account.address, route.light_client, data)
-        except ContractRevert as exc:
-            reason = self.dst.adapter.qbft_abi.decode_revert(exc.reason) if exc.reason.startswith("0x") \
-                else exc.reason
-            if reason.startswith("StaleHeader("):
-                return "stale"
-            self._change_retry_at[route.name] = time.time() + CHANGE_RETRY
-            log.warning("header.validator_change_refused", route=route.name, block=header.number, change=change,
-                        reason=reason, retry_in_s=CHANGE_RETRY)
-            return "waiting"
-        outcome = await self.sender.send(route.light_client, data, int(gas * self.fees.gas_multiplier), ())
-        if outcome.tx is not None:
-            log.info("header.validator_change_sent", route=route.name, block=header.number, change=change,
-                     tx=outcome.tx.hash)
+    # transactions of the update policies ---------------------------------------------------
+    async def send_own(self, to: str, data: bytes, gas: int) -> str | None:
+        """Send a transaction an update policy asked for (e.g. a validator-change header) from this
+        operator's account, and record how it ended: its hash when sent, None when not. ``gas`` is the
+        estimate; the chain's gas multiplier is applied here. Raises RpcError."""
+        outcome = await self.sender.send(to, data, int(gas * self.fees.gas_multiplier), ())
         await self._outcome(outcome)
-        return "sent" if outcome.tx is not None else "waiting"
+        return None if outcome.tx is None else outcome.tx.hash
 
     def _not_halted(self, messages: list[Message]) -> list[Message]:
         """Leave out messages of a source chain whose follower halted with evidence (a reorg below
@@ -254,39 +205,20 @@ class Submitter:
         if header is None:
             raise VerificationError("no verified header for a final message", chain=route.src, block=number)
         root = bytes.fromhex(header.receipts_root[2:])
-        if route.policy in BFT_POLICIES and await self._follow_validator_changes(route, upto=number) == "sent":
+        if await route.policy.follow(route.ref, upto=number) == UpdateStatus.SENT:
             return True  # the batch goes once the light client has the validator changes before its block
-        update = await self._light_client_update(route, header)
+        update = await route.policy.update(route.ref, verified_header(header))
         if update is None:
             return False
+        if update.needed:
+            fault_point("during-header-update")
         proofs = await self._proofs(route, number, root, messages)
-        data = self.dst.adapter.bridge_abi.encode_call("deliverBatch", route.src_chain_id, update, proofs)
+        data = self.dst.adapter.bridge_abi.encode_call("deliverBatch", route.src_chain_id, update.data, proofs)
         gas = await self._estimate(messages, data)
         if gas is None:
             return True
         await self._send(route, messages, data, gas)
         return True
-
-    async def _light_client_update(self, route: Route, header: StoredHeader) -> bytes | None:
-        """The update to send with the batch: b"" when the header is already accepted, the sealed
-        header itself for BFT policies, M committee signatures otherwise (None while collecting)."""
-        number, block_hash = header.number, bytes.fromhex(header.hash[2:])
-        root = bytes.fromhex(header.receipts_root[2:])
-        accepted = await self.dst.adapter.accepted_root(route.light_client, number)
-        if accepted == root:
-            return b""
-        if accepted != ZERO32:
-            raise VerificationError("destination light client holds another receipts root for this block",
-                                    route=route.name, block=number, accepted="0x" + accepted.hex())
-        if route.policy in BFT_POLICIES:
-            log.info("header.update_ready", route=route.name, block=number, policy=route.policy)
-            return bytes.fromhex(header.rlp[2:])
-        signatures = await self.collector.collect(route, number, block_hash, root)
-        if signatures is None:
-            return None
-        log.info("header.update_ready", route=route.name, block=number)
-        fault_point("during-header-update")
-        return abi_encode(["uint256", "bytes32", "bytes32", "bytes"], [number, block_hash, root, signatures])
 
     async def _proofs(self, route: Route, number: int, root: bytes,
                       messages: list[Message]) -> list[tuple[int, bytes, list[bytes], int]]:

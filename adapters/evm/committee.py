@@ -16,6 +16,7 @@ from eth_keys import keys
 from eth_keys.exceptions import BadSignature, ValidationError
 from eth_utils import keccak, to_checksum_address
 
+from relayer.contract import KeyType
 from relayer.errors import VerificationError
 
 DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
@@ -133,3 +134,21 @@ def _key_bytes(key_hex: str) -> bytes:
     if len(key) != 32:
         raise VerificationError("a private key is 32 bytes", length=len(key))
     return key
+
+
+class KeySigner:
+    """An operator's secp256k1 key as the contract's ``Signer``: low-s ``r‖s‖v`` signatures, v 27/28.
+    Never logs or returns the key."""
+
+    key_type = KeyType.SECP256K1
+
+    def __init__(self, key_hex: str) -> None:
+        self._key_hex = key_hex
+        self.address = signer_address(key_hex)
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        """65-byte signature of a 32-byte digest. Raises VerificationError for another size."""
+        return sign_digest(self._key_hex, digest)
+
+    def __repr__(self) -> str:
+        return f"KeySigner({self.address})"

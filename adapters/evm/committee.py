@@ -147,7 +147,10 @@ class KeySigner:
         self.address = signer_address(key_hex)
 
     def sign_digest(self, digest: bytes) -> bytes:
-        """65-byte signature of a 32-byte digest. Raises VerificationError for another size."""
+        """65-byte signature of a 32-byte digest. Raises ValueError for another size (the contract's
+        Signer: a caller's mistake, not a lie of a chain)."""
+        if len(digest) != 32:
+            raise ValueError(f"a digest is 32 bytes, got {len(digest)}")
         return sign_digest(self._key_hex, digest)
 
     def __repr__(self) -> str:

@@ -141,6 +141,14 @@ class Kit:
         return Found(client, header, contents, found)
 
     # the submitter's steps -----------------------------------------------------------------
+    async def destination(self) -> Destination:
+        """The family's Destination, after the ``recover`` the submitter calls once before its first
+        round (a fresh operator journal learns where the account stands); not run without one."""
+        destination = self.need("Destination", await self.family.open_destination())
+        assert isinstance(destination, Destination), "open_destination() is not a relayer.contract.Destination"
+        await destination.recover()
+        return destination
+
     def host(self, destination: Destination | None) -> MemoryHost:
         return MemoryHost(self.family.signer(), destination)
 
@@ -378,8 +386,7 @@ class ConformanceSuite:
     # delivery -----------------------------------------------------------------------------------------
     def test_delivery_and_idempotence(self, relayer_kit: Kit) -> None:
         async def check(kit: Kit) -> None:
-            destination = kit.need("Destination", await kit.family.open_destination())
-            assert isinstance(destination, Destination), "open_destination() is not a relayer.contract.Destination"
+            destination = await kit.destination()
             source = await kit.family.open_source()
             host = kit.host(destination)
             policy = await kit.policy(host)
@@ -406,7 +413,7 @@ class ConformanceSuite:
 
     def test_a_tampered_proof_is_not_delivered(self, relayer_kit: Kit) -> None:
         async def check(kit: Kit) -> None:
-            destination = kit.need("Destination", await kit.family.open_destination())
+            destination = await kit.destination()
             source = await kit.family.open_source()
             host = kit.host(destination)
             policy = await kit.policy(host)
@@ -429,7 +436,7 @@ class ConformanceSuite:
 
     def test_a_cancelled_delivery_is_settled_and_retryable(self, relayer_kit: Kit) -> None:
         async def check(kit: Kit) -> None:
-            destination = kit.need("Destination", await kit.family.open_destination())
+            destination = await kit.destination()
             source = await kit.family.open_source()
             host = kit.host(destination)
             policy = await kit.policy(host)

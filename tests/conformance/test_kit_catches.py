@@ -1,0 +1,109 @@
+"""The conformance kit fails a family that breaks the contract, and says so when it cannot check:
+broken variants of the example family (examples/memchain) run through the kit's checks."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "memchain"))
+
+import memchain  # noqa: E402
+from test_memchain_conformance import MemchainFamily  # noqa: E402
+
+from relayer.contract import CandidateHeader, VerifiedHeader  # noqa: E402
+from relayer.testing import NOT_RUN, ConformanceSuite, Kit  # noqa: E402
+
+SUITE = ConformanceSuite()
+FAILED = (AssertionError, pytest.fail.Exception)
+
+
+class TrustingClient(memchain.MemLightClient):
+    """Takes the hash the source claims and never looks at the seal."""
+
+    def check_header(self, header: CandidateHeader) -> VerifiedHeader:
+        native = memchain.Header.decode(header.encoded)
+        return VerifiedHeader(native.number, header.claimed_hash or native.hash, native.parent_hash,
+                              native.commitment, native.timestamp, header.encoded, native)
+
+
+class ForgetfulClient(memchain.MemLightClient):
+    """Its saved state restores a client without its head."""
+
+    @classmethod
+    def from_trusted_state(cls, chain_name: str, chain_id: int, confirmations: int, state: Any) -> Any:
+        return cls(chain_name, chain_id, confirmations, state["sealer"])
+
+
+class ReplayingChain(memchain.DestinationChain):
+    """Its bridge executes a message every time it is delivered."""
+
+    def mine(self) -> None:
+        for bridge in self.bridges.values():
+            bridge.delivered.clear()
+        super().mine()
+
+
+class Broken(MemchainFamily):
+    def __init__(self, client: type[memchain.MemLightClient] = memchain.MemLightClient,
+                 destination: bool = True, replaying: bool = False) -> None:
+        self.client, self.destination, self.replaying = client, destination, replaying
+
+    def start(self) -> None:
+        super().start()
+        if self.replaying:
+            chain = ReplayingChain(self.devnet.moon.chain)
+            chain.bridges = self.devnet.moon.bridges
+            self.devnet.moon = chain
+
+    def light_client_factory(self) -> Any:
+        return self.client
+
+    async def open_destination(self) -> Any:
+        return await super().open_destination() if self.destination else None
+
+
+def kit(family: Broken) -> Iterator[Kit]:
+    family.start()
+    try:
+        yield Kit(family)
+    finally:
+        family.stop()
+
+
+def test_a_client_that_trusts_the_claimed_hash_fails_the_tampered_header_check() -> None:
+    for k in kit(Broken(TrustingClient)):
+        with pytest.raises(FAILED):
+            SUITE.test_a_tampered_header_is_refused(k)
+
+
+def test_a_client_that_forgets_its_head_fails_the_restart_check() -> None:
+    for k in kit(Broken(ForgetfulClient)):
+        with pytest.raises(FAILED):
+            SUITE.test_saved_state_is_restored_after_a_restart(k)
+
+
+def test_a_bridge_that_executes_a_message_twice_fails_the_idempotence_check() -> None:
+    for k in kit(Broken(replaying=True)):
+        with pytest.raises(FAILED):
+            SUITE.test_delivery_and_idempotence(k)
+
+
+def test_a_check_whose_role_is_missing_is_reported_as_not_run() -> None:
+    for k in kit(Broken(destination=False)):
+        for check in (SUITE.test_delivery_and_idempotence, SUITE.test_a_tampered_proof_is_not_delivered,
+                      SUITE.test_a_cancelled_delivery_is_settled_and_retryable):
+            with pytest.raises(pytest.skip.Exception) as skipped:
+                check(k)
+            assert str(skipped.value.msg).startswith(NOT_RUN) and "Destination" in str(skipped.value.msg)
+
+
+def test_the_plugin_is_installed_as_a_pytest11_entry_point(pytestconfig: pytest.Config) -> None:
+    from importlib.metadata import entry_points
+
+    assert [ep.value for ep in entry_points(group="pytest11") if ep.name == "relayer"] == ["relayer.testing.plugin"]
+    assert pytestconfig.pluginmanager.has_plugin("relayer")

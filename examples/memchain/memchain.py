@@ -26,6 +26,7 @@ import trio
 from relayer.contract import (Batch, BatchResult, BlockContents, CandidateHeader, Confirmation, ConfirmationStatus,
                               Delivery, DeliveryStatus, KeyType, LightClientUpdate, PolicyHost, Proof, RouteRef,
                               ScanHints, SetChange, VerifiedHeader, UpdateStatus)
+from relayer.config_schema import Invalid, Report, Table, string_value
 from relayer.errors import BrokenLinkError, ConfigError, ContractRevert, ProofError, RpcUnanswered, VerificationError
 from relayer.types import Envelope, MessageId
 
@@ -519,20 +520,27 @@ class MemSigner:
         return f"MemSigner({self.address})"
 
 
+def public_key(value: Any) -> str:
+    """A compressed secp256k1 public key as 66 hex digits; raises Invalid."""
+    text = string_value(value)
+    try:
+        return coincurve.PublicKey(bytes.fromhex(text)).format().hex()
+    except ValueError as exc:
+        raise Invalid("expected a compressed public key: 66 hex digits") from exc
+
+
 class MemAdapter:
-    """The ``relayer.adapters`` entry point's ``FamilyConfig``: ``[chains.NAME.memchain]`` has one key."""
+    """The ``relayer.adapters`` entry point's ``FamilyConfig``: ``[chains.NAME.memchain]`` has one key,
+    checked with the core's key-path helpers (``relayer.config_schema``)."""
 
     legacy_keys: Collection[str] = frozenset()
 
     @staticmethod
     def parse_config(table: Mapping[str, Any], path: str) -> dict[str, Any]:
-        """``{"sealer": hex}``. Raises ConfigError naming ``PATH.sealer`` or an unknown key."""
-        for key in table:
-            if key != "sealer":
-                raise ConfigError(f"{path}.{key}", "unknown key (memchain takes: sealer)")
-        sealer = table.get("sealer")
-        if not isinstance(sealer, str) or len(sealer) != 66:
-            raise ConfigError(f"{path}.sealer", f"must be a compressed public key (66 hex digits), got {sealer!r}")
+        """``{"sealer": hex}``. Raises ConfigProblems naming ``PATH.sealer`` (or an unknown key)."""
+        report = Report()
+        sealer = Table(table, path, report, ("sealer",)).get("sealer", public_key, example='sealer = "02..."')
+        report.raise_if_any()
         return {"sealer": sealer}
 
 

@@ -23,7 +23,6 @@ from relayer.faults import fault_point
 from relayer.metrics import Metrics
 from relayer.routes import ChainRuntime
 from relayer.store import Message, Store, StoredHeader
-from relayer.types import Envelope
 
 log = structlog.get_logger("relayer.follower")
 
@@ -117,8 +116,9 @@ class ChainFollower:
         if attestations:
             fault_point("after-attest")
         for m in new:
-            log.info("message.final", message_id=m.id, route=f"{m.src_chain}->{m.dst_chain}", kind=m.kind,
-                     nonce=m.nonce, block=m.block_number, tx=m.tx_hash, amount=str(m.amount))
+            log.info("message.final", message_id=m.id, route=f"{m.src_chain}->{m.dst_chain}",
+                     kind=m.labels.get("kind"), nonce=m.nonce, block=m.block_number, tx=m.labels.get("tx"),
+                     amount=m.labels.get("amount"))
 
     async def _verified_headers(self, first: int, last: int) -> tuple[list[VerifiedHeader], list[SetChange]]:
         """Headers first..last, each checked by the light client and linked to the accepted head, and
@@ -210,7 +210,8 @@ class ChainFollower:
         self.cache.put(self.rt.name, verified.number, contents.data)
         destinations = {chain_id: route.dst for chain_id, route in self.rt.outgoing.items()}
         now = time.time()
-        return [_message(envelope, now) for envelope in self.source.messages(verified, contents, destinations)]
+        return [Message.from_envelope(envelope, final_at=now)
+                for envelope in self.source.messages(verified, contents, destinations)]
 
     def _attest(self, verified: VerifiedHeader, messages: list[Message]) -> list[dict[str, Any]]:
         """This operator's attestations of this header for each destination whose update policy wants
@@ -222,13 +223,6 @@ class ChainFollower:
             if record is not None:
                 out.append(record)
         return out
-
-
-def _message(envelope: Envelope, now: float) -> Message:
-    """The store's record of a new final message (the store's columns come from the envelope)."""
-    return Message(id=envelope.id, src_chain=envelope.src_chain, dst_chain=envelope.dst_chain, nonce=envelope.nonce,
-                   block_number=envelope.block_number, block_hash="0x" + envelope.block_hash.hex(),
-                   final_at=now, **envelope.columns)
 
 
 def _stored(chain: str, verified: VerifiedHeader) -> StoredHeader:

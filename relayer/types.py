@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NewType
+from typing import NewType
 
 ChainId = NewType("ChainId", int)
 BlockNumber = NewType("BlockNumber", int)
@@ -23,9 +23,7 @@ class Envelope:
     ``body``: what the destination executes (the application's payload, opaque to the core);
     ``locator``: where in the block its proof comes from (opaque; only the source that found it
     reads it, e.g. to build the proof). ``labels``: a few words for logs and status
-    (``kind``, ``tx``, ``amount``...), never used to decide anything. ``columns``: interim, the
-    values of the store's pre-neutral columns (``kind``, ``tx_hash``, ``tx_index``, ``log_index``,
-    ``token``, ``sender``, ``recipient``, ``amount``) until the store keeps only body and locator.
+    (``kind``, ``tx``, ``amount``...), never used to decide anything.
     """
 
     id: MessageId
@@ -37,4 +35,3 @@ class Envelope:
     body: bytes
     locator: bytes
     labels: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
-    columns: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)

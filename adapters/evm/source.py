@@ -273,15 +273,11 @@ class EvmSource:
                            log_index=index)
 
     def _envelope(self, header: VerifiedHeader, event: BridgeEvent, dst: str) -> Envelope:
-        columns = {"kind": event.kind, "tx_hash": event.tx_hash, "tx_index": event.tx_index,
-                   "log_index": event.log_index, "token": event.token, "sender": event.sender,
-                   "recipient": event.recipient, "amount": event.amount}
         return Envelope(id=MessageId(message_id(self.chain_id, self.bridge, event.nonce)), src_chain=self.name,
                         dst_chain=dst, nonce=event.nonce, block_number=header.number, block_hash=header.hash,
                         body=encode_body(event), locator=encode_locator(event.tx_hash, event.tx_index,
                                                                         event.log_index),
-                        labels={"kind": event.kind, "tx": event.tx_hash, "amount": str(event.amount)},
-                        columns=columns)
+                        labels={"kind": event.kind, "tx": event.tx_hash, "amount": str(event.amount)})
 
 
 def _bloom_contains(bloom: bytes, item: bytes) -> bool:

@@ -25,6 +25,7 @@ from eth_account import Account
 
 from adapters.evm.abi import Contract
 from adapters.evm.adapter import message_id
+from adapters.evm.source import decode_body
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.proxy import (
@@ -239,8 +240,10 @@ def test_a_lie_is_refused_before_anything_is_sent(devnet: tuple[Path, ProxyHandl
     wait_for(lambda: events(root, "message.confirmed", since), 10, "message.confirmed")
     confirmed = [e for e in events(root, "message.confirmed", since) if e["message_id"] == msg_id]
     assert len(confirmed) == 1 and confirmed[0]["amount"] == str(AMOUNT), confirmed
-    forged = [r for i in OPERATORS for r in rows(root, i, "SELECT nonce, amount, recipient FROM messages")
-              if int(r[1]) == AMOUNT * LIE_FACTOR or r[2].lower() == LIE_RECIPIENT or r[0] >= FAKE_NONCE_OFFSET]
+    stored = [(nonce, decode_body(bytes(body))) for i in OPERATORS
+              for nonce, body in rows(root, i, "SELECT nonce, body FROM messages")]
+    forged = [(nonce, b) for nonce, b in stored if b["amount"] == AMOUNT * LIE_FACTOR
+              or b["recipient"].lower() == LIE_RECIPIENT or nonce >= FAKE_NONCE_OFFSET]
     assert forged == []
     print(f"{lie}: refused {refused:.1f} s after the lock was sent, delivered "
           f"{time.monotonic() - started:.1f} s after it")

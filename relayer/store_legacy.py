@@ -18,6 +18,7 @@ interim accessors of ``relayer.store.Message``); it answers None for a body of a
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from Crypto.Hash import keccak
@@ -47,6 +48,12 @@ def encode_locator(tx_hash: str, tx_index: int, log_index: int) -> bytes:
 def decode(body: bytes, locator: bytes) -> dict[str, Any] | None:
     """The old columns of a message whose body and locator have the encodings above (addresses
     EIP-55 checksummed, hashes 0x-hex), or None."""
+    found = _decode(body, locator)
+    return dict(found) if found is not None else None
+
+
+@lru_cache(maxsize=4096)  # the submitters read the same open messages at every poll
+def _decode(body: bytes, locator: bytes) -> tuple[tuple[str, Any], ...] | None:
     if len(locator) != 3 * WORD or len(body) < 7 * WORD or len(body) % WORD:
         return None
     offset, length = _int(body, 0), _int(body, 5 * WORD)
@@ -59,9 +66,9 @@ def decode(body: bytes, locator: bytes) -> dict[str, Any] | None:
     if any(body[i * WORD:i * WORD + 12] != b"\x00" * 12 for i in (1, 2, 3)):
         return None
     token, sender, recipient = (_checksum(body[i * WORD + 12:(i + 1) * WORD]) for i in (1, 2, 3))
-    return {"kind": kind, "tx_hash": "0x" + locator[:WORD].hex(), "tx_index": _int(locator, WORD),
-            "log_index": _int(locator, 2 * WORD), "token": token, "sender": sender, "recipient": recipient,
-            "amount": _int(body, 4 * WORD)}
+    return (("kind", kind), ("tx_hash", "0x" + locator[:WORD].hex()), ("tx_index", _int(locator, WORD)),
+            ("log_index", _int(locator, 2 * WORD)), ("token", token), ("sender", sender), ("recipient", recipient),
+            ("amount", _int(body, 4 * WORD)))
 
 
 def labels(kind: str, tx_hash: str, amount: int) -> dict[str, str]:
@@ -86,6 +93,7 @@ def _address(value: str) -> bytes:
     return b"\x00" * 12 + raw
 
 
+@lru_cache(maxsize=4096)  # tokens and users recur
 def _checksum(raw: bytes) -> str:
     """EIP-55: each hex letter upper case where the keccak of the lower-case hex has a nibble >= 8."""
     hex_ = raw.hex()

@@ -22,12 +22,36 @@ from typing import Any
 
 import coincurve
 import trio
+import trio.lowlevel
 
-from relayer.contract import (Batch, BatchResult, BlockContents, CandidateHeader, Confirmation, ConfirmationStatus,
-                              Delivery, DeliveryStatus, KeyType, LightClientUpdate, PolicyHost, Proof, RouteRef,
-                              ScanHints, SetChange, VerifiedHeader, UpdateStatus)
 from relayer.config_schema import Invalid, Report, Table, string_value
-from relayer.errors import BrokenLinkError, ConfigError, ContractRevert, ProofError, RpcUnanswered, VerificationError
+from relayer.contract import (
+    Batch,
+    BatchResult,
+    BlockContents,
+    CandidateHeader,
+    Confirmation,
+    ConfirmationStatus,
+    Delivery,
+    DeliveryStatus,
+    KeyType,
+    LightClientUpdate,
+    PolicyHost,
+    Proof,
+    RouteRef,
+    ScanHints,
+    SetChange,
+    UpdateStatus,
+    VerifiedHeader,
+)
+from relayer.errors import (
+    BrokenLinkError,
+    ConfigError,
+    ContractRevert,
+    ProofError,
+    RpcUnanswered,
+    VerificationError,
+)
 from relayer.types import Envelope, MessageId
 
 FAMILY = "memchain"
@@ -152,27 +176,27 @@ class MemSource:
 
     async def head_number(self) -> int:
         """Latest block number. Raises nothing; cancelled: no effect."""
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         return len(self.chain.blocks) - 1
 
     async def headers(self, first: int, last: int) -> list[CandidateHeader]:
         """Headers ``first..last`` as served. Raises RpcUnanswered for a block not mined yet (as a
         lagging node would). Cancelled: no effect."""
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         if last >= len(self.chain.blocks):
             raise RpcUnanswered("no such block yet", chain=self.name, block=last)
         return [CandidateHeader(h.number, h.hash, h.encoded(), h) for h, _ in self.chain.blocks[first:last + 1]]
 
     async def scan_hints(self, first: int, last: int, headers: Mapping[int, VerifiedHeader]) -> ScanHints:
         """Blocks whose commitment is not the empty one. Raises nothing; cancelled: no effect."""
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         empty = commitment_of([])
         candidates = frozenset(n for n, h in headers.items() if first <= n <= last and h.commitment != empty)
         return ScanHints(candidates=candidates, reported=candidates)
 
     async def block_contents(self, header: VerifiedHeader) -> BlockContents:
         """The block's messages as served (unchecked). Raises nothing; cancelled: no effect."""
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         return BlockContents(header.number, header.hash, list(self.chain.blocks[header.number][1]))
 
     def messages(self, header: VerifiedHeader, contents: BlockContents,
@@ -394,7 +418,7 @@ class MemDestination:
 
     async def delivered(self, route: RouteRef, nonces: Sequence[int]) -> frozenset[int]:
         """Raises nothing; cancelled: no effect."""
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         done = self.chain.bridges[route.src_chain_id].delivered
         return frozenset(n for n in nonces if n in done)
 
@@ -402,7 +426,7 @@ class MemDestination:
         """Raises ContractRevert when the batch would fail as a whole (checked before sending, like an
         estimate); cancelled after it was sent: the transaction stays in the pool and ``recover``
         settles it."""
-        await trio.sleep(0)  # the estimate's round trip
+        await trio.lowlevel.checkpoint()  # the estimate's round trip
         bridge = self.chain.bridges[batch.route.src_chain_id]
         try:
             _dry_run(bridge, batch)
@@ -428,7 +452,7 @@ class MemDestination:
 
     async def confirmation(self, delivery: Delivery, depth: int) -> Confirmation:
         """Final ``depth`` blocks deep. Raises nothing; cancelled: no effect."""
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         tx = self.chain.mined.get(delivery.ref or "")
         if tx is None or tx.receipt is None or tx.receipt.block_number is None:
             return Confirmation(ConfirmationStatus.GONE)
@@ -485,7 +509,7 @@ class SealedHeaderPolicy:
     async def update(self, route: RouteRef, header: VerifiedHeader) -> LightClientUpdate | None:
         """Empty once the client holds the block's commitment; else the sealed header. Raises
         VerificationError when it holds another one."""
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         accepted = self.destination.chain.bridges[route.src_chain_id].accepted.get(header.number)
         if accepted == header.commitment:
             return LightClientUpdate(self.name, header.number)

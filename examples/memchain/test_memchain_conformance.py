@@ -10,9 +10,18 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from memchain import (
+    Devnet,
+    Header,
+    MemAdapter,
+    MemDestination,
+    MemLightClient,
+    MemSigner,
+    MemSource,
+    Message,
+    SealedHeaderPolicy,
+)
 
-from memchain import (Devnet, Header, MemAdapter, MemDestination, MemLightClient, MemSigner, MemSource, Message,
-                      SealedHeaderPolicy)
 from relayer.contract import BlockContents, CandidateHeader, PolicyHost, Proof, RouteRef
 from relayer.testing import ConformanceSuite, Family, Produced
 

@@ -12,8 +12,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from relayer.contract import (BlockContents, CandidateHeader, Destination, FamilyConfig, LightClientFactory,
-                              PolicyHost, Proof, RouteRef, Signer, Source, UpdatePolicy)
+from relayer.contract import (
+    BlockContents,
+    CandidateHeader,
+    Destination,
+    FamilyConfig,
+    LightClientFactory,
+    PolicyHost,
+    Proof,
+    RouteRef,
+    Signer,
+    Source,
+    UpdatePolicy,
+)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,14 @@ import time
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from relayer.contract import Delivery, DeliveryStatus, Destination, RouteRef, Signer, VerifiedHeader
+from relayer.contract import (
+    Delivery,
+    DeliveryStatus,
+    Destination,
+    RouteRef,
+    Signer,
+    VerifiedHeader,
+)
 from relayer.errors import ConfigError
 
 
@@ -52,10 +59,10 @@ class MemoryHost:
 
     def own_attestation(self, route: RouteRef, number: int, epoch: int) -> dict[str, Any] | None:
         """The latest kept attestation of ``number`` at ``epoch`` for the route. Raises nothing."""
-        for record in reversed(self.attestations):
-            if (record.get("number") == number and record.get("epoch", epoch) == epoch
-                    and record.get("src_chain_id", route.src_chain_id) == route.src_chain_id
-                    and record.get("dst_chain_id", route.dst_chain_id) == route.dst_chain_id):
+        wanted = {"number": number, "epoch": epoch, "src_chain_id": route.src_chain_id,
+                  "dst_chain_id": route.dst_chain_id}
+        for record in self.attestations[::-1]:
+            if all(record.get(key, value) == value for key, value in wanted.items()):
                 return record
         return None
 

@@ -17,9 +17,25 @@ from typing import Any, TypeVar
 import pytest
 import trio
 
-from relayer.contract import (Batch, BlockContents, CandidateHeader, ConfirmationStatus, Delivery, DeliveryStatus,
-                              Destination, FamilyConfig, KeyType, LightClient, LightClientUpdate, RouteRef,
-                              Signer, Source, UpdatePolicy, UpdateStatus, VerifiedHeader)
+from relayer.contract import (
+    Batch,
+    BlockContents,
+    CandidateHeader,
+    ConfirmationStatus,
+    Delivery,
+    DeliveryStatus,
+    Destination,
+    FamilyConfig,
+    KeyType,
+    LightClient,
+    LightClientUpdate,
+    RouteRef,
+    Signer,
+    Source,
+    UpdatePolicy,
+    UpdateStatus,
+    VerifiedHeader,
+)
 from relayer.errors import ConfigError, ContractRevert, ProofError, VerificationError
 from relayer.testing.family import Family, Produced
 from relayer.testing.host import MemoryHost

@@ -23,7 +23,7 @@ def test_docs_name_every_check_of_the_suite_and_files_that_exist() -> None:
 
     root = EXAMPLE.parents[1]
     text = (root / "docs" / "adapters.md").read_text()
-    listed = set(re.findall(r"^\| `(test_\w+)` \|", text, flags=re.M))
+    listed = set(re.findall(r"^\| `(test_\w+)` \|", text, flags=re.MULTILINE))
     assert listed == {name for name in dir(ConformanceSuite) if name.startswith("test_")}
     for path in set(re.findall(r"`((?:examples|tests|relayer|docs)/[\w./]+)`", text)):
         assert (root / path).exists(), path

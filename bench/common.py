@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,7 @@ def metadata(started: Started) -> dict[str, Any]:
     return {
         **git_commit(),
         "command": started.command,
-        "date_utc": datetime.fromtimestamp(started.at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "date_utc": datetime.fromtimestamp(started.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "duration_s": round(time.monotonic() - started.monotonic, 1),
         "machine": machine(),
         "load_1m_before": round(started.load_1m, 2),

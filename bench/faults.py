@@ -54,7 +54,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +62,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from eth_account import Account  # noqa: E402
-
 from eth_abi import decode as abi_decode  # noqa: E402
+from eth_account import Account  # noqa: E402
 
 from adapters.evm.abi import Contract, abi_type  # noqa: E402
 from adapters.evm.adapter import message_id  # noqa: E402
@@ -91,7 +90,7 @@ ASSETS = ("native", "token", "wrapped-native", "wrapped-token")
 
 def log_time(stamp: str) -> float:
     """A log line's ISO-8601 UTC timestamp as epoch seconds."""
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
 
 
 @dataclass
@@ -617,7 +616,7 @@ def render(trials: list[Trial], rows: list[dict[str, Any]], *, args: argparse.Na
     failed_rows = [r for r in rows if r["outcome"] not in ("passed", "skipped")]
     ok = (lost == 0 and twice == 0 and mismatched == 0 and broken == 0 and foreign == 0 and unrecovered == 0
           and not errors and not failed_rows)
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [
         "# Reliability report",
         "",

@@ -17,7 +17,6 @@ Writes ``bench/results/header-update-gas.json`` and ``bench/results/header-updat
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from collections.abc import Iterator

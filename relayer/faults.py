@@ -30,7 +30,7 @@ import random
 import signal
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 POINTS = ("after-observe", "after-attest", "after-sign-before-send", "after-send-before-record",
           "during-header-update")
@@ -82,7 +82,7 @@ def fault_point(name: str) -> None:
 
 def _inject(name: str, fault: Fault) -> None:
     action = "kill" if fault.pause is None else "pause"
-    line = {"timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "level": "warning",
+    line = {"timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "level": "warning",
             "event": "fault.injected", "logger": "relayer.faults", "point": name, "action": action,
             "pid": os.getpid()}
     if fault.pause is not None:

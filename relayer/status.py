@@ -4,11 +4,11 @@ pending transactions, read from the operator's state database (works with the da
 from __future__ import annotations
 
 import json
-
-import httpx
 import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from relayer.config import Config, load_config
 from relayer.store import STATES, Store

@@ -43,14 +43,14 @@ from light_clients.bft.common import (
     parse_hex,
     parse_options,
 )
+from light_clients.bft.judging import SealJudge
 from light_clients.bft.misbehaviour import Misbehaviour, MisbehaviourError
 from light_clients.bft.rules import UNKNOWN_VOTE, HeadVote, UnknownVote, quorum
-from light_clients.bft.judging import SealJudge
 from light_clients.evm.header import Header
 from light_clients.evm.role import EvmHeaderRole
-from relayer.errors import BrokenLinkError, ConfigError, VerificationError
 from light_clients.finality import ConfirmationsFinality
 from relayer.contract import SetChange, VerifiedHeader
+from relayer.errors import BrokenLinkError, ConfigError, VerificationError
 
 BFT_OPTIONS = frozenset({"validators", "checkpoint_number", "checkpoint_hash", "epoch"})
 

@@ -21,15 +21,15 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 from light_clients.bft.common import CheckpointMismatchError, Verdict, hex0x, option_key, parse_options
+from light_clients.bft.judging import SealJudge
 from light_clients.bft.misbehaviour import Misbehaviour, MisbehaviourError
 from light_clients.clique import rules
 from light_clients.clique.rules import CliqueSeal
 from light_clients.clique.snapshot import Snapshot
-from light_clients.bft.judging import SealJudge
 from light_clients.evm.header import Header
 from light_clients.evm.role import EvmHeaderRole
-from relayer.errors import BrokenLinkError, ConfigError, VerificationError
 from light_clients.finality import ConfirmationsFinality
+from relayer.errors import BrokenLinkError, ConfigError, VerificationError
 
 KIND = "clique"
 CLIQUE_OPTIONS = frozenset({"validators", "checkpoint_number", "checkpoint_hash", "epoch", "period"})

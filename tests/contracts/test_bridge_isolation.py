@@ -8,11 +8,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from bridge_env import (
+    BRIDGE,
+    CHAIN_A,
+    CHAIN_B,
+    DEPLOYER,
+    NATIVE,
+    USER,
+    USER_KEY,
+    BridgePair,
+    Chain,
+    bridge_pair,
+    events,
+    fresh_address,
+)
 from eth_utils import keccak
 
 from adapters.evm.abi import Contract, decode_revert
-from bridge_env import (BRIDGE, CHAIN_A, CHAIN_B, DEPLOYER, NATIVE, USER, USER_KEY, BridgePair, Chain, bridge_pair,
-                        events, fresh_address)
 from relayer.errors import ContractRevert, RpcError
 
 ETHER = 10**18

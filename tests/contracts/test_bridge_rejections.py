@@ -8,14 +8,26 @@ from typing import Any
 
 import pytest
 import rlp
+from bridge_env import (
+    BRIDGE,
+    CHAIN_A,
+    CHAIN_B,
+    DEPLOYER,
+    NATIVE,
+    USER,
+    USER_KEY,
+    BridgePair,
+    bridge_pair,
+    events,
+    fresh_address,
+    make_keys,
+)
 from eth_account import Account
 from eth_utils import keccak
 
 from adapters.evm import committee as cm
 from adapters.evm.abi import Contract
 from adapters.evm.proof import build_receipt_proof
-from bridge_env import (BRIDGE, CHAIN_A, CHAIN_B, DEPLOYER, NATIVE, USER, USER_KEY, BridgePair, bridge_pair,
-                        events, fresh_address, make_keys)
 from relayer.errors import ContractRevert
 
 LC = "CommitteeLightClient"

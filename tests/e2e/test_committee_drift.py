@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from devnet_helpers import chain, events, now_iso, wait_for
 from eth_account import Account
 
 from adapters.evm import committee as cm
 from adapters.evm.sync_client import SyncEvm
-from devnet_helpers import chain, events, now_iso, wait_for
 from relayer.devnet import network
 from relayer.devnet.anvil import free_port
 from relayer.keys import load_account

@@ -11,9 +11,20 @@ import re
 from typing import Any
 
 import pytest
-
-from ops_support import (ALERT_TESTS_FILE, ALERTS_FILE, FOREIGN_METRICS, METRICS_FILE, ROOT, RUNBOOK,
-                         known_series, load_metrics, load_yaml, promql_metric_names, require_tool, run)
+from ops_support import (
+    ALERT_TESTS_FILE,
+    ALERTS_FILE,
+    FOREIGN_METRICS,
+    METRICS_FILE,
+    ROOT,
+    RUNBOOK,
+    known_series,
+    load_metrics,
+    load_yaml,
+    promql_metric_names,
+    require_tool,
+    run,
+)
 
 REQUIRED_ALERTS = {
     "RelayerBacklogGrowing", "RelayerOldestMessageTooOld", "RelayerLightClientBehind", "RelayerWalletLow",

@@ -8,8 +8,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ops_support import DASHBOARD_FILE, FOREIGN_METRICS, known_series, load_metrics, promql_metric_names, \
-    require_tool, run
+from ops_support import (
+    DASHBOARD_FILE,
+    FOREIGN_METRICS,
+    known_series,
+    load_metrics,
+    promql_metric_names,
+    require_tool,
+    run,
+)
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 # What Grafana substitutes before the query reaches Prometheus.

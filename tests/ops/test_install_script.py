@@ -12,7 +12,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
 from ops_support import ROOT, UNIT_FILE, run
 
 INSTALL = ROOT / "deploy" / "install.sh"

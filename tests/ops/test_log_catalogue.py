@@ -12,8 +12,16 @@ import re
 import textwrap
 from pathlib import Path
 
-from ops_support import (CITING_DOCS, LOG_CATALOGUE, ScanResult, catalogue_rows, cited_events, load_catalogue,
-                         scan_file, scan_sources)
+from ops_support import (
+    CITING_DOCS,
+    LOG_CATALOGUE,
+    ScanResult,
+    catalogue_rows,
+    cited_events,
+    load_catalogue,
+    scan_file,
+    scan_sources,
+)
 
 EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 

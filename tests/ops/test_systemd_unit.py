@@ -13,7 +13,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from ops_support import UNIT_FILE, require_tool, run
 
 MAX_EXPOSURE = 1.5

@@ -36,8 +36,15 @@ from rlp.sedes import big_endian_int
 from adapters.evm.abi import ERROR_STRING_SELECTOR, PANIC_SELECTOR, Contract, decode_revert
 from adapters.evm.proof import ReceiptProof, build_receipt_proof, verify_receipt_proof, walk_proof
 from light_clients.bft import codec as bft
-from light_clients.evm.header import (FIXTURE_NAMES, LAYOUTS, RPC_NAMES, Header, decode_header,
-                                      header_from_fixture, header_from_rpc)
+from light_clients.evm.header import (
+    FIXTURE_NAMES,
+    LAYOUTS,
+    RPC_NAMES,
+    Header,
+    decode_header,
+    header_from_fixture,
+    header_from_rpc,
+)
 from light_clients.evm.receipts import encode_receipt, receipts_root
 from relayer.config import Config, check_data, parse_config
 from relayer.errors import ConfigError, ProofError, RpcAnswerError, VerificationError

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from devnet_helpers import chain, events, now_iso, quiet, restart, use_rpcs, wait_for
 from eth_account import Account
 
 from adapters.evm.abi import Contract
@@ -37,7 +38,6 @@ from relayer.devnet.proxy import (
     start_proxy,
     stop_proxy,
 )
-from devnet_helpers import chain, events, now_iso, quiet, restart, use_rpcs, wait_for
 
 pytestmark = pytest.mark.slow
 BRIDGE = Contract.load("Bridge")

@@ -27,8 +27,7 @@ from eth_account import Account
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "contracts"))
 
-from bridge_env import (BRIDGE, CHAIN_A, DEPLOYER, USER, USER_KEY, BridgePair, bridge_pair,  # noqa: E402
-                        fresh_address)
+from bridge_env import BRIDGE, CHAIN_A, DEPLOYER, USER, USER_KEY, BridgePair, bridge_pair, fresh_address  # noqa: E402
 
 from adapters.evm.abi import decode_revert  # noqa: E402
 from relayer.errors import ContractRevert  # noqa: E402

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import rlp
+from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from eth_utils import keccak
 from trie import HexaryTrie
 
 from adapters.evm.proof import ReceiptProof, build_receipt_proof, build_receipt_proofs, verify_receipt_proof, walk_proof

@@ -196,8 +196,9 @@ def markdown(doc: dict[str, Any]) -> str:
     labels = {"empty": "empty blocks", "messages": "one lock (message) in every block"}
     for name, ph in doc["phases"].items():
         r, n = ph["relayer"], ph["node"]
+        calls = "eth_getBlockByNumber + eth_getBlockReceipts" if name == "messages" else "eth_getBlockByNumber"
         lines.append(f"| {labels[name]} | {r['blocks_timed']:,} | {r['blocks_per_s']:,} | {n['blocks_per_s']:,} "
-                     f"({'eth_getBlockByNumber + eth_getBlockReceipts' if name == 'messages' else 'eth_getBlockByNumber'}) "
+                     f"({calls}) "
                      f"| {ph['vs_node']:.2f} | {ph['vs_block_rate']:,}× | {ph['messages']:,} |")
     lines += ["", "*relayer / block rate*: how many times faster than the chain makes blocks the relayer catches "
               "up (a relayer down for an hour is back at the head after an hour / (ratio − 1)).", ""]

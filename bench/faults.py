@@ -333,7 +333,7 @@ class Matrix:
             counts.update(str(lg["topics"][1]).lower() for lg in logs)
             txs = Counter(lg["transactionHash"] for lg in logs)
             answers = self.evm[dst].batch([("eth_getTransactionByHash", [h]) for h in txs])
-            for (h, n), tx in zip(txs.items(), answers):
+            for (_, n), tx in zip(txs.items(), answers):
                 deliverers[self.names.get(tx["from"].lower(), tx["from"])] += n
         return counts, deliverers
 
@@ -637,8 +637,8 @@ def render(trials: list[Trial], rows: list[dict[str, Any]], *, args: argparse.Na
         f"- git commit: {git_commit()}",
         f"- devnet: 1 s blocks, {network.CONFIRMATIONS} confirmations, 3 operators, threshold "
         f"{network.THRESHOLD}, grace {network.GRACE_PERIOD:g} s, replace_after {network.REPLACE_AFTER:g} s",
-        f"- seed: {seed} (replay the plan with `--seed {seed}`); wall time {wall / 60:.1f} min (matrix {matrix_s / 60:.1f} min, pytest rows "
-        f"{pytest_s / 60:.1f} min)",
+        f"- seed: {seed} (replay the plan with `--seed {seed}`); wall time {wall / 60:.1f} min "
+        f"(matrix {matrix_s / 60:.1f} min, pytest rows {pytest_s / 60:.1f} min)",
         f"- verdict: **{'PASS' if ok else 'FAIL'}**: {len(crashed)} SIGKILL trials at fault points, "
         f"{messages} messages, {lost} lost, {twice} delivered twice, {mismatched} balance mismatches, "
         f"{broken} trials with collateral ≠ wrapped supply, {foreign} messages of sole-submitter trials "

@@ -97,7 +97,8 @@ def qbft_updates(dest: SyncEvm, source: Iterator[Header], n: int, seals: int,
 # ---------------------------------------------------------------------- committee
 def committee_updates(dest: SyncEvm, source: Iterator[Header], members: int, threshold: int, sigs: int,
                       repeats: int) -> list[tuple[int, int, int]]:
-    """(gas, signature bytes, calldata gas) of ``repeats`` updates of a fresh committee client, ``sigs`` signatures each."""
+    """(gas, signature bytes, calldata gas) of ``repeats`` updates of a fresh committee client,
+    ``sigs`` signatures each."""
     keys = sorted(gen_keys(f"committee-{members}", members), key=lambda k: int(cm.signer_address(k), 16))
     lc = dest.deploy(DEPLOYER, "CommitteeLightClient", SOURCE_CHAIN, [cm.signer_address(k) for k in keys], threshold)
     domain = cm.committee_domain_separator(dest.chain_id, lc)

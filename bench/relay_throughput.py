@@ -730,7 +730,8 @@ def analyse(args: argparse.Namespace, deployment: dict[str, Any], chains: Chains
             "requests_by_chain": {c: int(v - by_label(before.ops[op], "relayer_rpc_requests_total", "chain").get(c, 0))
                                   for c, v in by_label(after.ops[op], "relayer_rpc_requests_total", "chain").items()},
             "idle_requests_by_chain_per_s": {
-                c: round((v - by_label(idle_start.ops[op], "relayer_rpc_requests_total", "chain").get(c, 0)) / idle_s, 2)
+                c: round((v - by_label(idle_start.ops[op], "relayer_rpc_requests_total", "chain").get(c, 0))
+                         / idle_s, 2)
                 for c, v in by_label(before.ops[op], "relayer_rpc_requests_total", "chain").items()},
             "rpc_errors": int(total(after.ops[op], "relayer_rpc_errors_total")
                               - total(before.ops[op], "relayer_rpc_errors_total")),
@@ -774,7 +775,8 @@ def analyse(args: argparse.Namespace, deployment: dict[str, Any], chains: Chains
                    "poll_interval_s": network.POLL_INTERVAL, "batch_size": RouteConfig.batch_size,
                    "anvil": chains.evm["alpha"].rpc("web3_clientVersion")},
         "host": {"cpus": os.cpu_count(), "load_average_1m_at_end": round(os.getloadavg()[0], 2)},
-        "timing": {"send_s": round(t_sent - t_send, 3), "first_send_to_all_delivered_s": round(t_delivered - t_send, 1)},
+        "timing": {"send_s": round(t_sent - t_send, 3),
+                   "first_send_to_all_delivered_s": round(t_delivered - t_send, 1)},
         "delivered": delivered_n,
         "undelivered": len(planned) - delivered_n,
         "summary": {
@@ -802,8 +804,9 @@ def method_text(args: argparse.Namespace) -> str:
     load = "all at once" if args.rate is None else f"at {args.rate:g} messages/s"
     return (f"devnet (anvil, {network.BLOCK_TIME:g} s blocks, {network.CONFIRMATIONS} confirmations, "
             f"{network.OPERATORS} operators, committee {network.THRESHOLD}-of-{network.OPERATORS}, grace "
-            f"{network.GRACE_PERIOD:g} s, poll {network.POLL_INTERVAL:g} s, batch_size {RouteConfig.batch_size}); {args.messages} "
-            f"lockNative/lockToken transfers, alternating alpha->beta / beta->alpha, from {args.users} users, "
+            f"{network.GRACE_PERIOD:g} s, poll {network.POLL_INTERVAL:g} s, batch_size {RouteConfig.batch_size}); "
+            f"{args.messages} lockNative/lockToken transfers, alternating alpha->beta / beta->alpha, "
+            f"from {args.users} users, "
             f"pre-signed and sent {load}, each to a fresh recipient; latencies from block timestamps "
             f"(1 s resolution): finality = timestamp of block + {network.CONFIRMATIONS}; destination gas = all gas of "
             "the operators' transactions to the destination bridge (header updates and wasted duplicates "
@@ -893,7 +896,8 @@ def markdown(result: dict[str, Any]) -> str:
         "| peak messages delivered in one destination block "
         + both(lambda x: x["capacity"]["peak_messages_in_one_block"])
         + " | physical limit | "
-        + f"{ab['capacity']['peak_block_vs_physical'] or 0:.1%} / {ba['capacity']['peak_block_vs_physical'] or 0:.1%} |",
+        + f"{ab['capacity']['peak_block_vs_physical'] or 0:.1%} / "
+        + f"{ba['capacity']['peak_block_vs_physical'] or 0:.1%} |",
         "| achieved delivery rate, msg/s (first..last delivery block) "
         + both(lambda x: fmt(x["capacity"]["achieved_messages_per_s"], 1))
         + " | " + " / ".join(fmt(x["capacity"]["physical_messages_per_s"]) for x in (ab, ba)) + " (physical) | "

@@ -146,7 +146,8 @@ def render_life(doc: dict[str, Any]) -> str:
     for t in dst["transactions"]:
         lines.append(f"  transaction  {dst['chain']} {t['hash']} nonce {t['nonce']} {t['state']}"
                      + (f" gas {t['gas_used']}" if t["gas_used"] else "") + (f" ({t['error']})" if t["error"] else ""))
-    lines.append(f"  destination  {dst['chain']} tx {dst['tx'] or '-'}" + (f" gas {dst['gas_used']}" if dst["gas_used"] else ""))
+    lines.append(f"  destination  {dst['chain']} tx {dst['tx'] or '-'}"
+                 + (f" gas {dst['gas_used']}" if dst["gas_used"] else ""))
     if doc["reason"]:
         lines.append(f"  last reason  {doc['reason']}")
     return "\n".join(lines)

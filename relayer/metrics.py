@@ -21,10 +21,12 @@ class Metrics:
 
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        self.route_backlog = Gauge("relayer_route_backlog", "Messages final but not yet delivered", ["route"], registry=r)
+        self.route_backlog = Gauge("relayer_route_backlog", "Messages final but not yet delivered", ["route"],
+                                   registry=r)
         self.route_oldest_age = Gauge("relayer_route_oldest_undelivered_age_seconds",
                                       "Age of the oldest undelivered message", ["route"], registry=r)
-        self.delivered = Counter("relayer_messages_delivered", "Messages delivered by this operator", ["route"], registry=r)
+        self.delivered = Counter("relayer_messages_delivered", "Messages delivered by this operator", ["route"],
+                                 registry=r)
         self.delivered_by_peer = Counter("relayer_messages_delivered_by_peer",
                                          "Messages another operator delivered first", ["route"], registry=r)
         self.failed = Counter("relayer_messages_failed", "Failed delivery attempts by reason", ["route", "reason"],
@@ -34,7 +36,8 @@ class Metrics:
         self.lc_height = Gauge("relayer_light_client_height", "Latest header the off-chain light client verified",
                                ["chain"], registry=r)
         self.rpc_requests = Counter("relayer_rpc_requests", "JSON-RPC HTTP requests", ["chain", "endpoint"], registry=r)
-        self.rpc_errors = Counter("relayer_rpc_errors", "Failed JSON-RPC HTTP requests", ["chain", "endpoint"], registry=r)
+        self.rpc_errors = Counter("relayer_rpc_errors", "Failed JSON-RPC HTTP requests", ["chain", "endpoint"],
+                                  registry=r)
         self.rpc_latency = Histogram("relayer_rpc_latency_seconds", "JSON-RPC request latency", ["chain", "endpoint"],
                                      buckets=LATENCY_BUCKETS, registry=r)
         self.rpc_up = Gauge("relayer_rpc_endpoint_up", "1 when the endpoint's last request succeeded",
@@ -53,8 +56,8 @@ class Metrics:
         self.route_stalled = Gauge("relayer_route_stalled", "1 when a route with backlog made no progress",
                                    ["route"], registry=r)
         self.misbehaviour = Gauge("relayer_misbehaviour_detected",
-                                  "1 while relaying from the chain is halted (open evidence or a fatal verification error)",
-                                  ["chain"], registry=r)
+                                  "1 while relaying from the chain is halted "
+                                  "(open evidence or a fatal verification error)", ["chain"], registry=r)
 
     def count_store_reads(self, store: Any) -> None:
         """Export ``store.reads`` as the counter relayer_store_reads_total, read only when scraped

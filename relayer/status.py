@@ -59,7 +59,8 @@ def render(doc: dict[str, Any]) -> str:
         lines.append(f"{r['route']:<16}" + "".join(f"{r['messages'][s]:>19}" for s in STATES) + f"{age:>13}")
     lines += ["", f"{'chain':<10}{'cursor':>10}{'light client':>14}  hash"]
     for name, c in doc["chains"].items():
-        lines.append(f"{name:<10}{_s(c['cursor']):>10}{_s(c['light_client_height']):>14}  {c['light_client_hash'] or '-'}")
+        lines.append(f"{name:<10}{_s(c['cursor']):>10}{_s(c['light_client_height']):>14}  "
+                     f"{c['light_client_hash'] or '-'}")
     for name, c in doc["chains"].items():
         for endpoint in c.get("rpc", []):
             lines.append(f"  {name} rpc {endpoint['url']}: {endpoint['state']} "

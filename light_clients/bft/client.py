@@ -215,7 +215,8 @@ class BftLightClient(SealJudge, EvmHeaderRole, ConfirmationsFinality):
         return self._verdict(seen, validators, None)
 
     def _verdict(self, seen: _Seen, validators: tuple[bytes, ...], reason: str | None) -> Verdict:
-        return Verdict(reason is None, seen.signers, validators, quorum(len(validators)), reason, seen.hash, seen.number)
+        return Verdict(reason is None, seen.signers, validators, quorum(len(validators)), reason, seen.hash,
+                       seen.number)
 
     def _check_claim(self, seen: _Seen, claimed_hash: bytes | None) -> None:
         if claimed_hash is not None and claimed_hash != seen.hash:
@@ -296,7 +297,8 @@ class BftLightClient(SealJudge, EvmHeaderRole, ConfirmationsFinality):
             return
         if known is None:
             raise CheckpointMismatchError(
-                f"block {seen.number} of the chain hashes to {hex0x(seen.hash)}, not to the trusted {hex0x(known_hash)}",
+                f"block {seen.number} of the chain hashes to {hex0x(seen.hash)}, "
+                f"not to the trusted {hex0x(known_hash)}",
                 key=option_key(self.chain_name, "checkpoint_hash"),
                 block=seen.number,
             )
@@ -487,7 +489,8 @@ class BftLightClient(SealJudge, EvmHeaderRole, ConfirmationsFinality):
             raise VerificationError("trusted state belongs to another chain or light client", chain=chain_name)
         validators = parse_address_list(state.get("validators"), "validators")
         try:
-            client = cls(chain_name, chain_id, confirmations, validators=list(validators), epoch=state.get("epoch", 30000))
+            client = cls(chain_name, chain_id, confirmations, validators=list(validators),
+                         epoch=state.get("epoch", 30000))
         except ConfigError as exc:
             raise VerificationError(f"malformed trusted state: {exc.message}", chain=chain_name) from exc
         number, hash_ = _parse_head(state)

@@ -183,7 +183,8 @@ def _byte_list(item: Any, size: int, what: str) -> tuple[bytes, ...]:
 def _vote(codec: ExtraCodec, item: Any) -> Vote | None:
     if item == codec.no_vote and type(item) is type(codec.no_vote):
         return None
-    if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], bytes) and len(item[0]) == ADDRESS_LENGTH):
+    if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], bytes)
+            and len(item[0]) == ADDRESS_LENGTH):
         raise VerificationError(f"extraData vote is neither 'no vote' nor [recipient, type] ({codec.name})")
     if item[1] == codec.add_byte:
         return Vote(item[0], add=True)

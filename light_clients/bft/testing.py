@@ -48,7 +48,8 @@ def seal_header(codec: ExtraCodec, header: Header, keys: Sequence[bytes]) -> Hea
     """``header`` with committed seals by ``keys`` (replacing any seals it had)."""
     extra = decode_extra(codec, header.extra_data)
     digest = rules.commit_hash(codec, header, extra)
-    sealed = BftExtra(extra.vanity, extra.validators, extra.vote, extra.round, tuple(sign_hash(k, digest) for k in keys))
+    seals = tuple(sign_hash(k, digest) for k in keys)
+    sealed = BftExtra(extra.vanity, extra.validators, extra.vote, extra.round, seals)
     return header.replace(extra_data=encode_extra(codec, sealed))
 
 

@@ -201,7 +201,8 @@ class CliqueLightClient(SealJudge, EvmHeaderRole, ConfirmationsFinality):
             return True
         if known is None:
             raise CheckpointMismatchError(
-                f"block {header.number} of the chain hashes to {hex0x(header.hash)}, not to the trusted {hex0x(known_hash)}",
+                f"block {header.number} of the chain hashes to {hex0x(header.hash)}, "
+                f"not to the trusted {hex0x(known_hash)}",
                 key=option_key(self.chain_name, "checkpoint_hash"),
                 block=header.number,
             )
@@ -377,7 +378,8 @@ class CliqueLightClient(SealJudge, EvmHeaderRole, ConfirmationsFinality):
         """
         if state.get("kind", KIND) != KIND or state.get("chain_id", chain_id) != chain_id:
             raise VerificationError("trusted state belongs to another chain or light client", chain=chain_name)
-        options = {"validators": state.get("validators"), "epoch": state.get("epoch", 30000), "period": state.get("period")}
+        options = {"validators": state.get("validators"), "epoch": state.get("epoch", 30000),
+                   "period": state.get("period")}
         try:
             client = cls(chain_name, chain_id, confirmations, **options)
         except ConfigError as exc:

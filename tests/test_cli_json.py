@@ -17,7 +17,8 @@ from relayer.cli import build_parser
 NO_OUTPUT_DATA = {("run",)}  # the daemon: JSON log lines, not a document
 
 
-def leaf_commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], argparse.ArgumentParser]:
+def leaf_commands(parser: argparse.ArgumentParser,
+                  path: tuple[str, ...] = ()) -> dict[tuple[str, ...], argparse.ArgumentParser]:
     subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     if not subs:
         return {path: parser}
@@ -55,7 +56,8 @@ def test_keys_as_json(tmp_path: Path) -> None:
     new = json.loads(relayer("keys", "new", "--keystore", tmp_path / "k.json", "--password-file", password,
                              "--json").stdout)
     assert new["address"].startswith("0x") and new["keystore"] == str(tmp_path / "k.json")
-    assert json.loads(relayer("keys", "show-address", tmp_path / "k.json", "--json").stdout)["address"] == new["address"]
+    shown = json.loads(relayer("keys", "show-address", tmp_path / "k.json", "--json").stdout)
+    assert shown["address"] == new["address"]
     listed = json.loads(relayer("keys", "list", tmp_path, "--json").stdout)["keystores"]
     assert [k["address"] for k in listed] == [new["address"]]
 

@@ -113,7 +113,8 @@ def test_wrong_kind_says_why(capsys: pytest.CaptureFixture[str], qbft_file: Path
 # --------------------------------------------------------------------------- clique
 
 
-def test_goerli_block_is_valid_with_its_signer(capsys: pytest.CaptureFixture[str], tmp_path: Path, vectors: Path) -> None:
+def test_goerli_block_is_valid_with_its_signer(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                               vectors: Path) -> None:
     fixture = json.loads((vectors / GOERLI / "blocks_goerli.json").read_text())[0]["header"]
     header = header_from_fixture(fixture)
     path = tmp_path / "goerli-1.json"

@@ -21,7 +21,8 @@ def test_encode_call_with_struct_arguments() -> None:
     proof = (7, b"\x80", [b"\x01\x02", b"\x03"], 1)
     data = BRIDGE.encode_call("mint", 1001, proof)
     assert data[:4] == keccak(text="mint(uint64,(uint256,bytes,bytes[],uint256))")[:4]
-    assert eth_abi.decode(["uint64", "(uint256,bytes,bytes[],uint256)"], data[4:]) == (1001, (7, b"\x80", (b"\x01\x02", b"\x03"), 1))
+    assert eth_abi.decode(["uint64", "(uint256,bytes,bytes[],uint256)"], data[4:]) == (
+        1001, (7, b"\x80", (b"\x01\x02", b"\x03"), 1))
     as_dict = {"blockNumber": 7, "key": "0x80", "nodes": ["0x0102", b"\x03"], "logIndex": 1}
     assert BRIDGE.encode_call("mint", 1001, as_dict) == data
 

@@ -12,7 +12,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 COMPILE = REPO / "adapters" / "evm" / "build" / "compile.mjs"
 ARTIFACTS = REPO / "adapters" / "evm" / "artifacts"
-EXPECTED = {"Bridge", "CommitteeLightClient", "ILightClient", "MPTHarness", "QbftLightClient", "TestToken", "WrappedToken",
+EXPECTED = {"Bridge", "CommitteeLightClient", "ILightClient", "MPTHarness", "QbftLightClient", "TestToken",
+            "WrappedToken",
             # test-only attackers (contracts/test/Hostile.sol)
             "HookToken", "ReentrantLocker", "RefusingRecipient", "GasBurner"}
 

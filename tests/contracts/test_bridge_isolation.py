@@ -60,7 +60,8 @@ def one_block(chain: Chain, calls: list[tuple[str, bytes, int]]) -> list[dict[st
     return receipts
 
 
-def proofs_of(pair: BridgePair, src: Chain, receipts: list[dict[str, Any]]) -> list[tuple[int, bytes, list[bytes], int]]:
+def proofs_of(pair: BridgePair, src: Chain,
+              receipts: list[dict[str, Any]]) -> list[tuple[int, bytes, list[bytes], int]]:
     number = int(receipts[0]["blockNumber"], 16)
     block = src.evm.rpc("eth_getBlockReceipts", hex(number))
     return [pair.proof(src, r, receipts=block) for r in receipts]
@@ -127,7 +128,7 @@ def test_outcome_does_not_depend_on_the_gas_limit(pair: BridgePair, poisoned: di
 
 
 def test_poisoned_messages_are_set_aside_and_the_rest_delivered(pair: BridgePair, poisoned: dict[str, Any]) -> None:
-    a, b = pair.a, pair.b
+    a = pair.a
     nonces = poisoned["nonces"]
     before = a.evm.balance(a.bridge)
     receipt = a.evm.transact(DEPLOYER, a.bridge, "Bridge", "deliverBatch", CHAIN_B, b"", poisoned["proofs"])
@@ -152,7 +153,8 @@ def test_poisoned_messages_are_set_aside_and_the_rest_delivered(pair: BridgePair
     extra = int(burned_only["gasUsed"], 16) - int(refused_only["gasUsed"], 16)
     assert 0 < extra <= stipend + 5_000, extra
     # once the owner creates the missing wrapped token, the set-aside lock delivers on retry
-    a.evm.transact(DEPLOYER, a.bridge, "Bridge", "createWrapped", CHAIN_B, poisoned["orphan"], "Wrapped Orphan", "wORP", 18)
+    a.evm.transact(DEPLOYER, a.bridge, "Bridge", "createWrapped", CHAIN_B, poisoned["orphan"], "Wrapped Orphan", "wORP",
+                   18)
     retried = a.evm.transact(DEPLOYER, a.bridge, "Bridge", "deliverBatch", CHAIN_B, b"", poisoned["proofs"])
     assert outcome(retried) == ([nonces[4]], {k: v for k, v in failed.items() if k != nonces[4]})
     minted = a.evm.call(a.evm.call(a.bridge, "Bridge", "wrappedOf", CHAIN_B, poisoned["orphan"]), "WrappedToken",
@@ -162,7 +164,8 @@ def test_poisoned_messages_are_set_aside_and_the_rest_delivered(pair: BridgePair
 
 def test_execute_message_is_internal_only(pair: BridgePair) -> None:
     message = (False, 1, NATIVE, USER, ETHER)
-    assert reverts(pair.b.evm.transact, USER_KEY, pair.b.bridge, "Bridge", "executeMessage", CHAIN_A, message) == "NotSelf()"
+    assert reverts(pair.b.evm.transact, USER_KEY, pair.b.bridge, "Bridge", "executeMessage", CHAIN_A,
+                   message) == "NotSelf()"
 
 
 def test_paused_bridge_refuses_the_whole_batch(pair: BridgePair) -> None:
@@ -214,7 +217,8 @@ def test_lock_of_an_unregistered_token_is_refused(pair: BridgePair) -> None:
     lock = (a.evm.transact, USER_KEY, a.bridge, "Bridge", "lockToken", stranger, CHAIN_B, USER, ETHER)
     assert reverts(*lock) == f"TokenNotRegistered({CHAIN_B}, {stranger})"
     assert not a.evm.call(a.bridge, "Bridge", "isTokenRegistered", CHAIN_B, stranger)
-    assert reverts(a.evm.transact, USER_KEY, a.bridge, "Bridge", "registerToken", CHAIN_B, stranger, True) == "NotOwner()"
+    assert reverts(a.evm.transact, USER_KEY, a.bridge, "Bridge", "registerToken", CHAIN_B, stranger,
+                   True) == "NotOwner()"
     wrapped = a.wrapped[NATIVE]
     reason = reverts(a.evm.transact, DEPLOYER, a.bridge, "Bridge", "registerToken", CHAIN_B, wrapped, True)
     assert reason == f"UnknownAsset({CHAIN_A}, {wrapped})"

@@ -171,7 +171,8 @@ def test_unknown_source_chain(pair: BridgePair) -> None:
 def test_header_not_accepted(pair: BridgePair) -> None:
     receipt = pair.lock_native(pair.a, ETHER)
     number = int(receipt["blockNumber"], 16)
-    assert reverts(pair.deliver, pair.b, "mint", pair.proof(pair.a, receipt)) == f"HeaderNotAccepted({CHAIN_A}, {number})"
+    assert reverts(pair.deliver, pair.b, "mint",
+                   pair.proof(pair.a, receipt)) == f"HeaderNotAccepted({CHAIN_A}, {number})"
 
 
 def test_paused_bridge_rejects_delivery(pair: BridgePair) -> None:
@@ -254,7 +255,8 @@ def test_committee_rotation(pair: BridgePair) -> None:
     assert reverts(evm.transact, DEPLOYER, lc, LC, "rotateCommittee", members, 3, few) == "NotEnoughSignatures(1, 2)"
     sigs = cm.pack_signatures([(cm.signer_address(k), cm.sign_digest(k, digest)) for k in old[1:]])
     rotated = evm.transact(DEPLOYER, lc, LC, "rotateCommittee", members, 3, sigs)
-    assert events(rotated, Contract.load(LC)) == [("CommitteeRotated", {"epoch": 1, "members": members, "threshold": 3})]
+    assert events(rotated, Contract.load(LC)) == [
+        ("CommitteeRotated", {"epoch": 1, "members": members, "threshold": 3})]
     assert evm.call(lc, LC, "epoch") == 1 and evm.call(lc, LC, "getMembers") == members
     assert not evm.call(lc, LC, "isMember", cm.signer_address(old[0]))
     # the old committee cannot rotate again (the new threshold is 3, and they are no members)

@@ -95,7 +95,8 @@ def _assert_invalid(evm: SyncEvm, to: str, root: bytes, key: bytes, nodes: list[
 
 
 @pytest.mark.parametrize(("file", "secure", "body"), list(_cases()))
-def test_trie_vector(vectors: Path, harness: tuple[SyncEvm, str], file: str, secure: bool, body: dict[str, Any]) -> None:
+def test_trie_vector(vectors: Path, harness: tuple[SyncEvm, str], file: str, secure: bool,
+                     body: dict[str, Any]) -> None:
     evm, address = harness
     trie, expected = _build(body, secure)
     root = trie.root_hash

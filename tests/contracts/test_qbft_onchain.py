@@ -119,7 +119,8 @@ def test_besu_vector_one_seal_removed(evm: SyncEvm, besu: dict[str, Any]) -> Non
     assert reverts(update, evm, lc, two) == "NotEnoughSeals(2, 3)"
     assert reverts(update, evm, lc, qbft.with_seals(header, []).rlp) == "NotEnoughSeals(0, 3)"
     duplicated = qbft.with_seals(header, [seals[0], seals[1], seals[0]]).rlp
-    assert reverts(update, evm, lc, duplicated) == f"DuplicateSeal({qbft.recover_seal(qbft.committed_seal_hash(header), seals[0])})"
+    signer = qbft.recover_seal(qbft.committed_seal_hash(header), seals[0])
+    assert reverts(update, evm, lc, duplicated) == f"DuplicateSeal({signer})"
 
 
 def test_besu_vector_altered_seal(evm: SyncEvm, besu: dict[str, Any]) -> None:
@@ -272,7 +273,8 @@ def test_validator_set_change(evm: SyncEvm, flavour: str) -> None:
 
     # after the change, headers sealed by the OLD set are rejected
     old_quorum = old[:3]  # a quorum of the original four, but only 2 of them are in the new set
-    assert reverts(update, evm, lc, chain.seal(4, old_quorum, v0, commit=False)) == f"UnexpectedValidatorSet({first + 4})"
+    assert reverts(update, evm, lc,
+                   chain.seal(4, old_quorum, v0, commit=False)) == f"UnexpectedValidatorSet({first + 4})"
     assert reverts(update, evm, lc, chain.seal(4, old_quorum, v2, commit=False)) == \
         f"UnknownValidator({qbft.address_of(leaving)})"
     assert reverts(update, evm, lc, chain.seal(4, old_quorum[1:], v2, commit=False)) == "NotEnoughSeals(2, 3)"
@@ -463,7 +465,8 @@ def test_an_outsider_pushing_a_newer_header_first_does_not_strand_an_older_block
     pair.a.rpc("anvil_mine", hex(1))
     later = header_from_rpc(pair.a.rpc("eth_getBlockByNumber", hex(header.number + 1), False))
     outsider = ANVIL_KEYS[7]
-    pair.b.transact(outsider, pair.lc_b, LC, "updateHeader", qbft.seal_header(later, pair.keys[:3], listed=pair.validators))
+    pair.b.transact(outsider, pair.lc_b, LC, "updateHeader",
+                    qbft.seal_header(later, pair.keys[:3], listed=pair.validators))
     assert pair.b.call(pair.lc_b, LC, "latestNumber") == header.number + 1
     deliver(pair, qbft.seal_header(header, pair.keys[1:], listed=pair.validators), [proof])
     assert wrapped_balance(pair, recipient) == ETHER

@@ -88,8 +88,8 @@ def test_a_rotation_on_chain_is_followed_without_a_restart(devnet: Path) -> None
     operators = network.load_deployment(devnet)["operators"]
     since = now_iso()
     rotate(devnet, "alpha", "beta", [operators[0]["address"], operators[1]["address"]], 2)
-    wait_for(lambda: {e["operator"] for e in events(devnet, "rotation.followed", since)} == {"operator-1", "operator-2"},
-             30, "operators 1 and 2 to follow the rotation")
+    wait_for(lambda: {e["operator"] for e in events(devnet, "rotation.followed", since)}
+             == {"operator-1", "operator-2"}, 30, "operators 1 and 2 to follow the rotation")
     out = wait_for(lambda: events(devnet, "rotation.rotated_out", since), 30, "operator 3 to say it is out")
     assert {e["operator"] for e in out} == {"operator-3"} and out[0]["route"] == "alpha->beta" and out[0]["epoch"] == 1
     results = [transfer(devnet, "alpha", "beta", "native", "0.01", recipient=Account.create().address)

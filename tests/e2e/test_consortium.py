@@ -43,7 +43,8 @@ def send_all(root: Path, plan: list[tuple[str, str, str, str]], recipient: str,
     lanes = [plan[i::3] for i in range(3)]
 
     def lane(index: int) -> list[TransferResult]:
-        return [transfer(root, s, d, a, Decimal(x), recipient=recipient, user_index=index) for s, d, a, x in lanes[index]]
+        return [transfer(root, s, d, a, Decimal(x), recipient=recipient, user_index=index)
+                for s, d, a, x in lanes[index]]
 
     with ThreadPoolExecutor(3) as pool:
         futures = [pool.submit(lane, i) for i in range(3)]

@@ -177,5 +177,6 @@ def test_b_a_failed_message_is_shown_and_retried(devnet: Path) -> None:
     life = as_json(devnet, 1, "messages", "show", mid)
     assert [a["outcome"] for a in life["attempts"]][-1] == "retry-requested"
     assert life["destination"]["tx"] and any(t["state"] == "confirmed" for t in life["destination"]["transactions"])
-    assert [e["operator"] for e in events(devnet, "message.confirmed", since) if e["message_id"] == mid] == ["operator-1"]
+    confirmed = [e["operator"] for e in events(devnet, "message.confirmed", since) if e["message_id"] == mid]
+    assert confirmed == ["operator-1"]
     relayer("messages", "retry", mid, "--config", config(devnet, 1), expect=2)  # confirmed: nothing to retry

@@ -8,8 +8,9 @@ sending the sealed header to the on-chain ``QbftLightClient`` of the destination
 signatures). A block waiting for a retry is not stranded by a later one; an outsider pushing
 every new header to the on-chain client ahead of the relayers strands nothing; alpha's validator
 set changes 4 -> 5 -> 4 by votes while transfers flow. Then the validators of alpha equivocate:
-two validly sealed headers at one height. The operator that sees both stores the evidence, halts relaying from alpha and says so
-in ``relayer status``; a new lock on alpha is not relayed by it, beta is still relayed.
+two validly sealed headers at one height. The operator that sees both stores the evidence, halts
+relaying from alpha and says so in ``relayer status``; a new lock on alpha is not relayed by it,
+beta is still relayed.
 """
 
 from __future__ import annotations
@@ -220,7 +221,8 @@ def test_a_block_waiting_for_a_retry_is_not_stranded_by_a_later_one(devnet: Path
         second = transfer(devnet, "alpha", "beta", "native", Decimal("0.2"), recipient=late, user_index=1,
                           wait=True, timeout=60)
         assert second.source_block > first.source_block and not delivered(devnet, "alpha", "beta", first.nonce)
-        wait_for(lambda: delivered(devnet, "alpha", "beta", first.nonce), 90, "the refused block to arrive at its retry")
+        wait_for(lambda: delivered(devnet, "alpha", "beta", first.nonce), 90,
+                 "the refused block to arrive at its retry")
     finally:
         set_fault(beta_admin, "none")
     assert token_balance(devnet, "beta", "wrapped_native", early) == UNIT // 10

@@ -107,7 +107,8 @@ def test_a_header_sealed_by_the_old_set_is_rejected_after_the_change(
     old_list = unsealed_header(codec, number=8, parent_hash=parent, validators=OLD_SET, proposer=V1)
     with pytest.raises(VerificationError, match="lost|gained|without a vote|more than one"):
         client.accept_range([seal_header(codec, old_list, OLD_KEYS)])
-    new_list_old_seals = unsealed_header(codec, number=8, parent_hash=parent, validators=SHRUNK_SET, proposer=OLD_SET[1])
+    new_list_old_seals = unsealed_header(codec, number=8, parent_hash=parent, validators=SHRUNK_SET,
+                                         proposer=OLD_SET[1])
     with pytest.raises(VerificationError, match="not a validator"):
         client.accept_range([seal_header(codec, new_list_old_seals, OLD_KEYS)])
     assert client.head_number == 7
@@ -172,7 +173,8 @@ def test_the_set_is_persisted_and_restored_mid_way(
     assert restored.validators == SHRUNK_SET
 
 
-def test_a_header_far_ahead_must_be_reachable(kind: tuple[type[BftLightClient], ExtraCodec], chain: BftChainBuilder) -> None:
+def test_a_header_far_ahead_must_be_reachable(kind: tuple[type[BftLightClient], ExtraCodec],
+                                              chain: BftChainBuilder) -> None:
     client = _checkpoint_client(kind[0], chain, 2)
     assert client.verify(chain.headers[9]).valid, "two changes in seven blocks are reachable"
     client_at_6 = _checkpoint_client(kind[0], chain, 6)

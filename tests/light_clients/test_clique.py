@@ -41,7 +41,8 @@ def goerli(vectors: Path) -> list[Header]:
 
 
 def _goerli_client(goerli: list[Header], **more: Any) -> CliqueLightClient:
-    options = {"validators": [GOERLI_SIGNER], "checkpoint_number": 0, "checkpoint_hash": "0x" + goerli[0].parent_hash.hex()}
+    options = {"validators": [GOERLI_SIGNER], "checkpoint_number": 0,
+               "checkpoint_hash": "0x" + goerli[0].parent_hash.hex()}
     return CliqueLightClient.from_options("goerli", 5, 0, options | more)
 
 

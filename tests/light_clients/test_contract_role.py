@@ -69,7 +69,8 @@ def test_evm_headers_through_the_role(evm_chain: list[Header]) -> None:
     assert again == verified[-1] and again.native == evm_chain[5]
     forged = evm_chain[7].replace(parent_hash=b"\x11" * 32)
     with pytest.raises(BrokenLinkError) as caught:
-        client.accept([client.check_header(_candidate(evm_chain[6], None)), client.check_header(_candidate(forged, None))])
+        client.accept([client.check_header(_candidate(evm_chain[6], None)),
+                       client.check_header(_candidate(forged, None))])
     assert caught.value.fields["block"] == 8 and client.head_number == 6
 
 

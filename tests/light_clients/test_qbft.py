@@ -111,7 +111,8 @@ def test_the_real_header_is_accepted_with_its_signers(
     assert client.verify_header(header, onchain_hash) == onchain_hash
 
 
-def test_checkpoint_at_the_real_header_learns_its_vote(header: Header, validators: list[str], onchain_hash: bytes) -> None:
+def test_checkpoint_at_the_real_header_learns_its_vote(header: Header, validators: list[str],
+                                                       onchain_hash: bytes) -> None:
     client = _client(validators, checkpoint_number=7528, checkpoint_hash="0x" + onchain_hash.hex())
     assert client.trusted_state()["vote"] == "unknown"
     client.accept_range([header])
@@ -233,7 +234,8 @@ def test_bft_constants_are_required(header: Header, validators: list[str], field
         ({}, "validators"),
         ({"validators": ["0x12"]}, "validators"),
         ({"validators": ["0x" + "11" * 20], "checkpoint_number": 5}, "checkpoint_hash"),
-        ({"validators": ["0x" + "11" * 20], "checkpoint_number": -1, "checkpoint_hash": "0x" + "00" * 32}, "checkpoint_number"),
+        ({"validators": ["0x" + "11" * 20], "checkpoint_number": -1, "checkpoint_hash": "0x" + "00" * 32},
+         "checkpoint_number"),
         ({"validators": ["0x" + "11" * 20], "epoch": 0}, "epoch"),
         ({"validators": ["0x" + "11" * 20], "colour": "blue"}, "colour"),
     ],

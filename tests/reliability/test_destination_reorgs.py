@@ -158,7 +158,7 @@ def lock_for_the_same_operator(root: Path, first: TransferResult, recipient: str
     for _ in range(3):
         target = alpha.block_number() + 2
         target += (first.source_block - target) % 3
-        wait_for(lambda: alpha.block_number() >= target - 1, 10, f"alpha block {target - 1}")
+        wait_for(lambda before=target - 1: alpha.block_number() >= before, 10, f"alpha block {target - 1}")
         result = transfer(root, "alpha", "beta", "native", "0.006", recipient=recipient)
         if result.source_block % 3 == first.source_block % 3:
             return result

@@ -125,8 +125,8 @@ def test_release_state_is_read_with_the_same_meaning(tmp_path: Path, events: lis
             m = store.message(row["id"])
             assert m is not None
             kind, token, sender, recipient, amount = eth_abi.decode(BODY_TYPES, m.body)
-            assert (kind, token, sender, recipient, amount) == (row["kind"], row["token"].lower(), row["sender"].lower(),
-                                                               row["recipient"].lower(), int(row["amount"]))
+            assert (kind, token, sender, recipient, amount) == (
+                row["kind"], row["token"].lower(), row["sender"].lower(), row["recipient"].lower(), int(row["amount"]))
             # byte for byte what the EVM source encodes for a new message (abi.encode)
             assert m.body == eth_abi.encode(BODY_TYPES, [row["kind"], row["token"], row["sender"], row["recipient"],
                                                          int(row["amount"])])

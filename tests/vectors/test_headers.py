@@ -139,7 +139,8 @@ def test_decimal_difficulty_is_parsed_as_decimal(vectors: Path) -> None:
     assert header_from_rpc(decimal).difficulty == int(decimal["difficulty"])
 
 
-@pytest.mark.parametrize(("file", "first_hash"), [("blocks_mainnet.json", "88e96d45"), ("blocks_goerli.json", "8f5bab21")])
+@pytest.mark.parametrize(("file", "first_hash"),
+                         [("blocks_mainnet.json", "88e96d45"), ("blocks_goerli.json", "8f5bab21")])
 def test_ethereumjs_block_lists_link(vectors: Path, file: str, first_hash: str) -> None:
     headers = [header_from_fixture(block["header"]) for block in _json(vectors, ETHEREUMJS / file)]
     assert headers[0].number == 1 and headers[0].hash.hex().startswith(first_hash)
@@ -268,7 +269,8 @@ def test_decode_header_raises_only_verification_errors(data: bytes) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(st.binary(max_size=260), st.lists(st.binary(max_size=4), max_size=2)), min_size=14, max_size=22))
+@given(st.lists(st.one_of(st.binary(max_size=260), st.lists(st.binary(max_size=4), max_size=2)),
+                min_size=14, max_size=22))
 def test_decode_header_on_random_lists_raises_only_verification_errors(items: list[Any]) -> None:
     try:
         header = decode_header(rlp.encode(items))

@@ -91,7 +91,8 @@ def test_single_receipts_encode_as_debug_raw_receipts(vectors: Path) -> None:
 
 def test_typed_single_receipts_carry_their_type_byte(vectors: Path) -> None:
     folder = execution_apis_dirs(vectors)[0] / "eth_getTransactionReceipt"
-    for file, type_byte in [("get-access-list.io", 1), ("get-dynamic-fee.io", 2), ("get-blob-tx.io", 3), ("get-setcode-tx.io", 4)]:
+    for file, type_byte in [("get-access-list.io", 1), ("get-dynamic-fee.io", 2), ("get-blob-tx.io", 3),
+                            ("get-setcode-tx.io", 4)]:
         encoded = encode_receipt(io_result(folder / file))
         assert encoded[0] == type_byte and encoded[1] >= 0xF7, file
 

@@ -13,7 +13,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def test_missing_vectors_folder_fails_collection() -> None:
     env = os.environ | {"RELAYER_VECTORS": "/nonexistent"}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "tests/vectors/test_rlp_vectors.py"],
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+         "tests/vectors/test_rlp_vectors.py"],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

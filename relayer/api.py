@@ -110,7 +110,8 @@ async def _read_body(receive: Receive, limit: int = 4096) -> bytes:
     body = b""
     while True:
         message = await receive()
-        body += message.get("body", b"")
+        chunk: bytes = message.get("body", b"")
+        body += chunk
         if not message.get("more_body") or len(body) > limit:
             return body[:limit]
 

@@ -25,7 +25,7 @@ def snapshot(config: Config, store: Store, live: dict[str, Any] | None = None) -
         routes.append({"route": f"{r.source}->{r.destination}", "messages": states,
                        "oldest_open_age_s": round(now - oldest, 1) if oldest else None})
     cursors = store.cursors()
-    chains = {}
+    chains: dict[str, dict[str, Any]] = {}
     for name in config.chains:
         latest = store.latest_header(name)
         chains[name] = {"cursor": cursors.get(name), "light_client_height": latest.number if latest else None,

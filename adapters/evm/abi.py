@@ -84,7 +84,7 @@ class Contract:
         """Creation code: bytecode + ABI-encoded constructor arguments. Raises AbiError."""
         if not self.bytecode:
             raise AbiError(f"{self.name} has no bytecode (interface or library)")
-        ctor = next((i for i in self.abi if i.get("type") == "constructor"), {"inputs": []})
+        ctor: dict[str, Any] = next((i for i in self.abi if i.get("type") == "constructor"), {"inputs": []})
         return self.bytecode + _encode(ctor.get("inputs", []), args, f"{self.name}.constructor")
 
     def decode_result(self, fn_name: str, data: bytes) -> Any:

@@ -226,7 +226,9 @@ def _header_from_json(block: Mapping[str, Any], names: Mapping[str, str]) -> Hea
     number = _number_for_errors(block.get(names["number"]))
     try:
         _, layout = LAYOUTS[_present_prefix(lambda name: block.get(names[name]) is not None, number, names)]
-        values = {name: _parse_field(names[name], sedes, block[names[name]], number) for name, sedes in layout}
+        # each field parsed as its layout's sedes says: an int or bytes, as Header declares it
+        values: dict[str, Any] = {name: _parse_field(names[name], sedes, block[names[name]], number)
+                                  for name, sedes in layout}
         return Header(**values)
     except VerificationError as exc:
         raise RpcAnswerError(exc.message, **exc.fields) from exc

@@ -6,7 +6,8 @@
 - ``after-attest``: the scan and its attestations stored, before anything else
 - ``after-sign-before-send``: a delivery transaction signed and journaled, not yet sent
 - ``after-send-before-record``: the transaction sent, its ``sent`` state not yet recorded
-- ``during-header-update``: the light-client update the batch needs (M signatures, a sealed header) ready, the batch not yet built
+- ``during-header-update``: the light-client update the batch needs (M signatures, a sealed header)
+  ready, the batch not yet built
 
 When the process reaches an armed point (and a random draw is below ``probability``,
 default 1) it writes one JSON line ``{"event": "fault.injected", ...}`` to stdout and then

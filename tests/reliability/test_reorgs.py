@@ -27,6 +27,7 @@ from devnet_helpers import chain, events, now_iso, operator_status, wait_for
 from eth_account import Account
 
 from adapters.evm.abi import Contract
+from adapters.evm.source import decode_locator
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.anvil import ANVIL_KEYS
@@ -127,7 +128,8 @@ def test_a_lock_orphaned_before_it_is_final_is_never_relayed(devnet: Path) -> No
         attested = state_rows(devnet, index, "SELECT block_hash FROM attestations WHERE src_chain_id=? AND number=?",
                               chain(devnet, "alpha")["chain_id"], number)
         assert [h.lower() for (h,) in attested] == [new_block["hash"].lower()]
-        messages = state_rows(devnet, index, "SELECT tx_hash FROM messages WHERE lower(tx_hash)=?", orphan_tx.lower())
+        messages = [loc for (loc,) in state_rows(devnet, index, "SELECT locator FROM messages")
+                    if decode_locator(bytes(loc))[0].lower() == orphan_tx.lower()]
         assert not messages
 
 

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import getpass
+import sys
 import time
 from contextlib import closing
 
 from relayer.config import Config
+from relayer.logging import configure_logging
 from relayer.store import Store
 
 
 def open_store(config: Config) -> closing[Store]:
-    """The operator's state database as a context manager that closes it. Raises StoreError."""
+    """The operator's state database as a context manager that closes it. Raises StoreError.
+
+    Log lines (``store.migrated`` when this is the first open by a newer release) go to stderr
+    as JSON: stdout is the command's own output (``--json`` documents)."""
+    configure_logging("info", json=True, stream=sys.stderr)
     return closing(Store(config.operator.state_dir / "relayer.db"))
 
 

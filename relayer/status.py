@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from relayer.cli_common import open_store
 from relayer.config import Config, load_config
 from relayer.store import STATES, Store
 
@@ -101,11 +102,8 @@ def main(config_path: Path, *, as_json: bool) -> int:
     config = load_config(config_path)
     doc = _live(config)
     if doc is None:
-        store = Store(config.operator.state_dir / "relayer.db")
-        try:
+        with open_store(config) as store:  # its log lines go to stderr
             doc = snapshot(config, store)
             doc["daemon"] = "not running (read from the state database)"
-        finally:
-            store.close()
     print(json.dumps(doc, indent=2) if as_json else render(doc))
     return 0

@@ -371,6 +371,21 @@ def test_a_newer_release_file_stops_the_cli_in_one_line_with_exit_2(operator_con
         assert "run the newer release" in line
 
 
+@pytest.mark.parametrize("command", [["status"], ["messages", "list"], ["evidence", "list"]])
+def test_a_command_migrates_the_release_file_and_keeps_stdout_for_its_document(operator_config: Path,
+                                                                              command: list[str]) -> None:
+    """The first command of the new release to open the file migrates it; ``store.migrated``
+    goes to stderr as JSON, so that ``--json`` output stays one document."""
+    db = release_db(operator_config.parent / "state" / "operator-1" / "relayer.db")
+    result = relayer(*command, "--config", operator_config, "--json")
+    assert result.returncode == 0, result
+    doc = json.loads(result.stdout)
+    assert doc, result.stdout
+    events = [json.loads(line)["event"] for line in result.stderr.splitlines()]
+    assert events.count("store.migrated") == (1 if SCHEMA_VERSION > RELEASE_VERSION else 0), result.stderr
+    assert header_fields(db)[1] == SCHEMA_VERSION
+
+
 # ---------------------------------------------------------------------- the daemon on the release's state
 
 def test_the_daemon_starts_on_the_release_state_directory(devnet: Path) -> None:

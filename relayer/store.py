@@ -481,7 +481,7 @@ class Store:
     def messages(self, *, state: str | None = None, route: tuple[str, str] | None = None,
                  limit: int = 1000) -> list[Message]:
         """Messages, newest first, optionally of one state and one (source, destination) route."""
-        sql, args = "SELECT * FROM messages WHERE 1=1", []
+        sql, args = "SELECT * FROM messages WHERE 1=1", list[Any]()
         if state is not None:
             sql, args = sql + " AND state=?", [*args, state]
         if route is not None:

@@ -186,7 +186,8 @@ class ChainFollower:
         """Store why this chain is halted: conflicting sealed headers, or a final header replaced
         (a header that does not link to the *accepted* head; a break between headers not yet
         accepted is an RPC that contradicts itself: halted without evidence, a restart retries)."""
-        number = int(exc.fields.get("block", getattr(exc, "number", -1)) or -1)
+        block = exc.fields.get("block", getattr(exc, "number", -1))
+        number = block if isinstance(block, int) and block else -1
         if isinstance(exc, MisbehaviourError):
             self.store.add_evidence(self.rt.name, number, "conflicting-sealed-headers", exc.evidence_json(),
                                     time.time())

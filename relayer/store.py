@@ -5,6 +5,12 @@ Every state change that must survive a crash happens in one SQLite transaction t
 with whatever made it necessary (a message and the cursor that moved past it; a signed
 transaction and the messages it carries). Calls are synchronous and short (sub-millisecond
 on local disk); they are made from trio tasks without a thread hop and are not cancellable.
+
+The schema carries its version (``PRAGMA user_version``) and is built and upgraded only by
+``MIGRATIONS``, in order, one transaction per step: a file of an older release is migrated at
+open (``store.migrated``, a copy kept beside it), one of a newer release or of another
+application is refused (StoreRefused). A message is kept as its envelope: ids, route, nonce,
+block, an opaque ``body`` and ``locator`` (what they hold is the chain family's business).
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ contracts: setup
 	node adapters/evm/build/compile.mjs
 
 demo: setup
-	$(PY) -m relayer.demo --dir $(DEVNET_DIR)
+	$(PY) -m relayer.devnet.demo --dir $(DEVNET_DIR)
 
 # Test modules run side by side (each module's nodes and devnet stay in one worker): most of
 # the suite waits on blocks, not on the CPU. TEST_WORKERS=1 runs them one after another.

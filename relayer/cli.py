@@ -1,7 +1,9 @@
 """The ``relayer`` command line: argument parsing and error-to-exit-status mapping.
 
 Each subcommand's work lives in its own module, imported lazily so that
-``relayer config check`` stays fast. User errors print one line and exit 2;
+``relayer config check`` stays fast. Developer tooling (``relayer devnet``, ``relayer transfer``)
+and plugins add their subcommands through the ``relayer.commands`` entry-point group; this
+module never imports them. User errors print one line and exit 2;
 operational failures print one line and exit 1; tracebacks only for bugs.
 """
 
@@ -11,30 +13,27 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, NoReturn
 
 from relayer.errors import ConfigError, RelayerError, StoreRefused, UsageError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-
-
-def _amount(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number (use whole units, e.g. 1 or 0.25)")
-    if not value.is_finite() or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive amount")
-    return value
+#: Entry points that add a subcommand: ``name = "package.module:function"``, ``function(subparsers)``.
+COMMAND_GROUP = "relayer.commands"
 
 
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line on stderr and exit status 2."""
 
+    plugin_commands: list[str] | None = None
+
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+        hint = ""
+        if self.plugin_commands == []:  # the package's own entry points are missing: a stale install
+            hint = f"; no {COMMAND_GROUP} entry points are installed (reinstall the package: make setup)"
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see {self.prog} --help){hint}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,38 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help='print {"file", "valid", "problems"}')
     check.set_defaults(handler=_cmd_config_check)
 
-    devnet = sub.add_parser("devnet", help="local two-chain development network")
-    devnet_sub = devnet.add_subparsers(dest="devnet_command", required=True, metavar="ACTION")
-    up = devnet_sub.add_parser("up", help="start anvil chains alpha and beta, deploy, start 3 operators")
-    up.add_argument("--dir", required=True, type=Path)
-    up.add_argument("--detach", action="store_true", help="return once everything is healthy")
-    up.add_argument("--policy", choices=["committee", "qbft"], default="committee", help="header verification policy")
-    up.add_argument("--node", action="append", default=[], metavar="CHAIN=NODE",
-                    help="run CHAIN on another node: anvil (default) or hardhat; repeatable")
-    up.add_argument("--hardfork", action="append", default=[], metavar="CHAIN=FORK",
-                    help="run CHAIN at hardfork FORK (berlin ... osaka; default the node's latest), "
-                         "e.g. alpha=berlin for a chain without a base fee; repeatable")
-    up.add_argument("--json", action="store_true", help="print the deployment as one JSON object")
-    up.set_defaults(handler=_cmd_devnet_up)
-    down = devnet_sub.add_parser("down", help="stop everything `devnet up` started")
-    down.add_argument("--dir", required=True, type=Path)
-    down.add_argument("--json", action="store_true", help='print {"dir", "stopped"}')
-    down.set_defaults(handler=_cmd_devnet_down)
-
-    transfer = sub.add_parser("transfer", help="lock or burn an asset on the devnet as a user")
-    transfer.add_argument("--devnet", required=True, type=Path, help="devnet folder")
-    transfer.add_argument("--from", dest="source", required=True)
-    transfer.add_argument("--to", dest="destination", required=True)
-    transfer.add_argument("--asset", required=True,
-                          choices=["native", "token", "wrapped-native", "wrapped-token"])
-    transfer.add_argument("--amount", required=True, type=_amount)
-    transfer.add_argument("--recipient", default=None)
-    transfer.add_argument("--user", type=int, default=0, help="act as devnet user N (default 0)")
-    transfer.add_argument("--wait", action="store_true", help="wait for delivery")
-    transfer.add_argument("--json", action="store_true")
-    transfer.add_argument("--timeout", type=float, default=120.0)
-    transfer.set_defaults(handler=_cmd_transfer)
-
     header = sub.add_parser("header", help="header tools")
     header_sub = header.add_subparsers(dest="header_command", required=True, metavar="ACTION")
     verify = header_sub.add_parser("verify", help="check that the relayer understands a chain's sealed header")
@@ -107,7 +74,40 @@ def build_parser() -> argparse.ArgumentParser:
     keys_cli.add_parser(sub)
     evidence_cli.add_parser(sub)
     messages_cli.add_parser(sub)
+    parser.plugin_commands = add_plugin_commands(sub)
     return parser
+
+
+def add_plugin_commands(subparsers: Any, group: str = COMMAND_GROUP) -> list[str]:
+    """Let every entry point of ``group`` add its subcommand (``relayer devnet``, ``relayer transfer``
+    and those of installed plugins); returns their names.
+
+    Each entry point is a function taking the ``relayer`` subparsers. One that fails to import or
+    to register is replaced by a command of its name that says so (exit 1) when it is used, so a
+    broken plugin never breaks the other commands; one whose name a built-in command has is left
+    out. Never raises.
+    """
+    names = []
+    for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+        if ep.name in subparsers.choices:
+            continue
+        try:
+            ep.load()(subparsers)
+        except Exception as exc:  # a vendor's command failing to load must not break the CLI
+            if ep.name not in subparsers.choices:
+                _unavailable(subparsers, ep.name, f"{ep.value} failed to load: {type(exc).__name__}: {exc}")
+        names.append(ep.name)
+    return names
+
+
+def _unavailable(subparsers: Any, name: str, why: str) -> None:
+    def fail(args: argparse.Namespace) -> int:
+        raise RelayerError(f"the {name!r} command ({why})")
+
+    # no option prefix: whatever follows the command is taken, and the handler says why it cannot run
+    command = subparsers.add_parser(name, help=f"unavailable: {why}", add_help=False, prefix_chars="\0")
+    command.add_argument("rest", nargs="*")
+    command.set_defaults(handler=fail)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -140,37 +140,6 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(f"ok: {args.file} is valid")
     return EXIT_OK
-
-
-def _cmd_devnet_up(args: argparse.Namespace) -> int:
-    from relayer.devnet.cli import devnet_up
-
-    return devnet_up(args.dir, detach=args.detach, policy=args.policy,
-                     nodes=_pairs(args.node, "--node", "beta=hardhat"),
-                     hardforks=_pairs(args.hardfork, "--hardfork", "alpha=berlin"), as_json=args.json)
-
-
-def _pairs(values: list[str], option: str, example: str) -> dict[str, str]:
-    """``["alpha=hardhat", ...]`` as a dict; raises UsageError naming ``option`` when malformed."""
-    out = {}
-    for value in values:
-        name, sep, choice = value.partition("=")
-        if not sep or not name or not choice:
-            raise UsageError(f"{option} {value!r}: expected CHAIN=VALUE, e.g. {option} {example}")
-        out[name] = choice
-    return out
-
-
-def _cmd_devnet_down(args: argparse.Namespace) -> int:
-    from relayer.devnet.cli import devnet_down
-
-    return devnet_down(args.dir, as_json=args.json)
-
-
-def _cmd_transfer(args: argparse.Namespace) -> int:
-    from relayer.transfer import main as transfer_main
-
-    return transfer_main(args)
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:

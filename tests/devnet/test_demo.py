@@ -1,4 +1,4 @@
-"""relayer.demo: the plan of transfers, the balance arithmetic, the report, the teardown."""
+"""relayer.devnet.demo: the plan of transfers, the balance arithmetic, the report, the teardown."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from relayer import demo
+from relayer.devnet import demo
 from relayer.devnet import network
 from relayer.errors import UsageError
-from relayer.transfer import TransferResult
+from relayer.devnet.transfer import TransferResult
 
 ALICE, BOB = "0x" + "a" * 40, "0x" + "b" * 40
 
@@ -79,7 +79,7 @@ def test_prepare_dir_never_deletes_a_foreign_folder(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_interrupted_demo_tears_the_devnet_down(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
-    process = subprocess.Popen([sys.executable, "-m", "relayer.demo", "--dir", str(folder)],
+    process = subprocess.Popen([sys.executable, "-m", "relayer.devnet.demo", "--dir", str(folder)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stderr is not None

@@ -19,7 +19,7 @@ from relayer.config import check_config
 from relayer.devnet import network
 from relayer.devnet.cli import devnet_down, devnet_up
 from relayer.errors import DevnetError
-from relayer.transfer import transfer
+from relayer.devnet.transfer import transfer
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""relayer.transfer against two real anvil nodes; delivery is done by the test itself.
+"""relayer.devnet.transfer against two real anvil nodes; delivery is done by the test itself.
 
 The test plays the committee (it holds the operator keys) and delivers with
 ``Bridge.deliverBatch``, so ``transfer(..., wait=True)`` is checked end to end without
@@ -28,7 +28,7 @@ from relayer.devnet.anvil import ANVIL_KEYS, start_anvil, stop_anvil
 from relayer.devnet.deploy import deploy_pair, sorted_members
 from relayer.devnet.network import save_deployment
 from relayer.errors import RpcError, UsageError
-from relayer.transfer import (
+from relayer.devnet.transfer import (
     DeliveryTimeout,
     fee_paid,
     from_base_units,

@@ -21,7 +21,7 @@ from relayer.devnet import network
 from relayer.devnet.anvil import AnvilNode
 from relayer.devnet.nodes import start_node
 from relayer.rpc import MethodNotSupported, RpcClient
-from relayer.transfer import balance_of, transfer
+from relayer.devnet.transfer import balance_of, transfer
 from tests.devnet_helpers import chain, quiet, restart
 
 

@@ -17,7 +17,7 @@ from eth_account import Account
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.cli import describe
-from relayer.transfer import TransferResult, balance_of, transfer
+from relayer.devnet.transfer import TransferResult, balance_of, transfer
 from tests.devnet_helpers import chain, quiet
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.anvil import free_port
 from relayer.keys import load_account
-from relayer.transfer import transfer
+from relayer.devnet.transfer import transfer
 
 pytestmark = pytest.mark.slow
 

@@ -26,7 +26,7 @@ from adapters.evm import committee as cm
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.errors import ContractRevert
-from relayer.transfer import transfer
+from relayer.devnet.transfer import transfer
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,7 @@ import pytest
 
 from relayer import keys
 from relayer.devnet import network
-from relayer.transfer import transfer
+from relayer.devnet.transfer import transfer
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
-from relayer.transfer import TransferResult, transfer
+from relayer.devnet.transfer import TransferResult, transfer
 
 pytestmark = pytest.mark.slow
 

@@ -34,7 +34,7 @@ from eth_account import Account
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.anvil import ANVIL_KEYS
-from relayer.transfer import TransferResult, transfer
+from relayer.devnet.transfer import TransferResult, transfer
 
 pytestmark = pytest.mark.slow
 OPERATORS = (1, 2, 3)

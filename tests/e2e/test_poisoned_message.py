@@ -21,7 +21,7 @@ from adapters.evm.abi import Contract
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.anvil import ANVIL_KEYS
-from relayer.transfer import message_id, transfer
+from relayer.devnet.transfer import message_id, transfer
 
 pytestmark = pytest.mark.slow
 BRIDGE = Contract.load("Bridge")

@@ -31,7 +31,7 @@ from eth_account import Account
 from adapters.evm.abi import Contract
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
-from relayer.transfer import TransferResult, transfer
+from relayer.devnet.transfer import TransferResult, transfer
 
 pytestmark = pytest.mark.slow
 BRIDGE = Contract.load("Bridge")

@@ -17,7 +17,7 @@ from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.anvil import ANVIL_KEYS
 from relayer.keys import load_account
-from relayer.transfer import TransferResult, transfer
+from relayer.devnet.transfer import TransferResult, transfer
 
 pytestmark = pytest.mark.slow
 ETH = 10**18

@@ -32,7 +32,7 @@ from eth_account import Account
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.proxy import REJECTION, ProxyHandle, set_fault, start_proxy, stop_proxy
-from relayer.transfer import TransferResult, transfer
+from relayer.devnet.transfer import TransferResult, transfer
 
 pytestmark = pytest.mark.slow
 OPERATORS = (1, 2, 3)

@@ -31,7 +31,7 @@ from adapters.evm.source import decode_locator
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.anvil import ANVIL_KEYS
-from relayer.transfer import transfer
+from relayer.devnet.transfer import transfer
 
 pytestmark = pytest.mark.slow
 BRIDGE = Contract.load("Bridge")

@@ -35,7 +35,7 @@ from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.errors import StoreError
 from relayer.store import Message, Store, StoredHeader
-from relayer.transfer import TransferResult, transfer
+from relayer.devnet.transfer import TransferResult, transfer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO_ROOT / "configs" / "example-operator.toml"

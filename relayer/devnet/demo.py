@@ -1,4 +1,4 @@
-"""``python -m relayer.demo --dir DIR`` (``make demo``): the whole system, end to end, checked.
+"""``python -m relayer.devnet.demo --dir DIR`` (``make demo``): the whole system, end to end, checked.
 
 Starts the devnet, runs 24 transfers in four waves (both directions at once, three users
 each), prints a table of what happened, then checks every user's balance of every asset
@@ -26,8 +26,8 @@ from typing import Any
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.cli import devnet_down, devnet_up
+from relayer.devnet.transfer import ERC20_ABI, TransferResult, balance_of, transfer
 from relayer.errors import RelayerError, UsageError
-from relayer.transfer import ERC20_ABI, TransferResult, balance_of, transfer
 
 HOLDINGS = ("native", "test_token", "wrapped_native", "wrapped_token")
 # asset -> (holding spent on the source, holding credited on the destination)
@@ -234,8 +234,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m relayer.demo``; 0 when everything passed, 1 otherwise."""
-    parser = argparse.ArgumentParser(prog="python -m relayer.demo", description=__doc__.splitlines()[0])
+    """Entry point of ``python -m relayer.devnet.demo``; 0 when everything passed, 1 otherwise."""
+    parser = argparse.ArgumentParser(prog="python -m relayer.devnet.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=Path(".devnet/demo"), help="devnet folder (recreated)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each delivery")
     args = parser.parse_args(argv)

@@ -1,5 +1,7 @@
 """``relayer transfer``: lock or burn an asset on the devnet as one of its users.
 
+(Registered as a subcommand by ``relayer.devnet.commands``, outside the core.)
+
 Assets, seen from the source chain:
 
 - ``native``          lock the source's native coin (``Bridge.lockNative``)

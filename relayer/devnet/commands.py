@@ -1,0 +1,99 @@
+"""The devnet's subcommands of ``relayer``: ``devnet up|down`` and ``transfer``.
+
+Registered through the ``relayer.commands`` entry-point group (``pyproject.toml``), the same
+door a chain vendor's package uses for its own subcommands: each entry is a function that adds
+its subparser to the ``relayer`` command line. The core's ``relayer.cli`` never imports this
+module by name. Registering imports nothing heavy; a handler imports its work when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from relayer.errors import UsageError
+
+ASSETS = ("native", "token", "wrapped-native", "wrapped-token")
+
+
+def add_devnet(subparsers: Any) -> None:
+    """Add ``relayer devnet up|down`` to the ``relayer`` subparsers."""
+    devnet = subparsers.add_parser("devnet", help="local two-chain development network")
+    devnet_sub = devnet.add_subparsers(dest="devnet_command", required=True, metavar="ACTION")
+    up = devnet_sub.add_parser("up", help="start anvil chains alpha and beta, deploy, start 3 operators")
+    up.add_argument("--dir", required=True, type=Path)
+    up.add_argument("--detach", action="store_true", help="return once everything is healthy")
+    up.add_argument("--policy", choices=["committee", "qbft"], default="committee", help="header verification policy")
+    up.add_argument("--node", action="append", default=[], metavar="CHAIN=NODE",
+                    help="run CHAIN on another node: anvil (default) or hardhat; repeatable")
+    up.add_argument("--hardfork", action="append", default=[], metavar="CHAIN=FORK",
+                    help="run CHAIN at hardfork FORK (berlin ... osaka; default the node's latest), "
+                         "e.g. alpha=berlin for a chain without a base fee; repeatable")
+    up.add_argument("--json", action="store_true", help="print the deployment as one JSON object")
+    up.set_defaults(handler=_cmd_devnet_up)
+    down = devnet_sub.add_parser("down", help="stop everything `devnet up` started")
+    down.add_argument("--dir", required=True, type=Path)
+    down.add_argument("--json", action="store_true", help='print {"dir", "stopped"}')
+    down.set_defaults(handler=_cmd_devnet_down)
+
+
+def add_transfer(subparsers: Any) -> None:
+    """Add ``relayer transfer`` to the ``relayer`` subparsers."""
+    transfer = subparsers.add_parser("transfer", help="lock or burn an asset on the devnet as a user")
+    transfer.add_argument("--devnet", required=True, type=Path, help="devnet folder")
+    transfer.add_argument("--from", dest="source", required=True)
+    transfer.add_argument("--to", dest="destination", required=True)
+    transfer.add_argument("--asset", required=True, choices=list(ASSETS))
+    transfer.add_argument("--amount", required=True, type=_amount)
+    transfer.add_argument("--recipient", default=None)
+    transfer.add_argument("--user", type=int, default=0, help="act as devnet user N (default 0)")
+    transfer.add_argument("--wait", action="store_true", help="wait for delivery")
+    transfer.add_argument("--json", action="store_true")
+    transfer.add_argument("--timeout", type=float, default=120.0)
+    transfer.set_defaults(handler=_cmd_transfer)
+
+
+def _amount(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (use whole units, e.g. 1 or 0.25)") from None
+    if not value.is_finite() or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive amount")
+    return value
+
+
+def _cmd_devnet_up(args: argparse.Namespace) -> int:
+    from relayer.devnet.cli import devnet_up
+
+    return devnet_up(args.dir, detach=args.detach, policy=args.policy,
+                     nodes=_pairs(args.node, "--node", "beta=hardhat"),
+                     hardforks=_pairs(args.hardfork, "--hardfork", "alpha=berlin"), as_json=args.json)
+
+
+def _pairs(values: list[str], option: str, example: str) -> dict[str, str]:
+    """``["alpha=hardhat", ...]`` as a dict; raises UsageError naming ``option`` when malformed."""
+    out = {}
+    for value in values:
+        name, sep, choice = value.partition("=")
+        if not sep or not name or not choice:
+            raise UsageError(f"{option} {value!r}: expected CHAIN=VALUE, e.g. {option} {example}")
+        out[name] = choice
+    return out
+
+
+def _cmd_devnet_down(args: argparse.Namespace) -> int:
+    from relayer.devnet.cli import devnet_down
+
+    return devnet_down(args.dir, as_json=args.json)
+
+
+def _cmd_transfer(args: argparse.Namespace) -> int:
+    from relayer.devnet.transfer import main as transfer_main
+
+    return transfer_main(args)
+
+
+__all__ = ["add_devnet", "add_transfer"]

@@ -592,8 +592,30 @@ class FamilyConfig(Protocol):
         ...
 
 
+class ChainHistory(Protocol):
+    """Blocking read of which blocks a chain has, for operator commands run outside the daemon
+    (``relayer evidence resolve`` asks whether the history the relayer accepted is still the
+    chain's before it rewinds). A family registers a callable ``(rpc_url: str) -> ChainHistory``
+    under the entry-point group ``relayer.chain_history``, named like its adapter; the command
+    opens one per endpoint of ``chains.NAME.rpc`` until one answers, and closes it."""
+
+    def head_number(self) -> int:
+        """The chain's latest block number (also how the command tells whether the endpoint answers).
+        Raises RelayerError (RpcError, RpcAnswerError) when the endpoint fails or answers nonsense."""
+        ...
+
+    def block_hash(self, number: int) -> str | None:
+        """The lowercase 0x-hex hash of the chain's block ``number``, as the hashes the store keeps are
+        written; None when the chain has no block there. Raises like ``head_number``."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection; never raises."""
+        ...
+
+
 __all__ = [
-    "Batch", "BatchResult", "BlockContents", "CandidateHeader", "Confirmation", "ConfirmationStatus",
+    "Batch", "BatchResult", "BlockContents", "CandidateHeader", "ChainHistory", "Confirmation", "ConfirmationStatus",
     "Delivery", "DeliveryStatus", "Destination", "Envelope", "FamilyConfig", "KeyType", "LightClient",
     "LightClientFactory", "LightClientUpdate", "MessageState", "PolicyHost", "Proof", "RouteRef", "ScanHints",
     "SetChange", "Signer", "Source", "UpdatePolicy", "UpdatePolicyFactory", "UpdateStatus", "VerifiedHeader",

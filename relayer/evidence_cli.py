@@ -26,9 +26,10 @@ from typing import Any
 
 import structlog
 
-from adapters.evm.sync_client import SyncEvm
+from relayer import plugins
 from relayer.cli_common import login_name, open_store, utc
 from relayer.config import Config, load_config
+from relayer.contract import ChainHistory
 from relayer.errors import RelayerError, UsageError
 from relayer.logging import configure_logging
 from relayer.store import Rewind, Store, StoredHeader
@@ -134,14 +135,14 @@ def _plan(config: Config, store: Store, item: dict[str, Any]) -> tuple[dict[str,
     if chain not in config.chains:
         raise UsageError(f"evidence {item['id']} names chain {chain!r}, which the configuration lacks")
     state = store.light_client_state(chain) or {}
-    with _chain_rpc(config, chain) as evm:
-        if state.get("hash") is not None and _hash_at(evm, int(state["number"])) == str(state["hash"]).lower():
+    with _chain_history(config, chain) as history:
+        if state.get("hash") is not None and history.block_hash(int(state["number"])) == str(state["hash"]).lower():
             return {"outcome": f"{chain} still has the accepted block {state['number']}; no rewind"}, None
         kind = state.get("kind")
         if kind not in REWINDABLE_KINDS:
             raise UsageError(f"the {kind} light client of {chain} keeps more than a checkpoint and cannot be "
                              f"rewound; restore a backup of the state database taken before block {item['number']}")
-        anchor = _anchor(evm, store.headers_below(chain, item["number"]))
+        anchor = _anchor(history, store.headers_below(chain, item["number"]))
     if anchor is None:
         raise RelayerError(f"no stored header of {chain} below block {item['number']} is on the chain any more; "
                            f"restore a backup of the state database", chain=chain)
@@ -151,32 +152,31 @@ def _plan(config: Config, store: Store, item: dict[str, Any]) -> tuple[dict[str,
                        f"the chain still has", "rewound_to": anchor.number}, rewind
 
 
-def _anchor(evm: SyncEvm, headers: list[StoredHeader]) -> StoredHeader | None:
+def _anchor(history: ChainHistory, headers: list[StoredHeader]) -> StoredHeader | None:
     """The highest of ``headers`` (highest first) whose hash the chain still has at its height."""
-    return next((h for h in headers if _hash_at(evm, h.number) == h.hash.lower()), None)
-
-
-def _hash_at(evm: SyncEvm, number: int) -> str | None:
-    block = evm.rpc("eth_getBlockByNumber", hex(number), False)
-    return str(block["hash"]).lower() if block else None
+    return next((h for h in headers if history.block_hash(h.number) == h.hash.lower()), None)
 
 
 @contextmanager
-def _chain_rpc(config: Config, chain: str) -> Iterator[SyncEvm]:
-    """The first RPC endpoint of ``chain`` that answers; raises RelayerError when none does."""
+def _chain_history(config: Config, chain: str) -> Iterator[ChainHistory]:
+    """The chain's history (its family's ``relayer.chain_history`` hook) at the first RPC endpoint of
+    ``chain`` that answers. Raises ConfigError when the chain's adapter has no such hook installed,
+    RelayerError when no endpoint answers."""
+    adapter = config.chains[chain].adapter
+    open_history = plugins.load(plugins.HISTORY_GROUP, adapter, key=f"chains.{chain}.adapter")
     errors = []
     for url in config.chains[chain].rpc:
-        evm = SyncEvm(url)
+        history: ChainHistory = open_history(url)
         try:
-            evm.block_number()
+            history.head_number()
         except RelayerError as exc:  # down, refusing or malformed: try the next endpoint
-            evm.close()
+            history.close()
             errors.append(type(exc).__name__)
             continue
         try:
-            yield evm
+            yield history
         finally:
-            evm.close()
+            history.close()
         return
     raise RelayerError(f"no RPC endpoint of chains.{chain}.rpc answers ({', '.join(errors)}); the chain "
                        f"must be reachable to check which history it has", chain=chain)

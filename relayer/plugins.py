@@ -15,6 +15,8 @@ ADAPTER_GROUP = "relayer.adapters"
 LIGHT_CLIENT_GROUP = "relayer.light_clients"
 UPDATE_POLICY_GROUP = "relayer.update_policies"
 GROUPS = (ADAPTER_GROUP, LIGHT_CLIENT_GROUP, UPDATE_POLICY_GROUP)
+#: ``relayer.contract.ChainHistory`` openers by adapter name (operator commands outside the daemon).
+HISTORY_GROUP = "relayer.chain_history"
 
 
 def installed(group: str) -> list[str]:

@@ -59,6 +59,7 @@ from relayer.devnet.deploy import (
     stderr_report,
 )
 from relayer.devnet.nodes import ChainNode, check_hardfork, check_kind, set_mining, start_node
+from relayer.devnet.processes import process_alive, terminate
 from relayer.devnet.proxy import PROXY_MARKER, ProxyHandle, start_proxy
 from relayer.errors import DevnetError, UsageError
 from relayer.keys import write_keystore, write_private_file
@@ -154,70 +155,6 @@ def save_deployment(root: Path | str, deployment: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------- processes
-
-def process_alive(pid: int | None, marker: str | None = None) -> bool:
-    """True when ``pid`` runs (not a zombie) and, if given, its command line contains ``marker``.
-
-    The marker guards against a recycled pid being taken for one of ours.
-    """
-    if not pid:
-        return False
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False  # our own child, just reaped
-    except ChildProcessError:
-        pass
-    proc = Path(f"/proc/{pid}")
-    if proc.exists():
-        try:
-            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                return False
-            if marker and marker not in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                return False
-        except (OSError, IndexError):
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def terminate(pid: int | None, marker: str | None = None, *, sig: int = signal.SIGTERM,
-              timeout: float = 10.0) -> bool:
-    """Send ``sig`` to ``pid``; SIGKILL it when still alive after ``timeout``.
-
-    Returns True when the process was running. Never raises for a process that is gone.
-    """
-    if not process_alive(pid, marker):
-        return False
-    assert pid is not None
-    _signal(pid, sig)
-    if sig == signal.SIGKILL or _wait_gone(pid, timeout):
-        _wait_gone(pid, 2.0)
-        return True
-    _signal(pid, signal.SIGKILL)
-    _wait_gone(pid, 2.0)
-    return True
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not process_alive(pid):
-            return True
-        time.sleep(0.05)
-    return not process_alive(pid)
-
 
 def running_pids(deployment: dict[str, Any]) -> dict[str, int]:
     """``{process name: pid}`` of the devnet's processes that are still running."""

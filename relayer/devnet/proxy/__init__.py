@@ -9,7 +9,7 @@ fault, tell a lie, or seal the chain as a Besu QBFT chain. One module per job:
 - ``faults``   fault plans: the transport faults and how a plan is set, matched and used up
 - ``lies``     real answers rewritten, each for the relayer's light client to refuse
 - ``sealing``  QBFT sealing of anvil's blocks, hash translation, validator votes
-- ``server``   the HTTP server, the upstream client and ``python -m`` (``main``)
+- ``server``   the HTTP server and ``python -m`` (``main``); ``upstream``: the node behind it
 - ``control``  ``start_proxy`` / ``stop_proxy`` / ``set_fault`` ... for tests and the devnet
 
 Everything tests and the devnet use is importable from this package.
@@ -37,7 +37,8 @@ from relayer.devnet.proxy.lies import (
     Lie,
 )
 from relayer.devnet.proxy.sealing import QbftSealer, load_validator_keys
-from relayer.devnet.proxy.server import Proxy, Upstream, main, serve
+from relayer.devnet.proxy.server import Proxy, main, serve
+from relayer.devnet.proxy.upstream import Upstream
 
 __all__ = [
     "ADMIN_PATH",

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from relayer.devnet.anvil import free_port
+from relayer.devnet.processes import terminate
 from relayer.devnet.proxy.common import ADMIN_PATH, PROXY_MARKER, VALIDATORS_PATH
 from relayer.errors import DevnetError
 
@@ -90,8 +91,6 @@ def stop_proxy(handle: ProxyHandle, timeout: float = 5.0) -> None:
                     handle.process.kill()
                     handle.process.wait()
         else:
-            from relayer.devnet.network import terminate
-
             terminate(handle.pid, PROXY_MARKER, timeout=timeout)
     finally:
         if handle.keys_file is not None:

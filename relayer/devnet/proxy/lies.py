@@ -42,7 +42,7 @@ from relayer.devnet.proxy.common import log_event
 from relayer.devnet.proxy.faults import TRANSPORT_FAULTS, FaultPlan
 
 if TYPE_CHECKING:
-    from relayer.devnet.proxy.server import Proxy
+    from relayer.devnet.proxy.sealing import QbftSealer
 
 #: Topics of the bridge's Locked and Burned events (the logs the log lies rewrite).
 BRIDGE_EVENT_TOPICS = frozenset(
@@ -56,7 +56,8 @@ OTHER_EXTRA = b"relayer devnet proxy: other"  # extraData of the block other-blo
 
 class Lie:
     """A fault that rewrites a real answer. Subclasses set the class attributes and ``tell``;
-    ``plan`` is the fault plan that selected it (``plan.block``: the block it is about, if any)."""
+    ``plan`` is the fault plan that selected it (``plan.block``: the block it is about, if any);
+    ``tell`` gets the proxy's sealer (None for a plain proxy)."""
 
     needs_sealing: ClassVar[bool] = False
     needs_block: ClassVar[bool] = False
@@ -86,7 +87,7 @@ class Lie:
             return False
         return _quantity(item.get("blockNumber", item.get("number"))) == self.plan.block
 
-    def tell(self, proxy: Proxy, method: str, params: list[Any], result: Any) -> Any:
+    def tell(self, sealer: QbftSealer | None, method: str, params: list[Any], result: Any) -> Any:
         raise NotImplementedError
 
 class ConflictingHeader(Lie):
@@ -97,17 +98,17 @@ class ConflictingHeader(Lie):
     default_count = 1
     default_methods = ["eth_getBlockByNumber"]
 
-    def tell(self, proxy: Proxy, method: str, params: list[Any], result: Any) -> Any:
-        if not isinstance(result, dict) or proxy.sealer is None:
+    def tell(self, sealer: QbftSealer | None, method: str, params: list[Any], result: Any) -> Any:
+        if not isinstance(result, dict) or sealer is None:
             return result
-        return proxy.sealer.conflicting_block(result)
+        return sealer.conflicting_block(result)
 
 class HeaderField(Lie):
     """``eth_getBlockByNumber``: the block's ``receiptsRoot`` altered, its claimed ``hash`` kept."""
 
     default_methods = ["eth_getBlockByNumber"]
 
-    def tell(self, proxy: Proxy, method: str, params: list[Any], result: Any) -> Any:
+    def tell(self, sealer: QbftSealer | None, method: str, params: list[Any], result: Any) -> Any:
         if not isinstance(result, dict) or not isinstance(result.get("receiptsRoot"), str) or not self.about(result):
             return result
         log_event("proxy.lie", lie="header-field", block=result.get("number"), field="receiptsRoot")
@@ -118,7 +119,7 @@ class ReceiptStatus(Lie):
 
     default_methods = ["eth_getBlockReceipts"]
 
-    def tell(self, proxy: Proxy, method: str, params: list[Any], result: Any) -> Any:
+    def tell(self, sealer: QbftSealer | None, method: str, params: list[Any], result: Any) -> Any:
         receipts = [r for r in result if isinstance(r, dict) and self.about(r)] if isinstance(result, list) else []
         if not receipts:
             return result
@@ -136,7 +137,7 @@ class _BridgeLogLie(Lie):
     def logs(self, logs: list[Any]) -> list[Any]:
         raise NotImplementedError
 
-    def tell(self, proxy: Proxy, method: str, params: list[Any], result: Any) -> Any:
+    def tell(self, sealer: QbftSealer | None, method: str, params: list[Any], result: Any) -> Any:
         if not isinstance(result, list):
             return result
         if method == "eth_getLogs":
@@ -191,7 +192,7 @@ class OtherBlock(Lie):
 
     default_methods = ["eth_getBlockByNumber"]
 
-    def tell(self, proxy: Proxy, method: str, params: list[Any], result: Any) -> Any:
+    def tell(self, sealer: QbftSealer | None, method: str, params: list[Any], result: Any) -> Any:
         if not isinstance(result, dict) or result.get("hash") is None or not self.about(result):
             return result
         header = header_from_rpc(result)
@@ -206,7 +207,7 @@ class NullBlock(Lie):
 
     default_methods = ["eth_getBlockByNumber", "eth_getBlockReceipts"]
 
-    def tell(self, proxy: Proxy, method: str, params: list[Any], result: Any) -> Any:
+    def tell(self, sealer: QbftSealer | None, method: str, params: list[Any], result: Any) -> Any:
         if self.block_of(method, params) is None:  # "latest" and other tags: the node has a head
             return result
         log_event("proxy.lie", lie="null-block", method=method, block=params[0] if params else None)
@@ -217,7 +218,7 @@ class BadBlock(Lie):
 
     default_methods = ["eth_getBlockByNumber"]
 
-    def tell(self, proxy: Proxy, method: str, params: list[Any], result: Any) -> Any:
+    def tell(self, sealer: QbftSealer | None, method: str, params: list[Any], result: Any) -> Any:
         if not isinstance(result, dict) or not self.about(result):
             return result
         log_event("proxy.lie", lie="bad-block", block=result.get("number"))

@@ -33,7 +33,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 
@@ -43,8 +43,7 @@ from light_clients.evm.header import Header, header_from_rpc
 from relayer.devnet.proxy.common import UpstreamError, log_event
 from relayer.errors import DevnetError
 
-if TYPE_CHECKING:
-    from relayer.devnet.proxy.server import Upstream
+from relayer.devnet.proxy.upstream import Upstream
 
 FETCH_BATCH = 200
 ZERO_HASH = "0x" + "00" * 32

@@ -93,7 +93,7 @@ def add_plugin_commands(subparsers: Any, group: str = COMMAND_GROUP) -> list[str
             continue
         try:
             ep.load()(subparsers)
-        except Exception as exc:  # a vendor's command failing to load must not break the CLI
+        except Exception as exc:  # noqa: BLE001 - a vendor's command failing to load must not break the CLI
             if ep.name not in subparsers.choices:
                 _unavailable(subparsers, ep.name, f"{ep.value} failed to load: {type(exc).__name__}: {exc}")
         names.append(ep.name)

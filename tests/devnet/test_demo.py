@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from relayer.devnet import demo
-from relayer.devnet import network
-from relayer.errors import UsageError
+from relayer.devnet import demo, network
 from relayer.devnet.transfer import TransferResult
+from relayer.errors import UsageError
 
 ALICE, BOB = "0x" + "a" * 40, "0x" + "b" * 40
 

@@ -18,8 +18,8 @@ import pytest
 from relayer.config import check_config
 from relayer.devnet import network
 from relayer.devnet.cli import devnet_down, devnet_up
-from relayer.errors import DevnetError
 from relayer.devnet.transfer import transfer
+from relayer.errors import DevnetError
 
 pytestmark = pytest.mark.slow
 

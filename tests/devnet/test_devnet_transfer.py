@@ -27,7 +27,6 @@ from adapters.evm.sync_client import SyncEvm
 from relayer.devnet.anvil import ANVIL_KEYS, start_anvil, stop_anvil
 from relayer.devnet.deploy import deploy_pair, sorted_members
 from relayer.devnet.network import save_deployment
-from relayer.errors import RpcError, UsageError
 from relayer.devnet.transfer import (
     DeliveryTimeout,
     fee_paid,
@@ -37,6 +36,7 @@ from relayer.devnet.transfer import (
     to_base_units,
     transfer,
 )
+from relayer.errors import RpcError, UsageError
 
 UNIT = 10**18
 OPERATOR_KEYS = [Account.create() for _ in range(3)]

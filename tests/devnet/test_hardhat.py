@@ -20,8 +20,8 @@ from light_clients.evm.receipts import check_receipts
 from relayer.devnet import network
 from relayer.devnet.anvil import AnvilNode
 from relayer.devnet.nodes import start_node
-from relayer.rpc import MethodNotSupported, RpcClient
 from relayer.devnet.transfer import balance_of, transfer
+from relayer.rpc import MethodNotSupported, RpcClient
 from tests.devnet_helpers import chain, quiet, restart
 
 

@@ -19,8 +19,8 @@ from adapters.evm import committee as cm
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.anvil import free_port
-from relayer.keys import load_account
 from relayer.devnet.transfer import transfer
+from relayer.keys import load_account
 
 pytestmark = pytest.mark.slow
 

@@ -25,8 +25,8 @@ from eth_account import Account
 from adapters.evm import committee as cm
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
-from relayer.errors import ContractRevert
 from relayer.devnet.transfer import transfer
+from relayer.errors import ContractRevert
 
 pytestmark = pytest.mark.slow
 

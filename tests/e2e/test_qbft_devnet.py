@@ -40,8 +40,8 @@ from relayer.cli import build_parser
 from relayer.config import check_config
 from relayer.devnet import network
 from relayer.devnet.proxy import PROXY_MARKER, get_fault, propose_validator, set_fault, validator_schedule
-from relayer.errors import ContractRevert
 from relayer.devnet.transfer import TransferResult, transfer
+from relayer.errors import ContractRevert
 
 pytestmark = pytest.mark.slow
 UNIT = 10**18

@@ -34,9 +34,9 @@ from relayer.devnet.proxy import (
     start_proxy,
     stop_proxy,
 )
+from relayer.devnet.transfer import TransferResult, transfer
 from relayer.errors import RpcAnswerError, RpcError
 from relayer.rpc import PROBE_TIMEOUT, RpcClient, redact_url
-from relayer.devnet.transfer import TransferResult, transfer
 
 pytestmark = pytest.mark.slow
 HANG_TIMEOUT = 10.0  # RpcClient's default: a hanging first endpoint costs this once

@@ -33,9 +33,9 @@ from eth_account import Account
 
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
+from relayer.devnet.transfer import TransferResult, transfer
 from relayer.errors import StoreError
 from relayer.store import Message, Store, StoredHeader
-from relayer.devnet.transfer import TransferResult, transfer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO_ROOT / "configs" / "example-operator.toml"

@@ -41,9 +41,8 @@ from adapters.evm import qbft
 from light_clients.bft.rules import BFT_MIX_HASH
 from light_clients.evm.header import Header, header_from_rpc
 from relayer.devnet.proxy.common import UpstreamError, log_event
-from relayer.errors import DevnetError
-
 from relayer.devnet.proxy.upstream import Upstream
+from relayer.errors import DevnetError
 
 FETCH_BATCH = 200
 ZERO_HASH = "0x" + "00" * 32
@@ -179,7 +178,8 @@ class QbftSealer:
         height = self.height
         return {"height": height, "validators": list(self.validators_at(max(height, 0))),
                 "changes": [{"from_block": start, "validators": list(members)} for start, members in self._sets],
-                "votes": [{"block": n, "recipient": to_checksum_address(v.recipient), "add": v.add} for n, v in sorted(self._votes.items())]}
+                "votes": [{"block": n, "recipient": to_checksum_address(v.recipient), "add": v.add}
+                          for n, v in sorted(self._votes.items())]}
 
     def propose(self, *, add_key: str | None = None, drop: str | None = None) -> dict[str, Any]:
         """Have the validators vote ``add_key``'s address in or ``drop`` out, as Besu validators that all

@@ -6,8 +6,8 @@ problem at once (``relayer config check``). Each error names its key path
 in the file are relative to the file's folder; ``${NAME}`` in ``operator.key_file``,
 ``operator.password_file`` and ``operator.state_dir`` is replaced by the environment
 variable NAME (systemd's ``${CREDENTIALS_DIRECTORY}``, ``${STATE_DIRECTORY}``). The key
-(a V3 keystore, see relayer.keys) is read only to derive its address; neither it nor its
-password ever appears in an error message.
+(a V3 keystore: the ``relayer.signers`` plugin, see adapters.evm.keys) is read only to derive
+its address; neither it nor its password ever appears in an error message.
 
 The core validates the keys every chain has (``COMMON_CHAIN_KEYS``); the options only a chain's
 family understands live in ``[chains.NAME.ADAPTER]`` (``[chains.beta.evm]``), which the family's
@@ -31,7 +31,6 @@ import structlog
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_checksum_address, to_checksum_address
 
-from relayer import keys
 from relayer.config_schema import (
     BARE_KEY,
     Check,
@@ -51,7 +50,7 @@ from relayer.config_schema import (
     url_value,
 )
 from relayer.errors import ConfigError
-from relayer.plugins import ADAPTER_GROUP, LIGHT_CLIENT_GROUP, installed, load
+from relayer.plugins import ADAPTER_GROUP, LIGHT_CLIENT_GROUP, installed, load, operator_keys
 from relayer.types import Address, BlockNumber, ChainId
 
 __all__ = [
@@ -238,7 +237,7 @@ def log_deprecations(config: Config) -> None:
 
 
 def load_operator_key(config: Config) -> LocalAccount:
-    """The operator's signing account from ``operator.key_file`` (see relayer.keys.load_account).
+    """The operator's signing account from ``operator.key_file`` (see the key store's ``load_account``).
 
     The keystore is decrypted with the password from ``operator.password_file`` or, when
     none is configured, the environment variable RELAYER_KEYSTORE_PASSWORD. Raises
@@ -248,7 +247,7 @@ def load_operator_key(config: Config) -> LocalAccount:
     key nor the password ever appears in the message.
     """
     file = str(config.path)
-    account = keys.load_account(config.operator.key_file, config.operator.password_file, file=file)
+    account = operator_keys().load_account(config.operator.key_file, config.operator.password_file, file=file)
     if config.member(account.address) is None:
         raise ConfigError("operator.key_file", _not_member(Address(account.address)), file=file)
     return account
@@ -494,7 +493,11 @@ def _operator(t: Table | None, base: Path, *, decrypt: bool) -> _Operator:
 
 def _key_address(t: Table, key_file: Path, password_file: Path | None, *, decrypt: bool) -> Address | None:
     """The key's address (decrypted when ``decrypt`` and a password is available); reports problems."""
-    problems, address = keys.check_key(key_file, password_file, decrypt=decrypt)
+    try:
+        problems, address = operator_keys().check_key(key_file, password_file, decrypt=decrypt)
+    except ConfigError as exc:  # no key store of the operator's family is installed
+        t.report.add(exc.key, exc.message)
+        return None
     for problem in problems:
         t.report.add(problem.key, problem.message)
     return address

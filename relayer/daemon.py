@@ -33,11 +33,11 @@ from relayer.logging import configure_logging
 from relayer.metrics import Metrics
 from relayer.policy_host import Host
 from relayer.routes import ChainRuntime, Route
-from relayer.rpc import RpcClient, redact_url
+from adapters.evm.rpc import RpcClient, redact_url
 from relayer.errors import RpcError
 from relayer.status import snapshot
 from relayer.store import Store
-from relayer.sender import FeePolicy
+from adapters.evm.sender import FeePolicy
 from relayer.submitter import Submitter, Turn
 from relayer.systemd import Notifier
 

@@ -18,12 +18,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from relayer import keys
+from relayer import plugins
 from relayer.errors import UsageError
 
 __all__ = ["add_parser"]
 
 MAX_KEY_INPUT = 4096  # a hex key is 66 characters; never read an unbounded stdin
+
+
+def _keys() -> Any:
+    """The operator's key store (the ``relayer.signers`` plugin of its family). Raises ConfigError."""
+    return plugins.operator_keys()
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -36,7 +41,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     new = actions.add_parser("new", help="create a key in a new keystore (mode 0600) and print its address")
     new.add_argument("--keystore", required=True, type=Path, help="keystore file to create (never overwritten)")
     new.add_argument("--password-file", type=Path, default=None,
-                     help=f"file holding the password (default: ${keys.PASSWORD_ENV} or a prompt)")
+                     help=f"file holding the password (default: ${_keys().PASSWORD_ENV} or a prompt)")
     new.set_defaults(handler=_cmd_new)
 
     imp = actions.add_parser("import", help="encrypt an existing hex private key into a new keystore")
@@ -44,7 +49,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     imp.add_argument("--key-file", type=Path, default=None,
                      help="file holding the hex private key (default: read it from stdin)")
     imp.add_argument("--password-file", type=Path, default=None,
-                     help=f"file holding the password (default: ${keys.PASSWORD_ENV} or a prompt)")
+                     help=f"file holding the password (default: ${_keys().PASSWORD_ENV} or a prompt)")
     imp.set_defaults(handler=_cmd_import)
 
     listing = actions.add_parser("list", help="print the address of each keystore in a folder")
@@ -64,7 +69,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _cmd_new(args: argparse.Namespace) -> int:
     password = _prompted_password(args.password_file)
-    address = keys.new_keystore(args.keystore, args.password_file, password=password)
+    address = _keys().new_keystore(args.keystore, args.password_file, password=password)
     _print_address(args, address, args.keystore)
     print(f"wrote keystore {args.keystore} (mode 0600); keep a backup of it and of its password",
           file=sys.stderr)
@@ -74,7 +79,7 @@ def _cmd_new(args: argparse.Namespace) -> int:
 def _cmd_import(args: argparse.Namespace) -> int:
     key_hex = _read_key(args.key_file)
     password = _prompted_password(args.password_file)
-    address = keys.import_key(args.keystore, key_hex, args.password_file, password=password)
+    address = _keys().import_key(args.keystore, key_hex, args.password_file, password=password)
     del key_hex
     _print_address(args, address, args.keystore)
     note = f"; securely delete the plain key file {args.key_file}" if args.key_file else ""
@@ -83,7 +88,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    found = keys.list_keystores(args.dir)
+    found = _keys().list_keystores(args.dir)
     if args.json:
         print(json.dumps({"keystores": [{"path": str(path), "address": address} for path, address in found]}))
         return 0
@@ -95,7 +100,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_show_address(args: argparse.Namespace) -> int:
-    _print_address(args, keys.show_address(args.path), args.path)
+    _print_address(args, _keys().show_address(args.path), args.path)
     return 0
 
 
@@ -108,8 +113,8 @@ def _print_address(args: argparse.Namespace, address: str, path: Path) -> None:
 
 def _prompted_password(password_file: Path | None) -> str | None:
     """A password typed twice at a terminal, or None when a file or the environment gives it."""
-    if password_file is not None or os.environ.get(keys.PASSWORD_ENV) or not _interactive():
-        return None  # keys.* reads the file or the environment, or reports that none is given
+    if password_file is not None or os.environ.get(_keys().PASSWORD_ENV) or not _interactive():
+        return None  # the key store reads the file or the environment, or reports that none is given
     first = getpass.getpass("keystore password: ")
     if not first:
         raise UsageError("the password must not be empty")

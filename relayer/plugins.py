@@ -17,6 +17,11 @@ UPDATE_POLICY_GROUP = "relayer.update_policies"
 GROUPS = (ADAPTER_GROUP, LIGHT_CLIENT_GROUP, UPDATE_POLICY_GROUP)
 #: ``relayer.contract.ChainHistory`` openers by adapter name (operator commands outside the daemon).
 HISTORY_GROUP = "relayer.chain_history"
+#: Operator key stores by family: the entry point names a module offering ``load_account``,
+#: ``check_key``, ``new_keystore``, ``import_key``, ``list_keystores``, ``show_address``,
+#: ``KeyProblem`` and ``PASSWORD_ENV`` (see ``adapters.evm.keys``, the first-party one).
+SIGNER_GROUP = "relayer.signers"
+OPERATOR_KEY_FAMILY = "evm"  # the family whose key store holds ``operator.key_file``
 
 
 def installed(group: str) -> list[str]:
@@ -37,6 +42,11 @@ def load(group: str, name: str, *, key: str) -> Any:
         return matches[0].load()
     except Exception as exc:  # a vendor's package failing to import is a config problem here
         raise ConfigError(key, f"plugin {name!r} failed to load: {exc}") from exc
+
+
+def operator_keys(*, key: str = "operator.key_file") -> Any:
+    """The key-store module of the operator's key family. Raises ConfigError naming ``key``."""
+    return load(SIGNER_GROUP, OPERATOR_KEY_FAMILY, key=key)
 
 
 def describe_plugins() -> str:

@@ -31,7 +31,7 @@ from relayer.follower import ReceiptCache
 from relayer.metrics import Metrics
 from relayer.policy_host import verified_header
 from relayer.routes import ChainRuntime, Route
-from relayer.sender import FeePolicy, Outcome, TxSender
+from adapters.evm.sender import FeePolicy, Outcome, TxSender
 from relayer.store import JournalTx, Message, Store, StoredHeader
 
 log = structlog.get_logger("relayer.submitter")

@@ -15,8 +15,8 @@ from adapters.evm.adapter import EvmAdapter, FeeQuote
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode, start_anvil, stop_anvil
 from relayer.metrics import Metrics
-from relayer.rpc import RpcClient
-from relayer.sender import FeePolicy, Outcome, TxSender, bumped
+from adapters.evm.rpc import RpcClient
+from adapters.evm.sender import FeePolicy, Outcome, TxSender, bumped
 from relayer.store import Store
 
 GWEI = 10**9

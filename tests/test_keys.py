@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from relayer import keys
+from adapters.evm import keys
 from relayer.config import check_config, load_config, load_operator_key
 from relayer.errors import ConfigError, UsageError
 

@@ -19,7 +19,7 @@ from adapters.evm.source import KIND_BY_EVENT, BridgeEvent, EvmSource, keccak256
 from adapters.evm.sync_client import SyncEvm
 from light_clients.evm.header import Header
 from relayer.errors import ContractRevert, RpcAnswerError
-from relayer.rpc import RpcClient, hex_int
+from adapters.evm.rpc import RpcClient, hex_int
 
 FEE_MODES = ("auto", "eip1559", "legacy")
 

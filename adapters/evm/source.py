@@ -31,7 +31,7 @@ from light_clients.evm.header import Header, header_from_rpc
 from light_clients.evm.receipts import bloom_of, receipts_root
 from relayer.contract import BlockContents, CandidateHeader, Proof, ScanHints, VerifiedHeader
 from relayer.errors import RpcAnswerError, RpcUnanswered, VerificationError
-from relayer.rpc import MethodNotSupported, RpcClient, hex_int
+from adapters.evm.rpc import MethodNotSupported, RpcClient, hex_int
 from relayer.types import Envelope, MessageId
 
 log = structlog.get_logger("adapters.evm.source")

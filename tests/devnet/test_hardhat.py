@@ -21,7 +21,7 @@ from relayer.devnet import network
 from relayer.devnet.anvil import AnvilNode
 from relayer.devnet.nodes import start_node
 from relayer.devnet.transfer import balance_of, transfer
-from relayer.rpc import MethodNotSupported, RpcClient
+from adapters.evm.rpc import MethodNotSupported, RpcClient
 from tests.devnet_helpers import chain, quiet, restart
 
 

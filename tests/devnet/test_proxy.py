@@ -37,7 +37,7 @@ from relayer.devnet.proxy import (
     validator_schedule,
 )
 from relayer.errors import ContractRevert, DevnetError, RpcError
-from relayer.rpc import RpcClient
+from adapters.evm.rpc import RpcClient
 
 pytestmark = pytest.mark.slow
 KEYS = sorted(("0x" + keccak(text=f"proxy-test-validator-{i}").hex() for i in range(4)),

@@ -20,7 +20,7 @@ from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.anvil import free_port
 from relayer.devnet.transfer import transfer
-from relayer.keys import load_account
+from adapters.evm.keys import load_account
 
 pytestmark = pytest.mark.slow
 

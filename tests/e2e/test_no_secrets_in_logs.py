@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from relayer import keys
+from adapters.evm import keys
 from relayer.devnet import network
 from relayer.devnet.transfer import transfer
 

@@ -17,7 +17,7 @@ from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.anvil import ANVIL_KEYS
 from relayer.devnet.transfer import TransferResult, transfer
-from relayer.keys import load_account
+from adapters.evm.keys import load_account
 
 pytestmark = pytest.mark.slow
 ETH = 10**18

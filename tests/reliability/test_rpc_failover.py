@@ -36,7 +36,7 @@ from relayer.devnet.proxy import (
 )
 from relayer.devnet.transfer import TransferResult, transfer
 from relayer.errors import RpcAnswerError, RpcError
-from relayer.rpc import PROBE_TIMEOUT, RpcClient, redact_url
+from adapters.evm.rpc import PROBE_TIMEOUT, RpcClient, redact_url
 
 pytestmark = pytest.mark.slow
 HANG_TIMEOUT = 10.0  # RpcClient's default: a hanging first endpoint costs this once

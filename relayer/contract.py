@@ -238,14 +238,18 @@ class Delivery:
     reason: str | None = None
     block_number: int | None = None
     cost: int = 0  # what it cost in the chain's unit (EVM: gas used)
+    sequence: int | None = None  # its place in the operator account's order (EVM: nonce), for logs
 
 
 @dataclass(frozen=True)
 class Confirmation:
-    """Where a mined delivery stands; ``result`` (re-read from the final block) when ``final``."""
+    """Where a mined delivery stands; ``result`` (re-read from the final block) when ``final``, and
+    ``delivery``: the delivery as that final block has it (``mined`` with result, block and cost, or
+    ``reverted`` when a reorg had it mined again and it reverted this time)."""
 
     status: ConfirmationStatus
     result: BatchResult | None = None
+    delivery: Delivery | None = None
 
 
 # --------------------------------------------------------------------------- roles
@@ -445,6 +449,12 @@ class Destination(Protocol):
         """Settle every attempt journaled before a restart (rebroadcast, replace or give up), in order.
         Called once by the submitter before its first round. Raises RpcError; cancelled: what is not
         settled yet stays journaled for the next start."""
+        ...
+
+    async def send(self, to: str, data: bytes, gas: int) -> Delivery:
+        """Send a transaction of an update policy's own (not a delivery: ``PolicyHost.send``) from the
+        operator's account, journaled and followed like a delivery (``gas`` as the policy estimated
+        it; the destination adds its margin). Raises RpcError; cancelled: as ``deliver``."""
         ...
 
 

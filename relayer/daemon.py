@@ -37,6 +37,7 @@ from adapters.evm.rpc import RpcClient, redact_url
 from relayer.errors import RpcError
 from relayer.status import snapshot
 from relayer.store import Store
+from adapters.evm.destination import EvmDestination
 from adapters.evm.sender import FeePolicy
 from relayer.submitter import Submitter, Turn
 from relayer.systemd import Notifier
@@ -244,7 +245,8 @@ class Daemon:
                          gas_multiplier=fee.gas_multiplier, replace_after=fee.replace_after,
                          mode=fee.mode)
         progress = self.progress.setdefault(f"submitter:{rt.name}", {})
-        submitter = Submitter(rt, self.chains, self.store, self.cache, self.account, self._turn(), fees,
+        destination = EvmDestination(rt.adapter, self.account, self.store, fees, self.metrics, self.stopping)
+        submitter = Submitter(rt, destination, self.chains, self.store, self.cache, self._turn(),
                               chain.poll_interval, progress, self.metrics, self.stopping,
                               finality_depth=chain.confirmations)
         self.host.senders[rt.name] = submitter.send_own

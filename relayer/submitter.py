@@ -3,36 +3,36 @@
 It picks final messages this operator is designated for (or whose designated peer let
 the grace period pass), makes sure the source header is accepted on-chain (the route's
 update policy says what the batch carries for it: M committee signatures, the sealed header
-itself, ...; sent in the same transaction), proves every
-receipt locally, journals the signed transaction, sends it and records the outcome.
-Replay protection is on-chain, so a crash anywhere here can delay a message, never
-deliver it twice. A mined delivery leaves its messages ``included`` until it is
-``finality_depth`` blocks deep on the destination (its chain's ``confirmations``); only then
-are they ``confirmed``. One a destination reorg dropped is sent again, once.
+itself, ...; sent in the same transaction), has the message's source prove every message
+and hands the batch to the chain's ``Destination`` (relayer.contract), which journals, sends
+and follows the transaction; the submitter records the ``Delivery`` it returns and knows
+nothing of gas, fees or nonces. Replay protection is on-chain, so a crash anywhere here can
+delay a message, never deliver it twice. A mined delivery leaves its messages ``included``
+until it is ``finality_depth`` blocks deep on the destination (its chain's ``confirmations``);
+only then are they ``confirmed``. One a destination reorg dropped is sent again, once.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
 import structlog
 import trio
-from eth_account.signers.local import LocalAccount
 
-from adapters.evm.proof import build_receipt_proofs, verify_receipt_proof
-from light_clients.evm.receipts import receipts_root
-from relayer.contract import UpdateStatus
+from relayer.contract import (Batch, BlockContents, ConfirmationStatus, Delivery, DeliveryStatus, Destination, Proof,
+                              UpdateStatus, VerifiedHeader)
 from relayer.errors import ContractRevert, VerificationError
 from relayer.faults import fault_point
 from relayer.follower import ReceiptCache
 from relayer.metrics import Metrics
 from relayer.policy_host import verified_header
 from relayer.routes import ChainRuntime, Route
-from adapters.evm.sender import FeePolicy, Outcome, TxSender
-from relayer.store import JournalTx, Message, Store, StoredHeader
+from relayer.store import Message, Store
+from relayer.types import Envelope, MessageId
 
 log = structlog.get_logger("relayer.submitter")
 
@@ -85,11 +85,11 @@ class Turn:
 class Submitter:
     """One task per destination chain."""
 
-    def __init__(self, dst: ChainRuntime, sources: dict[str, ChainRuntime], store: Store,
-                 cache: ReceiptCache, account: LocalAccount, turn: Turn,
-                 fees: FeePolicy, poll_interval: float, progress: dict[str, Any], metrics: Metrics,
+    def __init__(self, dst: ChainRuntime, destination: Destination, sources: dict[str, ChainRuntime], store: Store,
+                 cache: ReceiptCache, turn: Turn, poll_interval: float, progress: dict[str, Any], metrics: Metrics,
                  stopping: trio.Event, finality_depth: int = 0) -> None:
         self.dst = dst
+        self.destination = destination
         self.finality_depth = finality_depth
         self.metrics = metrics
         self.stopping = stopping
@@ -97,12 +97,9 @@ class Submitter:
         self.routes = {r.src: r for r in dst.incoming}
         self.store = store
         self.cache = cache
-        self.account = account
         self.turn = turn
-        self.fees = fees
         self.poll_interval = poll_interval
         self.progress = progress
-        self.sender = TxSender(dst.adapter, account, store, fees, metrics, stopping)
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Deliver until ``stopping`` is set; a batch in flight then still gets its receipt.
@@ -112,7 +109,6 @@ class Submitter:
         """
         structlog.contextvars.bind_contextvars(chain=self.dst.name)
         await self.recover()
-        await self._observe_balance()
         task_status.started()
         while not self.stopping.is_set():
             sent = await self.step()
@@ -122,14 +118,17 @@ class Submitter:
                 with trio.move_on_after(self.poll_interval):
                     await self.stopping.wait()
 
-    async def _observe_balance(self) -> None:
-        balance = await self.dst.adapter.balance(self.account.address)
-        self.metrics.wallet_balance.labels(self.dst.name).set(balance)
-
     # start-up -----------------------------------------------------------------------
     async def recover(self) -> None:
-        """Settle every journaled transaction (rebroadcasting or replacing it), then sync the nonce."""
-        await self.sender.recover(self._settle, self._abandon, self._refused)
+        """Have the destination settle every journaled attempt (rebroadcasting or replacing it) and
+        record how each ended. Raises RpcError."""
+        for delivery in await self.destination.recover():
+            if delivery.status in (DeliveryStatus.MINED, DeliveryStatus.REVERTED):
+                self._settle(delivery)
+            elif delivery.status is DeliveryStatus.REFUSED:
+                self._refused(delivery, delivery.reason or "refused")
+            else:
+                self._abandon(delivery, delivery.reason or delivery.status.value)
 
     # one round ------------------------------------------------------------------------
     async def step(self) -> bool:
@@ -161,11 +160,12 @@ class Submitter:
     # transactions of the update policies ---------------------------------------------------
     async def send_own(self, to: str, data: bytes, gas: int) -> str | None:
         """Send a transaction an update policy asked for (e.g. a validator-change header) from this
-        operator's account, and record how it ended: its hash when sent, None when not. ``gas`` is the
-        estimate; the chain's gas multiplier is applied here. Raises RpcError."""
-        outcome = await self.sender.send(to, data, int(gas * self.fees.gas_multiplier), ())
-        await self._outcome(outcome)
-        return None if outcome.tx is None else outcome.tx.hash
+        operator's account through the destination (``Destination.send``, which adds its margin to the
+        estimate ``gas``), and record how it ended: its reference (EVM: hash) when sent, None when not.
+        Raises RpcError."""
+        delivery = await self.destination.send(to, data, gas)
+        await self._outcome(delivery)
+        return delivery.ref
 
     def _not_halted(self, messages: list[Message]) -> list[Message]:
         """Leave out messages of a source chain whose follower halted with evidence (a reorg below
@@ -187,9 +187,8 @@ class Submitter:
         delivered: set[str] = set()
         for src, group in groupby(sorted(messages, key=lambda m: m.src_chain), key=lambda m: m.src_chain):
             items = list(group)
-            route = self.routes[src]
-            words = await self.dst.adapter.delivered_words(route.src_chain_id, sorted({m.nonce // 256 for m in items}))
-            delivered |= {m.id for m in items if words[m.nonce // 256] >> (m.nonce % 256) & 1}
+            done = await self.destination.delivered(self.routes[src].ref, sorted({m.nonce for m in items}))
+            delivered |= {m.id for m in items if m.nonce in done}
         if delivered:
             self.store.set_state(sorted(delivered), "delivered-by-peer", now=time.time())
             for m in messages:
@@ -200,53 +199,42 @@ class Submitter:
         return [m for m in messages if m.id not in delivered]
 
     async def deliver(self, route: Route, number: int, messages: list[Message]) -> bool:
-        """Send one deliverBatch for messages of one source block; False when not ready yet."""
+        """Deliver one batch of messages of one source block through the destination; False when
+        not ready yet. Raises RpcError, VerificationError, ProofError."""
         header = self.store.header(route.src, number)
         if header is None:
             raise VerificationError("no verified header for a final message", chain=route.src, block=number)
-        root = bytes.fromhex(header.receipts_root[2:])
         if await route.policy.follow(route.ref, upto=number) == UpdateStatus.SENT:
             return True  # the batch goes once the light client has the validator changes before its block
-        update = await route.policy.update(route.ref, verified_header(header))
+        verified = verified_header(header)
+        update = await route.policy.update(route.ref, verified)
         if update is None:
             return False
         if update.needed:
             fault_point("during-header-update")
-        proofs = await self._proofs(route, number, root, messages)
-        data = self.dst.adapter.bridge_abi.encode_call("deliverBatch", route.src_chain_id, update.data, proofs)
-        gas = await self._estimate(messages, data)
-        if gas is None:
+        envelopes = tuple(m.envelope() for m in messages)
+        proofs = await self._proofs(route, verified, envelopes)
+        try:
+            delivery = await self.destination.deliver(Batch(route.ref, verified, envelopes, tuple(proofs), update))
+        except ContractRevert as exc:  # the destination refused the batch before it was sent
+            self._failed_attempt(messages, exc.reason)
             return True
-        await self._send(route, messages, data, gas)
+        self._sent(route, delivery)
+        await self._outcome(delivery)
         return True
 
-    async def _proofs(self, route: Route, number: int, root: bytes,
-                      messages: list[Message]) -> list[tuple[int, bytes, list[bytes], int]]:
-        receipts = self.cache.get(route.src, number)
-        if receipts is None:
-            receipts = await self.sources[route.src].adapter.block_receipts(number)
-            if receipts_root(receipts) != root:
-                raise VerificationError("receipts no longer match the verified header", chain=route.src,
-                                        block=number)
-            self.cache.put(route.src, number, receipts)
-        built = build_receipt_proofs(receipts, {m.tx_index for m in messages})
-        out = []
-        for m in messages:
-            proof = built[m.tx_index]
-            verify_receipt_proof(root, proof)
-            out.append((number, proof.key, list(proof.nodes), m.log_index))
-            log.debug("proof.built", message_id=m.id, nodes=len(proof.nodes))
-        return out
-
-    async def _estimate(self, messages: list[Message], data: bytes) -> int | None:
-        try:
-            gas = await self.dst.adapter.estimate_gas(self.account.address, self.dst.adapter.bridge, data)
-        except ContractRevert as exc:
-            reason = self.dst.adapter.bridge_abi.decode_revert(exc.reason) if exc.reason.startswith("0x") \
-                else exc.reason
-            self._failed_attempt(messages, reason)
-            return None
-        return int(gas * self.fees.gas_multiplier)
+    async def _proofs(self, route: Route, header: VerifiedHeader, messages: Sequence[Envelope]) -> list[Proof]:
+        """Proofs of ``messages`` by their source, under the verified header, from the block's contents
+        (cached by the follower, else fetched again; the source checks them against the header).
+        Raises VerificationError, ProofError, RpcError."""
+        source = self.sources[route.src].source
+        cached = self.cache.get(route.src, header.number)
+        contents = BlockContents(header.number, header.hash, cached) if cached is not None \
+            else await source.block_contents(header)
+        proofs = source.prove(header, contents, messages)
+        if cached is None:
+            self.cache.put(route.src, header.number, contents.data)
+        return proofs
 
     def _failed_attempt(self, messages: list[Message], reason: str) -> None:
         """The destination refused the batch (e.g. a paused bridge) or a message's execution failed
@@ -263,38 +251,33 @@ class Submitter:
             log.warning("message.attempt_failed", message_id=m.id, reason=reason, attempt=m.attempts + 1,
                         state="failed" if failed else "final", retry_in_s=None if failed else retry_in)
 
-    async def _send(self, route: Route, messages: list[Message], data: bytes, gas: int) -> None:
-        ids = tuple(m.id for m in messages)
-        outcome = await self.sender.send(self.dst.adapter.bridge, data, gas, ids)
-        if outcome.status == "no-funds":
+    def _sent(self, route: Route, delivery: Delivery) -> None:
+        """Note what a delivery attempt says of the wallet, and each message it carried."""
+        if delivery.status is DeliveryStatus.NO_FUNDS:
             self.progress["paused"] = "wallet cannot pay"
         else:
             self.progress.pop("paused", None)
-        if outcome.tx is None:
+        if delivery.ref is None:
             return
-        for mid in ids:
-            log.info("message.submitted", message_id=mid, tx=outcome.tx.hash, route=route.name)
-        await self._outcome(outcome)
+        for mid in delivery.message_ids:
+            log.info("message.submitted", message_id=mid, tx=delivery.ref, route=route.name)
 
-    async def _outcome(self, outcome: Outcome) -> None:
+    async def _outcome(self, delivery: Delivery) -> None:
         """Record how a send (or a rebroadcast) ended."""
-        if outcome.tx is None:
+        if delivery.ref is None:
             return
-        if outcome.status == "mined" and outcome.receipt is not None:
-            self._settle(outcome.tx, outcome.receipt)
-            await self._observe_balance()
-        elif outcome.status == "nonce-lost":
-            self._abandon(outcome.tx, "nonce taken by another transaction of this key")
-        elif outcome.status == "no-funds":
-            self._abandon(outcome.tx, "the wallet cannot pay")
-        elif outcome.status == "refused":
-            self._refused(outcome.tx, outcome.reason or "refused")
+        if delivery.status in (DeliveryStatus.MINED, DeliveryStatus.REVERTED):
+            self._settle(delivery)
+        elif delivery.status in (DeliveryStatus.NONCE_LOST, DeliveryStatus.NO_FUNDS):
+            self._abandon(delivery, delivery.reason or delivery.status.value)
+        elif delivery.status is DeliveryStatus.REFUSED:
+            self._refused(delivery, delivery.reason or "refused")
 
-    def _refused(self, tx: JournalTx, reason: str) -> None:
+    def _refused(self, tx: Delivery, reason: str) -> None:
         """The destination will not take ``tx`` (a refusal the sender does not know, or fees at the
         cap): its messages are ``failed`` with the node's words, and an alarm is raised."""
         self.metrics.tx_abandoned.labels(self.dst.name).inc()
-        log.error("tx.abandoned", tx=tx.hash, nonce=tx.nonce, messages=len(tx.message_ids), reason=reason,
+        log.error("tx.abandoned", tx=tx.ref, nonce=tx.sequence, messages=len(tx.message_ids), reason=reason,
                   alarm=True, action=f"read the reason; fix the account, node or fees.max_fee_gwei of {self.dst.name}, "
                                      "then retry the failed messages")
         now = time.time()
@@ -309,69 +292,71 @@ class Submitter:
 
     async def _watch_inclusions(self) -> None:
         """Confirm our mined deliveries once they are ``finality_depth`` blocks deep on the
-        destination; one a reorg took off the chain is sent again (the same signed transaction
-        at the same nonce) or, if its nonce went elsewhere, its messages go back in line (the
-        delivered bitmap is read before any new delivery). Raises RpcError."""
-        mined = self.store.txs_in_state(self.dst.name, "mined")
-        if not mined:
-            return
-        head = await self.dst.adapter.head_number()
-        for tx in mined:
-            status, receipt = await self.sender.finality(tx, self.finality_depth, head)
-            if status == "final" and receipt is not None:
-                self._confirm(tx, receipt)
-            elif status == "gone":
+        destination; one a reorg took off the chain is restored by the destination (the same signed
+        attempt) or, if that cannot be, its messages go back in line (the delivered bitmap is read
+        before any new delivery). Raises RpcError."""
+        for tx in self.store.txs_in_state(self.dst.name, "mined"):
+            delivery = Delivery(DeliveryStatus.MINED, tx.hash, tuple(MessageId(m) for m in tx.message_ids),
+                                sequence=tx.nonce)
+            confirmation = await self.destination.confirmation(delivery, self.finality_depth)
+            if confirmation.status is ConfirmationStatus.FINAL and confirmation.delivery is not None:
+                self._confirm(confirmation.delivery)
+            elif confirmation.status is ConfirmationStatus.GONE:
                 log.warning("tx.reorged", tx=tx.hash, nonce=tx.nonce, messages=len(tx.message_ids))
-                await self._outcome(await self.sender.restore(tx))
+                await self._outcome(await self.destination.restore(delivery))
 
-    def _settle(self, tx: JournalTx, receipt: dict[str, Any]) -> None:
-        gas_used = int(receipt.get("gasUsed", "0x0"), 16)
+    def _settle(self, tx: Delivery) -> None:
+        """Record a mined delivery: its messages ``included`` (``confirmed`` at once without a
+        finality depth), those a peer delivered before it ``delivered-by-peer``, those whose execution
+        failed set aside for a retry; a reverted one puts its messages back in line."""
+        gas_used = tx.cost
         self.metrics.gas_spent.labels(self.dst.name).inc(gas_used)
-        if int(receipt.get("status", "0x0"), 16) != 1:
-            self.store.set_tx_state(tx.hash, "reverted", gas_used=gas_used, error="reverted")
-            log.warning("tx.reverted", tx=tx.hash, gas_used=gas_used)
+        if tx.status is DeliveryStatus.REVERTED or tx.result is None:
+            self.store.set_tx_state(tx.ref or "", "reverted", gas_used=gas_used, error="reverted")
+            log.warning("tx.reverted", tx=tx.ref, gas_used=gas_used)
             self._back_to_final(tx.message_ids, "transaction reverted")
             return
-        self.store.set_tx_state(tx.hash, "mined", gas_used=gas_used)
-        delivered = self._delivered_ids(receipt)
-        failures = self._failed_reasons(receipt)
+        self.store.set_tx_state(tx.ref or "", "mined", gas_used=gas_used)
+        delivered = tx.result.delivered
+        failures = tx.result.failed
         mine = [mid for mid in tx.message_ids if mid in delivered]
         peers = [mid for mid in tx.message_ids if mid not in delivered and mid not in failures]
         refused = [m for mid in tx.message_ids if mid in failures and mid not in delivered
                    and (m := self.store.message(mid)) is not None]
         for m in refused:  # set aside alone; the rest of the batch is delivered
-            self._failed_attempt([m], failures[m.id])
+            self._failed_attempt([m], failures[MessageId(m.id)])
         per_message = gas_used // max(len(mine), 1)
         now = time.time()
-        self.store.set_state(mine, "included", delivered_tx=tx.hash, gas_used=per_message, now=now)
-        self.store.set_state(peers, "delivered-by-peer", now=now)
-        block = int(receipt.get("blockNumber", "0x0"), 16)
-        log.info("tx.mined", tx=tx.hash, nonce=tx.nonce, block=block, gas_used=gas_used, messages=len(mine),
+        self.store.set_state(list(mine), "included", delivered_tx=tx.ref, gas_used=per_message, now=now)
+        self.store.set_state(list(peers), "delivered-by-peer", now=now)
+        block = tx.block_number or 0
+        log.info("tx.mined", tx=tx.ref, nonce=tx.sequence, block=block, gas_used=gas_used, messages=len(mine),
                  final_at_block=block + self.finality_depth)
         for mid in peers:
-            log.info("message.delivered_by_peer", message_id=mid, tx=tx.hash)
+            log.info("message.delivered_by_peer", message_id=mid, tx=tx.ref)
             self._count(mid, self.metrics.delivered_by_peer)
         if self.finality_depth == 0:
-            self._confirm(tx, receipt)
+            self._confirm(tx)
 
-    def _confirm(self, tx: JournalTx, receipt: dict[str, Any]) -> None:
-        """``tx`` is final on the destination: its ``included`` messages are confirmed (read from the
-        final receipt, which after a reorg may differ from the first one)."""
-        if int(receipt.get("status", "0x0"), 16) != 1:
-            self._settle(tx, receipt)  # re-mined after a reorg, and reverted this time
+    def _confirm(self, tx: Delivery) -> None:
+        """``tx`` is final on the destination: its ``included`` messages are confirmed (as the final
+        block has it, which after a reorg may differ from the first one)."""
+        if tx.status is not DeliveryStatus.MINED or tx.result is None:
+            self._settle(tx)  # re-mined after a reorg, and reverted this time
             return
-        self.store.set_tx_state(tx.hash, "confirmed")
-        delivered = self._delivered_ids(receipt)
+        ref = tx.ref or ""
+        self.store.set_tx_state(ref, "confirmed")
+        delivered = tx.result.delivered
         included = [mid for mid in tx.message_ids if (m := self.store.message(mid)) is not None
                     and m.state == "included"]
         mine = [mid for mid in included if mid in delivered]
         now = time.time()
-        self.store.set_state(mine, "confirmed", delivered_tx=tx.hash, now=now)
+        self.store.set_state(list(mine), "confirmed", delivered_tx=ref, now=now)
         self.store.set_state([mid for mid in included if mid not in delivered], "delivered-by-peer", now=now)
-        block = int(receipt.get("blockNumber", "0x0"), 16)
+        block = tx.block_number or 0
         for mid in mine:
             m = self.store.message(mid)
-            self._confirmed(mid, tx.hash, (m.gas_used if m else None) or 0, block, now)
+            self._confirmed(mid, ref, (m.gas_used if m else None) or 0, block, now)
 
     def _confirmed(self, mid: str, tx_hash: str, gas: int, block: int, now: float) -> None:
         """The canonical line of a finished message: route, both transactions, gas, latency."""
@@ -380,34 +365,21 @@ class Submitter:
             return
         route = f"{m.src_chain}->{m.dst_chain}"
         self.metrics.delivered.labels(route).inc()
-        log.info("message.confirmed", message_id=mid, route=route, kind=m.kind, nonce=m.nonce,
-                 source_tx=m.tx_hash, destination_tx=tx_hash, gas=gas, block=block,
-                 latency_s=round(now - m.final_at, 3), amount=str(m.amount))
+        log.info("message.confirmed", message_id=mid, route=route, kind=m.labels.get("kind"), nonce=m.nonce,
+                 source_tx=m.labels.get("tx"), destination_tx=tx_hash, gas=gas, block=block,
+                 latency_s=round(now - m.final_at, 3), amount=m.labels.get("amount"))
 
     def _count(self, mid: str, counter: Any) -> None:
         m = self.store.message(mid)
         if m is not None:
             counter.labels(f"{m.src_chain}->{m.dst_chain}").inc()
 
-    def _delivered_ids(self, receipt: dict[str, Any]) -> set[str]:
-        topic = "0x" + self.dst.adapter.bridge_abi.event_topic("Delivered").hex()
-        bridge = self.dst.adapter.bridge.lower()
-        return {str(lg["topics"][1]).lower() for lg in receipt.get("logs", [])
-                if str(lg.get("address", "")).lower() == bridge and lg.get("topics")
-                and str(lg["topics"][0]).lower() == topic}
-
-    def _failed_reasons(self, receipt: dict[str, Any]) -> dict[str, str]:
-        """Message id -> decoded reason of each message whose execution failed in this transaction."""
-        abi = self.dst.adapter.bridge_abi
-        return {"0x" + f["messageId"].hex(): abi.decode_revert(f["reason"])
-                for f in abi.logs_of(receipt, self.dst.adapter.bridge, "MessageFailed")}
-
-    def _abandon(self, tx: JournalTx, reason: str) -> None:
-        self.store.set_tx_state(tx.hash, "dropped", error=reason)
-        log.warning("tx.dropped", tx=tx.hash, reason=reason)
+    def _abandon(self, tx: Delivery, reason: str) -> None:
+        self.store.set_tx_state(tx.ref or "", "dropped", error=reason)
+        log.warning("tx.dropped", tx=tx.ref, reason=reason)
         self._back_to_final(tx.message_ids, reason, count_attempt=False)
 
-    def _back_to_final(self, ids: tuple[str, ...], reason: str, *, count_attempt: bool = True) -> None:
+    def _back_to_final(self, ids: Sequence[str], reason: str, *, count_attempt: bool = True) -> None:
         """Put messages of a transaction that will not deliver them back in line (only those still
         marked submitted or included: a message confirmed meanwhile stays confirmed)."""
         open_ids = [mid for mid in ids if (m := self.store.message(mid)) is not None

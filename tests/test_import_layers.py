@@ -28,11 +28,11 @@ STILL_BREAKING: frozenset[tuple[str, str]] = frozenset({
     ('The core imports no adapter and no light client',
      'relayer.daemon -> adapters.evm.committee'),
     ('The core imports no adapter and no light client',
-     'relayer.sender -> adapters.evm.adapter'),
+     'relayer.daemon -> adapters.evm.destination'),
     ('The core imports no adapter and no light client',
-     'relayer.submitter -> adapters.evm.proof'),
+     'relayer.daemon -> adapters.evm.rpc'),
     ('The core imports no adapter and no light client',
-     'relayer.submitter -> light_clients.evm.receipts'),
+     'relayer.daemon -> adapters.evm.sender'),
 })
 
 

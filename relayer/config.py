@@ -247,7 +247,8 @@ def load_operator_key(config: Config) -> LocalAccount:
     key nor the password ever appears in the message.
     """
     file = str(config.path)
-    account = operator_keys().load_account(config.operator.key_file, config.operator.password_file, file=file)
+    account: LocalAccount = operator_keys().load_account(config.operator.key_file, config.operator.password_file,
+                                                         file=file)
     if config.member(account.address) is None:
         raise ConfigError("operator.key_file", _not_member(Address(account.address)), file=file)
     return account
@@ -494,7 +495,8 @@ def _operator(t: Table | None, base: Path, *, decrypt: bool) -> _Operator:
 def _key_address(t: Table, key_file: Path, password_file: Path | None, *, decrypt: bool) -> Address | None:
     """The key's address (decrypted when ``decrypt`` and a password is available); reports problems."""
     try:
-        problems, address = operator_keys().check_key(key_file, password_file, decrypt=decrypt)
+        found: tuple[list[Any], Address | None] = operator_keys().check_key(key_file, password_file, decrypt=decrypt)
+        problems, address = found
     except ConfigError as exc:  # no key store of the operator's family is installed
         t.report.add(exc.key, exc.message)
         return None

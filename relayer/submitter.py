@@ -23,8 +23,17 @@ from typing import Any
 import structlog
 import trio
 
-from relayer.contract import (Batch, BlockContents, ConfirmationStatus, Delivery, DeliveryStatus, Destination, Proof,
-                              UpdateStatus, VerifiedHeader)
+from relayer.contract import (
+    Batch,
+    BlockContents,
+    ConfirmationStatus,
+    Delivery,
+    DeliveryStatus,
+    Destination,
+    Proof,
+    UpdateStatus,
+    VerifiedHeader,
+)
 from relayer.errors import ContractRevert, VerificationError
 from relayer.faults import fault_point
 from relayer.follower import ReceiptCache

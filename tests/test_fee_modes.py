@@ -12,11 +12,11 @@ import trio
 from eth_account import Account
 
 from adapters.evm.adapter import EvmAdapter, FeeQuote
+from adapters.evm.rpc import RpcClient
+from adapters.evm.sender import FeePolicy, Outcome, TxSender, bumped
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode, start_anvil, stop_anvil
 from relayer.metrics import Metrics
-from adapters.evm.rpc import RpcClient
-from adapters.evm.sender import FeePolicy, Outcome, TxSender, bumped
 from relayer.store import Store
 
 GWEI = 10**9

@@ -15,11 +15,11 @@ from eth_utils import to_checksum_address
 
 from adapters.evm.abi import Contract
 from adapters.evm.config import LEGACY_KEYS, parse_evm_config
+from adapters.evm.rpc import RpcClient, hex_int
 from adapters.evm.source import KIND_BY_EVENT, BridgeEvent, EvmSource, keccak256, message_id
 from adapters.evm.sync_client import SyncEvm
 from light_clients.evm.header import Header
 from relayer.errors import ContractRevert, RpcAnswerError
-from adapters.evm.rpc import RpcClient, hex_int
 
 FEE_MODES = ("auto", "eip1559", "legacy")
 

@@ -25,8 +25,7 @@ from eth_account.signers.local import LocalAccount
 
 from adapters.evm.adapter import EvmAdapter
 from adapters.evm.sender import FeePolicy, Outcome, TxSender
-from relayer.contract import (Batch, BatchResult, Confirmation, ConfirmationStatus, Delivery, DeliveryStatus,
-                              RouteRef)
+from relayer.contract import Batch, BatchResult, Confirmation, ConfirmationStatus, Delivery, DeliveryStatus, RouteRef
 from relayer.errors import ContractRevert, ProofError, VerificationError
 from relayer.metrics import Metrics
 from relayer.store import JournalTx, Store
@@ -44,7 +43,8 @@ REASONS = {DeliveryStatus.NONCE_LOST: "nonce taken by another transaction of thi
 
 
 def decode_proof(data: bytes) -> tuple[bytes, list[bytes], int]:
-    """(key, nodes, logIndex) of ``Proof.data`` (made by ``adapters.evm.source.proof_data``). Raises ProofError when it does not decode."""
+    """(key, nodes, logIndex) of ``Proof.data`` (made by ``adapters.evm.source.proof_data``).
+    Raises ProofError when it does not decode."""
     try:
         key, nodes, log_index = abi_decode(PROOF_TYPES, data)
     except Exception as exc:  # eth_abi raises several unrelated types for malformed data

@@ -331,7 +331,7 @@ def _decrypt(path: Path, keystore: _Keystore, password: str, source: str) -> Loc
     account = _account(key_bytes.hex())
     if account is None:
         raise KeyProblem(KEY_FILE_KEY, f"keystore {path} does not hold a valid secp256k1 private key")
-    if keystore.address is not None and keystore.address != account.address:
+    if keystore.address is not None and str(keystore.address) != str(account.address):
         raise KeyProblem(KEY_FILE_KEY, (
             f"keystore {path} says its address is {keystore.address} but its key's address is "
             f"{account.address}; the file is corrupted or was tampered with"))

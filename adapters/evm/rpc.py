@@ -26,8 +26,8 @@ was malformed is the ``RpcAnswerError`` raised (a lie they all agree on); otherw
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -81,7 +81,7 @@ class RpcClient:
     timeout: float = 10.0
     metrics: Metrics | None = None
     health: dict[str, EndpointHealth] = field(init=False)
-    _ids: itertools.count = field(init=False, default_factory=lambda: itertools.count(1))
+    _ids: itertools.count[int] = field(init=False, default_factory=lambda: itertools.count(1))
     _client: httpx.AsyncClient | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -283,7 +283,7 @@ def _revert_hex(data: Any) -> str | None:
     if isinstance(data, str) and data.startswith("0x"):
         return data
     if isinstance(data, dict) and isinstance(data.get("data"), str):
-        return data["data"]
+        return str(data["data"])
     return None
 
 

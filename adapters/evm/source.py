@@ -27,11 +27,11 @@ from eth_utils import to_checksum_address
 
 from adapters.evm.abi import Contract
 from adapters.evm.proof import build_receipt_proofs, verify_receipt_proof
+from adapters.evm.rpc import MethodNotSupported, RpcClient, hex_int
 from light_clients.evm.header import Header, header_from_rpc
 from light_clients.evm.receipts import bloom_of, receipts_root
 from relayer.contract import BlockContents, CandidateHeader, Proof, ScanHints, VerifiedHeader
 from relayer.errors import RpcAnswerError, RpcUnanswered, VerificationError
-from adapters.evm.rpc import MethodNotSupported, RpcClient, hex_int
 from relayer.types import Envelope, MessageId
 
 log = structlog.get_logger("adapters.evm.source")

@@ -48,6 +48,7 @@ from typing import Any, Literal
 import httpx
 from eth_account import Account
 
+from adapters.evm.keys import write_keystore, write_private_file
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet.anvil import ANVIL_KEYS, free_port
 from relayer.devnet.deploy import (
@@ -62,7 +63,6 @@ from relayer.devnet.nodes import ChainNode, check_hardfork, check_kind, set_mini
 from relayer.devnet.processes import process_alive, terminate
 from relayer.devnet.proxy import PROXY_MARKER, ProxyHandle, start_proxy
 from relayer.errors import DevnetError, UsageError
-from adapters.evm.keys import write_keystore, write_private_file
 
 CHAIN_IDS = {"alpha": 1001, "beta": 1002}
 BLOCK_TIME = 1.0

@@ -14,6 +14,7 @@ import trio
 from eth_account import Account
 
 from adapters.evm.adapter import EvmAdapter
+from adapters.evm.rpc import MethodNotSupported, RpcClient
 from adapters.evm.sync_client import SyncEvm
 from light_clients.evm.header import header_from_rpc
 from light_clients.evm.receipts import check_receipts
@@ -21,7 +22,6 @@ from relayer.devnet import network
 from relayer.devnet.anvil import AnvilNode
 from relayer.devnet.nodes import start_node
 from relayer.devnet.transfer import balance_of, transfer
-from adapters.evm.rpc import MethodNotSupported, RpcClient
 from tests.devnet_helpers import chain, quiet, restart
 
 

@@ -20,6 +20,7 @@ from eth_utils import keccak, to_checksum_address
 
 from adapters.evm.abi import decode_revert
 from adapters.evm.qbft import address_of, extra_of, seal_signers
+from adapters.evm.rpc import RpcClient
 from adapters.evm.sync_client import SyncEvm
 from light_clients.bft.misbehaviour import MisbehaviourError
 from light_clients.evm.header import header_from_rpc
@@ -37,7 +38,6 @@ from relayer.devnet.proxy import (
     validator_schedule,
 )
 from relayer.errors import ContractRevert, DevnetError, RpcError
-from adapters.evm.rpc import RpcClient
 
 pytestmark = pytest.mark.slow
 KEYS = sorted(("0x" + keccak(text=f"proxy-test-validator-{i}").hex() for i in range(4)),

@@ -16,11 +16,11 @@ from devnet_helpers import chain, events, now_iso, wait_for
 from eth_account import Account
 
 from adapters.evm import committee as cm
+from adapters.evm.keys import load_account
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.anvil import free_port
 from relayer.devnet.transfer import transfer
-from adapters.evm.keys import load_account
 
 pytestmark = pytest.mark.slow
 

@@ -13,11 +13,11 @@ import pytest
 from devnet_helpers import chain, events, now_iso, wait_for
 from eth_account import Account
 
+from adapters.evm.keys import load_account
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.anvil import ANVIL_KEYS
 from relayer.devnet.transfer import TransferResult, transfer
-from adapters.evm.keys import load_account
 
 pytestmark = pytest.mark.slow
 ETH = 10**18

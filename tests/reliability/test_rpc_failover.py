@@ -23,6 +23,7 @@ from devnet_helpers import chain, events, now_iso, operator_status, quiet, resta
 from eth_account import Account
 
 from adapters.evm.adapter import EvmAdapter
+from adapters.evm.rpc import PROBE_TIMEOUT, RpcClient, redact_url
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.anvil import AnvilNode
@@ -36,7 +37,6 @@ from relayer.devnet.proxy import (
 )
 from relayer.devnet.transfer import TransferResult, transfer
 from relayer.errors import RpcAnswerError, RpcError
-from adapters.evm.rpc import PROBE_TIMEOUT, RpcClient, redact_url
 
 pytestmark = pytest.mark.slow
 HANG_TIMEOUT = 10.0  # RpcClient's default: a hanging first endpoint costs this once

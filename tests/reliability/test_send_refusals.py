@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from eth_account import Account
 
+from adapters.evm.rpc import RpcClient
+from adapters.evm.sender import _classify
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode, free_port
 from relayer.devnet.proxy import REJECTION, ProxyHandle, set_fault, start_proxy, stop_proxy
 from relayer.errors import RpcError
-from adapters.evm.rpc import RpcClient
-from adapters.evm.sender import _classify
 
 GWEI = 10**9
 

@@ -37,14 +37,11 @@ from adapters.evm.rpc import RpcClient, redact_url
 from relayer.errors import RpcError
 from relayer.status import snapshot
 from relayer.store import Store
-from adapters.evm.destination import EvmDestination
-from adapters.evm.sender import FeePolicy
 from relayer.submitter import Submitter, Turn
 from relayer.systemd import Notifier
 
 log = structlog.get_logger("relayer.daemon")
 
-GWEI = 10**9
 BACKOFF_MAX = 30.0
 DRAIN_SECONDS = 20.0
 STALL_MIN_SECONDS = 30.0
@@ -239,13 +236,10 @@ class Daemon:
 
     def _submitter(self, rt: ChainRuntime) -> Submitter:
         chain: ChainConfig = self.config.chains[rt.name]
-        fee = chain.family.fees  # the EVM family's [chains.NAME.evm.fees]
-        fees = FeePolicy(max_fee=int(fee.max_fee_gwei * GWEI),
-                         priority_fee=int(fee.priority_fee_gwei * GWEI),
-                         gas_multiplier=fee.gas_multiplier, replace_after=fee.replace_after,
-                         mode=fee.mode)
         progress = self.progress.setdefault(f"submitter:{rt.name}", {})
-        destination = EvmDestination(rt.adapter, self.account, self.store, fees, self.metrics, self.stopping)
+        open_destination = plugins.load(plugins.DESTINATION_GROUP, chain.adapter, key=f"chains.{rt.name}.adapter")
+        destination = open_destination(rt.adapter, self.account, self.store, chain.family, self.metrics,
+                                       self.stopping)
         submitter = Submitter(rt, destination, self.chains, self.store, self.cache, self._turn(),
                               chain.poll_interval, progress, self.metrics, self.stopping,
                               finality_depth=chain.confirmations)

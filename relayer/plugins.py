@@ -21,6 +21,10 @@ HISTORY_GROUP = "relayer.chain_history"
 #: ``check_key``, ``new_keystore``, ``import_key``, ``list_keystores``, ``show_address``,
 #: ``KeyProblem`` and ``PASSWORD_ENV`` (see ``adapters.evm.keys``, the first-party one).
 SIGNER_GROUP = "relayer.signers"
+#: A family's Destination (relayer.contract): the entry point, named as the adapter, is called as
+#: ``open_destination(adapter, account, store, family_config, metrics, stopping)`` (see
+#: ``adapters.evm.destination.open_destination``, the first-party one).
+DESTINATION_GROUP = "relayer.destinations"
 OPERATOR_KEY_FAMILY = "evm"  # the family whose key store holds ``operator.key_file``
 
 

@@ -28,11 +28,7 @@ STILL_BREAKING: frozenset[tuple[str, str]] = frozenset({
     ('The core imports no adapter and no light client',
      'relayer.daemon -> adapters.evm.committee'),
     ('The core imports no adapter and no light client',
-     'relayer.daemon -> adapters.evm.destination'),
-    ('The core imports no adapter and no light client',
      'relayer.daemon -> adapters.evm.rpc'),
-    ('The core imports no adapter and no light client',
-     'relayer.daemon -> adapters.evm.sender'),
 })
 
 

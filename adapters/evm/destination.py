@@ -24,6 +24,7 @@ from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 
 from adapters.evm.adapter import EvmAdapter
+from adapters.evm.config import EvmChainConfig, FeeConfig
 from adapters.evm.sender import FeePolicy, Outcome, TxSender
 from relayer.contract import Batch, BatchResult, Confirmation, ConfirmationStatus, Delivery, DeliveryStatus, RouteRef
 from relayer.errors import ContractRevert, ProofError, VerificationError
@@ -50,6 +51,24 @@ def decode_proof(data: bytes) -> tuple[bytes, list[bytes], int]:
     except Exception as exc:  # eth_abi raises several unrelated types for malformed data
         raise ProofError(f"undecodable receipt proof: {exc}") from exc
     return bytes(key), [bytes(n) for n in nodes], int(log_index)
+
+
+GWEI = 10**9
+
+
+def fee_policy(fees: FeeConfig) -> FeePolicy:
+    """The sender's fee policy (wei) from a chain's ``[chains.NAME.evm.fees]`` table (gwei)."""
+    return FeePolicy(max_fee=int(fees.max_fee_gwei * GWEI), priority_fee=int(fees.priority_fee_gwei * GWEI),
+                     gas_multiplier=fees.gas_multiplier, replace_after=fees.replace_after, mode=fees.mode)
+
+
+def open_destination(adapter: EvmAdapter, account: LocalAccount, store: Store, family: EvmChainConfig,
+                     metrics: Metrics, stopping: trio.Event) -> EvmDestination:
+    """What the ``relayer.destinations`` entry point ``evm`` names: the Destination of the chain
+    ``adapter`` reaches, sending from ``account`` with the fees of its ``[chains.NAME.evm]`` table
+    (``family``, as ``parse_evm_config`` returned it). Called by the daemon for each chain it
+    submits to. Raises nothing."""
+    return EvmDestination(adapter, account, store, fee_policy(family.fees), metrics, stopping)
 
 
 class EvmDestination:

@@ -136,6 +136,11 @@ class EvmDestination:
             delivery = self.mined(tx, outcome.receipt)
             if observe:
                 await self.observe_balance()
+            # settled: a later recover() must not report it again (no await between this and the
+            # caller recording the delivery's messages, so no crash window opens here)
+            reverted = delivery.status is DeliveryStatus.REVERTED
+            self.store.set_tx_state(tx.hash, "reverted" if reverted else "mined", gas_used=delivery.cost,
+                                    error="reverted" if reverted else None)
             return delivery
         status = DeliveryStatus(outcome.status)
         reason = (outcome.reason or "refused") if status is DeliveryStatus.REFUSED else REASONS.get(status)

@@ -54,7 +54,7 @@ class EvmFamily(Family):
     name = "evm"
     confirmations = 2
     destination_depth = 1
-    cancel_deliver_after = 0.05
+    cancel_deliver_after = 0.005  # a delivery to anvil (automine) can take under 50 ms: cancel it in flight
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir

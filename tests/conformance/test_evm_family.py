@@ -1,18 +1,17 @@
 """The EVM family passes the conformance kit (relayer.testing) on a real devnet: two automining anvil
 nodes (alpha 1001 -> beta 1002) with the bridge contracts deployed and a 1-of-1 committee.
 
-What the family provides is what is installed: the Source (adapters.evm.source.EvmSource), the light
-client (the ``evm`` entry point), its FamilyConfig (the ``evm`` adapter entry point); the Destination,
-the update policy and the Signer are looked up where the EVM family keeps them
-(adapters.evm.destination, the ``relayer.update_policies`` entry point ``committee``,
-adapters.evm.committee.KeySigner): while one is not there, the kit reports its checks as not run.
+The roles are opened where the daemon opens them: the Source (adapters.evm.source.EvmSource), the
+light client (the ``relayer.light_clients`` entry point ``evm``), the FamilyConfig (the adapter
+entry point ``evm``), the Destination (the ``relayer.destinations`` entry point ``evm``, with the
+[chains.beta.evm] table parsed by the adapter), the update policy (the ``relayer.update_policies``
+entry point ``committee``) and the Signer (adapters.evm.committee.KeySigner, what the daemon lends
+the policies).
 """
 
 from __future__ import annotations
 
 import copy
-import importlib
-import importlib.util
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from importlib.metadata import entry_points
@@ -26,22 +25,20 @@ from eth_abi import encode as abi_encode
 from eth_account import Account
 
 from adapters.evm.adapter import EvmAdapter
+from adapters.evm.committee import KeySigner
+from adapters.evm.rpc import RpcClient
 from adapters.evm.source import EvmSource
 from adapters.evm.sync_client import SyncEvm
 from light_clients.evm.client import EvmLightClient
 from relayer.contract import BlockContents, CandidateHeader, PolicyHost, Proof, RouteRef
 from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode, start_anvil, stop_anvil
 from relayer.devnet.deploy import deploy_pair
+from relayer.metrics import Metrics
+from relayer.store import Store
 from relayer.testing import ConformanceSuite, Family, Produced
-
-try:  # the EVM transport moves under adapters/evm/ (issue 9)
-    from adapters.evm.rpc import RpcClient  # type: ignore[import-not-found,unused-ignore]
-except ImportError:
-    from relayer.rpc import RpcClient  # type: ignore[no-redef,unused-ignore]
 
 DEPLOYER, OPERATOR, USER = ANVIL_KEYS[0], ANVIL_KEYS[1], ANVIL_KEYS[2]
 RECIPIENT = "0x" + "42" * 20
-GWEI = 10**9
 
 
 def _quiet(line: str) -> None:
@@ -110,28 +107,18 @@ class EvmFamily(Family):
         return EvmAdapter("beta", beta["chain_id"], self._rpc("beta"), beta["bridge"])
 
     async def open_destination(self) -> Any:
-        if importlib.util.find_spec("adapters.evm.destination") is None:
-            return None
-        destination = importlib.import_module("adapters.evm.destination")
-        sender = importlib.import_module("adapters.evm.sender")
-        from relayer.metrics import Metrics
-        from relayer.store import Store
-
+        (named,) = [ep for ep in entry_points(group="relayer.destinations") if ep.name == "evm"]
+        beta = self.deployed["beta"]
+        family = EvmAdapter.parse_config({"bridge": beta["bridge"], "fees": {"max_fee_gwei": 100}}, "chains.beta.evm")
         store = Store(self.state_dir / f"state-{len(list(self.state_dir.iterdir()))}.db")
-        fees = sender.FeePolicy(max_fee=100 * GWEI, priority_fee=GWEI, gas_multiplier=1.2)
-        return destination.EvmDestination(self._adapter(), Account.from_key(OPERATOR), store, fees, Metrics(),
-                                          trio.Event())
+        return named.load()(self._adapter(), Account.from_key(OPERATOR), store, family, Metrics(), trio.Event())
 
     async def open_policy(self, route: RouteRef, host: PolicyHost) -> Any:
-        named = [ep for ep in entry_points(group="relayer.update_policies") if ep.name == "committee"]
-        if not named:
-            return None
-        return await named[0].load().open(route, self._adapter(), host)
+        (named,) = [ep for ep in entry_points(group="relayer.update_policies") if ep.name == "committee"]
+        return await named.load().open(route, self._adapter(), host)
 
-    def signer(self) -> Any:
-        committee = importlib.import_module("adapters.evm.committee")
-        key_signer = getattr(committee, "KeySigner", None)
-        return None if key_signer is None else key_signer(OPERATOR)
+    def signer(self) -> KeySigner:
+        return KeySigner(OPERATOR)
 
     # making things happen ----------------------------------------------------------------
     async def produce_message(self) -> Produced:

@@ -151,26 +151,29 @@ def test_b_a_delivery_mined_again_on_the_new_branch_is_not_sent_again(stopped_be
     assert wrapped_native(root, recipient) == 9 * MILLI
 
 
-def lock_for_the_same_operator(root: Path, first: TransferResult, recipient: str) -> TransferResult:
-    """A lock in an alpha block with the same designated operator as ``first`` (turns go by
-    block number modulo the 3 operators): sent right after the block before such a block."""
+def lock_for_the_same_operator(root: Path, first: TransferResult) -> tuple[TransferResult, str]:
+    """A lock (and its recipient) in an alpha block with the same designated operator as ``first``
+    (turns go by block number modulo the 3 operators): sent right after the block before such a
+    block. A lock that misses its block goes to another recipient, so the one returned gets only
+    its own."""
     alpha = SyncEvm(chain(root, "alpha")["rpc"])
     for _ in range(3):
         target = alpha.block_number() + 2
         target += (first.source_block - target) % 3
         wait_for(lambda before=target - 1: alpha.block_number() >= before, 10, f"alpha block {target - 1}")
+        recipient = Account.create().address
         result = transfer(root, "alpha", "beta", "native", "0.006", recipient=recipient)
         if result.source_block % 3 == first.source_block % 3:
-            return result
+            return result, recipient
     raise AssertionError("could not place a lock in a block of the same operator's turn")
 
 
 def test_c_a_later_nonce_waiting_behind_the_dropped_one_gets_it_sent_again(stopped_beta: Path) -> None:
     root, evm, since = stopped_beta, beta(stopped_beta), now_iso()
-    first_recipient, second_recipient = Account.create().address, Account.create().address
+    first_recipient = Account.create().address
     first, signed, _ = include_one_delivery(root, since, first_recipient)
     operator = signed["operator"]
-    second = lock_for_the_same_operator(root, first, second_recipient)
+    second, second_recipient = lock_for_the_same_operator(root, first)
     following = wait_for(lambda: [e for e in events(root, "tx.signed", since)
                                   if e["operator"] == operator and e["nonce"] == signed["nonce"] + 1],
                          30, "the same operator's next delivery")[0]

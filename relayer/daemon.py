@@ -22,19 +22,18 @@ import trio
 from eth_account.signers.local import LocalAccount
 
 from adapters.evm.committee import KeySigner
+from adapters.evm.rpc import RpcClient, redact_url
 from relayer import halts, plugins
 from relayer.api import Api, serve_api
 from relayer.attester import Member, Peers
 from relayer.config import ChainConfig, Config, load_config, load_operator_key, log_deprecations
 from relayer.contract import RouteRef
-from relayer.errors import ConfigError, FatalError, RelayerError, RetryableError, StoreError, StoreRefused
+from relayer.errors import ConfigError, FatalError, RelayerError, RetryableError, RpcError, StoreError, StoreRefused
 from relayer.follower import ChainFollower, ReceiptCache
 from relayer.logging import configure_logging
 from relayer.metrics import Metrics
 from relayer.policy_host import Host
 from relayer.routes import ChainRuntime, Route
-from adapters.evm.rpc import RpcClient, redact_url
-from relayer.errors import RpcError
 from relayer.status import snapshot
 from relayer.store import Store
 from relayer.submitter import Submitter, Turn

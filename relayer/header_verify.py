@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", required=True,
                         help="consensus of the chain: a light client plugin of group relayer.light_clients that "
                              "judges seals (first-party: qbft, ibft2, clique; `relayer plugins` lists them)")
-    parser.add_argument("--header", type=Path, default=None, help="JSON file: a block as eth_getBlockByNumber returns it")
+    parser.add_argument("--header", type=Path, default=None,
+                        help="JSON file: a block as eth_getBlockByNumber returns it")
     parser.add_argument("--validators", default=None, help="comma-separated addresses of the set in force")
     parser.add_argument("--rpc", default=None, help="JSON-RPC URL to fetch the block from (instead of --header)")
     parser.add_argument("--block", default=None, help="block number (decimal or 0x-hex) or tag, with --rpc")

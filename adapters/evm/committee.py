@@ -116,7 +116,8 @@ def pack_signatures(signed: Iterable[tuple[str, bytes]]) -> bytes:
 
 
 def encode_committee_update(number: int, block_hash: bytes, receipts_root: bytes, signatures: bytes) -> bytes:
-    """``submitUpdate`` payload: abi.encode(uint256 number, bytes32 blockHash, bytes32 receiptsRoot, bytes signatures)."""
+    """``submitUpdate`` payload: abi.encode(uint256 number, bytes32 blockHash, bytes32 receiptsRoot,
+    bytes signatures)."""
     return eth_abi.encode(["uint256", "bytes32", "bytes32", "bytes"],
                           [number, bytes(block_hash), bytes(receipts_root), bytes(signatures)])
 

@@ -108,7 +108,7 @@ class EvmAdapter:
     async def committee(self, light_client: str) -> tuple[int, list[str], int]:
         """(epoch, members ascending, threshold) of a CommitteeLightClient. Raises RpcError, ContractRevert."""
         epoch = int(await self.call(self.lc_abi, light_client, "epoch"))
-        members = [to_checksum_address(m) for m in await self.call(self.lc_abi, light_client, "getMembers")]
+        members: list[str] = [to_checksum_address(m) for m in await self.call(self.lc_abi, light_client, "getMembers")]
         return epoch, members, int(await self.call(self.lc_abi, light_client, "threshold"))
 
     async def committee_epoch(self, light_client: str) -> int:
@@ -162,7 +162,8 @@ class EvmAdapter:
         return str(await self.rpc.call("eth_sendRawTransaction", "0x" + raw.hex()))
 
     async def receipt(self, tx_hash: str) -> dict[str, Any] | None:
-        return await self.rpc.call("eth_getTransactionReceipt", tx_hash)
+        receipt: dict[str, Any] | None = await self.rpc.call("eth_getTransactionReceipt", tx_hash)
+        return receipt
 
     async def block_hash(self, number: int) -> str | None:
         """The hash of the canonical block ``number`` as the node reports it (None: no such block)."""

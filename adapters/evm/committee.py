@@ -60,7 +60,7 @@ def sign_digest(key_hex: str, digest: bytes) -> bytes:
     if len(digest) != 32:
         raise VerificationError("a digest is 32 bytes", length=len(digest))
     sig = keys.PrivateKey(_key_bytes(key_hex)).sign_msg_hash(bytes(digest))
-    r, s, v = sig.r, sig.s, sig.v
+    r, s, v = int(sig.r), int(sig.s), int(sig.v)
     if s > SECP256K1_N // 2:
         s, v = SECP256K1_N - s, v ^ 1
     return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([27 + v])

@@ -2,9 +2,9 @@
 settings in pyproject.toml ([tool.ruff], [tool.mypy]: strict on the core, relayer/ without its
 developer tooling, and on the adapters and light clients).
 
-Neither writes a cache into the tree. A failure lists the findings; fix them (``ruff check --fix``
-fixes the ones marked [*]) or, only for a module still being moved for issue 9, list it in
-pyproject.toml's "under refactor for issue 9" exclusions until the move lands.
+Neither writes a cache into the tree. A failure lists the findings: fix them (``ruff check --fix``
+fixes the ones marked [*]); a ``# noqa: CODE - why`` or ``# type: ignore[code]`` only where the
+finding is wrong, saying why.
 """
 
 from __future__ import annotations

@@ -21,8 +21,6 @@ import structlog
 import trio
 from eth_account.signers.local import LocalAccount
 
-from adapters.evm.committee import KeySigner
-from adapters.evm.rpc import RpcClient, redact_url
 from relayer import halts, plugins
 from relayer.api import Api, serve_api
 from relayer.attester import Member, Peers
@@ -100,7 +98,7 @@ class Daemon:
         self.chains: dict[str, ChainRuntime] = {}
         self.progress: dict[str, dict[str, Any]] = {}
         self.services: dict[str, dict[str, Any]] = {}
-        self.rpcs: dict[str, RpcClient] = {}
+        self.adapters: dict[str, Any] = {}  # chain -> its adapter plugin, closed at the end
         self.stopping = trio.Event()
         self.submitters_done = trio.Event()
         self.followers_scope = trio.CancelScope()
@@ -125,9 +123,9 @@ class Daemon:
                 await self._drain()
                 nursery.cancel_scope.cancel()
         finally:
-            for rpc in self.rpcs.values():
+            for adapter in self.adapters.values():
                 with trio.move_on_after(1, shield=True):
-                    await rpc.aclose()
+                    await adapter.aclose()
             self.store.close()
             log.info("daemon.stopped")
 
@@ -158,9 +156,8 @@ class Daemon:
         """Connect every chain, check it is the configured one, and resolve every route."""
         for name, chain in self.config.chains.items():
             adapter_cls = plugins.load(plugins.ADAPTER_GROUP, chain.adapter, key=f"chains.{name}.adapter")
-            rpc = RpcClient(name, chain.rpc, metrics=self.metrics)
-            self.rpcs[name] = rpc
-            adapter = adapter_cls(name, chain.chain_id, rpc, chain.family.bridge)
+            adapter = adapter_cls.connect(name, chain.chain_id, chain.rpc, chain.family, metrics=self.metrics)
+            self.adapters[name] = adapter
             reported = await _retrying(f"chains.{name}", adapter.remote_chain_id)
             if reported != chain.chain_id:
                 raise ConfigError(f"chains.{name}.chain_id", f"is {chain.chain_id} but the RPC serves chain "
@@ -194,7 +191,7 @@ class Daemon:
         """What the update policies get of the core: store, this operator's key, the peers, turn-taking."""
         committee = self.config.committee
         members = [Member(m.name, m.address, m.api) for m in committee.members]
-        return Host(self.config, self.store, KeySigner(self.account.key.hex()),
+        return Host(self.config, self.store, plugins.operator_keys().signer(self.account),
                     Peers(members, self.account.address), self._turn().block_due)
 
     def _turn(self) -> Turn:
@@ -359,10 +356,8 @@ class Daemon:
 
     def _status(self) -> dict[str, Any]:
         live = {"chains": {n: dict(p) for n, p in self.progress.items()}, "services": self.services}
-        for name, rpc in self.rpcs.items():
-            live["chains"].setdefault(name, {})["rpc"] = [
-                {"url": redact_url(h.url), "state": h.state, "requests": h.requests, "errors": h.errors}
-                for h in rpc.health.values()]
+        for name, adapter in self.adapters.items():
+            live["chains"].setdefault(name, {})["rpc"] = adapter.endpoints()
         return snapshot(self.config, self.store, live)
 
     def _ready(self) -> bool:

@@ -15,7 +15,7 @@ from eth_utils import to_checksum_address
 
 from adapters.evm.abi import Contract
 from adapters.evm.config import LEGACY_KEYS, parse_evm_config
-from adapters.evm.rpc import RpcClient, hex_int
+from adapters.evm.rpc import RpcClient, hex_int, redact_url
 from adapters.evm.source import KIND_BY_EVENT, BridgeEvent, EvmSource, keccak256, message_id
 from adapters.evm.sync_client import SyncEvm
 from light_clients.evm.header import Header
@@ -51,6 +51,23 @@ class EvmAdapter:
         self.source = EvmSource(name, chain_id, rpc, self.bridge, self.bridge_abi)
         self.event_topics = self.source.event_topics
         self.legacy_fees: bool | None = None  # fees.mode auto: the chain's answer, probed once
+
+    @classmethod
+    def connect(cls, name: str, chain_id: int, urls: tuple[str, ...], family: Any, *,
+                metrics: Any = None) -> EvmAdapter:
+        """The adapter of chain ``name`` as the daemon opens it: a JSON-RPC client over ``urls``
+        (fail-over in order) and the bridge of the family's parsed ``[chains.NAME.evm]`` table.
+        Makes no request; close it with ``aclose``."""
+        return cls(name, chain_id, RpcClient(name, urls, metrics=metrics), family.bridge)
+
+    async def aclose(self) -> None:
+        """Close the JSON-RPC connections. Shielding from cancellation is the caller's choice."""
+        await self.rpc.aclose()
+
+    def endpoints(self) -> list[dict[str, Any]]:
+        """The health of each RPC endpoint for ``relayer status`` (credentials in URLs redacted)."""
+        return [{"url": redact_url(h.url), "state": h.state, "requests": h.requests, "errors": h.errors}
+                for h in self.rpc.health.values()]
 
     # source side (see EvmSource) ------------------------------------------------------
     @staticmethod

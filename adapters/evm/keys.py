@@ -35,6 +35,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
+from adapters.evm.committee import KeySigner
 from relayer.errors import ConfigError, UsageError
 from relayer.types import Address
 
@@ -82,6 +83,11 @@ class KeyProblem(Exception):
 
 
 # ---------------------------------------------------------------- the daemon's side
+
+
+def signer(account: LocalAccount) -> KeySigner:
+    """The operator's loaded key as the contract's ``Signer`` (what the update policies sign with)."""
+    return KeySigner(account.key.hex())
 
 
 def load_account(

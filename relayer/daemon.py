@@ -173,14 +173,7 @@ class Daemon:
     async def _route(self, src: str, dst: str, batch_size: int) -> Route:
         s, d = self.chains[src], self.chains[dst]
         key = f"routes[{src}->{dst}]"
-        light_client = await _retrying(key, lambda: d.adapter.light_client_of(s.chain_id))
-        if int(light_client, 16) == 0:
-            raise ConfigError(key, f"the bridge on {dst} has no light client registered for {src}")
-        remote = await _retrying(key, lambda: d.adapter.remote_bridge(s.chain_id))
-        if remote.lower() != s.adapter.bridge.lower():
-            raise ConfigError(f"chains.{src}.evm.bridge", f"the bridge on {dst} trusts {remote} for {src}, "
-                              f"not {s.adapter.bridge}")
-        name = await _retrying(key, lambda: d.adapter.light_client_policy(light_client))
+        light_client, name = await _retrying(key, lambda: d.adapter.resolve_route(s.adapter, key))
         factory = plugins.load(plugins.UPDATE_POLICY_GROUP, name, key=key)
         ref = RouteRef(f"{src}->{dst}", src, dst, s.chain_id, d.chain_id, light_client)
         policy = await _retrying(key, lambda: factory.open(ref, d.adapter, self.host))

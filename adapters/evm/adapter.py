@@ -19,7 +19,7 @@ from adapters.evm.rpc import RpcClient, hex_int, redact_url
 from adapters.evm.source import KIND_BY_EVENT, BridgeEvent, EvmSource, keccak256, message_id
 from adapters.evm.sync_client import SyncEvm
 from light_clients.evm.header import Header
-from relayer.errors import ContractRevert, RpcAnswerError
+from relayer.errors import ConfigError, ContractRevert, RpcAnswerError
 
 FEE_MODES = ("auto", "eip1559", "legacy")
 
@@ -113,6 +113,21 @@ class EvmAdapter:
 
     async def remote_bridge(self, src_chain_id: int) -> str:
         return to_checksum_address(await self.call(self.bridge_abi, self.bridge, "remoteBridge", src_chain_id))
+
+    async def resolve_route(self, source: Any, key: str) -> tuple[str, str]:
+        """For the route from ``source`` (the source chain's adapter) to this chain: the address of
+        the source's light client on this chain and the name of its update policy (an entry of
+        ``relayer.update_policies``). Raises ConfigError naming ``key`` (or the source's
+        ``chains.NAME.evm.bridge``) when this bridge has no light client for the source or trusts
+        another bridge there; RpcError while the chain does not answer (the daemon retries)."""
+        light_client = await self.light_client_of(source.chain_id)
+        if int(light_client, 16) == 0:
+            raise ConfigError(key, f"the bridge on {self.name} has no light client registered for {source.name}")
+        remote = await self.remote_bridge(source.chain_id)
+        if remote.lower() != source.bridge.lower():
+            raise ConfigError(f"chains.{source.name}.evm.bridge", f"the bridge on {self.name} trusts {remote} "
+                              f"for {source.name}, not {source.bridge}")
+        return light_client, await self.light_client_policy(light_client)
 
     async def light_client_policy(self, light_client: str) -> str:
         """``qbft``/``ibft2`` when the contract is a QbftLightClient, else ``committee``. Raises RpcError."""

@@ -114,3 +114,20 @@ def test_after_a_rotation_on_chain_the_old_configuration_is_refused(devnet: Path
     line = refused(devnet, variant(devnet, "rotated", lambda t: t), "committee.members")
     assert "the light client of alpha on beta" in line and "at epoch 1" in line, line
     assert operators[2]["address"] in line and "does not trust" in line, line
+
+
+def test_a_bridge_the_destination_does_not_trust_is_refused(devnet: Path) -> None:
+    """Route resolution is the adapter's (resolve_route): a configured source bridge that the
+    destination's bridge does not trust for that source stops the start with the family's key."""
+    real = chain(devnet, "alpha")["bridge"]
+    stranger = Account.create().address
+
+    def edit(text: str) -> str:
+        head, rest = text.split("[chains.alpha.evm]\n", 1)
+        return head + "[chains.alpha.evm]\n" + rest.replace(real, stranger, 1)
+
+    out = run(variant(devnet, "bridge", edit))
+    assert out.returncode == 2, (out.returncode, out.stderr[-2000:])
+    assert "Traceback" not in out.stderr, out.stderr
+    line = next(ln for ln in out.stderr.splitlines() if "chains.alpha.evm.bridge:" in ln)
+    assert f"the bridge on beta trusts {real} for alpha, not {stranger}" in line, line

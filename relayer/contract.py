@@ -18,6 +18,8 @@ Roles:
 * :class:`UpdatePolicy` -- how the destination's on-chain client of a source is advanced
   (committee signatures, a BFT chain's own sealed headers, ...).
 * :class:`Signer` -- an operator key of the type a chain uses.
+* :class:`ChainAdapter` -- a chain's connection as the daemon opens it (check the chain, resolve the
+  routes into it, endpoint health, close).
 * :class:`FamilyConfig` -- the family's own options of a chain (``[chains.NAME.ADAPTER]``), validated by
   the family with the core's key-path errors (``relayer.config_schema``).
 * :class:`PolicyHost` -- not a plugin role: what the core lends update policies (the store's
@@ -602,6 +604,48 @@ class FamilyConfig(Protocol):
         ...
 
 
+class ChainAdapter(Protocol):
+    """A chain's connection as the daemon opens it: what a ``relayer.adapters`` entry point names
+    (a family's adapter class, which also plays FamilyConfig). The daemon calls ``connect`` once per
+    configured chain at start, checks the chain with ``remote_chain_id``, resolves each route into
+    the chain with ``resolve_route``, reads ``endpoints`` for ``relayer status`` and calls ``aclose``
+    when it stops; the family's Source, Destination and policies are opened from it."""
+
+    name: str
+    chain_id: int
+
+    @classmethod
+    def connect(cls, name: str, chain_id: int, urls: tuple[str, ...], family: Any, *,
+                metrics: Any = None) -> ChainAdapter:
+        """The adapter of chain ``name`` over the endpoints ``urls`` (tried in order), with the
+        family's parsed options ``family`` (what ``parse_config`` returned). Makes no request and
+        raises nothing for an unreachable chain (reads raise RpcError later)."""
+        ...
+
+    async def remote_chain_id(self) -> int:
+        """The chain id the endpoints serve (compared with ``chains.NAME.chain_id``). Raises RpcError
+        (retried at start) or RpcAnswerError. Cancelling it leaves nothing behind."""
+        ...
+
+    async def resolve_route(self, source: Any, key: str) -> tuple[str, str]:
+        """For the route from ``source`` (the source chain's adapter) into this chain: the reference of
+        the source's on-chain light client here and the name of its update policy (an entry of
+        ``relayer.update_policies``). Raises ConfigError naming ``key`` or the family key at fault
+        when the chain is not set up for the route; RpcError while it does not answer (retried).
+        Cancelling it leaves nothing behind."""
+        ...
+
+    def endpoints(self) -> list[dict[str, Any]]:
+        """The health of each endpoint for ``relayer status`` (``url`` with credentials redacted,
+        ``state``, ``requests``, ``errors``). Raises nothing."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the connections. Raises nothing; when cancelled, connections may stay open until the
+        process exits (the daemon shields it for a second)."""
+        ...
+
+
 class ChainHistory(Protocol):
     """Blocking read of which blocks a chain has, for operator commands run outside the daemon
     (``relayer evidence resolve`` asks whether the history the relayer accepted is still the
@@ -625,7 +669,8 @@ class ChainHistory(Protocol):
 
 
 __all__ = [
-    "Batch", "BatchResult", "BlockContents", "CandidateHeader", "ChainHistory", "Confirmation", "ConfirmationStatus",
+    "Batch", "BatchResult", "BlockContents", "CandidateHeader", "ChainAdapter", "ChainHistory", "Confirmation",
+    "ConfirmationStatus",
     "Delivery", "DeliveryStatus", "Destination", "Envelope", "FamilyConfig", "KeyType", "LightClient",
     "LightClientFactory", "LightClientUpdate", "MessageState", "PolicyHost", "Proof", "RouteRef", "ScanHints",
     "SetChange", "Signer", "Source", "UpdatePolicy", "UpdatePolicyFactory", "UpdateStatus", "VerifiedHeader",

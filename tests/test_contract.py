@@ -17,7 +17,7 @@ ALLOWED_PROJECT = {"relayer.errors", "relayer.types"}
 NEUTRAL = ("relayer/contract.py", "relayer/errors.py", "relayer/types.py")
 ROLES = (contract.Source, contract.LightClient, contract.LightClientFactory, contract.Destination,
          contract.UpdatePolicy, contract.UpdatePolicyFactory, contract.PolicyHost, contract.Signer,
-         contract.FamilyConfig)
+         contract.FamilyConfig, contract.ChainAdapter)
 
 
 def _imports(path: Path) -> set[str]:

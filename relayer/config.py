@@ -29,7 +29,6 @@ from typing import Any
 
 import structlog
 from eth_account.signers.local import LocalAccount
-from eth_utils.address import is_checksum_address, to_checksum_address
 
 from relayer.config_schema import (
     BARE_KEY,
@@ -309,18 +308,9 @@ def _os_reason(exc: BaseException) -> str:
 # ---------------------------------------------------------------- value checks (generic ones: config_schema)
 
 
-_HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
-
-
 def _address(value: Any) -> Address:
-    text = string_value(value)
-    if not _HEX_ADDRESS.fullmatch(text):
-        raise Invalid("expected an address: 0x followed by 40 hex digits")
-    digits = text[2:]
-    mixed = digits != digits.lower() and digits != digits.upper()
-    if mixed and not is_checksum_address(text):
-        raise Invalid("bad EIP-55 checksum (a typo?); copy the address again, or write it all lowercase")
-    return Address(to_checksum_address(text))
+    """An operator's address, checked by the key family's plugin (``relayer.signers``). Raises Invalid."""
+    return Address(operator_keys().parse_address(value))
 
 
 

@@ -36,6 +36,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
 from adapters.evm.committee import KeySigner
+from adapters.evm.config import address
 from relayer.errors import ConfigError, UsageError
 from relayer.types import Address
 
@@ -83,6 +84,12 @@ class KeyProblem(Exception):
 
 
 # ---------------------------------------------------------------- the daemon's side
+
+
+def parse_address(value: Any) -> str:
+    """A committee member's address in the configuration (an operator's key address): 0x and 40 hex
+    digits, EIP-55 checked when mixed case, returned checksummed. Raises config_schema.Invalid."""
+    return address(value)
 
 
 def signer(account: LocalAccount) -> KeySigner:

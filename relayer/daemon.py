@@ -178,7 +178,7 @@ class Daemon:
         ref = RouteRef(f"{src}->{dst}", src, dst, s.chain_id, d.chain_id, light_client)
         policy = await _retrying(key, lambda: factory.open(ref, d.adapter, self.host))
         return Route(src=src, dst=dst, src_chain_id=s.chain_id, dst_chain_id=d.chain_id,
-                     src_bridge=s.adapter.bridge, light_client=light_client, batch_size=batch_size, policy=policy)
+                     light_client=light_client, batch_size=batch_size, policy=policy)
 
     def _policy_host(self) -> Host:
         """What the update policies get of the core: store, this operator's key, the peers, turn-taking."""

@@ -17,8 +17,7 @@ class Route:
     dst: str
     src_chain_id: int
     dst_chain_id: int
-    src_bridge: str
-    light_client: str  # address, on dst, of the light client of src
+    light_client: str  # the reference, on dst, of the light client of src (resolve_route's answer)
     batch_size: int
     policy: UpdatePolicy = field(compare=False, hash=False)
     max_attempts: int = 8  # delivery attempts of a message before it is failed

@@ -101,36 +101,39 @@ def set_fault(handle: ProxyHandle | str, mode: str, **options: Any) -> dict[str,
 
     ``handle`` may be the admin URL. Raises DevnetError when the proxy refuses the fault.
     """
-    admin = handle.admin_url if isinstance(handle, ProxyHandle) else handle
-    response = httpx.post(admin.rstrip("/") + ADMIN_PATH, json={"mode": mode, **options}, timeout=5.0)
-    if response.status_code != 200:
-        raise DevnetError(f"the proxy refused fault {mode!r}: {response.text}")
-    result: dict[str, Any] = response.json()
-    return result
+    return _admin_post(handle, ADMIN_PATH, {"mode": mode, **options}, 5.0, f"fault {mode!r}")
 
 def get_fault(handle: ProxyHandle | str) -> dict[str, Any]:
     """The fault in force (``mode``, ``remaining``, ``served`` ...)."""
-    admin = handle.admin_url if isinstance(handle, ProxyHandle) else handle
-    result: dict[str, Any] = httpx.get(admin.rstrip("/") + ADMIN_PATH, timeout=5.0).json()
-    return result
+    return _admin_get(handle, ADMIN_PATH)
 
 def propose_validator(handle: ProxyHandle | str, *, add_key: str | None = None,
                       drop: str | None = None) -> dict[str, Any]:
     """Start a validator vote on a sealing proxy: add the address of ``add_key`` (the proxy seals
     with that key once it is a validator) or drop the address ``drop``. Returns the vote blocks and the
     change (``change_at``, ``validators``). Raises DevnetError when the proxy refuses."""
-    admin = handle.admin_url if isinstance(handle, ProxyHandle) else handle
     spec = {"add": add_key} if add_key is not None else {"drop": drop}
-    response = httpx.post(admin.rstrip("/") + VALIDATORS_PATH, json=spec, timeout=30.0)
-    if response.status_code != 200:
-        raise DevnetError(f"the proxy refused the validator vote: {response.text}")
-    result: dict[str, Any] = response.json()
-    return result
+    return _admin_post(handle, VALIDATORS_PATH, spec, 30.0, "the validator vote")
 
 def validator_schedule(handle: ProxyHandle | str) -> dict[str, Any]:
     """The sealing proxy's ``height``, the set in force there, every set change and vote."""
+    return _admin_get(handle, VALIDATORS_PATH)
+
+def _admin_url(handle: ProxyHandle | str, path: str) -> str:
     admin = handle.admin_url if isinstance(handle, ProxyHandle) else handle
-    result: dict[str, Any] = httpx.get(admin.rstrip("/") + VALIDATORS_PATH, timeout=5.0).json()
+    return admin.rstrip("/") + path
+
+def _admin_post(handle: ProxyHandle | str, path: str, body: dict[str, Any], timeout: float,
+                what: str) -> dict[str, Any]:
+    """POST ``body`` to the admin ``path``; its JSON answer. Raises DevnetError naming ``what`` on a refusal."""
+    response = httpx.post(_admin_url(handle, path), json=body, timeout=timeout)
+    if response.status_code != 200:
+        raise DevnetError(f"the proxy refused {what}: {response.text}")
+    result: dict[str, Any] = response.json()
+    return result
+
+def _admin_get(handle: ProxyHandle | str, path: str) -> dict[str, Any]:
+    result: dict[str, Any] = httpx.get(_admin_url(handle, path), timeout=5.0).json()
     return result
 
 

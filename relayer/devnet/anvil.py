@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from relayer.devnet.processes import stop_child, terminate
 from relayer.errors import DevnetError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -134,50 +134,11 @@ def wait_ready(node: AnvilNode, timeout: float, what: str = "anvil") -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.05)
-    stop_pid(node.pid)
+    terminate(node.pid, timeout=5.0)
     raise DevnetError(f"{what} did not answer within {timeout:.0f} s", port=node.port)
 
 
 def stop_anvil(node: AnvilNode) -> None:
     """Terminate the node and reap it."""
-    if node.process and node.process.poll() is None:
-        node.process.terminate()
-        try:
-            node.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            node.process.kill()
-            node.process.wait()
-
-
-def stop_pid(pid: int | None, timeout: float = 5.0) -> bool:
-    """SIGTERM a process by pid, SIGKILL after ``timeout``; True if it was running."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    if node.process:
+        stop_child(node.process)

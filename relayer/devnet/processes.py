@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -56,6 +57,17 @@ def terminate(pid: int | None, marker: str | None = None, *, sig: int = signal.S
     return True
 
 
+def stop_child(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    """Stop and reap a child started here: SIGTERM, SIGKILL after ``timeout`` s. Raises nothing."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def _signal(pid: int, sig: int) -> None:
     try:
         os.kill(pid, sig)
@@ -72,4 +84,4 @@ def _wait_gone(pid: int, timeout: float) -> bool:
     return not process_alive(pid)
 
 
-__all__ = ["process_alive", "terminate"]
+__all__ = ["process_alive", "stop_child", "terminate"]

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from relayer.devnet.anvil import free_port
-from relayer.devnet.processes import terminate
+from relayer.devnet.processes import stop_child, terminate
 from relayer.devnet.proxy.common import ADMIN_PATH, PROXY_MARKER, VALIDATORS_PATH
 from relayer.errors import DevnetError
 
@@ -83,13 +83,7 @@ def stop_proxy(handle: ProxyHandle, timeout: float = 5.0) -> None:
     """Stop a proxy started by ``start_proxy`` (SIGTERM, SIGKILL after ``timeout``)."""
     try:
         if handle.process is not None:
-            if handle.process.poll() is None:
-                handle.process.terminate()
-                try:
-                    handle.process.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    handle.process.kill()
-                    handle.process.wait()
+            stop_child(handle.process, timeout)
         else:
             terminate(handle.pid, PROXY_MARKER, timeout=timeout)
     finally:

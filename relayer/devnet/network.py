@@ -307,20 +307,24 @@ def up(root: Path | str, *, policy: str = "committee", report: Report = stderr_r
 
 def _node_kinds(nodes: dict[str, str]) -> dict[str, str]:
     """The node kind of every chain; raises UsageError naming the bad ``--node`` option."""
-    for name in nodes:
-        if name not in CHAIN_IDS:
-            raise UsageError(f"--node {name}=...: unknown chain {name!r} (chains: {', '.join(CHAIN_IDS)})")
-    return {name: check_kind(nodes.get(name, "anvil"), f"--node {name}") for name in CHAIN_IDS}
+    return {name: check_kind("anvil" if kind is None else kind, f"--node {name}")
+            for name, kind in _per_chain(nodes, "--node").items()}
 
 
 def _hardforks(hardforks: dict[str, str]) -> dict[str, str | None]:
     """The hardfork of every chain (None: the node's default); raises UsageError naming the bad
     ``--hardfork`` option."""
-    for name in hardforks:
+    return {name: None if fork is None else check_hardfork(fork, f"--hardfork {name}")
+            for name, fork in _per_chain(hardforks, "--hardfork").items()}
+
+
+def _per_chain(values: dict[str, str], option: str) -> dict[str, str | None]:
+    """``values`` (``option CHAIN=VALUE`` given) for every devnet chain, None where none was given;
+    raises UsageError naming ``option`` for a chain the devnet does not have."""
+    for name in values:
         if name not in CHAIN_IDS:
-            raise UsageError(f"--hardfork {name}=...: unknown chain {name!r} (chains: {', '.join(CHAIN_IDS)})")
-    return {name: check_hardfork(hardforks[name], f"--hardfork {name}") if name in hardforks else None
-            for name in CHAIN_IDS}
+            raise UsageError(f"{option} {name}=...: unknown chain {name!r} (chains: {', '.join(CHAIN_IDS)})")
+    return {name: values.get(name) for name in CHAIN_IDS}
 
 
 def _refuse_running(paths: DevnetPaths) -> None:

@@ -308,10 +308,17 @@ def _os_reason(exc: BaseException) -> str:
 # ---------------------------------------------------------------- value checks (generic ones: config_schema)
 
 
-def _address(value: Any) -> Address:
-    """An operator's address, checked by the key family's plugin (``relayer.signers``). Raises Invalid."""
-    return Address(operator_keys().parse_address(value))
+def _address_check() -> Check[Address]:
+    """A check of operators' addresses by the key family's plugin (``relayer.signers``), loaded at the
+    first address and kept for the next ones. The check raises Invalid (ConfigError: no such plugin)."""
+    loaded: list[Any] = []
 
+    def check(value: Any) -> Address:
+        if not loaded:
+            loaded.append(operator_keys())
+        return Address(loaded[0].parse_address(value))
+
+    return check
 
 
 def _listen(value: Any) -> tuple[str, int]:
@@ -536,14 +543,16 @@ def _members(t: Table) -> list[MemberConfig | None] | None:
         t.report.add(t.key("members"), f"at most {MAX_MEMBERS} members are supported, got {len(entries)}")
     names: dict[Any, str] = {}
     addresses: dict[Any, str] = {}
-    return [_member(Table.at(t.report, key, raw, _MEMBER_KEYS), names, addresses) for key, raw in entries]
+    address = _address_check()
+    return [_member(Table.at(t.report, key, raw, _MEMBER_KEYS), names, addresses, address) for key, raw in entries]
 
 
-def _member(t: Table | None, names: dict[Any, str], addresses: dict[Any, str]) -> MemberConfig | None:
+def _member(t: Table | None, names: dict[Any, str], addresses: dict[Any, str],
+            address_check: Check[Address]) -> MemberConfig | None:
     if t is None:
         return None
     name = t.get("name", name_value, example='name = "operator-1"')
-    address = t.get("address", _address, example='address = "0x..."')
+    address = t.get("address", address_check, example='address = "0x..."')
     api = t.get("api", url_value, example='api = "http://127.0.0.1:7101"')
     if name is not None:
         t.report.unique(t.key("name"), name, names, "member name")

@@ -13,11 +13,11 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, NoReturn
 
 from relayer.errors import ConfigError, RelayerError, StoreRefused, UsageError
+from relayer.plugins import describe_plugins, entries, plugin_table
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 #: Entry points that add a subcommand: ``name = "package.module:function"``, ``function(subparsers)``.
@@ -88,7 +88,7 @@ def add_plugin_commands(subparsers: Any, group: str = COMMAND_GROUP) -> list[str
     out. Never raises.
     """
     names = []
-    for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+    for ep in entries(group):
         if ep.name in subparsers.choices:
             continue
         try:
@@ -143,8 +143,6 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
-    from relayer.plugins import describe_plugins, plugin_table
-
     print(json.dumps(plugin_table()) if args.json else describe_plugins())
     return EXIT_OK
 

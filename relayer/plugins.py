@@ -6,7 +6,7 @@ same groups a chain vendor's package uses, so there is exactly one loading path.
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from relayer.errors import ConfigError
@@ -28,9 +28,14 @@ DESTINATION_GROUP = "relayer.destinations"
 OPERATOR_KEY_FAMILY = "evm"  # the family whose key store holds ``operator.key_file``
 
 
+def entries(group: str) -> list[EntryPoint]:
+    """Every entry point installed in ``group``, sorted by name; raises nothing."""
+    return sorted(entry_points(group=group), key=lambda ep: ep.name)
+
+
 def installed(group: str) -> list[str]:
     """Names of every entry point installed in ``group``, sorted."""
-    return sorted(ep.name for ep in entry_points(group=group))
+    return [ep.name for ep in entries(group)]
 
 
 def load(group: str, name: str, *, key: str) -> Any:
@@ -58,13 +63,11 @@ def describe_plugins() -> str:
     lines = []
     for group in GROUPS:
         lines.append(f"{group}:")
-        for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+        for ep in entries(group):
             lines.append(f"  {ep.name:<12} {ep.value}")
     return "\n".join(lines)
 
 
 def plugin_table() -> dict[str, list[dict[str, str]]]:
     """Installed plugins by group: ``{group: [{"name", "value"}, ...]}``."""
-    return {group: [{"name": ep.name, "value": ep.value} for ep in sorted(entry_points(group=group),
-                                                                          key=lambda e: e.name)]
-            for group in GROUPS}
+    return {group: [{"name": ep.name, "value": ep.value} for ep in entries(group)] for group in GROUPS}

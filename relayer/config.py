@@ -25,10 +25,9 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from eth_account.signers.local import LocalAccount
 
 from relayer.config_schema import (
     BARE_KEY,
@@ -51,6 +50,9 @@ from relayer.config_schema import (
 from relayer.errors import ConfigError
 from relayer.plugins import ADAPTER_GROUP, LIGHT_CLIENT_GROUP, installed, load, operator_keys
 from relayer.types import Address, BlockNumber, ChainId
+
+if TYPE_CHECKING:  # the key family's account type; importing eth_account costs ~0.7 s per command
+    from eth_account.signers.local import LocalAccount
 
 __all__ = [
     "ChainConfig",

@@ -15,11 +15,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import trio
-from eth_account.signers.local import LocalAccount
 
 from relayer import halts, plugins
 from relayer.api import Api, serve_api
@@ -36,6 +35,9 @@ from relayer.status import snapshot
 from relayer.store import Store
 from relayer.submitter import Submitter, Turn
 from relayer.systemd import Notifier
+
+if TYPE_CHECKING:  # the key family's account type; importing eth_account costs ~0.7 s per command
+    from eth_account.signers.local import LocalAccount
 
 log = structlog.get_logger("relayer.daemon")
 

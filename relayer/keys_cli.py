@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from relayer import plugins
-from relayer.errors import ConfigError, UsageError
+from relayer.errors import UsageError
 
 __all__ = ["add_parser"]
 
@@ -31,19 +31,12 @@ def _keys() -> Any:
     return plugins.operator_keys()
 
 
-def _password_help() -> str:
-    """The ``--password-file`` help, naming the key store's password variable. Raises nothing: a key
-    store that fails to load must not break building the ``relayer`` parser (the command says why)."""
-    try:
-        default = f"${_keys().PASSWORD_ENV}"
-    except ConfigError:
-        default = "the key store's password variable"
-    return f"file holding the password (default: {default} or a prompt)"
+PASSWORD_HELP = ("file holding the password (default: the key store's password variable, "
+                 "$RELAYER_KEYSTORE_PASSWORD for the EVM key store, or a prompt)")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``keys`` and its actions on ``subparsers`` (from ``add_subparsers``); returns it."""
-    password_help = _password_help()
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "keys", help="operator keys in encrypted V3 keystores",
         description="Create, import and inspect operator keystores (Ethereum V3, encrypted).")
@@ -52,7 +45,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     new = actions.add_parser("new", help="create a key in a new keystore (mode 0600) and print its address")
     new.add_argument("--keystore", required=True, type=Path, help="keystore file to create (never overwritten)")
     new.add_argument("--password-file", type=Path, default=None,
-                     help=password_help)
+                     help=PASSWORD_HELP)
     new.set_defaults(handler=_cmd_new)
 
     imp = actions.add_parser("import", help="encrypt an existing hex private key into a new keystore")
@@ -60,7 +53,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     imp.add_argument("--key-file", type=Path, default=None,
                      help="file holding the hex private key (default: read it from stdin)")
     imp.add_argument("--password-file", type=Path, default=None,
-                     help=password_help)
+                     help=PASSWORD_HELP)
     imp.set_defaults(handler=_cmd_import)
 
     listing = actions.add_parser("list", help="print the address of each keystore in a folder")

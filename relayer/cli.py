@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from relayer.errors import ConfigError, RelayerError, StoreRefused, UsageError
-from relayer.plugins import describe_plugins, entries, plugin_table
+from relayer.plugins import COMMAND_GROUP, describe_plugins, entries, plugin_table
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-#: Entry points that add a subcommand: ``name = "package.module:function"``, ``function(subparsers)``.
-COMMAND_GROUP = "relayer.commands"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true", help="accepted for uniformity: the verdict is always JSON")
     verify.set_defaults(handler=header_verify.main)
 
-    plugins = sub.add_parser("plugins", help="list installed adapters and light clients")
+    plugins = sub.add_parser("plugins", help="list the installed plugins of every entry-point group the core loads")
     plugins.add_argument("--json", action="store_true", help="print one JSON object")
     plugins.set_defaults(handler=_cmd_plugins)
 

@@ -1,7 +1,9 @@
-"""Load adapters, light clients and update policies by name through Python entry points.
+"""Load a chain family's plugins by name through Python entry points.
 
 First-party plugins are registered in this project's own ``pyproject.toml`` under the
-same groups a chain vendor's package uses, so there is exactly one loading path.
+same groups a chain vendor's package uses, so there is exactly one loading path. Every group
+the core loads is named by a ``*_GROUP`` constant here and listed by ``relayer plugins``
+(``GROUPS``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from relayer.errors import ConfigError
 ADAPTER_GROUP = "relayer.adapters"
 LIGHT_CLIENT_GROUP = "relayer.light_clients"
 UPDATE_POLICY_GROUP = "relayer.update_policies"
-GROUPS = (ADAPTER_GROUP, LIGHT_CLIENT_GROUP, UPDATE_POLICY_GROUP)
 #: ``relayer.contract.ChainHistory`` openers by adapter name (operator commands outside the daemon).
 HISTORY_GROUP = "relayer.chain_history"
 #: Operator key stores by family: the entry point names a module offering ``load_account``,
@@ -25,6 +26,12 @@ SIGNER_GROUP = "relayer.signers"
 #: ``open_destination(adapter, account, store, family_config, metrics, stopping)`` (see
 #: ``adapters.evm.destination.open_destination``, the first-party one).
 DESTINATION_GROUP = "relayer.destinations"
+#: Subcommands of ``relayer`` (developer tooling, a vendor's tools): ``name = "module:function"``,
+#: called as ``function(subparsers)`` (``relayer.cli.add_plugin_commands``).
+COMMAND_GROUP = "relayer.commands"
+#: Every group the core loads, in the order ``relayer plugins`` lists them.
+GROUPS = (ADAPTER_GROUP, LIGHT_CLIENT_GROUP, UPDATE_POLICY_GROUP, DESTINATION_GROUP, SIGNER_GROUP, HISTORY_GROUP,
+          COMMAND_GROUP)
 OPERATOR_KEY_FAMILY = "evm"  # the family whose key store holds ``operator.key_file``
 
 
@@ -59,12 +66,13 @@ def operator_keys(*, key: str = "operator.key_file") -> Any:
 
 
 def describe_plugins() -> str:
-    """Human-readable list of installed adapters, light clients and update policies."""
+    """Human-readable list of the plugins installed in every group the core loads (``none`` for an
+    empty group)."""
     lines = []
     for group in GROUPS:
         lines.append(f"{group}:")
-        for ep in entries(group):
-            lines.append(f"  {ep.name:<12} {ep.value}")
+        found = entries(group)
+        lines += [f"  {ep.name:<12} {ep.value}" for ep in found] or ["  none"]
     return "\n".join(lines)
 
 

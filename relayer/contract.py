@@ -396,8 +396,10 @@ class LightClient(Protocol):
         ...
 
 
+@runtime_checkable
 class LightClientFactory(Protocol):
-    """What a ``relayer.light_clients`` entry point names (a class, usually)."""
+    """What a ``relayer.light_clients`` entry point names (a class, usually). The daemon opens a
+    chain's light client only through these two methods."""
 
     def from_options(self, chain_name: str, chain_id: int, confirmations: int,
                      options: Mapping[str, Any]) -> LightClient:

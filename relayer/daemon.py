@@ -24,7 +24,7 @@ from relayer import halts, plugins
 from relayer.api import Api, serve_api
 from relayer.attester import Member, Peers
 from relayer.config import ChainConfig, Config, load_config, load_operator_key, log_deprecations
-from relayer.contract import RouteRef
+from relayer.contract import LightClient, LightClientFactory, RouteRef
 from relayer.errors import ConfigError, FatalError, RelayerError, RetryableError, RpcError, StoreError, StoreRefused
 from relayer.follower import ChainFollower, ReceiptCache
 from relayer.logging import configure_logging
@@ -219,8 +219,7 @@ class Daemon:
 
     def _follower(self, rt: ChainRuntime) -> ChainFollower:
         chain = self.config.chains[rt.name]
-        lc_cls = plugins.load(plugins.LIGHT_CLIENT_GROUP, chain.light_client, key=f"chains.{rt.name}.light_client")
-        lc = _light_client(lc_cls, rt, chain, self.store)
+        lc = _light_client(rt, chain, self.store)
         progress = self.progress.setdefault(rt.name, {})
         return ChainFollower(rt, lc, self.store, self.cache, start_block=chain.start_block,
                              poll_interval=chain.poll_interval, progress=progress, metrics=self.metrics)
@@ -361,15 +360,21 @@ class Daemon:
         return len(self.services) == expected and all(s.get("ready") for s in self.services.values())
 
 
-def _light_client(lc_cls: Any, rt: ChainRuntime, chain: ChainConfig, store: Store) -> Any:
-    """Restore the light client's trusted state from the store, or start it from the config's
-    checkpoint options. Raises ConfigError/VerificationError for a state or options that do not fit."""
+def _light_client(rt: ChainRuntime, chain: ChainConfig, store: Store) -> LightClient:
+    """The chain's light client through its plugin's ``LightClientFactory``: restored from the trusted
+    state in the store, or, at a first start, made from the config's ``light_client_options``.
+
+    Raises ConfigError naming ``chains.NAME.light_client`` when the plugin is missing or is no
+    LightClientFactory, ConfigError/VerificationError for options or a state that do not fit."""
+    key = f"chains.{rt.name}.light_client"
+    factory = plugins.load(plugins.LIGHT_CLIENT_GROUP, chain.light_client, key=key)
+    if not isinstance(factory, LightClientFactory):
+        raise ConfigError(key, f"plugin {chain.light_client!r} is no relayer.contract.LightClientFactory "
+                               f"(it needs from_options and from_trusted_state)")
     state = store.light_client_state(rt.name)
     if state is not None:
-        return lc_cls.from_trusted_state(rt.name, rt.chain_id, chain.confirmations, state)
-    if hasattr(lc_cls, "from_options"):
-        return lc_cls.from_options(rt.name, rt.chain_id, chain.confirmations, chain.light_client_options)
-    return lc_cls(rt.name, rt.chain_id, chain.confirmations)
+        return factory.from_trusted_state(rt.name, rt.chain_id, chain.confirmations, state)
+    return factory.from_options(rt.name, rt.chain_id, chain.confirmations, chain.light_client_options)
 
 
 class _Started:

@@ -415,6 +415,21 @@ class LightClientFactory(Protocol):
 
 
 @runtime_checkable
+class RewindableLightClientFactory(LightClientFactory, Protocol):
+    """A capability a ``LightClientFactory`` declares by having ``rewound_state``: its trusted state is
+    a plain checkpoint (one accepted header), so it can be taken back to an earlier header. Only for
+    such a client does ``relayer evidence resolve`` rewind a chain whose history was replaced; for any
+    other it tells the operator to restore a backup. The core decides by this capability, never by the
+    client's name."""
+
+    def rewound_state(self, state: Mapping[str, Any], number: int, hash: bytes) -> dict[str, Any]:
+        """``state`` (as ``trusted_state()`` saved it) taken back to the earlier accepted header ``number``
+        with ``hash``; what ``from_trusted_state`` then restores. Called by ``relayer evidence resolve``.
+        Raises VerificationError for a malformed state or one of another chain."""
+        ...
+
+
+@runtime_checkable
 class Destination(Protocol):
     """Write access to one chain as the target of messages. It owns the operator's account on that
     chain (sequence numbers, fees, the journal of what it signed); the core tells it what to deliver
@@ -674,6 +689,7 @@ __all__ = [
     "Batch", "BatchResult", "BlockContents", "CandidateHeader", "ChainAdapter", "ChainHistory", "Confirmation",
     "ConfirmationStatus",
     "Delivery", "DeliveryStatus", "Destination", "Envelope", "FamilyConfig", "KeyType", "LightClient",
-    "LightClientFactory", "LightClientUpdate", "MessageState", "PolicyHost", "Proof", "RouteRef", "ScanHints",
-    "SetChange", "Signer", "Source", "UpdatePolicy", "UpdatePolicyFactory", "UpdateStatus", "VerifiedHeader",
+    "LightClientFactory", "LightClientUpdate", "MessageState", "PolicyHost", "Proof", "RewindableLightClientFactory",
+    "RouteRef", "ScanHints", "SetChange", "Signer", "Source", "UpdatePolicy", "UpdatePolicyFactory", "UpdateStatus",
+    "VerifiedHeader",
 ]

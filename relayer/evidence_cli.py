@@ -10,7 +10,8 @@ accepted is still there. If it is (the RPC lied, the endpoint was replaced), not
 changes. If it is not, the chain is rewound to the highest stored header the chain still
 has: headers, attestations and undelivered messages above it are set aside (kept in the
 resolution) and the follower scans the chain's current history from there. Only light
-clients whose trusted state is a plain (number, hash) checkpoint can be rewound.
+clients whose factory declares the capability (``relayer.contract.RewindableLightClientFactory``:
+a trusted state that is a plain checkpoint) can be rewound.
 """
 
 from __future__ import annotations
@@ -29,16 +30,14 @@ import structlog
 from relayer import plugins
 from relayer.cli_common import login_name, open_store, utc
 from relayer.config import Config, load_config
-from relayer.contract import ChainHistory
-from relayer.errors import RelayerError, UsageError
+from relayer.contract import ChainHistory, LightClientFactory, RewindableLightClientFactory
+from relayer.errors import ConfigError, RelayerError, UsageError
 from relayer.logging import configure_logging
 from relayer.store import Rewind, Store, StoredHeader
 
 __all__ = ["add_parser"]
 
 log = structlog.get_logger("relayer.evidence")
-
-REWINDABLE_KINDS = ("evm",)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -135,21 +134,51 @@ def _plan(config: Config, store: Store, item: dict[str, Any]) -> tuple[dict[str,
     if chain not in config.chains:
         raise UsageError(f"evidence {item['id']} names chain {chain!r}, which the configuration lacks")
     state = store.light_client_state(chain) or {}
+    factory = _light_client_factory(config, chain)
     with _chain_history(config, chain) as history:
-        if state.get("hash") is not None and history.block_hash(int(state["number"])) == str(state["hash"]).lower():
-            return {"outcome": f"{chain} still has the accepted block {state['number']}; no rewind"}, None
-        kind = state.get("kind")
-        if kind not in REWINDABLE_KINDS:
-            raise UsageError(f"the {kind} light client of {chain} keeps more than a checkpoint and cannot be "
-                             f"rewound; restore a backup of the state database taken before block {item['number']}")
+        accepted = _accepted_header(config, store, chain, factory, state)
+        if accepted is not None and history.block_hash(accepted.number) == accepted.hash.lower():
+            return {"outcome": f"{chain} still has the accepted block {accepted.number}; no rewind"}, None
+        if not isinstance(factory, RewindableLightClientFactory):
+            raise UsageError(f"the {config.chains[chain].light_client} light client of {chain} keeps more than a "
+                             f"checkpoint and cannot be rewound; restore a backup of the state database taken "
+                             f"before block {item['number']}")
         anchor = _anchor(history, store.headers_below(chain, item["number"]))
     if anchor is None:
         raise RelayerError(f"no stored header of {chain} below block {item['number']} is on the chain any more; "
                            f"restore a backup of the state database", chain=chain)
-    rewind = Rewind(chain, config.chains[chain].chain_id, anchor,
-                    {**state, "number": anchor.number, "hash": anchor.hash})
+    rewound = factory.rewound_state(state, anchor.number, bytes.fromhex(anchor.hash.removeprefix("0x")))
+    rewind = Rewind(chain, config.chains[chain].chain_id, anchor, rewound)
     return {"outcome": f"rewound {chain} to block {anchor.number} ({anchor.hash}), the highest stored header "
                        f"the chain still has", "rewound_to": anchor.number}, rewind
+
+
+def _light_client_factory(config: Config, chain: str) -> LightClientFactory:
+    """The chain's light-client plugin. Raises ConfigError naming ``chains.NAME.light_client``."""
+    key = f"chains.{chain}.light_client"
+    name = config.chains[chain].light_client
+    factory = plugins.load(plugins.LIGHT_CLIENT_GROUP, name, key=key)
+    if not isinstance(factory, LightClientFactory):
+        raise ConfigError(key, f"plugin {name!r} is no relayer.contract.LightClientFactory")
+    return factory
+
+
+def _accepted_header(config: Config, store: Store, chain: str, factory: LightClientFactory,
+                     state: dict[str, Any]) -> StoredHeader | None:
+    """The stored header of the head the light client's saved ``state`` accepted (the follower stores
+    it with the state), or None before the first. Raises VerificationError for a state the client
+    does not take, UsageError when that header is not stored (nothing is changed then)."""
+    if not state:
+        return None
+    chain_config = config.chains[chain]
+    head = factory.from_trusted_state(chain, chain_config.chain_id, chain_config.confirmations, state).head_number
+    if head is None:
+        return None
+    header = store.header(chain, head)
+    if header is None:
+        raise UsageError(f"the state database keeps no header of {chain}'s accepted block {head}, so whether the "
+                         f"chain still has it cannot be told; restore a backup of the state database")
+    return header
 
 
 def _anchor(history: ChainHistory, headers: list[StoredHeader]) -> StoredHeader | None:

@@ -125,6 +125,14 @@ class EvmLightClient(EvmHeaderRole, ConfirmationsFinality):
         client._head = _parse_state(state, chain_name, chain_id)
         return client
 
+    @classmethod
+    def rewound_state(cls, state: Mapping[str, Any], number: int, hash: bytes) -> dict[str, Any]:
+        """``state`` taken back to the accepted header ``number`` with ``hash`` (the state is a plain
+        checkpoint, so this client can be rewound: relayer.contract.RewindableLightClientFactory).
+        Raises VerificationError for a malformed state or one of another kind."""
+        _parse_state(state, "the rewound chain", state.get("chain_id", 0))
+        return {**state, "number": number, "hash": _hex(hash)}
+
 
 def _parse_state(state: Mapping[str, Any], chain_name: str, chain_id: int) -> tuple[int, bytes] | None:
     if state.get("chain_id", chain_id) != chain_id or state.get("kind", KIND) != KIND:

@@ -348,7 +348,9 @@ class FiscoBcosLightClient:
 
     def _evidence(self, known: VerifiedHeader, other: VerifiedHeader) -> dict[str, object]:
         return {"kind": KIND, "chain": self.chain_name, "number": known.number,
-                "headers": [header_json(self._native(known)), header_json(self._native(other))]}
+                "headers": [header_json(self._native(known)), header_json(self._native(other))],
+                "hashes": ["0x" + known.hash.hex(), "0x" + other.hash.hex()],
+                "signers": [["0x" + node.hex() for node in self._signers_of(h)] for h in (known, other)]}
 
     @classmethod
     def _remember(cls, table: OrderedDict[Any, Any], key: Any, value: Any) -> None:

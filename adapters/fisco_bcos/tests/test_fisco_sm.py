@@ -66,3 +66,23 @@ def test_sm2_sealer_signature_over_a_header_hash() -> None:
         check_signature(Crypto.SM, sm2.generate_key()[1], digest, signature)
     with pytest.raises(SignatureError, match="64 bytes"):
         check_signature(Crypto.SM, node_id, digest, signature[:40])
+
+
+def test_sm2_signer_plays_the_contract_signer(sm_vectors: dict[str, Any]) -> None:
+    from relayer.contract import KeyType, Signer
+    from relayer_fisco_bcos.signer import Sm2Signer
+
+    case = sm_vectors["sm2_sign"]
+    private_key, public_key = bytes.fromhex(case["priv"]), bytes.fromhex(case["pub_xy"])
+    signer = Sm2Signer(private_key, public_key)
+    assert isinstance(signer, Signer) and signer.key_type is KeyType.SM2
+    assert signer.address == "0x" + sm3(public_key)[12:].hex() and len(signer.address) == 42
+    digest = sm3(b"a block")
+    signature = signer.sign_digest(digest)
+    check_signature(Crypto.SM, public_key, digest, signature)  # what a FISCO SM sealer's seal is checked by
+    assert signer.sign_digest(digest) != signature  # a fresh k each time
+    with pytest.raises(ValueError, match="32 bytes"):
+        signer.sign_digest(b"short")
+    assert case["priv"] not in repr(signer)
+    with pytest.raises(ValueError, match="does not belong"):
+        Sm2Signer(private_key, Sm2Signer.generate().public_key)

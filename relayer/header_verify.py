@@ -14,12 +14,16 @@ an RPC failure, 2 bad arguments or an unreadable file (UsageError, one line).
 
 Chain-neutral: the light client plugin named by ``--kind`` reads the block, the validator
 addresses and judges the seals (``parse_validator``, ``judge_block``); with ``--rpc`` the adapter
-plugin named by ``--adapter`` fetches the block (``fetch_block``).
+plugin named by ``--adapter`` fetches the block (``fetch_block``). ``--trust-roots FILE`` is read
+as bytes and handed to the plugin as ``judge_block(..., trust_roots=BYTES)`` (what the bytes are,
+certificates or anything else, is the plugin's business); a plugin whose ``judge_block`` takes no
+``trust_roots`` makes it a usage error.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -31,7 +35,8 @@ from relayer.plugins import ADAPTER_GROUP, LIGHT_CLIENT_GROUP, installed, load
 
 #: What a light client plugin must offer to judge a header on its own (class methods
 #: ``parse_validator(text) -> bytes`` raising ValueError, and ``judge_block(block, validators,
-#: epoch) -> verdict JSON`` raising RpcAnswerError for what is not a block).
+#: epoch) -> verdict JSON`` raising RpcAnswerError for what is not a block; a plugin that takes
+#: ``--trust-roots`` accepts the keyword ``trust_roots`` and raises UsageError for bytes it cannot read).
 JUDGING = ("parse_validator", "judge_block")
 #: What an adapter plugin must offer to fetch a block for ``--rpc`` (``fetch_block(url, tag)``).
 FETCHING = "fetch_block"
@@ -49,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rpc", default=None, help="JSON-RPC URL to fetch the block from (instead of --header)")
     parser.add_argument("--block", default=None, help="block number (decimal or 0x-hex) or tag, with --rpc")
     parser.add_argument("--epoch", type=int, default=None, help="epoch length (default 30000)")
+    parser.add_argument("--trust-roots", type=Path, default=None, metavar="FILE",
+                        help="file of trust roots handed to the light client as read (e.g. a ChainMaker chain's "
+                             "org CA certificates), for kinds that take them")
     parser.add_argument("--adapter", default="evm",
                         help="adapter plugin of group relayer.adapters that fetches the block with --rpc (default evm)")
 
@@ -62,10 +70,11 @@ def main(args: argparse.Namespace) -> int:
     client_class = _client_class(args.kind)
     epoch = _epoch(getattr(args, "epoch", None))
     validators = _validators(client_class, args.validators)
+    extra = _trust_roots(client_class, args.kind, getattr(args, "trust_roots", None))
     block = _fetch_block(args) if args.rpc else _read_block(args)
     source = str(args.header or args.rpc)
     try:
-        verdict: dict[str, Any] = client_class.judge_block(block, validators, epoch)
+        verdict: dict[str, Any] = client_class.judge_block(block, validators, epoch, **extra)
     except RpcAnswerError as exc:
         raise UsageError(f"{source}: {exc}") from exc
     print(json.dumps({"kind": args.kind} | verdict))
@@ -125,6 +134,20 @@ def _validators(client_class: Any, text: str | None) -> tuple[bytes, ...] | None
     if len(set(addresses)) != len(addresses):
         raise UsageError("--validators lists an address twice")
     return tuple(sorted(addresses))
+
+
+def _trust_roots(client_class: Any, kind: str, path: Path | None) -> dict[str, bytes]:
+    """``{"trust_roots": the file's bytes}`` when ``--trust-roots`` is given, else {}. Raises UsageError
+    when the plugin's ``judge_block`` takes no ``trust_roots`` or the file cannot be read."""
+    if path is None:
+        return {}
+    parameters = inspect.signature(client_class.judge_block).parameters
+    if "trust_roots" not in parameters and not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        raise UsageError(f"--trust-roots: light client {kind!r} takes no trust roots")
+    try:
+        return {"trust_roots": Path(path).read_bytes()}
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
 # --------------------------------------------------------------------------- the block

@@ -50,7 +50,8 @@ def qbft_file(tmp_path: Path, qbft_header: Header, elc: dict[str, Any]) -> Path:
 
 
 def _args(kind: str, header: Path | None = None, **more: Any) -> argparse.Namespace:
-    values = {"kind": kind, "header": header, "validators": None, "rpc": None, "block": None, "epoch": None}
+    values = {"kind": kind, "header": header, "validators": None, "rpc": None, "block": None, "epoch": None,
+              "trust_roots": None}
     return argparse.Namespace(**(values | more))
 
 
@@ -285,3 +286,56 @@ def test_a_kind_that_cannot_judge_is_a_usage_error(qbft_file: Path, kind: str, w
     assert done.returncode == 2 and "Traceback" not in done.stderr and words in done.stderr
     named = done.stderr.split(words, 1)[1].split(")", 1)[0].split(", ")
     assert set(listed) <= set(named) and named == sorted(named)
+
+
+# --------------------------------------------------------------------------- --trust-roots
+
+VENDOR_JUDGE = """
+class Judge:
+    @classmethod
+    def parse_validator(cls, text):
+        return text.encode()
+
+    @classmethod
+    def judge_block(cls, block, validators, epoch, **more):
+        roots = more.get("trust_roots")
+        return {"valid": True, "keywords": sorted(more), "roots": None if roots is None else roots.hex()}
+"""
+
+
+@pytest.fixture
+def vendor_judge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A vendor light client ``vendorjudge`` whose judge_block reports the keywords it was given."""
+    site = tmp_path / "site"
+    _install_plugin(site, "vendorjudge", "vendor_judge:Judge")
+    (site / "vendor_judge.py").write_text(VENDOR_JUDGE)
+    monkeypatch.syspath_prepend(str(site))
+    return "vendorjudge"
+
+
+def test_trust_roots_reach_the_plugin_as_the_files_bytes(
+    capsys: pytest.CaptureFixture[str], vendor_judge: str, qbft_file: Path, tmp_path: Path
+) -> None:
+    roots = tmp_path / "roots.bin"
+    roots.write_bytes(b"\x00any bytes\n\xff")
+    code, out = _run(capsys, _args(vendor_judge, qbft_file, trust_roots=roots))
+    assert code == 0 and out["keywords"] == ["trust_roots"] and out["roots"] == roots.read_bytes().hex()
+    code, out = _run(capsys, _args(vendor_judge, qbft_file))
+    assert code == 0 and out["keywords"] == [] and out["roots"] is None  # not given: not passed
+
+
+def test_trust_roots_for_a_plugin_that_takes_none_is_a_usage_error(qbft_file: Path, tmp_path: Path) -> None:
+    roots = tmp_path / "roots.pem"
+    roots.write_text("anything")
+    with pytest.raises(UsageError, match=re.escape("--trust-roots: light client 'qbft' takes no trust roots")):
+        header_verify.main(_args("qbft", qbft_file, trust_roots=roots))
+    done = subprocess.run([sys.executable, "-m", "relayer", "header", "verify", "--kind", "qbft", "--header",
+                           str(qbft_file), "--trust-roots", str(roots)], capture_output=True, text=True, cwd=REPO,
+                          timeout=60)
+    assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1
+    assert "takes no trust roots" in done.stderr
+
+
+def test_unreadable_trust_roots_are_a_usage_error(vendor_judge: str, qbft_file: Path, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="cannot read .*missing.pem"):
+        header_verify.main(_args(vendor_judge, qbft_file, trust_roots=tmp_path / "missing.pem"))

@@ -54,7 +54,7 @@ class TrustRoots:
         by_org: dict[str, list[x509.Certificate]] = {}
         for i, pem in enumerate(pems):
             try:
-                ca = x509.load_pem_x509_certificate(pem.encode())
+                ca = _loaded(x509.load_pem_x509_certificate(pem.encode()))
             except ValueError as exc:
                 raise ValueError(f"{source}: certificate {i} is not a PEM X.509 certificate") from exc
             org = _attribute(ca.subject, NameOID.ORGANIZATION_NAME)
@@ -86,6 +86,12 @@ def _pems(text: str, source: str) -> list[str]:
     return [str(pem) for pem in pems]
 
 
+def _loaded(cert: x509.Certificate) -> x509.Certificate:
+    """``cert`` with the parts read later parsed now (cryptography parses them lazily); raises ValueError."""
+    _ = cert.subject, cert.issuer, cert.not_valid_before_utc, cert.not_valid_after_utc, cert.extensions
+    return cert
+
+
 def _attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
     values = name.get_attributes_for_oid(oid)
     return str(values[0].value) if values else None
@@ -103,7 +109,7 @@ def member_certificate(member: Mapping[str, object], where: str) -> x509.Certifi
     info = member.get("member_info")
     assert isinstance(info, bytes)
     try:
-        cert = x509.load_pem_x509_certificate(info)
+        cert = _loaded(x509.load_pem_x509_certificate(info))
     except ValueError as exc:
         raise VerificationError(f"{where}: member_info is not a PEM X.509 certificate") from exc
     if cert.public_bytes(serialization.Encoding.PEM) != info:

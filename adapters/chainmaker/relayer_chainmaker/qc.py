@@ -54,7 +54,6 @@ def check_qc(data: bytes, header: Msg, nodes: Collection[bytes], digest: Digest,
         raise VerificationError(f"the quorum certificate does not decode: {exc}") from exc
     _check_set(vote_set, header)
     votes = _votes_by_voter(vote_set)
-    _check_by_block(vote_set, votes)
     signers, warnings, keys = [], [], set()
     for voter, vote in votes.items():
         warning, key = _check_vote(vote, voter, vote_set, header, nodes, digest, roots)
@@ -64,6 +63,7 @@ def check_qc(data: bytes, header: Msg, nodes: Collection[bytes], digest: Digest,
         warnings += [warning] if warning else []
         if vote["hash"] == header["block_hash"]:
             signers.append(voter)
+    _check_by_block(vote_set, votes)
     need = quorum(len(nodes))
     if len(signers) < need:
         raise VerificationError(f"{len(signers)} valid PRECOMMIT votes for the block, quorum is {need} of {len(nodes)}")

@@ -254,6 +254,19 @@ class Confirmation:
     delivery: Delivery | None = None
 
 
+@dataclass(frozen=True)
+class MessageView:
+    """A message's opaque ``body`` and ``locator`` in its family's words, for operator commands
+    (``relayer messages``): ``body``/``locator`` hold flat JSON-able fields (EVM: kind, token, sender,
+    recipient, amount / tx_hash, tx_index, log_index), ``what`` and ``where`` one line each of what the
+    message does and where its proof comes from. The core shows them and decides nothing by them."""
+
+    body: Mapping[str, Any]
+    locator: Mapping[str, Any]
+    what: str
+    where: str
+
+
 # --------------------------------------------------------------------------- roles
 
 
@@ -663,6 +676,18 @@ class ChainAdapter(Protocol):
         ...
 
 
+class MessageDescriber(Protocol):
+    """What a ``relayer.message_views`` entry point names, named like the family's adapter: a callable
+    that shows a message of that family (found on a chain of that adapter) to an operator. Optional: a
+    family without one has its messages shown as hex. Kept apart from the adapter so that a command
+    reading the store loads no chain client."""
+
+    def __call__(self, body: bytes, locator: bytes) -> MessageView | None:
+        """The view of a message with this ``body`` and ``locator``; None when they are not of a shape
+        this family writes. Pure; raises nothing."""
+        ...
+
+
 class ChainHistory(Protocol):
     """Blocking read of which blocks a chain has, for operator commands run outside the daemon
     (``relayer evidence resolve`` asks whether the history the relayer accepted is still the
@@ -687,9 +712,8 @@ class ChainHistory(Protocol):
 
 __all__ = [
     "Batch", "BatchResult", "BlockContents", "CandidateHeader", "ChainAdapter", "ChainHistory", "Confirmation",
-    "ConfirmationStatus",
-    "Delivery", "DeliveryStatus", "Destination", "Envelope", "FamilyConfig", "KeyType", "LightClient",
-    "LightClientFactory", "LightClientUpdate", "MessageState", "PolicyHost", "Proof", "RewindableLightClientFactory",
-    "RouteRef", "ScanHints", "SetChange", "Signer", "Source", "UpdatePolicy", "UpdatePolicyFactory", "UpdateStatus",
-    "VerifiedHeader",
+    "ConfirmationStatus", "Delivery", "DeliveryStatus", "Destination", "Envelope", "FamilyConfig", "KeyType",
+    "LightClient", "LightClientFactory", "LightClientUpdate", "MessageDescriber", "MessageState", "MessageView",
+    "PolicyHost", "Proof", "RewindableLightClientFactory", "RouteRef", "ScanHints", "SetChange", "Signer", "Source",
+    "UpdatePolicy", "UpdatePolicyFactory", "UpdateStatus", "VerifiedHeader",
 ]

@@ -180,7 +180,7 @@ class ChainFollower:
         stored = self.store.header(self.rt.name, number)
         if stored is None:
             return None
-        return self.lc.known_header(bytes.fromhex(stored.rlp[2:]), bytes.fromhex(stored.hash[2:]))
+        return self.lc.known_header(bytes.fromhex(stored.encoded[2:]), bytes.fromhex(stored.hash[2:]))
 
     def _keep_evidence(self, exc: VerificationError, accepted: int | None = None) -> None:
         """Store why this chain is halted: conflicting sealed headers, or a final header replaced
@@ -229,8 +229,8 @@ class ChainFollower:
 def _stored(chain: str, verified: VerifiedHeader) -> StoredHeader:
     return StoredHeader(chain=chain, number=verified.number, hash="0x" + verified.hash.hex(),
                         parent_hash="0x" + verified.parent_hash.hex(),
-                        receipts_root="0x" + verified.commitment.hex(), timestamp=verified.timestamp,
-                        rlp="0x" + verified.encoded.hex())
+                        commitment="0x" + verified.commitment.hex(), timestamp=verified.timestamp,
+                        encoded="0x" + verified.encoded.hex())
 
 
 __all__ = ["HEADER_BATCH", "ChainFollower", "ReceiptCache"]

@@ -1,10 +1,12 @@
 """``relayer messages list|show|retry``: the messages of one operator's state database.
 
-``show`` gives the whole life of one message: the source transaction and block, what its
-proof rests on (the verified header's receipts root, the receipt's index, the committee
-attestations of that block), every refused attempt with its reason, and every destination
-transaction that carried it. ``retry`` puts ``failed`` messages back in line with a fresh
-attempt budget (their history is kept); a running daemon picks them up at its next step.
+``show`` gives the whole life of one message: where it was found on the source and in which
+block, what its proof rests on (the verified header's commitment, the attestations of that
+block), every refused attempt with its reason, and every destination transaction that carried
+it. What a message's opaque body and locator say is shown in its family's words: the
+``relayer.message_views`` plugin named like the source chain's adapter (hex without one).
+``retry`` puts ``failed`` messages back in line with a fresh attempt budget (their history is
+kept); a running daemon picks them up at its next step.
 All read and write the state database directly, with the daemon up or down.
 """
 
@@ -15,13 +17,16 @@ import json
 import sys
 import time
 from dataclasses import asdict
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from relayer import plugins
 from relayer.cli_common import login_name, open_store, utc
 from relayer.config import Config, load_config
+from relayer.contract import MessageDescriber, MessageView
 from relayer.errors import UsageError
 from relayer.logging import configure_logging
 from relayer.store import STATES, Message, Store
@@ -64,7 +69,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     with open_store(config) as store:
         found = store.messages(state=args.state, route=route, limit=args.limit)
     if args.json:
-        print(json.dumps({"messages": [_summary(m) for m in found]}, indent=2))
+        print(json.dumps({"messages": [_summary(m, view(config, m)) for m in found]}, indent=2))
         return 0
     if not found:
         print("no messages" + "".join(f" {k} {v}" for k, v in (("in state", args.state), ("on", args.route)) if v))
@@ -117,16 +122,17 @@ def life(store: Store, config: Config, m: Message) -> dict[str, Any]:
     header = store.header(m.src_chain, m.block_number)
     src_id, dst_id = config.chains[m.src_chain].chain_id, config.chains[m.dst_chain].chain_id
     attestations = store.attestations_of(src_id, dst_id, m.block_number)
+    shown = view(config, m)
     return {
-        **_summary(m),
-        "source": {"chain": m.src_chain, "tx": m.tx_hash, "block": m.block_number, "block_hash": m.block_hash,
-                   "tx_index": m.tx_index, "log_index": m.log_index, "final_at": m.final_at},
+        **_summary(m, shown),
+        "what": shown.what,
+        "source": {"chain": m.src_chain, **shown.locator, "block": m.block_number, "block_hash": m.block_hash,
+                   "final_at": m.final_at, "where": shown.where},
         "proof": {"header_verified": header is not None and header.hash.lower() == m.block_hash.lower(),
-                  "receipts_root": header.receipts_root if header else None,
-                  "receipt_key": m.tx_index, "log_index": m.log_index,
+                  "commitment": header.commitment if header else None,
                   "attestations": attestations},
         "attempts": store.message_history(m.id),
-        "destination": {"chain": m.dst_chain, "tx": m.delivered_tx, "gas_used": m.gas_used,
+        "destination": {"chain": m.dst_chain, "tx": m.delivered_tx, "cost": m.cost,
                         "transactions": store.message_txs(m.id)},
     }
 
@@ -134,28 +140,51 @@ def life(store: Store, config: Config, m: Message) -> dict[str, Any]:
 def render_life(doc: dict[str, Any]) -> str:
     """Readable lines of a ``life`` document."""
     src, proof, dst = doc["source"], doc["proof"], doc["destination"]
-    lines = [f"message {doc['id']}  {doc['route']}  {doc['kind']} nonce {doc['nonce']}  {doc['state']}",
-             f"  amount {doc['amount']} of {doc['token']} from {doc['sender']} to {doc['recipient']}",
-             f"  source       {src['chain']} tx {src['tx']} block {src['block']} ({src['block_hash']}), "
+    lines = [f"message {doc['id']}  {doc['route']}  nonce {doc['nonce']}  {doc['state']}",
+             f"  what         {doc['what']}",
+             f"  source       {src['chain']} {src['where']} block {src['block']} ({src['block_hash']}), "
              f"final {utc(src['final_at'])}",
-             f"  proof        receipt {proof['receipt_key']} log {proof['log_index']} under receipts root "
-             f"{proof['receipts_root'] or '-'} (header {'verified' if proof['header_verified'] else 'not stored'}"
+             f"  proof        under commitment {proof['commitment'] or '-'} "
+             f"(header {'verified' if proof['header_verified'] else 'not stored'}"
              f", {len(proof['attestations'])} attestations)"]
     for a in doc["attempts"]:
         lines.append(f"  attempt      {utc(a['at'])} {a['outcome']}: {a['reason'] or ''}")
     for t in dst["transactions"]:
         lines.append(f"  transaction  {dst['chain']} {t['hash']} nonce {t['nonce']} {t['state']}"
-                     + (f" gas {t['gas_used']}" if t["gas_used"] else "") + (f" ({t['error']})" if t["error"] else ""))
+                     + (f" cost {t['cost']}" if t["cost"] else "") + (f" ({t['error']})" if t["error"] else ""))
     lines.append(f"  destination  {dst['chain']} tx {dst['tx'] or '-'}"
-                 + (f" gas {dst['gas_used']}" if dst["gas_used"] else ""))
+                 + (f" cost {dst['cost']}" if dst["cost"] else ""))
     if doc["reason"]:
         lines.append(f"  last reason  {doc['reason']}")
     return "\n".join(lines)
 
 
-def _summary(m: Message) -> dict[str, Any]:
-    fields = {k: v for k, v in asdict(m).items() if k not in ("body", "locator", "labels")}  # as before the envelope
-    return {**fields, "amount": str(m.amount), "route": f"{m.src_chain}->{m.dst_chain}"}
+def view(config: Config, m: Message) -> MessageView:
+    """``m``'s body and locator in its family's words (the ``relayer.message_views`` plugin named like the
+    source chain's adapter), or as hex when the family has none or does not know their shape.
+    Raises ConfigError when that plugin fails to load."""
+    adapter = config.chains[m.src_chain].adapter if m.src_chain in config.chains else None
+    describe = _describer(adapter) if adapter is not None else None
+    shown = describe(m.body, m.locator) if describe is not None else None
+    if shown is not None:
+        return shown
+    body, locator = "0x" + m.body.hex(), "0x" + m.locator.hex()
+    return MessageView(body={"body": body}, locator={"locator": locator}, what=f"body {body}",
+                       where=f"locator {locator}")
+
+
+@cache
+def _describer(adapter: str) -> MessageDescriber | None:
+    if adapter not in plugins.installed(plugins.MESSAGE_VIEW_GROUP):
+        return None
+    describer: MessageDescriber = plugins.load(plugins.MESSAGE_VIEW_GROUP, adapter,
+                                               key=f"{plugins.MESSAGE_VIEW_GROUP}.{adapter}")
+    return describer
+
+
+def _summary(m: Message, shown: MessageView) -> dict[str, Any]:
+    fields = {k: v for k, v in asdict(m).items() if k not in ("body", "locator", "labels")}
+    return {**fields, **shown.body, **shown.locator, "route": f"{m.src_chain}->{m.dst_chain}"}
 
 
 def _message(store: Store, message_id: str) -> Message:

@@ -21,8 +21,8 @@ SendFn = Callable[[str, bytes, int], Awaitable[str | None]]
 def verified_header(stored: StoredHeader) -> VerifiedHeader:
     """The contract's form of a header the follower stored. Raises ValueError for malformed hex."""
     return VerifiedHeader(number=stored.number, hash=_hex(stored.hash), parent_hash=_hex(stored.parent_hash),
-                          commitment=_hex(stored.receipts_root), timestamp=stored.timestamp,
-                          encoded=_hex(stored.rlp))
+                          commitment=_hex(stored.commitment), timestamp=stored.timestamp,
+                          encoded=_hex(stored.encoded))
 
 
 def _hex(text: str) -> bytes:

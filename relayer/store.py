@@ -135,34 +135,58 @@ def _neutral_messages(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX messages_open ON messages (dst_chain, state, src_chain, block_number)")
 
 
+def _neutral_names(db: sqlite3.Connection) -> None:
+    """Version 3: no chain family's names in the tables. A header's ``receipts_root`` and ``rlp`` are
+    its ``commitment`` and ``encoded`` form (relayer.contract.VerifiedHeader); what a delivery and a
+    transaction cost (``gas_used``) is their ``cost``; an attestation is kept as the record its update
+    policy made (``record``, JSON: every column of version 2 by name), keyed by route, block and epoch."""
+    for table, old, new in (("headers", "receipts_root", "commitment"), ("headers", "rlp", "encoded"),
+                            ("messages", "gas_used", "cost"), ("txs", "gas_used", "cost")):
+        db.execute(f"ALTER TABLE {table} RENAME COLUMN {old} TO {new}")
+    db.execute("""CREATE TABLE attestations_v3 (
+        src_chain_id INTEGER NOT NULL, dst_chain_id INTEGER NOT NULL, number INTEGER NOT NULL,
+        epoch INTEGER NOT NULL, record TEXT NOT NULL, PRIMARY KEY (src_chain_id, dst_chain_id, number, epoch))""")
+    cursor = db.execute("SELECT * FROM attestations ORDER BY rowid")
+    names = [d[0] for d in cursor.description]
+    for values in cursor.fetchall():
+        r = dict(zip(names, values))
+        db.execute("INSERT INTO attestations_v3 VALUES (?,?,?,?,?)",
+                   (r["src_chain_id"], r["dst_chain_id"], r["number"], r["epoch"], json.dumps(r)))
+    db.execute("DROP TABLE attestations")
+    db.execute("ALTER TABLE attestations_v3 RENAME TO attestations")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the tables of the releases up to de69b14", _run_sql(SCHEMA_V1)),
     Migration(2, "messages keep an opaque body and locator instead of EVM transfer columns", _neutral_messages),
+    Migration(3, "headers keep a commitment and their encoded form, costs and attestation records have neutral "
+                 "names", _neutral_names),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version  # the version this code reads and writes
 
 
 @dataclass(frozen=True)
 class StoredHeader:
+    """A verified header as the store keeps it (relayer.contract.VerifiedHeader, hex-encoded):
+    ``commitment`` is the root its messages are proven against, ``encoded`` the header in its chain's
+    own encoding (0x-hex; what a light client rebuilds it from and an update policy may carry)."""
+
     chain: str
     number: int
     hash: str
     parent_hash: str
-    receipts_root: str
+    commitment: str
     timestamp: int
-    rlp: str = ""  # 0x-hex of the full header, kept for light clients that verify headers on-chain
+    encoded: str = ""
 
 
 @dataclass(frozen=True)
 class Message:
     """One cross-chain message as the store knows it: the envelope (``relayer.types.Envelope``:
     ids, route, nonce, the verified block it was found in, an opaque ``body`` and ``locator``,
-    ``labels`` for logs) and where it stands.
-
-    Interim, until every caller reads body and locator: the pre-neutral fields (``kind`` ...
-    ``amount``, see ``relayer.store_legacy``) may be given instead of body and locator, which are
-    then encoded from them as the EVM family encodes them; and they are filled in from a body and
-    locator of that encoding (None for any other)."""
+    ``labels`` for logs) and where it stands; ``cost``: its share of what the delivery that carried
+    it cost, in the destination's unit. What body and locator say is shown by the family
+    (``relayer.contract.MessageDescriber``), never read here."""
 
     id: str
     src_chain: str
@@ -178,28 +202,7 @@ class Message:
     attempts: int = 0
     final_at: float = 0.0
     delivered_tx: str | None = None
-    gas_used: int | None = None
-    kind: str | None = None
-    tx_hash: str | None = None
-    tx_index: int | None = None
-    log_index: int | None = None
-    token: str | None = None
-    sender: str | None = None
-    recipient: str | None = None
-    amount: int | None = None
-
-    def __post_init__(self) -> None:
-        given = {k: getattr(self, k) for k in store_legacy.COLUMNS}
-        if not self.body and not self.locator and None not in given.values():
-            for name, value in _legacy_parts(given).items():
-                object.__setattr__(self, name, value)
-            if not self.labels:
-                object.__setattr__(self, "labels", store_legacy.labels(given["kind"], given["tx_hash"],
-                                                                       given["amount"]))
-        elif self.body or self.locator:
-            for name, value in (store_legacy.decode(self.body, self.locator) or {}).items():
-                if getattr(self, name) is None:
-                    object.__setattr__(self, name, value)
+    cost: int | None = None
 
     @classmethod
     def from_envelope(cls, envelope: Envelope, *, final_at: float) -> Message:
@@ -214,13 +217,6 @@ class Message:
         return Envelope(id=MessageId(self.id), src_chain=self.src_chain, dst_chain=self.dst_chain, nonce=self.nonce,
                         block_number=self.block_number, block_hash=bytes.fromhex(self.block_hash.removeprefix("0x")),
                         body=self.body, locator=self.locator, labels=dict(self.labels))
-
-
-def _legacy_parts(columns: Mapping[str, Any]) -> dict[str, bytes]:
-    return {"body": store_legacy.encode_body(columns["kind"], columns["token"], columns["sender"],
-                                             columns["recipient"], int(columns["amount"])),
-            "locator": store_legacy.encode_locator(columns["tx_hash"], int(columns["tx_index"]),
-                                                   int(columns["log_index"]))}
 
 
 @dataclass(frozen=True)
@@ -409,7 +405,7 @@ class Store:
                            "state=excluded.state", (chain, json.dumps(light_client_state, default=_hexify)))
             for h in headers:
                 db.execute("INSERT OR REPLACE INTO headers VALUES (?,?,?,?,?,?,?)",
-                           (h.chain, h.number, h.hash, h.parent_hash, h.receipts_root, h.timestamp, h.rlp))
+                           (h.chain, h.number, h.hash, h.parent_hash, h.commitment, h.timestamp, h.encoded))
             for m in messages:
                 if _insert_message(db, m):
                     new.append(m)
@@ -501,7 +497,7 @@ class Store:
 
     def message_txs(self, message_id: str) -> list[dict[str, Any]]:
         """Every journaled transaction that carried the message (replacements included), oldest first."""
-        rows = self._rows("SELECT hash, chain, nonce, state, created_at, gas_used, error, message_ids FROM txs "
+        rows = self._rows("SELECT hash, chain, nonce, state, created_at, cost, error, message_ids FROM txs "
                           "WHERE instr(message_ids, ?) > 0 ORDER BY created_at", json.dumps(message_id))
         return [{k: r[k] for k in r.keys() if k != "message_ids"} | {"messages": len(json.loads(r["message_ids"]))}
                 for r in rows]
@@ -530,13 +526,13 @@ class Store:
         return [_message(r) for r in self._rows("SELECT * FROM messages WHERE state=?", state)]
 
     def set_state(self, ids: list[str], state: str, *, reason: str | None = None,
-                  delivered_tx: str | None = None, gas_used: int | None = None,
+                  delivered_tx: str | None = None, cost: int | None = None,
                   now: float = 0.0, bump_attempts: bool = False) -> None:
         with self.transaction() as db:
             for mid in ids:
                 db.execute("UPDATE messages SET state=?, reason=?, delivered_tx=COALESCE(?, delivered_tx),"
-                           " gas_used=COALESCE(?, gas_used), updated_at=?, attempts=attempts+? WHERE id=?",
-                           (state, reason, delivered_tx, gas_used, now, int(bump_attempts), mid))
+                           " cost=COALESCE(?, cost), updated_at=?, attempts=attempts+? WHERE id=?",
+                           (state, reason, delivered_tx, cost, now, int(bump_attempts), mid))
                 if bump_attempts:
                     _attempt(db, mid, now, state, reason)
 
@@ -556,17 +552,21 @@ class Store:
     # attestations ---------------------------------------------------------------
     def attestation(self, src_chain_id: int, dst_chain_id: int, number: int,
                     epoch: int) -> dict[str, Any] | None:
-        rows = self._rows("SELECT * FROM attestations WHERE src_chain_id=? AND dst_chain_id=? "
+        """This operator's attestation record of one block for one route at ``epoch`` (as its update
+        policy made it), or None."""
+        rows = self._rows("SELECT record FROM attestations WHERE src_chain_id=? AND dst_chain_id=? "
                           "AND number=? AND epoch=?", src_chain_id, dst_chain_id, number, epoch)
-        return dict(rows[0]) if rows else None
+        return _record(rows[0]) if rows else None
 
     def attestations_of(self, src_chain_id: int, dst_chain_id: int, number: int) -> list[dict[str, Any]]:
-        """This operator's own attestations of one block for one destination (every epoch)."""
-        rows = self._rows("SELECT epoch, block_hash, receipts_root, signer FROM attestations WHERE src_chain_id=? "
-                          "AND dst_chain_id=? AND number=? ORDER BY epoch", src_chain_id, dst_chain_id, number)
-        return [dict(r) for r in rows]
+        """This operator's own attestation records of one block for one destination (every epoch)."""
+        rows = self._rows("SELECT record FROM attestations WHERE src_chain_id=? AND dst_chain_id=? AND number=? "
+                          "ORDER BY epoch", src_chain_id, dst_chain_id, number)
+        return [_record(r) for r in rows]
 
     def add_attestation(self, attestation: dict[str, Any]) -> None:
+        """Keep an attestation record (JSON-able, with ``src_chain_id``, ``dst_chain_id``, ``number`` and
+        ``epoch``); one already kept for that key stays."""
         with self.transaction() as db:
             _insert_attestation(db, attestation)
 
@@ -590,11 +590,12 @@ class Store:
             for mid in tx.message_ids:
                 db.execute("UPDATE messages SET delivered_tx=? WHERE id=? AND state='submitted'", (tx.hash, mid))
 
-    def set_tx_state(self, tx_hash: str, state: str, *, gas_used: int | None = None,
+    def set_tx_state(self, tx_hash: str, state: str, *, cost: int | None = None,
                      error: str | None = None) -> None:
+        """Record where a journaled transaction stands (``cost``: what it cost once mined, in the chain's unit)."""
         with self.transaction() as db:
-            db.execute("UPDATE txs SET state=?, gas_used=COALESCE(?, gas_used), error=? WHERE hash=?",
-                       (state, gas_used, error, tx_hash))
+            db.execute("UPDATE txs SET state=?, cost=COALESCE(?, cost), error=? WHERE hash=?",
+                       (state, cost, error, tx_hash))
 
     def open_txs(self, chain: str | None = None) -> list[JournalTx]:
         sql = "SELECT * FROM txs WHERE state IN ('signed','sent')"
@@ -617,8 +618,9 @@ class Store:
         rows = self._rows("SELECT max(nonce) FROM txs WHERE chain=? AND state != 'dropped'", chain)
         return rows[0][0] if rows and rows[0][0] is not None else None
 
-    def gas_spent(self, chain: str) -> int:
-        rows = self._rows("SELECT coalesce(sum(gas_used), 0) FROM txs WHERE chain=?", chain)
+    def spent(self, chain: str) -> int:
+        """What this operator's journaled transactions on ``chain`` cost, in the chain's unit."""
+        rows = self._rows("SELECT coalesce(sum(cost), 0) FROM txs WHERE chain=?", chain)
         return int(rows[0][0])
 
 
@@ -684,9 +686,13 @@ def _insert_message(db: sqlite3.Connection, m: Message) -> bool:
 
 
 def _insert_attestation(db: sqlite3.Connection, a: dict[str, Any]) -> None:
-    db.execute("INSERT OR IGNORE INTO attestations VALUES (?,?,?,?,?,?,?,?)",
-               (a["src_chain_id"], a["dst_chain_id"], a["number"], a["epoch"], a["block_hash"],
-                a["receipts_root"], a["signer"], a["signature"]))
+    db.execute("INSERT OR IGNORE INTO attestations VALUES (?,?,?,?,?)",
+               (a["src_chain_id"], a["dst_chain_id"], a["number"], a["epoch"], json.dumps(a, default=_hexify)))
+
+
+def _record(row: sqlite3.Row) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads(row["record"])
+    return record
 
 
 def _message(row: sqlite3.Row) -> Message:

@@ -318,14 +318,14 @@ class Submitter:
         """Record a mined delivery: its messages ``included`` (``confirmed`` at once without a
         finality depth), those a peer delivered before it ``delivered-by-peer``, those whose execution
         failed set aside for a retry; a reverted one puts its messages back in line."""
-        gas_used = tx.cost
-        self.metrics.gas_spent.labels(self.dst.name).inc(gas_used)
+        cost = tx.cost
+        self.metrics.gas_spent.labels(self.dst.name).inc(cost)
         if tx.status is DeliveryStatus.REVERTED or tx.result is None:
-            self.store.set_tx_state(tx.ref or "", "reverted", gas_used=gas_used, error="reverted")
-            log.warning("tx.reverted", tx=tx.ref, gas_used=gas_used)
+            self.store.set_tx_state(tx.ref or "", "reverted", cost=cost, error="reverted")
+            log.warning("tx.reverted", tx=tx.ref, gas_used=cost)
             self._back_to_final(tx.message_ids, "transaction reverted")
             return
-        self.store.set_tx_state(tx.ref or "", "mined", gas_used=gas_used)
+        self.store.set_tx_state(tx.ref or "", "mined", cost=cost)
         delivered = tx.result.delivered
         failures = tx.result.failed
         mine = [mid for mid in tx.message_ids if mid in delivered]
@@ -334,12 +334,12 @@ class Submitter:
                    and (m := self.store.message(mid)) is not None]
         for m in refused:  # set aside alone; the rest of the batch is delivered
             self._failed_attempt([m], failures[MessageId(m.id)])
-        per_message = gas_used // max(len(mine), 1)
+        per_message = cost // max(len(mine), 1)
         now = time.time()
-        self.store.set_state(list(mine), "included", delivered_tx=tx.ref, gas_used=per_message, now=now)
+        self.store.set_state(list(mine), "included", delivered_tx=tx.ref, cost=per_message, now=now)
         self.store.set_state(list(peers), "delivered-by-peer", now=now)
         block = tx.block_number or 0
-        log.info("tx.mined", tx=tx.ref, nonce=tx.sequence, block=block, gas_used=gas_used, messages=len(mine),
+        log.info("tx.mined", tx=tx.ref, nonce=tx.sequence, block=block, gas_used=cost, messages=len(mine),
                  final_at_block=block + self.finality_depth)
         for mid in peers:
             log.info("message.delivered_by_peer", message_id=mid, tx=tx.ref)
@@ -365,7 +365,7 @@ class Submitter:
         block = tx.block_number or 0
         for mid in mine:
             m = self.store.message(mid)
-            self._confirmed(mid, ref, (m.gas_used if m else None) or 0, block, now)
+            self._confirmed(mid, ref, (m.cost if m else None) or 0, block, now)
 
     def _confirmed(self, mid: str, tx_hash: str, gas: int, block: int, now: float) -> None:
         """The canonical line of a finished message: route, both transactions, gas, latency."""

@@ -139,7 +139,7 @@ class EvmDestination:
             # settled: a later recover() must not report it again (no await between this and the
             # caller recording the delivery's messages, so no crash window opens here)
             reverted = delivery.status is DeliveryStatus.REVERTED
-            self.store.set_tx_state(tx.hash, "reverted" if reverted else "mined", gas_used=delivery.cost,
+            self.store.set_tx_state(tx.hash, "reverted" if reverted else "mined", cost=delivery.cost,
                                     error="reverted" if reverted else None)
             return delivery
         status = DeliveryStatus(outcome.status)

@@ -158,8 +158,10 @@ def test_b_a_failed_message_is_shown_and_retried(devnet: Path) -> None:
     assert [m["id"] for m in listed] == [mid]
     assert as_json(devnet, 1, "messages", "list", "--state", "failed", "--route", "alpha->beta")["messages"] == []
     life = as_json(devnet, 1, "messages", "show", mid)
-    assert life["source"]["tx"] == failing.source_tx and life["source"]["block"] == failing.source_block
-    assert life["proof"]["header_verified"] and life["proof"]["receipts_root"].startswith("0x")
+    assert life["source"]["tx_hash"] == failing.source_tx and life["source"]["block"] == failing.source_block
+    assert life["source"]["where"].startswith(f"tx {failing.source_tx} receipt ")  # the EVM family's words
+    assert life["kind"] in ("lock", "burn") and life["amount"] == str(17 * 10**15) and life["cost"] is None
+    assert life["proof"]["header_verified"] and life["proof"]["commitment"].startswith("0x")
     assert len(life["proof"]["attestations"]) == 1
     refused = [a for a in life["attempts"] if a["outcome"] in ("refused", "failed")]
     assert len(refused) == ATTEMPTS and all(a["reason"] == "Paused()" for a in refused)

@@ -1,8 +1,9 @@
 """The state database across releases: a file written by the release before issue 9 (main at
-de69b14, tests/fixtures/state-de69b14.sql) is opened by today's store with every row meaning what
-it meant; the migration framework steps, rolls back and resumes; a file of a newer release, or
-whose tables are not its version's, is refused with one line and exit 2; the daemon starts on
-the release's state directory.
+de69b14, tests/fixtures/state-de69b14.sql, schema version 1) is opened by today's store with every
+row meaning what it meant (1 -> 2 -> 3), and so is a file at version 2 (2 -> 3: no EVM or committee
+names left in the tables); the migration framework steps, rolls back and resumes; a file of a newer
+release, or whose tables are not its version's, is refused with one line and exit 2; the daemon
+starts on the release's state directory.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ import pytest
 import structlog
 from eth_account import Account
 
+from adapters.evm.display import describe
 from relayer import store as store_module
 from relayer.devnet import network
 from relayer.errors import StoreError, StoreRefused
 from relayer.store import SCHEMA_VERSION, Message, Migration, Store
+from relayer.store_legacy import encode_body, encode_locator
 from relayer.types import Envelope, MessageId
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +99,8 @@ def test_release_state_is_read_with_the_same_meaning(tmp_path: Path, events: lis
         if SCHEMA_VERSION > RELEASE_VERSION:
             assert len(migrated) == 1, events
             assert migrated[0]["from_version"] == RELEASE_VERSION and migrated[0]["to_version"] == SCHEMA_VERSION
+            assert migrated[0]["steps"] == [m.summary for m in RELEASED if m.version > RELEASE_VERSION]
+            assert len(migrated[0]["steps"]) == SCHEMA_VERSION - RELEASE_VERSION == 2  # 1 -> 2 -> 3
             backup = Path(migrated[0]["backup"])
             assert backup == path.with_name(f"relayer.db.schema-v{RELEASE_VERSION}.bak")
             assert raw_rows(backup, "messages", "id") == before["messages"]  # what a rollback restores
@@ -108,11 +113,17 @@ def test_release_state_is_read_with_the_same_meaning(tmp_path: Path, events: lis
         for row in before["messages"]:
             m = store.message(row["id"])
             assert m is not None, row["id"]
-            for field in ("src_chain", "dst_chain", "kind", "nonce", "block_number", "block_hash", "tx_hash",
-                          "tx_index", "log_index", "token", "sender", "recipient", "state", "reason",
-                          "attempts", "final_at", "delivered_tx", "gas_used"):
+            for field in ("src_chain", "dst_chain", "nonce", "block_number", "block_hash", "state", "reason",
+                          "attempts", "final_at", "delivered_tx"):
                 assert getattr(m, field) == row[field], (field, row)
-            assert m.amount == int(row["amount"]) and m.amount > 10**18
+            assert m.cost == row["gas_used"]
+            shown = describe(m.body, m.locator)  # what relayer messages shows, in the family's words
+            assert shown is not None
+            for field in ("kind", "token", "sender", "recipient", "amount"):
+                assert shown.body[field] == row[field], (field, row)
+            for field in ("tx_hash", "tx_index", "log_index"):
+                assert shown.locator[field] == row[field], (field, row)
+            assert int(shown.body["amount"]) > 10**18
             history = [(h["at"], h["outcome"], h["reason"]) for h in store.message_history(row["id"])]
             assert history == [(a["at"], a["outcome"], a["reason"]) for a in before["message_attempts"]
                                if a["message_id"] == row["id"]]
@@ -160,7 +171,7 @@ def test_release_state_is_read_with_the_same_meaning(tmp_path: Path, events: lis
         assert (open_tx.raw, list(open_tx.message_ids), open_tx.created_at) == \
             (row["raw"], json.loads(row["message_ids"]), row["created_at"])
         assert store.max_nonce("beta") == 9 and store.max_nonce("alpha") == 4  # the dropped 3 excluded
-        assert store.gas_spent("beta") == 212_345 + 150_001 and store.gas_spent("alpha") == 48_000
+        assert store.spent("beta") == 212_345 + 150_001 and store.spent("alpha") == 48_000
         for row in before["txs"]:
             assert [t.hash for t in store.txs_in_state(row["chain"], row["state"]) if t.hash == row["hash"]]
         carried = store.message_txs(before["messages"][0]["id"])
@@ -169,7 +180,8 @@ def test_release_state_is_read_with_the_same_meaning(tmp_path: Path, events: lis
         # headers, attestations, cursors, light clients, validator-set changes, evidence
         for row in before["headers"]:
             h = store.header(row["chain"], row["number"])
-            assert h is not None and vars(h) == row
+            renamed = {"receipts_root": "commitment", "rlp": "encoded"}
+            assert h is not None and vars(h) == {renamed.get(k, k): v for k, v in row.items()}
         assert store.latest_header("alpha") is not None and store.latest_header("alpha").number == 4_997
         for row in before["attestations"]:
             assert store.attestation(row["src_chain_id"], row["dst_chain_id"], row["number"], row["epoch"]) == row
@@ -206,28 +218,80 @@ def integrity(path: Path) -> str:
 
 def test_messages_are_kept_as_envelopes_of_any_family(tmp_path: Path) -> None:
     """A message of another family (body and locator of its own) is kept and read back byte for
-    byte with its labels; an EVM one given by its old fields gets the EVM encoding and reads back
-    the same fields (the interim accessors)."""
+    byte with its labels; an EVM one reads back the same, and only its family's view reads what
+    its body and locator say."""
     store = Store(tmp_path / "relayer.db")
     try:
         other = Envelope(id=MessageId("0x" + "01" * 32), src_chain="alpha", dst_chain="beta", nonce=3, block_number=9,
                          block_hash=b"\x02" * 32, body=b"\x00opaque payload\xff", locator=b"shard 4 / event 7",
                          labels={"kind": "call", "tx": "t-1"})
-        evm = Message(id="0x" + "03" * 32, src_chain="alpha", dst_chain="beta", kind="lock", nonce=4, block_number=9,
-                      block_hash="0x" + "02" * 32, tx_hash="0x" + "04" * 32, tx_index=2, log_index=1,
-                      token="0x" + "00" * 20, sender="0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
-                      recipient="0x70997970C51812dc3A010C7d01b50e0d17dc79C8", amount=10**30, final_at=5.0)
+        user = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+        evm = Message(id="0x" + "03" * 32, src_chain="alpha", dst_chain="beta", nonce=4, block_number=9,
+                      block_hash="0x" + "02" * 32, body=encode_body("lock", "0x" + "00" * 20, user, user, 10**30),
+                      locator=encode_locator("0x" + "04" * 32, 2, 1), labels={"kind": "lock"}, final_at=5.0)
         new = store.record_scan("alpha", 10, [], [Message.from_envelope(other, final_at=5.0), evm], [], now=5.0)
         assert len(new) == 2
         read = store.message(other.id)
         assert read is not None and read.envelope() == other and dict(read.labels) == dict(other.labels)
-        assert (read.kind, read.tx_index, read.amount) == (None, None, None)  # not the EVM encoding
+        assert describe(read.body, read.locator) is None  # not the EVM encoding
         read = store.message(evm.id)
         assert read == evm and read.body == evm.body and eth_abi.decode(BODY_TYPES, read.body)[4] == 10**30
-        assert dict(read.labels) == {"kind": "lock", "tx": "0x" + "04" * 32, "amount": str(10**30)}
+        shown = describe(read.body, read.locator)
+        assert shown is not None and shown.body["amount"] == str(10**30) and shown.body["sender"] == user
+        assert dict(shown.locator) == {"tx_hash": "0x" + "04" * 32, "tx_index": 2, "log_index": 1}
         assert [m.nonce for m in store.open_messages("beta")] == [3, 4]
     finally:
         store.close()
+
+
+def test_a_version_2_file_is_migrated_to_neutral_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       events: list[dict[str, Any]]) -> None:
+    """A file at version 2 (the envelope store before the names left it): headers keep a commitment
+    and an encoded form, messages and transactions a cost, attestations their policy's record; every
+    value is what it was, a backup of version 2 is kept, and nothing EVM or committee named is left."""
+    path = release_db(tmp_path / "relayer.db")
+    with monkeypatch.context() as patched:
+        _steps_upto(patched, 2)
+        Store(path).close()
+    store_module._expected_shape.cache_clear()
+    assert header_fields(path)[1] == 2
+    before = {t: raw_rows(path, t, o) for t, o in (("headers", "chain, number"), ("messages", "id"), ("txs", "hash"),
+                                                   ("attestations", "number, epoch"))}
+    store = Store(path)
+    try:
+        [migrated] = [e for e in events if e["event"] == "store.migrated" and e["from_version"] == 2]
+        assert migrated["to_version"] == SCHEMA_VERSION == 3
+        assert header_fields(Path(migrated["backup"])) == (store_module.APPLICATION_ID, 2)
+        assert Path(migrated["backup"]) == path.with_name("relayer.db.schema-v2.bak")
+        for row in before["headers"]:
+            h = store.header(row["chain"], row["number"])
+            assert h is not None and (h.commitment, h.encoded) == (row["receipts_root"], row["rlp"])
+        for row in before["messages"]:
+            m = store.message(row["id"])
+            assert m is not None and m.cost == row["gas_used"] and m.body == row["body"]
+        assert store.spent("beta") == sum(r["gas_used"] or 0 for r in before["txs"] if r["chain"] == "beta")
+        assert {t["hash"]: t["cost"] for t in store.message_txs(before["messages"][0]["id"])} == \
+            {r["hash"]: r["gas_used"] for r in before["txs"] if r["hash"] in
+             {t["hash"] for t in store.message_txs(before["messages"][0]["id"])}}
+        for row in before["attestations"]:
+            assert store.attestation(row["src_chain_id"], row["dst_chain_id"], row["number"], row["epoch"]) == row
+            assert row in store.attestations_of(row["src_chain_id"], row["dst_chain_id"], row["number"])
+    finally:
+        store.close()
+    columns = {t: {r["name"] for r in raw_rows(path, f"pragma_table_info('{t}')", "cid")}
+               for t in ("headers", "messages", "txs", "attestations")}
+    named = {"receipts_root", "rlp", "gas_used", "signer", "signature", "tx_index", "log_index", "token", "amount"}
+    assert not named & set().union(*columns.values()), columns
+    assert columns["attestations"] == {"src_chain_id", "dst_chain_id", "number", "epoch", "record"}
+    assert integrity(path) == "ok"
+
+
+def _steps_upto(monkeypatch: pytest.MonkeyPatch, version: int) -> None:
+    """Make the store stop at ``version`` (as the release that wrote it did)."""
+    migrations = tuple(m for m in RELEASED if m.version <= version)
+    monkeypatch.setattr(store_module, "MIGRATIONS", migrations)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", version)
+    store_module._expected_shape.cache_clear()
 
 
 # ---------------------------------------------------------------------- the framework, with steps of its own

@@ -36,6 +36,7 @@ from relayer.devnet import network
 from relayer.devnet.transfer import TransferResult, transfer
 from relayer.errors import StoreError
 from relayer.store import Message, Store, StoredHeader
+from relayer.store_legacy import encode_body, encode_locator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO_ROOT / "configs" / "example-operator.toml"
@@ -53,15 +54,16 @@ import json, os, resource, signal, sys
 from pathlib import Path
 from relayer.errors import StoreError
 from relayer.store import JournalTx, Message, Store, StoredHeader
+from relayer.store_legacy import encode_body, encode_locator
 
 path, mode, slack = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 store = Store(path)
 
 def message(block, i):
-    return Message(id=f"0x{block:08x}{i:056x}", src_chain="alpha", dst_chain="beta", kind="lock",
+    return Message(id=f"0x{block:08x}{i:056x}", src_chain="alpha", dst_chain="beta",
                    nonce=block * 100_000 + i, block_number=block, block_hash="0x" + "ab" * 32,
-                   tx_hash="0x" + "cd" * 32, tx_index=0, log_index=i, token="0x" + "00" * 20,
-                   sender="0x" + "11" * 20, recipient="0x" + "22" * 20, amount=10**18 + i, final_at=1.0)
+                   body=encode_body("lock", "0x" + "00" * 20, "0x" + "11" * 20, "0x" + "22" * 20, 10**18 + i),
+                   locator=encode_locator("0x" + "cd" * 32, 0, i), final_at=1.0)
 
 def header(block):
     return StoredHeader("alpha", block, "0x%064x" % block, "0x%064x" % (block - 1), "0x" + "ee" * 32,
@@ -178,10 +180,10 @@ def test_refused_write_keeps_committed_state(tmp_path: Path, mode: str, slack: i
 
 
 def _message(block: int) -> Message:
-    return Message(id=f"0xresumed{block}", src_chain="alpha", dst_chain="beta", kind="lock", nonce=block,
-                   block_number=block, block_hash="0x" + "ab" * 32, tx_hash="0x" + "cd" * 32, tx_index=0,
-                   log_index=0, token="0x" + "00" * 20, sender="0x" + "11" * 20, recipient="0x" + "22" * 20,
-                   amount=1, final_at=1.0)
+    return Message(id=f"0xresumed{block}", src_chain="alpha", dst_chain="beta", nonce=block,
+                   block_number=block, block_hash="0x" + "ab" * 32,
+                   body=encode_body("lock", "0x" + "00" * 20, "0x" + "11" * 20, "0x" + "22" * 20, 1),
+                   locator=encode_locator("0x" + "cd" * 32, 0, 0), final_at=1.0)
 
 
 OPENER = r"""

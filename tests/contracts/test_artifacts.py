@@ -15,7 +15,10 @@ ARTIFACTS = REPO / "adapters" / "evm" / "artifacts"
 EXPECTED = {"Bridge", "CommitteeLightClient", "ILightClient", "MPTHarness", "QbftLightClient", "TestToken",
             "WrappedToken",
             # test-only attackers (contracts/test/Hostile.sol)
-            "HookToken", "ReentrantLocker", "RefusingRecipient", "GasBurner"}
+            "HookToken", "ReentrantLocker", "RefusingRecipient", "GasBurner",
+            # message layer (contracts/messaging/) and its test handlers (contracts/test/MsgRecipients.sol)
+            "MessageLayer", "EvmReceiptVerifier",
+            "MsgRecorder", "MsgReverter", "MsgGasBurner", "MsgSwitch", "MsgReentrant", "MsgApp"}
 
 
 def _node() -> str:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar, Self
 
 from relayer.contract import BlockContents, CandidateHeader, SetChange, VerifiedHeader
@@ -158,9 +159,11 @@ class FiscoBcosLightClient:
         Raises VerificationError with the reason; MisbehaviourError when another validly sealed
         header was accepted at its height."""
         parsed = self._parse(header.native if header.native is not None else header.encoded)
-        if header.claimed_hash is not None and parsed.claimed_hash not in (None, header.claimed_hash):
-            raise VerificationError(f"block {parsed.number}: the source's hash is not the header's",
-                                    chain=self.chain_name)
+        if header.claimed_hash is not None:
+            if parsed.claimed_hash not in (None, header.claimed_hash):
+                raise VerificationError(f"block {parsed.number}: the source's hash is not the header's",
+                                        chain=self.chain_name, block=parsed.number)
+            parsed = replace(parsed, claimed_hash=header.claimed_hash)  # checked against the computed hash
         verified = self._verify(parsed, self._set_facing(parsed))
         known = self._accepted.get(parsed.number)
         if known is not None and known.hash != verified.hash:

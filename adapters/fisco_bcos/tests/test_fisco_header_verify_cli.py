@@ -101,3 +101,22 @@ def test_bad_validator_exits_2(tmp_path: Path, block60: dict[str, Any]) -> None:
     status, verdict, stderr = verify(tmp_path, block60, "--validators", "0x1234")
     assert status == 2 and verdict is None
     assert "--validators: '0x1234' is not a node id of 64 bytes" in stderr
+
+
+def test_a_generated_sm_chain_header_through_the_cli(tmp_path: Path) -> None:
+    from relayer_fisco_bcos.hashing import Crypto
+    from relayer_fisco_bcos.testing import Sealer, as_rpc, child, genesis
+
+    nodes = [Sealer.generate(Crypto.SM) for _ in range(4)]
+    block = as_rpc(child(genesis(nodes, crypto=Crypto.SM), nodes, nodes[:3], crypto=Crypto.SM))
+    ids = ",".join("0x" + n.node_id.hex() for n in nodes)
+    status, verdict, _ = verify(tmp_path, block, "--validators", ids)
+    assert status == 0 and verdict is not None and verdict["valid"] is True
+    assert verdict["crypto"] == "sm" and len(verdict["signers"]) == 3
+    signature = bytearray.fromhex(block["signatureList"][0]["signature"][2:])
+    signature[5] ^= 0x01
+    block["signatureList"][0]["signature"] = "0x" + signature.hex()
+    status, verdict, _ = verify(tmp_path, block, "--validators", ids)
+    assert status == 1 and verdict is not None and verdict["valid"] is False
+    assert verdict["reason"] == ("signatureList[0] (sealer 0): invalid signature: the SM2 signature does not "
+                                 "verify against the sealer's node id")

@@ -220,3 +220,17 @@ def test_options_name_the_key_at_fault(options: dict[str, object], key: str) -> 
     with pytest.raises(ConfigError) as refused:
         FiscoBcosLightClient.from_options("fisco", 7, 0, options)
     assert refused.value.fields.get("key", str(refused.value)).endswith(key) or key in str(refused.value)
+
+
+def test_the_sources_claimed_hash_is_checked_too() -> None:
+    nodes = [Sealer.generate(Crypto.SECP256K1) for _ in range(4)]
+    block0 = genesis(nodes)
+    client = client_at(block0, nodes, Crypto.SECP256K1)
+    block1 = child(block0, nodes)
+    bare = {k: v for k, v in as_rpc(block1).items() if k != "hash"}
+    assert block1.claimed_hash is not None
+    client.check_header(CandidateHeader(1, block1.claimed_hash, b"", bare))
+    with pytest.raises(VerificationError, match="block 1: the claimed hash 0x00"):
+        client.check_header(CandidateHeader(1, bytes(32), b"", bare))
+    with pytest.raises(VerificationError, match="block 1: the source's hash is not the header's"):
+        client.check_header(CandidateHeader(1, bytes(32), b"", as_rpc(block1)))

@@ -19,13 +19,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from relayer.contract import BlockContents, CandidateHeader, LightClient
-from relayer.errors import BrokenLinkError, ConfigError, MisbehaviourError, VerificationError
+from relayer.errors import BrokenLinkError, ConfigError, MisbehaviourError, ProofError, VerificationError
 from relayer_chainmaker import messages
 from relayer_chainmaker.block import block_hash
+from relayer_chainmaker.blockinfo import parse_block
 from relayer_chainmaker.client import ChainMakerLightClient
+from relayer_chainmaker.events import contract_events, tx_proof, verify_tx_proof
 from relayer_chainmaker.node_id import format_node_id
 from relayer_chainmaker.proto import Msg, encode
-from relayer_chainmaker.txroot import merkle_root
+from relayer_chainmaker.txroot import merkle_root, tx_hash
 
 
 @pytest.fixture
@@ -216,3 +218,60 @@ def test_signed_blocks_follow_quorum_and_link_rules(signed_chain: list[Node]) ->
                                                           + [_node(9).node_id]})
     with pytest.raises(VerificationError, match="quorum is 4 of 5"):
         five.check_header(_candidate(_block(signed_chain, 1, b"\0" * 32, b"", 3)))
+
+
+# --------------------------------------------------------------------------- events and transaction proofs
+
+
+def test_the_recorded_erc20_transfer_events_are_read(vector_blocks: dict[int, dict[str, Any]]) -> None:
+    for number, name in ((2, "EVM_ERC202"), (30, "EVM_ERC20_1")):
+        block = parse_block(vector_blocks[number], "vector")
+        (event,) = contract_events(block)
+        assert (event.block_height, event.tx_index, event.contract_name) == (number, 0, name)
+        assert event.contract_version == "1.0"
+        assert event.topic == "ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"  # Transfer
+        assert event.tx_id == vector_blocks[number]["txs"][0]["payload"]["tx_id"] and len(event.event_data) == 3
+    with pytest.raises(VerificationError, match="without its transactions"):
+        contract_events(parse_block(vector_blocks[3], "vector"))
+
+
+def _sha(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def test_a_recorded_transaction_is_proven_under_tx_root(vector_blocks: dict[int, dict[str, Any]]) -> None:
+    block = parse_block(vector_blocks[30], "vector")
+    leaf = tx_hash(block.txs[0], block.header["block_version"], _sha) if block.txs else b""
+    assert tx_proof(block, 0, _sha) == []  # one transaction: tx_root is its hash
+    verify_tx_proof(leaf, 0, 1, [], block.header["tx_root"], _sha)
+    with pytest.raises(ProofError, match="not under the block's tx_root"):
+        verify_tx_proof(_sha(b"other"), 0, 1, [], block.header["tx_root"], _sha)
+    with pytest.raises(ProofError, match="has no transaction 1"):
+        tx_proof(block, 1, _sha)
+
+
+@pytest.mark.parametrize("count", [2, 3, 5, 6, 8])
+def test_transaction_proofs_of_larger_blocks_walk_to_the_root(vector_blocks: dict[int, dict[str, Any]],
+                                                             count: int) -> None:
+    """Blocks of several transactions (copies of a recorded one with other ids): every index proves,
+    and a proof moved to a position past tx_count (the duplicated last node) is refused."""
+    txs = []
+    for i in range(count):
+        tx = copy.deepcopy(vector_blocks[30]["txs"][0])
+        tx["payload"]["tx_id"] = f"{i:064x}"
+        txs.append(tx)
+    parsed = parse_block({"header": vector_blocks[30]["header"], "txs": txs}, "generated")
+    assert parsed.txs is not None
+    leaves = [tx_hash(tx, 2030200, _sha) for tx in parsed.txs]
+    root = merkle_root(leaves, _sha)
+    block = dataclasses.replace(parsed, header=parsed.header | {"tx_root": root, "tx_count": count})
+    for index, leaf in enumerate(leaves):
+        verify_tx_proof(leaf, index, count, tx_proof(block, index, _sha), root, _sha)
+    if count % 2:  # the last leaf pairs with itself: only itself may stand there, and not one place later
+        last = tx_proof(block, count - 1, _sha)
+        with pytest.raises(ProofError, match="duplicate nodes do not fit"):
+            verify_tx_proof(leaves[-1], count - 1, count, [leaves[0]] + last[1:], root, _sha)
+        with pytest.raises(ProofError):
+            verify_tx_proof(leaves[-1], count, count, last, root, _sha)
+    with pytest.raises(ProofError):
+        verify_tx_proof(leaves[0], 0, count, tx_proof(block, 1, _sha), root, _sha)

@@ -634,6 +634,7 @@ class FamilyConfig(Protocol):
         ...
 
 
+@runtime_checkable
 class ChainAdapter(Protocol):
     """A chain's connection as the daemon opens it: what a ``relayer.adapters`` entry point names
     (a family's adapter class, which also plays FamilyConfig). The daemon calls ``connect`` once per

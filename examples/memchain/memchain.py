@@ -554,10 +554,19 @@ def public_key(value: Any) -> str:
 
 
 class MemAdapter:
-    """The ``relayer.adapters`` entry point's ``FamilyConfig``: ``[chains.NAME.memchain]`` has one key,
+    """The ``relayer.adapters`` entry point: a memchain's connection as the daemon opens it
+    (``relayer.contract.ChainAdapter``: ``connect`` over ``memchain://`` URLs that a :class:`Devnet`
+    serves, in order of the list) and the ``FamilyConfig``: ``[chains.NAME.memchain]`` has one key,
     checked with the core's key-path helpers (``relayer.config_schema``)."""
 
     legacy_keys: Collection[str] = frozenset()
+
+    def __init__(self, name: str, chain_id: int, urls: tuple[str, ...], family: Mapping[str, Any]) -> None:
+        self.name = name
+        self.chain_id = chain_id
+        self.family = family
+        self.health = {url: {"url": url, "state": "unknown", "requests": 0, "errors": 0} for url in urls}
+        self.closed = False
 
     @staticmethod
     def parse_config(table: Mapping[str, Any], path: str) -> dict[str, Any]:
@@ -567,17 +576,80 @@ class MemAdapter:
         report.raise_if_any()
         return {"sealer": sealer}
 
+    @classmethod
+    def connect(cls, name: str, chain_id: int, urls: tuple[str, ...], family: Any, *,
+                metrics: Any = None) -> MemAdapter:
+        """The adapter of chain ``name`` with its parsed table ``family``. Makes no request."""
+        return cls(name, chain_id, tuple(urls), family)
+
+    async def _node(self) -> Chain | DestinationChain:
+        """The chain behind the first URL a devnet serves. Raises RpcUnanswered when none does."""
+        await trio.lowlevel.checkpoint()
+        if self.closed:
+            raise RpcUnanswered(f"the connection to {self.name} is closed", chain=self.name)
+        for url, health in self.health.items():
+            health["requests"] += 1
+            node = _SERVED.get(url)
+            if node is not None:
+                health["state"] = "ok"
+                return node
+            health.update(state="down", errors=health["errors"] + 1)
+        raise RpcUnanswered(f"no endpoint of {self.name} answers", chain=self.name)
+
+    async def remote_chain_id(self) -> int:
+        """The id of the chain the endpoints serve. Raises RpcUnanswered."""
+        node = await self._node()
+        return (node.chain if isinstance(node, DestinationChain) else node).chain_id
+
+    async def resolve_route(self, source: Any, key: str) -> tuple[str, str]:
+        """This chain's client of ``source`` and its policy (``sealed``). Raises ConfigError naming ``key``
+        when this chain keeps no client of the source, or ``chains.SOURCE.memchain.sealer`` when its
+        client trusts another sealer; RpcUnanswered."""
+        node = await self._node()
+        bridge = node.bridges.get(source.chain_id) if isinstance(node, DestinationChain) else None
+        if bridge is None:
+            raise ConfigError(key, f"{self.name} keeps no client of {source.name} (chain {source.chain_id})")
+        if bridge.sealer != source.family["sealer"]:
+            raise ConfigError(f"chains.{source.name}.{FAMILY}.sealer", f"{self.name}'s client of {source.name} "
+                              f"trusts the sealer {bridge.sealer}")
+        return f"{self.name}-client-of-{source.name}", SealedHeaderPolicy.name
+
+    def endpoints(self) -> list[dict[str, Any]]:
+        """The health of each URL. Raises nothing."""
+        return [dict(h) for h in self.health.values()]
+
+    async def aclose(self) -> None:
+        """Nothing stays open; later reads raise RpcUnanswered. Raises nothing."""
+        self.closed = True
+
+
+#: What the devnets serve, by URL: a real family's nodes answer JSON-RPC; a memchain is reached in-process.
+_SERVED: dict[str, Chain | DestinationChain] = {}
+
 
 # --------------------------------------------------------------------------- the devnet
 
 
 class Devnet:
-    """Two memchains, ``sun`` (id 71) -> ``moon`` (id 72), and the bridge on moon trusting sun's sealer."""
+    """Two memchains, ``sun`` (id 71) -> ``moon`` (id 72), and the bridge on moon trusting sun's sealer;
+    ``mars`` (id 73) is a chain moon keeps no client of. Each is served at ``url(name)`` until ``close``."""
 
     def __init__(self) -> None:
         self.sun = Chain("sun", 71, coincurve.PrivateKey(sha256(b"sun sealer")))
         self.moon = DestinationChain(Chain("moon", 72, coincurve.PrivateKey(sha256(b"moon sealer"))))
+        self.mars = Chain("mars", 73, coincurve.PrivateKey(sha256(b"mars sealer")))
         self.moon.bridges[self.sun.chain_id] = OnChain(self.sun.sealer_key)
+        for node in (self.sun, self.moon, self.mars):
+            _SERVED[self.url(node.chain.name if isinstance(node, DestinationChain) else node.name)] = node
+
+    def url(self, name: str) -> str:
+        """Where chain ``name`` of this devnet is served."""
+        return f"memchain://{id(self):x}/{name}"
+
+    def close(self) -> None:
+        """Stop serving the chains."""
+        for name in ("sun", "moon", "mars"):
+            _SERVED.pop(self.url(name), None)
 
 
 __all__ = ["Chain", "Devnet", "MemAdapter", "MemDestination", "MemLightClient", "MemSigner", "MemSource",

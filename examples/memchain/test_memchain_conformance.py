@@ -23,7 +23,7 @@ from memchain import (
 )
 
 from relayer.contract import BlockContents, CandidateHeader, PolicyHost, Proof, RouteRef
-from relayer.testing import ConformanceSuite, Family, Produced
+from relayer.testing import ConformanceSuite, Connection, Family, Produced
 
 
 class MemchainFamily(Family):
@@ -38,6 +38,7 @@ class MemchainFamily(Family):
         self.devnet = Devnet()
 
     def stop(self) -> None:
+        self.devnet.close()
         del self.devnet
 
     # chains and roles
@@ -66,6 +67,17 @@ class MemchainFamily(Family):
 
     def family_config(self) -> Any:
         return MemAdapter
+
+    def chain_adapter(self) -> Any:
+        return MemAdapter
+
+    def connection(self, chain: str) -> Connection:
+        node = {"sun": self.devnet.sun, "moon": self.devnet.moon.chain, "mars": self.devnet.mars}[chain]
+        return Connection(chain, node.chain_id, ("memchain://nowhere/" + chain, self.devnet.url(chain)),
+                          MemAdapter.parse_config({"sealer": node.sealer_key}, f"chains.{chain}.memchain"))
+
+    def untrusted_connection(self) -> Connection:
+        return self.connection("mars")  # moon keeps no client of mars
 
     def config_table(self) -> Mapping[str, Any]:
         return {"sealer": self.devnet.sun.sealer_key}

@@ -21,8 +21,8 @@ See ``docs/adapters.md``. The kit imports only the contract, the errors, trio an
 
 from __future__ import annotations
 
-from relayer.testing.family import Family, Produced
+from relayer.testing.family import Connection, Family, Produced
 from relayer.testing.host import MemoryHost
 from relayer.testing.suite import NOT_RUN, ConformanceSuite, Kit
 
-__all__ = ["NOT_RUN", "ConformanceSuite", "Family", "Kit", "MemoryHost", "Produced"]
+__all__ = ["NOT_RUN", "ConformanceSuite", "Connection", "Family", "Kit", "MemoryHost", "Produced"]

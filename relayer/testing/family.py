@@ -28,6 +28,17 @@ from relayer.contract import (
 
 
 @dataclass(frozen=True)
+class Connection:
+    """How the daemon connects to one chain (``ChainAdapter.connect``): its name and id, its
+    ``chains.NAME.rpc`` URLs and its family options as the adapter's ``parse_config`` returned them."""
+
+    name: str
+    chain_id: int
+    urls: tuple[str, ...]
+    family: Any = None
+
+
+@dataclass(frozen=True)
 class Produced:
     """A message the family made on its source chain: the block it is in (as the chain's own
     receipt of it says) and, where known, its nonce on the route."""
@@ -89,6 +100,20 @@ class Family:
         """The operator's Signer on the destination (also lent to policies as ``host.signer``), or None."""
         return None
 
+    def chain_adapter(self) -> Any | None:
+        """The ``relayer.adapters`` entry point's ChainAdapter class (``connect``...), or None if not provided."""
+        return None
+
+    def connection(self, chain: str) -> Connection:
+        """How to connect to chain ``chain`` (the route's source or destination); needed with
+        ``chain_adapter``."""
+        raise NotImplementedError
+
+    def untrusted_connection(self) -> Connection | None:
+        """A chain the route's destination is not set up to take messages from (its ``resolve_route``
+        must refuse it with a ConfigError), or None when the hook is not provided."""
+        return None
+
     def family_config(self) -> FamilyConfig | None:
         """The adapter entry point's FamilyConfig (``legacy_keys``, ``parse_config``), or None."""
         return None
@@ -132,4 +157,4 @@ class Family:
         return None
 
 
-__all__ = ["Family", "Produced"]
+__all__ = ["Connection", "Family", "Produced"]

@@ -21,6 +21,7 @@ from relayer.contract import (
     Batch,
     BlockContents,
     CandidateHeader,
+    ChainAdapter,
     ConfirmationStatus,
     Delivery,
     DeliveryStatus,
@@ -37,7 +38,7 @@ from relayer.contract import (
     VerifiedHeader,
 )
 from relayer.errors import ConfigError, ContractRevert, ProofError, VerificationError
-from relayer.testing.family import Family, Produced
+from relayer.testing.family import Connection, Family, Produced
 from relayer.testing.host import MemoryHost
 from relayer.types import Envelope
 
@@ -156,6 +157,19 @@ class Kit:
         assert found, f"no message to {self.route.dst} found in block {number}"
         return Found(client, header, contents, found)
 
+    # the daemon's steps ---------------------------------------------------------------------
+    def chain_adapter(self) -> Any:
+        """The family's ChainAdapter class; the check is not run without one."""
+        return self.need("ChainAdapter", self.family.chain_adapter())
+
+    def connect(self, adapter: Any, connection: Connection) -> ChainAdapter:
+        """``adapter.connect`` as the daemon calls it (synchronous: it makes no request)."""
+        connected = adapter.connect(connection.name, connection.chain_id, connection.urls, connection.family)
+        assert isinstance(connected, ChainAdapter), "connect() did not return a relayer.contract.ChainAdapter"
+        assert (connected.name, connected.chain_id) == (connection.name, connection.chain_id), \
+            "the connected adapter names another chain"
+        return connected
+
     # the submitter's steps -----------------------------------------------------------------
     async def destination(self) -> Destination:
         """The family's Destination, after the ``recover`` the submitter calls once before its first
@@ -236,6 +250,51 @@ class ConformanceSuite:
             assert isinstance(source, Source), "open_source() is not a relayer.contract.Source"
             assert source.name == kit.route.src and source.chain_id == kit.route.src_chain_id
             assert isinstance(kit.light_client(await source.head_number()), LightClient)
+
+        relayer_kit.run(check)
+
+    def test_chain_adapter_connects_and_resolves_the_route(self, relayer_kit: Kit) -> None:
+        async def check(kit: Kit) -> None:
+            adapter, route = kit.chain_adapter(), kit.route
+            src, dst = (kit.connect(adapter, kit.family.connection(c)) for c in (route.src, route.dst))
+            try:
+                assert await src.remote_chain_id() == route.src_chain_id, "remote_chain_id of the source"
+                assert await dst.remote_chain_id() == route.dst_chain_id, "remote_chain_id of the destination"
+                light_client, policy = await dst.resolve_route(src, f"routes[{route.name}]")
+                assert light_client == route.light_client, f"resolve_route named {light_client!r}"
+                assert isinstance(policy, str) and policy, "resolve_route named no update policy"
+                for delay in CANCEL_DELAYS:
+                    with trio.move_on_after(delay):
+                        await dst.resolve_route(src, f"routes[{route.name}]")
+                    assert await dst.remote_chain_id() == route.dst_chain_id, "a cancelled call changed later reads"
+                urls = kit.family.connection(route.dst).urls
+                endpoints = dst.endpoints()
+                assert len(endpoints) == len(urls), "endpoints() does not list every URL"
+                for endpoint in endpoints:
+                    assert {"url", "state", "requests", "errors"} <= set(endpoint), endpoint
+                    assert isinstance(endpoint["url"], str) and "@" not in endpoint["url"], endpoint
+            finally:
+                with trio.CancelScope(shield=True):
+                    await src.aclose()
+                    await dst.aclose()
+
+        relayer_kit.run(check)
+
+    def test_an_untrusted_route_is_refused(self, relayer_kit: Kit) -> None:
+        async def check(kit: Kit) -> None:
+            adapter, route = kit.chain_adapter(), kit.route
+            stranger = kit.need("untrusted_connection hook", kit.family.untrusted_connection())
+            src, dst = kit.connect(adapter, stranger), kit.connect(adapter, kit.family.connection(route.dst))
+            key = f"routes[{stranger.name}->{route.dst}]"
+            try:
+                with pytest.raises(ConfigError) as refused:
+                    await dst.resolve_route(src, key)
+                assert refused.value.key == key or refused.value.key.startswith(f"chains.{stranger.name}."), \
+                    f"the refusal names {refused.value.key}, neither the route nor the source's keys"
+            finally:
+                with trio.CancelScope(shield=True):
+                    await src.aclose()
+                    await dst.aclose()
 
         relayer_kit.run(check)
 

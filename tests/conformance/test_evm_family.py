@@ -35,7 +35,7 @@ from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode, start_anvil, stop_anvil
 from relayer.devnet.deploy import deploy_pair
 from relayer.metrics import Metrics
 from relayer.store import Store
-from relayer.testing import ConformanceSuite, Family, Produced
+from relayer.testing import ConformanceSuite, Connection, Family, Produced
 
 DEPLOYER, OPERATOR, USER = ANVIL_KEYS[0], ANVIL_KEYS[1], ANVIL_KEYS[2]
 RECIPIENT = "0x" + "42" * 20
@@ -101,6 +101,18 @@ class EvmFamily(Family):
 
     def bad_config_table(self) -> Mapping[str, Any]:
         return {"bridge": "0x1234"}
+
+    def chain_adapter(self) -> Any:
+        return EvmAdapter
+
+    def connection(self, chain: str) -> Connection:
+        deployed = self.deployed[chain]
+        family = EvmAdapter.parse_config({"bridge": deployed["bridge"]}, f"chains.{chain}.evm")
+        return Connection(chain, deployed["chain_id"], (self.nodes[chain].url,), family)
+
+    def untrusted_connection(self) -> Connection:
+        """alpha's node and bridge under a chain id beta's bridge has no light client for."""
+        return replace(self.connection("alpha"), name="gamma", chain_id=4242)
 
     def _adapter(self) -> EvmAdapter:
         beta = self.deployed["beta"]

@@ -48,10 +48,21 @@ class ReplayingChain(memchain.DestinationChain):
         super().mine()
 
 
+class PromiscuousAdapter(memchain.MemAdapter):
+    """Resolves a route from any chain, set up for it or not."""
+
+    async def resolve_route(self, source: Any, key: str) -> tuple[str, str]:
+        return f"{self.name}-client-of-{source.name}", "sealed"
+
+
 class Broken(MemchainFamily):
     def __init__(self, client: type[memchain.MemLightClient] = memchain.MemLightClient,
-                 destination: bool = True, replaying: bool = False) -> None:
-        self.client, self.destination, self.replaying = client, destination, replaying
+                 destination: bool = True, replaying: bool = False,
+                 adapter: type[memchain.MemAdapter] | None = memchain.MemAdapter) -> None:
+        self.client, self.destination, self.replaying, self.adapter = client, destination, replaying, adapter
+
+    def chain_adapter(self) -> Any:
+        return self.adapter
 
     def start(self) -> None:
         super().start()
@@ -93,6 +104,13 @@ def test_a_bridge_that_executes_a_message_twice_fails_the_idempotence_check() ->
             SUITE.test_delivery_and_idempotence(k)
 
 
+def test_an_adapter_that_resolves_an_untrusted_route_fails_the_route_check() -> None:
+    for k in kit(Broken(adapter=PromiscuousAdapter)):
+        SUITE.test_chain_adapter_connects_and_resolves_the_route(k)  # the trusted route still resolves
+        with pytest.raises(FAILED):
+            SUITE.test_an_untrusted_route_is_refused(k)
+
+
 def test_a_check_whose_role_is_missing_is_reported_as_not_run() -> None:
     for k in kit(Broken(destination=False)):
         for check in (SUITE.test_delivery_and_idempotence, SUITE.test_a_tampered_proof_is_not_delivered,
@@ -100,6 +118,12 @@ def test_a_check_whose_role_is_missing_is_reported_as_not_run() -> None:
             with pytest.raises(pytest.skip.Exception) as skipped:
                 check(k)
             assert str(skipped.value.msg).startswith(NOT_RUN) and "Destination" in str(skipped.value.msg)
+    for k in kit(Broken(adapter=None)):
+        for check in (SUITE.test_chain_adapter_connects_and_resolves_the_route,
+                      SUITE.test_an_untrusted_route_is_refused):
+            with pytest.raises(pytest.skip.Exception) as skipped:
+                check(k)
+            assert str(skipped.value.msg).startswith(NOT_RUN) and "ChainAdapter" in str(skipped.value.msg)
 
 
 def test_the_plugin_is_installed_as_a_pytest11_entry_point(pytestconfig: pytest.Config) -> None:

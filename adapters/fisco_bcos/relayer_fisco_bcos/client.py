@@ -47,6 +47,7 @@ from relayer_fisco_bcos.header import (
     parse_header,
 )
 from relayer_fisco_bcos.merkle import merkle_root
+from relayer_fisco_bcos.proofs import transactions_problem
 from relayer_fisco_bcos.seals import SealerSet, judge_seals
 
 KIND = "fisco-bcos"
@@ -165,6 +166,11 @@ class FiscoBcosLightClient:
                                         chain=self.chain_name, block=parsed.number)
             parsed = replace(parsed, claimed_hash=header.claimed_hash)  # checked against the computed hash
         verified = self._verify(parsed, self._set_facing(parsed))
+        if isinstance(header.native, Mapping):
+            problem = transactions_problem(header.native, parsed.txs_root, self.crypto.hasher)
+            if problem is not None:
+                raise VerificationError(f"block {parsed.number}: {problem}", chain=self.chain_name,
+                                        block=parsed.number)
         known = self._accepted.get(parsed.number)
         if known is not None and known.hash != verified.hash:
             raise MisbehaviourError(f"block {parsed.number}: two validly sealed headers",
@@ -284,7 +290,7 @@ class FiscoBcosLightClient:
             "validators": ["0x" + node.hex() for node in trusted],
             "quorum": seals.quorum, "signed_weight": seals.signed_weight,
         }
-        reason = _hash_problem(header, hash_)
+        reason = _hash_problem(header, hash_) or transactions_problem(block, header.txs_root, crypto.hasher)
         if reason is None and set(trusted) != set(header.sealer_list):
             reason = "the block's sealerList is not the trusted sealer set (--validators)"
         reason = reason or seals.problem

@@ -181,3 +181,30 @@ def test_block9_receipt_log_alterations_change_its_hash(fisco_dir: Path) -> None
                        ("topics", [flip(log["topics"][0], 5)])]:
         altered = dict(receipt, logEntries=[dict(log, **{key: value})])
         assert receipt_hash(altered, keccak256) != original, key
+
+
+@pytest.mark.parametrize("name", BCOS3_FILES)
+def test_every_claimed_hash_byte_alteration_is_refused(fisco_dir: Path, name: str) -> None:
+    original = header_of(load(fisco_dir, name))
+    trusted = client_for(original)
+    for position in range(32):
+        altered = clone(original)
+        altered["hash"] = flip(original["hash"], position)
+        with pytest.raises(VerificationError, match="is not the header's hash"):
+            trusted.check_header(CandidateHeader(altered["number"], None, b"", altered))
+
+
+def test_every_transaction_hash_alteration_of_block9_is_refused(fisco_dir: Path) -> None:
+    original = load(fisco_dir, "bcos3_secp_block9_51tx.json")["header_with_tx_hashes"]
+    trusted = client_for(original)
+    trusted.check_header(CandidateHeader(original["number"], None, b"", original))
+    for index, tx_hash in enumerate(original["transactions"]):
+        for position in (0, 31):
+            altered = clone(original)
+            altered["transactions"][index] = flip(tx_hash, position)
+            with pytest.raises(VerificationError, match="block 9: its 51 transactions do not rebuild txsRoot"):
+                trusted.check_header(CandidateHeader(9, None, b"", altered))
+    dropped = clone(original)
+    dropped["transactions"].pop()
+    with pytest.raises(VerificationError, match="its 50 transactions do not rebuild txsRoot"):
+        trusted.check_header(CandidateHeader(9, None, b"", dropped))

@@ -120,3 +120,12 @@ def test_a_generated_sm_chain_header_through_the_cli(tmp_path: Path) -> None:
     assert status == 1 and verdict is not None and verdict["valid"] is False
     assert verdict["reason"] == ("signatureList[0] (sealer 0): invalid signature: the SM2 signature does not "
                                  "verify against the sealer's node id")
+
+
+def test_a_block_whose_transactions_do_not_rebuild_txs_root(tmp_path: Path, fisco_dir: Path) -> None:
+    block = header_of(load(fisco_dir, "bcos3_secp_block9_51tx.json"))
+    status, verdict, _ = verify(tmp_path, block, "--validators", sealers(block))
+    assert status == 0 and verdict is not None and verdict["valid"] is True and len(verdict["signers"]) == 2
+    block["transactions"] = block["transactions"][::-1]
+    status, verdict, _ = verify(tmp_path, block, "--validators", sealers(block))
+    assert status == 1 and verdict is not None and verdict["reason"] == "its 51 transactions do not rebuild txsRoot"

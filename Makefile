@@ -12,12 +12,13 @@ setup: $(STAMP) node_modules/.installed tools
 tools:
 	bash .ci/ensure-tools.sh
 
-$(STAMP): pyproject.toml constraints.txt adapters/fisco_bcos/pyproject.toml adapters/chainmaker/pyproject.toml
+$(STAMP): pyproject.toml constraints.txt adapters/fisco_bcos/pyproject.toml adapters/chainmaker/pyproject.toml adapters/litecoin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	$(PY) -m pip install --quiet -c constraints.txt -e adapters/fisco_bcos
 	$(PY) -m pip install --quiet -c constraints.txt -e adapters/chainmaker
+	$(PY) -m pip install --quiet -c constraints.txt -e adapters/litecoin
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

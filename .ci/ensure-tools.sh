@@ -2,13 +2,14 @@
 # Installs the operations tools the tests under tests/ops need, when missing:
 #   promtool         (Debian package "prometheus")  - checks deploy/prometheus/*.yml
 #   systemd-analyze  (Debian package "systemd")     - checks deploy/relayer.service
+#   litecoind        (Debian package "litecoind")   - the Litecoin family's regtest node (adapters/litecoin)
 # Idempotent and quiet: does nothing when every tool is already there. Installs only when
 # running as root with apt-get available; otherwise prints what is missing and exits 0, so
 # that `make setup` still works for a developer without root (the tests that need the tools
 # then fail, saying what to install).
 set -euo pipefail
 
-declare -A PACKAGE_OF=([promtool]=prometheus [systemd-analyze]=systemd)
+declare -A PACKAGE_OF=([promtool]=prometheus [systemd-analyze]=systemd [litecoind]=litecoind)
 missing=()
 for tool in "${!PACKAGE_OF[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("${PACKAGE_OF[$tool]}")

@@ -1,0 +1,120 @@
+"""The Litecoin family's adapter (``relayer.adapters`` entry point ``litecoin``): its configuration table
+``[chains.NAME.litecoin]`` (relayer.contract.FamilyConfig) and a chain's connection
+(relayer.contract.ChainAdapter), from which its Source is opened.
+
+The table::
+
+    [chains.ltc.litecoin]
+    network = "regtest"               # main, test or regtest
+    [chains.ltc.litecoin.custody]
+    threshold = 2                     # M of the N keys below
+    keys = ["02...", "03...", "02..."]  # the operators' compressed public keys (any order; sorted)
+
+What does not apply yet: Litecoin as a destination (releases are issue 11 item 5), so ``resolve_route``
+refuses a route into a Litecoin chain with a ConfigError naming the route's key."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from relayer.config_schema import Invalid, Report, Table, integer_in, one_of
+from relayer.errors import ConfigError, RpcAnswerError
+from relayer_litecoin.custody import Custody
+from relayer_litecoin.network import NETWORKS, Network
+from relayer_litecoin.rpc import LitecoinRpc
+from relayer_litecoin.source import LitecoinSource
+
+
+@dataclass(frozen=True)
+class LitecoinConfig:
+    """The parsed ``[chains.NAME.litecoin]`` table."""
+
+    network: Network
+    custody: Custody
+
+
+def _public_key(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise Invalid("expected a compressed public key: 66 hex digits")
+    try:
+        key = bytes.fromhex(value.removeprefix("0x"))
+    except ValueError:
+        key = b""
+    if len(key) != 33 or key[0] not in (2, 3):
+        raise Invalid("expected a compressed public key: 66 hex digits starting 02 or 03")
+    return key
+
+
+class LitecoinAdapter:
+    """A Litecoin chain's connection over litecoind's JSON-RPC."""
+
+    legacy_keys: Collection[str] = ()
+
+    def __init__(self, name: str, chain_id: int, rpc: LitecoinRpc, config: LitecoinConfig) -> None:
+        self.name, self.chain_id, self.rpc, self.config = name, chain_id, rpc, config
+
+    # ---------------------------------------------------------------- FamilyConfig
+    @staticmethod
+    def parse_config(table: Mapping[str, Any], path: str) -> LitecoinConfig:
+        """The typed table. Raises ConfigProblems naming every wrong key under ``path``."""
+        report = Report()
+        root = Table(table, path, report, ("network", "custody"))
+        name = root.get("network", one_of(tuple(NETWORKS)), example='network = "regtest"')
+        custody_table = root.table("custody", ("threshold", "keys"),
+                                   example='[custody] with threshold = 2 and keys = ["02...", ...]')
+        custody = None
+        if custody_table is not None:
+            threshold = custody_table.get("threshold", integer_in(1, 16), example="threshold = 2")
+            items = custody_table.array("keys", example='keys = ["02...", "03..."]') or []
+            keys = [k for key, item in items if (k := report.check(key, item, _public_key)) is not None]
+            if threshold is not None and items and len(keys) == len(items):
+                try:
+                    custody = Custody.of(threshold, keys)
+                except ValueError as exc:
+                    report.add(custody_table.key("keys" if "repeated" in str(exc) else "threshold"), str(exc))
+        report.raise_if_any()
+        assert name is not None and custody is not None
+        return LitecoinConfig(NETWORKS[name], custody)
+
+    # ---------------------------------------------------------------- ChainAdapter
+    @classmethod
+    def connect(cls, name: str, chain_id: int, urls: tuple[str, ...], family: Any, *,
+                metrics: Any = None, transport: Any = None) -> LitecoinAdapter:
+        """The adapter of chain ``name`` over ``urls`` with the parsed table ``family``. Makes no request.
+        ``transport``: an httpx transport for tests (a lying node). Raises ConfigError when ``family`` is
+        not a parsed Litecoin table."""
+        if not isinstance(family, LitecoinConfig):
+            raise ConfigError(f"chains.{name}.litecoin", "missing: the Litecoin family needs its table")
+        return cls(name, chain_id, LitecoinRpc(tuple(urls), transport), family)
+
+    async def remote_chain_id(self) -> int:
+        """Litecoin has no chain id: the node's genesis block (``getblockhash 0``) must be the configured
+        network's, and then the configured id is returned. Raises RpcError, RpcAnswerError (another
+        network's node). Cancelled: no effect."""
+        genesis = await self.rpc.call("getblockhash", 0)
+        if genesis != self.config.network.genesis:
+            raise RpcAnswerError(f"the node serves another network than {self.config.network.name}",
+                                 chain=self.name, genesis=genesis)
+        return self.chain_id
+
+    async def resolve_route(self, source: Any, key: str) -> tuple[str, str]:
+        """Routes into Litecoin are not provided yet. Raises ConfigError naming ``key``."""
+        raise ConfigError(key, "Litecoin is not a destination yet (releases to Litecoin are not implemented)")
+
+    def endpoints(self) -> list[dict[str, Any]]:
+        """Each endpoint's health, credentials redacted. Raises nothing."""
+        return [e.health() for e in self.rpc.endpoints]
+
+    async def aclose(self) -> None:
+        """Close the RPC connections. Raises nothing."""
+        await self.rpc.aclose()
+
+    # ---------------------------------------------------------------- roles
+    def source(self) -> LitecoinSource:
+        """The chain's Source."""
+        return LitecoinSource(self.name, self.chain_id, self.rpc, self.config.custody)
+
+
+__all__ = ["LitecoinAdapter", "LitecoinConfig"]

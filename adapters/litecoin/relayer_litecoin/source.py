@@ -1,0 +1,204 @@
+"""Litecoin as the source of messages (relayer.contract.Source): headers and blocks over litecoind's
+JSON-RPC, deposits to the custody turned into envelopes, and their proofs.
+
+A deposit's envelope:
+
+* ``id``: ``0x`` + hex of sha256(b"ltc-deposit" || source chain id (8 bytes, big-endian) || txid (32
+  bytes, display order)): one per transaction, on any route;
+* ``nonce``: ``height << 20 | index of the transaction in its block`` (unique and increasing on the
+  chain; a block holds far fewer than 2**20 transactions);
+* ``body`` (version 1): ``0x01 || txid (32) || amount in litoshis (8, big-endian) || destination chain id
+  (8) || recipient length (1) || recipient``;
+* ``locator``: the transaction's index in its block (4 bytes, big-endian).
+
+A proof (``Proof.data``, version 1): ``0x01 || the 80-byte header || transaction index (4, big-endian) ||
+branch length n (1) || n sibling hashes (32 each, internal order) || the transaction without witness``
+(its sha256d is the txid the branch starts from). The destination's verifier recomputes the txid, the
+root from the branch and compares it with the merkle root of a header its client of Litecoin accepted,
+then reads the custody outputs and the OP_RETURN from the transaction itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from relayer.contract import BlockContents, CandidateHeader, Proof, ScanHints, VerifiedHeader
+from relayer.errors import ProofError, RpcAnswerError, VerificationError
+from relayer.types import Envelope, MessageId
+from relayer_litecoin.block import Block, stripped
+from relayer_litecoin.client import encode
+from relayer_litecoin.custody import Custody
+from relayer_litecoin.deposits import Deposit, scan
+from relayer_litecoin.header import HEADER_SIZE, Header, sha256d
+from relayer_litecoin.merkle import merkle_branch, merkle_root, root_from_branch
+from relayer_litecoin.rpc import LitecoinRpc
+
+log = structlog.get_logger("relayer_litecoin")
+
+BODY_VERSION = 1
+PROOF_VERSION = 1
+INDEX_BITS = 20
+
+
+def deposit_id(src_chain_id: int, txid: bytes) -> MessageId:
+    """The message id of the deposit made by transaction ``txid`` (display order) on chain ``src_chain_id``."""
+    return MessageId("0x" + hashlib.sha256(b"ltc-deposit" + src_chain_id.to_bytes(8, "big") + txid).hexdigest())
+
+
+def deposit_body(deposit: Deposit) -> bytes:
+    """The envelope body of ``deposit`` (see the module's docstring)."""
+    p = deposit.payload
+    return (bytes([BODY_VERSION]) + deposit.txid + struct.pack(">QQB", deposit.amount, p.dst_chain_id,
+                                                               len(p.recipient)) + p.recipient)
+
+
+@dataclass(frozen=True)
+class ParsedProof:
+    """A proof's parts (see the module's docstring)."""
+
+    header: bytes
+    index: int
+    branch: tuple[bytes, ...]
+    tx: bytes
+
+    def encode(self) -> bytes:
+        return (bytes([PROOF_VERSION]) + self.header + struct.pack(">IB", self.index, len(self.branch))
+                + b"".join(self.branch) + self.tx)
+
+    @classmethod
+    def decode(cls, data: bytes) -> ParsedProof:
+        """Raises ProofError when ``data`` is not a proof of this layout."""
+        if len(data) < 1 + HEADER_SIZE + 5 or data[0] != PROOF_VERSION:
+            raise ProofError("not a version 1 Litecoin proof")
+        index, count = struct.unpack(">IB", data[1 + HEADER_SIZE:6 + HEADER_SIZE])
+        start = 6 + HEADER_SIZE
+        branch = tuple(data[start + 32 * i:start + 32 * (i + 1)] for i in range(count))
+        tx = data[start + 32 * count:]
+        if len(tx) <= 64:  # a 64-byte "transaction" could be an inner merkle node
+            raise ProofError("the proof's transaction is too short")
+        return cls(data[1:1 + HEADER_SIZE], index, branch, tx)
+
+
+def verify_proof(data: bytes, commitment: bytes) -> bytes:
+    """The txid (display order) a proof shows under merkle root ``commitment`` (display order). Raises
+    ProofError when it does not."""
+    parsed = ParsedProof.decode(data)
+    header = Header.parse(parsed.header)
+    if header.merkle_root != commitment:
+        raise ProofError("the proof's header is not the verified one")
+    txid = sha256d(parsed.tx)
+    try:
+        root = root_from_branch(txid, list(parsed.branch), parsed.index)
+    except ValueError as exc:
+        raise ProofError(str(exc)) from exc
+    if root[::-1] != commitment:
+        raise ProofError("the merkle branch does not lead to the header's merkle root")
+    return txid[::-1]
+
+
+class LitecoinSource:
+    """The Source of one Litecoin chain. ``custody``: the consortium's custody (what deposits pay)."""
+
+    def __init__(self, name: str, chain_id: int, rpc: LitecoinRpc, custody: Custody) -> None:
+        self.name, self.chain_id, self.rpc, self.custody = name, chain_id, rpc, custody
+        self.custody_script = custody.script_pubkey
+
+    async def head_number(self) -> int:
+        """``getblockcount``. Raises RpcError, RpcAnswerError. Cancelled: no effect."""
+        count = await self.rpc.call("getblockcount")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise RpcAnswerError("getblockcount answered no height", chain=self.name)
+        return count
+
+    async def headers(self, first: int, last: int) -> list[CandidateHeader]:
+        """Headers ``first..last`` (``getblockhash`` then ``getblockheader HASH false``, two batches), each
+        with the hash the node names for its height. Raises RpcUnanswered (a height the node lacks),
+        RpcError, RpcAnswerError. Cancelled: no effect."""
+        numbers = list(range(first, last + 1))
+        hashes = await self.rpc.batch([("getblockhash", [n]) for n in numbers])
+        raws = await self.rpc.batch([("getblockheader", [h, False]) for h in hashes])
+        out = []
+        for number, claimed, raw in zip(numbers, hashes, raws):
+            try:
+                native = Header.parse(bytes.fromhex(raw))
+                claimed_hash = bytes.fromhex(claimed)
+            except (TypeError, ValueError) as exc:
+                raise RpcAnswerError(f"header answer is no header: {exc}", chain=self.name, block=number) from exc
+            out.append(CandidateHeader(number, claimed_hash, encode(number, native), native))
+        return out
+
+    async def scan_hints(self, first: int, last: int, headers: Mapping[int, VerifiedHeader]) -> ScanHints:
+        """Every block of the range is a candidate: a Litecoin node has no index of payments to an address
+        the relayer could trust (a header admits any transaction). Raises nothing; no I/O."""
+        return ScanHints(frozenset(range(first, last + 1)), frozenset())
+
+    async def block_contents(self, header: VerifiedHeader) -> BlockContents:
+        """The block's raw bytes (``getblock HASH 0``), parsed, unchecked. Raises RpcUnanswered (a block the
+        node lacks: reorged away), RpcError, RpcAnswerError (bytes that do not parse). Cancelled: no effect."""
+        raw = await self.rpc.call("getblock", header.hash.hex(), 0)
+        try:
+            block = Block.parse(bytes.fromhex(raw))
+        except (TypeError, ValueError) as exc:
+            raise RpcAnswerError(f"block answer is no block: {exc}", chain=self.name, block=header.number) from exc
+        return BlockContents(header.number, header.hash, block)
+
+    def deposits(self, contents: BlockContents) -> list[Deposit]:
+        """The deposits in checked contents; a payment to the custody that is no valid deposit is logged
+        (``deposit.refused``: it stays in custody) and left out. Raises RpcAnswerError for contents that are
+        not a block."""
+        block = contents.data
+        if not isinstance(block, Block):
+            raise RpcAnswerError("block contents are not a Litecoin block", chain=self.name, block=contents.number)
+        found, refused = scan(block.txs, self.custody_script)
+        for r in refused:
+            log.warning("deposit.refused", chain=self.name, block=contents.number, tx=r.txid.hex(), amount=r.amount,
+                        reason=r.reason, action="the coins stay in custody; the operators may return them")
+        return found
+
+    def messages(self, header: VerifiedHeader, contents: BlockContents,
+                 destinations: Mapping[int, str]) -> list[Envelope]:
+        """An envelope per deposit to a routed chain (see the module's docstring); a deposit to another chain
+        is logged ``event.unroutable``. Raises RpcAnswerError."""
+        out = []
+        for d in self.deposits(contents):
+            dst = destinations.get(d.payload.dst_chain_id)
+            if dst is None:
+                log.warning("event.unroutable", chain=self.name, block=header.number, tx=d.txid.hex(),
+                            dst_chain_id=d.payload.dst_chain_id)
+                continue
+            out.append(Envelope(deposit_id(self.chain_id, d.txid), self.name, dst,
+                                header.number << INDEX_BITS | d.tx_index, header.number, header.hash,
+                                deposit_body(d), d.tx_index.to_bytes(4, "big"),
+                                {"kind": "deposit", "tx": d.txid.hex(), "amount": str(d.amount)}))
+        return out
+
+    def prove(self, header: VerifiedHeader, contents: BlockContents, messages: Sequence[Envelope]) -> list[Proof]:
+        """A merkle proof per message, each verified against ``header.commitment`` before it is returned.
+        Raises ProofError (a locator out of range, a proof that does not verify), VerificationError (the
+        contents are of another header)."""
+        block = contents.data
+        if not isinstance(block, Block) or block.header != header.encoded[:HEADER_SIZE]:
+            raise VerificationError("block contents are of another header", chain=self.name, block=header.number)
+        txids = block.txids()
+        proofs = []
+        for m in messages:
+            index = int.from_bytes(m.locator, "big")
+            if len(m.locator) != 4 or index >= len(txids):
+                raise ProofError("message locator is not a transaction of the block", message_id=m.id)
+            tx = stripped(block.txs[index])
+            data = ParsedProof(block.header, index, tuple(merkle_branch(txids, index)), tx).encode()
+            txid = verify_proof(data, header.commitment)
+            if deposit_id(self.chain_id, txid) != m.id:
+                raise ProofError("the proven transaction is not the message's", message_id=m.id)
+            proofs.append(Proof(m.id, header.number, data))
+        if messages and merkle_root(txids)[::-1] != header.commitment:
+            raise ProofError("the block's transactions do not hash to the header's merkle root")
+        return proofs
+
+
+__all__ = ["LitecoinSource", "ParsedProof", "deposit_body", "deposit_id", "verify_proof"]

@@ -42,11 +42,11 @@ _EMBIT_TEST = {"name": "Litecoin Testnet", "wif": b"\xef", "p2pkh": b"\x6f", "p2
                "xprv": b"\x04\x35\x83\x94", "xpub": b"\x04\x35\x87\xcf", "bip32": 1}
 _EMBIT_REGTEST = dict(_EMBIT_TEST, name="Litecoin Regtest", bech32="rltc")
 
-MAIN = Network("main", 0x00000FFFFF << 208, _TIMESPAN, _SPACING, False, False,
+MAIN = Network("main", (1 << 236) - 1, _TIMESPAN, _SPACING, False, False,
                "12a765e31ffd4059bada1e25190f6e98c99d9714d334efa41a195a7e7e04bfe2", _EMBIT_MAIN)
-TEST = Network("test", 0x00000FFFFF << 208, _TIMESPAN, _SPACING, True, False,
+TEST = Network("test", (1 << 236) - 1, _TIMESPAN, _SPACING, True, False,
                "4966625a4b2851d9fdee139e56211a0d88575f59ed816ff5e6a63deb4e3e29a0", _EMBIT_TEST)
-REGTEST = Network("regtest", 0x7FFFFF << 232, _TIMESPAN, _SPACING, True, True,
+REGTEST = Network("regtest", (1 << 255) - 1, _TIMESPAN, _SPACING, True, True,
                   "530827f38f93b43ed12af0b3ad25a288dc02ed74d6d7857862df51fc56c416f9", _EMBIT_REGTEST)
 
 NETWORKS: dict[str, Network] = {n.name: n for n in (MAIN, TEST, REGTEST)}

@@ -104,7 +104,7 @@ def start(datadir: Path | None = None, *, timeout: float = READY_TIMEOUT, binary
     user, password = "relayer", secrets.token_hex(16)
     args = [exe, "-regtest", f"-datadir={path}", f"-rpcport={rpc_port}", f"-port={p2p_port}", "-bind=127.0.0.1",
             "-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1", f"-rpcuser={user}", f"-rpcpassword={password}",
-            "-listen=1", "-listenonion=0", "-discover=0", "-dnsseed=0", "-fixedseeds=0", "-upnp=0", "-natpmp=0",
+            "-listen=1", "-listenonion=0", "-discover=0", "-dnsseed=0", "-upnp=0",
             "-server=1", "-txindex=0", "-fallbackfee=0.0001", "-vbparams=mweb:-2:0", "-printtoconsole=0"]
     log = open(path / "launcher.log", "wb")  # noqa: SIM115 - the process writes to it for its life
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

@@ -1,0 +1,96 @@
+"""What the Litecoin tests (this package's and a vendor's conformance run) share: a funded regtest node,
+three operators' keys and their 2-of-3 custody, deposits made by the node's wallet, and a tiny httpx
+transport that plays a lying node (it forwards to the real node and alters chosen answers)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from relayer_litecoin import regtest
+from relayer_litecoin.custody import Custody
+from relayer_litecoin.keys import LitecoinSigner
+from relayer_litecoin.network import REGTEST
+from relayer_litecoin.payload import DepositPayload
+
+OPERATORS = [LitecoinSigner(bytes([i]) * 32, REGTEST) for i in (1, 2, 3)]
+CUSTODY = Custody.of(2, [s.public_key for s in OPERATORS])
+CUSTODY_ADDRESS = CUSTODY.address(REGTEST)
+ALPHA = 1001  # the destination chain's id in the tests
+RECIPIENT = bytes.fromhex("42" * 20)
+
+
+class Devnet:
+    """One litecoind regtest node with a wallet holding mature coins (101 blocks mined)."""
+
+    def __init__(self) -> None:
+        """Raises DevnetError (no litecoind, or it did not start)."""
+        self.node = regtest.start()
+        self.miner = self.node.call("getnewaddress", wallet="relayer")
+        self.mine(101)
+
+    def stop(self) -> None:
+        self.node.stop()
+
+    def call(self, method: str, *params: Any) -> Any:
+        return self.node.call(method, *params, wallet="relayer")
+
+    def mine(self, blocks: int) -> list[str]:
+        return list(self.call("generatetoaddress", blocks, self.miner))
+
+    def mine_empty(self) -> str:
+        """One block holding no mempool transaction (its coinbase only)."""
+        return str(self.call("generateblock", self.miner, [])["hash"])
+
+    def pay(self, outputs: list[dict[str, Any]]) -> str:
+        """A wallet transaction with these outputs (``{address: amount}`` or ``{"data": hex}``), sent; its txid."""
+        raw = self.call("createrawtransaction", [], outputs)
+        funded = self.call("fundrawtransaction", raw, {"changePosition": len(outputs)})["hex"]
+        signed = self.call("signrawtransactionwithwallet", funded)
+        assert signed["complete"], signed
+        return str(self.call("sendrawtransaction", signed["hex"]))
+
+    def deposit(self, amount: Decimal, payload: bytes | None = None) -> str:
+        """A deposit to the custody: ``amount`` LTC and an OP_RETURN with ``payload`` (default: 1001, RECIPIENT)."""
+        data = payload if payload is not None else DepositPayload(ALPHA, RECIPIENT).encode()
+        return self.pay([{CUSTODY_ADDRESS: str(amount)}, {"data": data.hex()}])
+
+    def height_of(self, txid: str) -> int:
+        return int(self.call("gettransaction", txid)["blockheight"])
+
+
+Alter = Callable[[str, list[Any], Any], Any]
+
+
+class LyingTransport(httpx.AsyncBaseTransport):
+    """Forwards JSON-RPC to the real node and passes each result through ``alter(method, params, result)``;
+    ``aliases`` (a forged block hash -> the real one) are put back in requests, so the liar can name a forged
+    header by its own hash and still read the real node."""
+
+    def __init__(self, alter: Alter, aliases: dict[str, str] | None = None) -> None:
+        self.alter, self.aliases = alter, aliases or {}
+        self.inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        calls = json.loads(await request.aread())
+        for call in calls if isinstance(calls, list) else [calls]:
+            call["params"] = [self.aliases.get(p, p) if isinstance(p, str) else p for p in call["params"]]
+        request = httpx.Request(request.method, request.url, json=calls,
+                                headers={"Authorization": request.headers["Authorization"]})
+        response = await self.inner.handle_async_request(request)
+        body = json.loads(await response.aread())
+        for call in calls if isinstance(calls, list) else [calls]:
+            for reply in body if isinstance(body, list) else [body]:
+                if reply.get("id") == call["id"] and reply.get("error") is None:
+                    reply["result"] = self.alter(call["method"], call["params"], reply["result"])
+        return httpx.Response(response.status_code, json=body)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+__all__ = ["ALPHA", "CUSTODY", "CUSTODY_ADDRESS", "OPERATORS", "RECIPIENT", "Devnet", "LyingTransport"]

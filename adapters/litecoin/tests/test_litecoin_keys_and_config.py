@@ -1,0 +1,93 @@
+"""The operators' Litecoin keys (keystore, Signer, custody from public keys), the [chains.NAME.litecoin]
+table with key-path errors, and the plugin's distribution and entry points."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib.metadata import distribution
+from pathlib import Path
+
+import pytest
+import structlog
+
+from relayer.config_schema import ConfigProblems
+from relayer.contract import KeyType, LightClient, Signer
+from relayer.plugins import ADAPTER_GROUP, LIGHT_CLIENT_GROUP, load
+from relayer_litecoin.adapter import LitecoinAdapter
+from relayer_litecoin.custody import Custody
+from relayer_litecoin.keys import KeystoreError, LitecoinSigner, load_signer, read_public_key, write_keystore
+from relayer_litecoin.network import MAIN, REGTEST
+from relayer_litecoin.testing import CUSTODY, OPERATORS
+
+SECRET = hashlib.sha256(b"operator one").digest()
+FAST = 1 << 10  # scrypt cost for tests
+
+
+def test_keystore_round_trip_without_the_secret_in_sight(tmp_path: Path) -> None:
+    path = tmp_path / "op1.json"
+    with structlog.testing.capture_logs() as logs:
+        public = write_keystore(path, SECRET, b"pw", n=FAST)
+        signer = load_signer(path, b"pw", REGTEST)
+    assert isinstance(signer, Signer) and signer.key_type == KeyType.SECP256K1
+    assert signer.public_key == public == read_public_key(path)
+    assert signer.address.startswith("rltc1q") and LitecoinSigner(SECRET, MAIN).address.startswith("ltc1q")
+    text = path.read_text() + repr(signer) + json.dumps(logs)
+    assert SECRET.hex() not in text and SECRET.hex()[:16] not in text
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    digest = hashlib.sha256(b"release").digest()
+    signature = signer.sign_digest(digest)
+    assert signature[0] == 0x30 and signer.verify(digest, signature) and not signer.verify(bytes(32), signature)
+    s = int.from_bytes(signature[-32:], "big")  # low s (DER's last integer, 32 bytes when no padding)
+    assert s <= 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0 or signature[-33] == 0
+    with pytest.raises(ValueError):
+        signer.sign_digest(bytes(31))
+    with pytest.raises(KeystoreError, match="wrong password") as wrong:
+        load_signer(path, b"not it", REGTEST)
+    assert SECRET.hex() not in str(wrong.value)
+    with pytest.raises(KeystoreError, match="exists"):
+        write_keystore(path, SECRET, b"pw", n=FAST)
+
+
+def test_custody_is_the_same_for_every_order_of_keys() -> None:
+    keys = [s.public_key for s in OPERATORS]
+    assert Custody.of(2, keys[::-1]) == CUSTODY == Custody.of(2, [keys[1], keys[0], keys[2]])
+    script = CUSTODY.witness_script
+    assert script[0] == 0x52 and script[-2:] == b"\x53\xae"  # OP_2 ... OP_3 OP_CHECKMULTISIG
+    with pytest.raises(ValueError, match="repeated"):
+        Custody.of(2, [keys[0], keys[0], keys[1]])
+    with pytest.raises(ValueError, match="threshold"):
+        Custody.of(4, keys)
+    with pytest.raises(ValueError, match="point"):
+        Custody.of(1, [b"\x02" + b"\xff" * 32])
+
+
+def test_the_family_table_is_validated_with_key_paths() -> None:
+    keys = [s.public_key.hex() for s in OPERATORS]
+    config = LitecoinAdapter.parse_config({"network": "regtest", "custody": {"threshold": 2, "keys": keys}},
+                                          "chains.ltc.litecoin")
+    assert config.network is REGTEST and config.custody == CUSTODY
+    with pytest.raises(ConfigProblems) as refused:
+        LitecoinAdapter.parse_config({"network": "mars", "custody": {"threshold": 0, "keys": [keys[0], "02ab"]},
+                                      "extra": 1}, "chains.ltc.litecoin")
+    found = {e.key for e in refused.value.errors}
+    assert found == {"chains.ltc.litecoin.network", "chains.ltc.litecoin.custody.threshold",
+                     "chains.ltc.litecoin.custody.keys[1]", "chains.ltc.litecoin.extra"}
+    with pytest.raises(ConfigProblems) as missing:
+        LitecoinAdapter.parse_config({"network": "main"}, "chains.ltc.litecoin")
+    assert missing.value.key == "chains.ltc.litecoin.custody"
+    with pytest.raises(ConfigProblems) as repeated:
+        LitecoinAdapter.parse_config({"network": "main", "custody": {"threshold": 1, "keys": [keys[0], keys[0]]}},
+                                     "chains.ltc.litecoin")
+    assert repeated.value.key == "chains.ltc.litecoin.custody.keys"
+
+
+def test_the_plugin_is_its_own_distribution_found_by_its_entry_points() -> None:
+    assert load(ADAPTER_GROUP, "litecoin", key="chains.ltc.adapter") is LitecoinAdapter
+    client_class = load(LIGHT_CLIENT_GROUP, "litecoin", key="chains.ltc.light_client")
+    assert isinstance(client_class.from_options("ltc", 1, 6, {"network": "main"}), LightClient)
+    dist = distribution("relayer-litecoin")
+    assert {(ep.group, ep.name) for ep in dist.entry_points} >= {(ADAPTER_GROUP, "litecoin"),
+                                                                 (LIGHT_CLIENT_GROUP, "litecoin")}
+    assert all(ep.name != "litecoin" for ep in distribution("relayer").entry_points)
+    assert not (Path(__file__).parents[1] / "__init__.py").exists()

@@ -35,9 +35,11 @@ CONSENSUS_ROLE = "consensus"
 
 @dataclass(frozen=True)
 class TrustRoots:
-    """The configured CA certificates, by org id (the CA certificate's O)."""
+    """The configured CA certificates, by org id (the CA certificate's O), and the chain's hash type
+    when the trust roots file names it (the explorer's chain list does: ``hash_type``)."""
 
     by_org: Mapping[str, tuple[x509.Certificate, ...]]
+    hash_type: str | None = None
 
     @classmethod
     def empty(cls) -> TrustRoots:
@@ -46,9 +48,10 @@ class TrustRoots:
     @classmethod
     def parse(cls, text: str, source: str) -> TrustRoots:
         """CA certificates from ``text``: a PEM bundle, or JSON with a ``trust_roots`` list of objects
-        holding ``org_ca_pem`` (the vector/explorer form), or a JSON list of PEM strings. Each CA's org
-        is its subject's O. Raises ValueError naming ``source`` and what is wrong."""
-        pems = _pems(text, source)
+        holding ``org_ca_pem`` and optionally ``hash_type`` (the vector/explorer form), or a JSON list of
+        PEM strings. Each CA's org is its subject's O. Raises ValueError naming ``source`` and what is
+        wrong (also when the entries name two hash types)."""
+        pems, hash_type = _pems(text, source)
         if not pems:
             raise ValueError(f"{source} holds no CA certificate")
         by_org: dict[str, list[x509.Certificate]] = {}
@@ -61,18 +64,18 @@ class TrustRoots:
             if not org:
                 raise ValueError(f"{source}: certificate {i} names no organisation (O) in its subject")
             by_org.setdefault(org, []).append(ca)
-        return cls({org: tuple(cas) for org, cas in by_org.items()})
+        return cls({org: tuple(cas) for org, cas in by_org.items()}, hash_type)
 
     def pems(self) -> list[str]:
         """The CA certificates as PEM, for a light client's trusted state."""
         return [ca.public_bytes(serialization.Encoding.PEM).decode() for cas in self.by_org.values() for ca in cas]
 
 
-def _pems(text: str, source: str) -> list[str]:
+def _pems(text: str, source: str) -> tuple[list[str], str | None]:
     stripped = text.lstrip()
     if not stripped.startswith(("{", "[")):
         marker = "-----END CERTIFICATE-----"
-        return [part + marker + "\n" for part in text.split(marker) if "-----BEGIN CERTIFICATE-----" in part]
+        return [part + marker + "\n" for part in text.split(marker) if "-----BEGIN CERTIFICATE-----" in part], None
     try:
         document = json.loads(text)
     except ValueError as exc:
@@ -83,7 +86,10 @@ def _pems(text: str, source: str) -> list[str]:
     pems = [item.get("org_ca_pem") if isinstance(item, dict) else item for item in items]
     if not all(isinstance(pem, str) for pem in pems):
         raise ValueError(f"{source}: every trust root must be a PEM string (or an object with org_ca_pem)")
-    return [str(pem) for pem in pems]
+    named = {str(item["hash_type"]) for item in items if isinstance(item, dict) and item.get("hash_type")}
+    if len(named) > 1:
+        raise ValueError(f"{source}: the trust roots name two hash types ({', '.join(sorted(named))})")
+    return [str(pem) for pem in pems], named.pop() if named else None
 
 
 def _loaded(cert: x509.Certificate) -> x509.Certificate:

@@ -9,7 +9,7 @@ confirmations setting does not apply (``lookahead`` 0, every head final).
 Options (``[chains.NAME.light_client_options]``): ``consensus_nodes`` (the node ids, ``Qm...``, of
 the chain config's consensus nodes), ``trust_roots`` (PEM text of the orgs' CA certificates; an org
 without one is warned about in every verdict and in the log), ``hash_type`` (the chain config's
-``crypto.hash``: SHA256 default, SHA3_256, SM3).
+``crypto.hash``: SHA256, SHA3_256, SM3; default: the ``hash_type`` the trust roots name, else SHA256).
 
 What does not apply: consensus node changes (a chain config transaction) are not followed
 (``set_changes`` is always empty: configure the new set and restart); a block's messages are
@@ -65,7 +65,7 @@ class ChainMakerLightClient:
             raise ConfigError(key(name), f"unknown option (known: {', '.join(sorted(OPTIONS))})")
         try:
             return cls(chain_name, chain_id, make_trust(options.get("consensus_nodes"), options.get("trust_roots"),
-                                                        options.get("hash_type", "SHA256"), key("trust_roots")))
+                                                        options.get("hash_type"), key("trust_roots")))
         except _OptionError as exc:
             raise ConfigError(key(exc.option), exc.message) from exc
 
@@ -198,7 +198,8 @@ class ChainMakerLightClient:
     def judge_block(cls, block: Mapping[str, Any], validators: tuple[bytes, ...] | None, epoch: int, *,
                     trust_roots: bytes | None = None) -> dict[str, Any]:
         """The verdict on ``block`` (a BlockInfo, Block or BlockHeader object) as JSON against the consensus
-        nodes ``validators`` and the CA certificates in ``trust_roots`` (``epoch`` does not apply). Raises
+        nodes ``validators`` and the CA certificates in ``trust_roots`` (``epoch`` does not apply); the
+        hash is the one the trust roots file names (``hash_type``), SHA256 when it names none. Raises
         RpcAnswerError for what is not a ChainMaker block or when no consensus nodes are given (a
         ChainMaker block does not list them), UsageError when ``trust_roots`` are not CA certificates."""
         parsed = parse_block(block, "the block")
@@ -208,9 +209,13 @@ class ChainMakerLightClient:
             roots = TrustRoots.empty() if trust_roots is None else TrustRoots.parse(trust_roots.decode(), "trust roots")
         except (ValueError, UnicodeDecodeError) as exc:
             raise UsageError(f"--trust-roots: {exc}") from exc
-        trust = Trust(frozenset(validators), roots, hasher("SHA256"))
+        hash_type = roots.hash_type or "SHA256"
+        try:
+            trust = Trust(frozenset(validators), roots, hasher(hash_type), hash_type)
+        except ValueError as exc:
+            raise UsageError(f"--trust-roots: {exc}") from exc
         verdict: Verdict = judge(parsed, trust)
-        return verdict.to_json(trust.nodes)
+        return verdict.to_json(trust.nodes) | {"hash_type": trust.hash_type}
 
 
 # --------------------------------------------------------------------------- options
@@ -225,7 +230,8 @@ class _OptionError(Exception):
 
 def make_trust(nodes: object, roots: object, hash_type: object, roots_source: str) -> Trust:
     """A :class:`Trust` from option values: node ids (a list of ``Qm...`` texts), CA certificates (PEM
-    text or None) and the hash type. Raises _OptionError naming the option."""
+    text or None) and the hash type (None: the one the trust roots name, else SHA256). Raises
+    _OptionError naming the option."""
     if not isinstance(nodes, list) or not nodes or not all(isinstance(n, str) for n in nodes):
         raise _OptionError("consensus_nodes", "give the consensus nodes' ids as a list of Qm... strings")
     try:
@@ -240,6 +246,10 @@ def make_trust(nodes: object, roots: object, hash_type: object, roots_source: st
         parsed = TrustRoots.empty() if roots is None else TrustRoots.parse(roots, roots_source)
     except ValueError as exc:
         raise _OptionError("trust_roots", str(exc)) from exc
+    if hash_type is None:
+        hash_type = parsed.hash_type or "SHA256"
+    elif parsed.hash_type and str(hash_type).upper() != parsed.hash_type.upper():
+        raise _OptionError("hash_type", f"is {hash_type}, but the trust roots name {parsed.hash_type}")
     try:
         digest = hasher(str(hash_type))
     except ValueError as exc:

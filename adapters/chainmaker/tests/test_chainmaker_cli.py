@@ -125,3 +125,22 @@ def test_a_file_that_is_not_a_chainmaker_block_exits_2(tmp_path: Path, nodes: tu
     path = _write(tmp_path / "B.json", {"header": {"block_height": "thirty"}})
     code, _, err = _verify("--header", str(path), "--validators", ",".join(nodes))
     assert code == 2 and "block.header.block_height is not an integer" in err
+
+
+def test_the_hash_type_named_by_the_trust_roots_is_used(block30: Path, tmp_path: Path, roots_path: Path,
+                                                       nodes: tuple[str, ...]) -> None:
+    """The recorded file names SHA256 (the chain's); naming SM3 instead makes the block's hash wrong."""
+    roots = json.loads(roots_path.read_text())
+    code, out, _ = _verify("--header", str(block30), "--validators", ",".join(nodes), "--trust-roots", str(roots_path))
+    assert code == 0 and out is not None and out["hash_type"] == "SHA256"
+    for entry in roots["trust_roots"]:
+        entry["hash_type"] = "SM3"
+    sm3 = tmp_path / "sm3.json"
+    sm3.write_text(json.dumps(roots))
+    code, out, _ = _verify("--header", str(block30), "--validators", ",".join(nodes), "--trust-roots", str(sm3))
+    assert code == 1 and out is not None and out["hash_type"] == "SM3"
+    assert out["reason"].startswith("block_hash is not the hash of the header")
+    roots["trust_roots"][0]["hash_type"] = "SHA256"
+    sm3.write_text(json.dumps(roots))
+    code, _, err = _verify("--header", str(block30), "--validators", ",".join(nodes), "--trust-roots", str(sm3))
+    assert code == 2 and "the trust roots name two hash types (SHA256, SM3)" in err

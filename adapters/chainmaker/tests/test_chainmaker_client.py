@@ -46,6 +46,18 @@ def test_it_is_a_light_client_loaded_through_its_entry_point(client: ChainMakerL
     assert client.lookahead == 0 and client.final_number(41) == 41 and client.set_changes([]) == []
 
 
+def test_the_hash_type_follows_the_trust_roots_unless_they_disagree(nodes: tuple[str, ...], roots_path: Path) -> None:
+    client = ChainMakerLightClient.from_options("cm", 1, 0, {"consensus_nodes": list(nodes),
+                                                            "trust_roots": roots_path.read_text()})
+    assert client.trust.hash_type == "SHA256"
+    with pytest.raises(ConfigError, match="is SM3, but the trust roots name SHA256") as caught:
+        ChainMakerLightClient.from_options("cm", 1, 0, {"consensus_nodes": list(nodes), "hash_type": "SM3",
+                                                        "trust_roots": roots_path.read_text()})
+    assert caught.value.key == "chains.cm.light_client_options.hash_type"
+    assert ChainMakerLightClient.from_options("cm", 1, 0, {"consensus_nodes": list(nodes),
+                                                           "hash_type": "sm3"}).trust.hash_type == "SM3"
+
+
 @pytest.mark.parametrize(("options", "key", "words"), [
     ({"consensus_nodes": ["Qm1"], "extra": 1}, "extra", "unknown option"),
     ({}, "consensus_nodes", "give the consensus nodes' ids"),

@@ -15,6 +15,7 @@ refuses a route into a Litecoin chain with a ConfigError naming the route's key.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -112,8 +113,9 @@ class LitecoinAdapter:
         await self.rpc.aclose()
 
     # ---------------------------------------------------------------- roles
+    @functools.cached_property
     def source(self) -> LitecoinSource:
-        """The chain's Source."""
+        """The chain's Source (one per adapter, sharing its connections; the core reads ``adapter.source``)."""
         return LitecoinSource(self.name, self.chain_id, self.rpc, self.config.custody)
 
 

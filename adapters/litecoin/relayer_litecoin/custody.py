@@ -1,16 +1,20 @@
 """The consortium's custody on Litecoin: a P2WSH M-of-N multisig of the operators' public keys, keys
 sorted (as BIP 67 sorts them, so every operator derives the same script from the same set), built with
-embit's script helpers and written as a Litecoin bech32 address."""
+embit's script helpers and written as a Litecoin bech32 address; the digest an operator signs to spend
+a custody output and the witness that spends it with M signatures."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from embit import script
 from embit.ec import PublicKey
+from embit.transaction import Transaction
 
 from relayer_litecoin.network import Network
+
+SIGHASH_ALL = 1
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,23 @@ class Custody:
     def script_pubkey(self) -> bytes:
         """OP_0 <sha256(witness script)>: what a deposit's output pays."""
         return bytes(script.p2wsh(script.Script(self.witness_script)).data)
+
+    def sighash(self, tx: Transaction, index: int, amount: int) -> bytes:
+        """The BIP 143 digest (SIGHASH_ALL) an operator signs to spend custody output ``amount`` (litoshis)
+        as input ``index`` of ``tx`` (an embit Transaction). Raises ValueError for an index out of range."""
+        if not 0 <= index < len(tx.vin):
+            raise ValueError(f"no input {index} in a transaction of {len(tx.vin)}")
+        return bytes(tx.sighash_segwit(index, script.Script(self.witness_script), amount, SIGHASH_ALL))
+
+    def witness(self, signatures: Mapping[bytes, bytes]) -> list[bytes]:
+        """The witness spending a custody output from operators' DER signatures (``public key -> signature``,
+        without the sighash byte): OP_CHECKMULTISIG's extra empty item, ``threshold`` signatures each with
+        SIGHASH_ALL appended, in the order of their keys in the script, then the witness script. Raises
+        ValueError when fewer than ``threshold`` of the signatures are by custody keys."""
+        signed = [signatures[k] + bytes([SIGHASH_ALL]) for k in self.keys if k in signatures]
+        if len(signed) < self.threshold:
+            raise ValueError(f"{len(signed)} custody signatures; {self.threshold} needed")
+        return [b"", *signed[:self.threshold], self.witness_script]
 
     def address(self, net: Network) -> str:
         """The custody's bech32 address on ``net`` (rltc1..., tltc1..., ltc1...)."""

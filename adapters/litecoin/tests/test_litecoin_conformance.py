@@ -56,7 +56,7 @@ class LitecoinFamily(Family):
         family = adapter_class.parse_config(self.config_table(), "chains.ltc.litecoin")
         adapter = adapter_class.connect("ltc", CHAIN_ID, (self.devnet.node.url,), family)
         self._opened.append(adapter)
-        source: LitecoinSource = adapter.source()
+        source: LitecoinSource = adapter.source
         return source
 
     def light_client_factory(self) -> Any:

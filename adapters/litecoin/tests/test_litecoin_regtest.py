@@ -14,14 +14,16 @@ from typing import Any
 import pytest
 import structlog
 from embit import compact
+from embit.script import Script, Witness
+from embit.transaction import Transaction, TransactionInput, TransactionOutput
 
-from relayer.contract import VerifiedHeader
-from relayer.errors import BrokenLinkError, ProofError, VerificationError
+from relayer.contract import ChainAdapter, Source, VerifiedHeader
+from relayer.errors import BrokenLinkError, ConfigError, ProofError, RpcAnswerError, RpcError, VerificationError
 from relayer_litecoin.adapter import LitecoinAdapter, LitecoinConfig
 from relayer_litecoin.block import Block
 from relayer_litecoin.client import LitecoinLightClient
 from relayer_litecoin.header import Header, bits_to_target
-from relayer_litecoin.network import REGTEST
+from relayer_litecoin.network import MAIN, REGTEST
 from relayer_litecoin.payload import MAGIC, DepositPayload
 from relayer_litecoin.source import LitecoinSource, ParsedProof, deposit_id, verify_proof
 from relayer_litecoin.testing import ALPHA, CUSTODY, CUSTODY_ADDRESS, OPERATORS, RECIPIENT, Devnet, LyingTransport
@@ -88,7 +90,7 @@ async def test_the_client_follows_from_a_checkpoint_and_deposits_are_found_and_p
     height = devnet.height_of(txid)
     a = adapter(devnet)
     try:
-        source, lc = a.source(), client(confirmations=2)
+        source, lc = a.source, client(confirmations=2)
         first = height - 3
         await follow(source, lc, first)
         assert lc.head_number == height - 2  # the deposit's block is not final yet: 2 confirmations
@@ -125,7 +127,7 @@ async def test_a_payment_to_custody_without_a_valid_payload_is_kept_and_logged(d
     assert devnet.height_of(bare) == height
     a = adapter(devnet)
     try:
-        source, lc = a.source(), client(confirmations=0)
+        source, lc = a.source, client(confirmations=0)
         (candidate,) = await source.headers(height, height)
         header = lc.check_header(candidate)
         contents = await source.block_contents(header)
@@ -179,8 +181,8 @@ async def test_a_lying_node_is_refused(devnet: Devnet) -> None:
             lying = adapter(devnet, liar({real[head].hash.hex(): forged}))
             try:
                 lc = client(confirmations=0)
-                lc.accept([lc.check_header(c) for c in await honest.source().headers(head - 1, head - 1)])
-                (candidate,) = await lying.source().headers(head, head)
+                lc.accept([lc.check_header(c) for c in await honest.source.headers(head - 1, head - 1)])
+                (candidate,) = await lying.source.headers(head, head)
                 assert candidate.native == forged, what
                 if what == "bad proof of work":
                     with pytest.raises(VerificationError, match="proof of work"):
@@ -192,7 +194,7 @@ async def test_a_lying_node_is_refused(devnet: Devnet) -> None:
                     header = lc.check_header(candidate)
                     lc.accept([header])
                     with pytest.raises(VerificationError):
-                        lc.check_contents(header, await lying.source().block_contents(header))
+                        lc.check_contents(header, await lying.source.block_contents(header))
             finally:
                 await lying.aclose()
 
@@ -207,11 +209,11 @@ async def test_a_lying_node_is_refused(devnet: Devnet) -> None:
         lying = adapter(devnet, LyingTransport(altered_tx))
         try:
             lc = client(confirmations=0)
-            (candidate,) = await honest.source().headers(head, head)
+            (candidate,) = await honest.source.headers(head, head)
             header = lc.check_header(candidate)
             with pytest.raises(VerificationError, match="merkle root"):
-                lc.check_contents(header, await lying.source().block_contents(header))
-            lc.check_contents(header, await honest.source().block_contents(header))
+                lc.check_contents(header, await lying.source.block_contents(header))
+            lc.check_contents(header, await honest.source.block_contents(header))
         finally:
             await lying.aclose()
     finally:
@@ -221,7 +223,7 @@ async def test_a_lying_node_is_refused(devnet: Devnet) -> None:
 async def test_a_reorg_below_finality_drops_the_deposit_and_one_deeper_halts(devnet: Devnet) -> None:
     a = adapter(devnet)
     try:
-        source = a.source()
+        source = a.source
         start = int(devnet.node.call("getblockcount"))
         lc = client(confirmations=2)
         await follow(source, lc, start - 2)
@@ -260,6 +262,56 @@ async def test_a_reorg_below_finality_drops_the_deposit_and_one_deeper_halts(dev
         assert halted.value.fields["block"] == accepted + 1 and lc.head_number == accepted
     finally:
         await a.aclose()
+
+
+async def test_two_of_three_operators_spend_a_custody_output_and_the_node_accepts_it(devnet: Devnet) -> None:
+    txid = devnet.deposit(Decimal("0.75"))
+    devnet.mine(1)
+    tx = Transaction.parse(bytes.fromhex(devnet.node.call("getrawtransaction", txid, False,
+                                                          devnet.node.call("getbestblockhash"))))
+    (vout,) = [i for i, out in enumerate(tx.vout) if bytes(out.script_pubkey.data) == CUSTODY.script_pubkey]
+    amount = tx.vout[vout].value
+    to = Script.from_address(devnet.call("getnewaddress"))
+    spend = Transaction(vin=[TransactionInput(bytes.fromhex(txid), vout)],
+                        vout=[TransactionOutput(amount - 10_000, to)])
+    digest = CUSTODY.sighash(spend, 0, amount)
+    signatures = {s.public_key: s.sign_digest(digest) for s in (OPERATORS[2], OPERATORS[0])}
+    with pytest.raises(ValueError, match="2 needed"):
+        CUSTODY.witness({OPERATORS[1].public_key: OPERATORS[1].sign_digest(digest)})
+    one_short = Transaction.parse(spend.serialize())
+    one_short.vin[0].witness = Witness([b"", signatures[OPERATORS[0].public_key] + b"\x01", CUSTODY.witness_script])
+    (refused,) = devnet.node.call("testmempoolaccept", [one_short.serialize().hex()])
+    assert not refused["allowed"], "a custody output spent with one signature"
+    spend.vin[0].witness = Witness(CUSTODY.witness(signatures))
+    (accepted,) = devnet.node.call("testmempoolaccept", [spend.serialize().hex()])
+    assert accepted["allowed"], accepted
+
+
+async def test_the_adapter_is_a_chain_adapter_of_a_source_only(devnet: Devnet) -> None:
+    a = adapter(devnet)
+    try:
+        assert isinstance(a, ChainAdapter) and a.source is a.source and isinstance(a.source, Source)
+        with pytest.raises(ConfigError) as refused:
+            await a.resolve_route(a, "routes[x->ltc]")
+        assert refused.value.key == "routes[x->ltc]"
+    finally:
+        await a.aclose()
+    wrong = LitecoinAdapter.connect("ltc", CHAIN_ID, (devnet.node.url,), LitecoinConfig(MAIN, CUSTODY))
+    try:
+        with pytest.raises(RpcAnswerError, match="another network"):
+            await wrong.remote_chain_id()
+    finally:
+        await wrong.aclose()
+    unreachable = LitecoinAdapter.connect("ltc", CHAIN_ID, ("http://u:secret@127.0.0.1:1/",),
+                                          LitecoinConfig(REGTEST, CUSTODY))
+    try:
+        with pytest.raises(RpcError) as failed:
+            await unreachable.remote_chain_id()
+        assert "secret" not in str(failed.value)
+        (health,) = unreachable.endpoints()
+        assert health["state"] == "failing" and health["errors"] == 1 and "secret" not in json.dumps(health)
+    finally:
+        await unreachable.aclose()
 
 
 def test_the_deposit_payload_round_trips() -> None:

@@ -1,10 +1,12 @@
 """The Litecoin light client's rules without a node: the main-net genesis header (public: Litecoin Core's
 chainparams), compact targets, merkle branches, and the difficulty rules on generated headers.
 
-Retargeting is tested on generated headers, not on main-net data: no public main-net header run of a
-whole period is in the repository or the shared vectors. The generated chains use a network with
-Litecoin's rules but an 8-block period and regtest's easy pow limit, so each header is mined in a few
-scrypt hashes."""
+The retarget arithmetic is checked against the main-net values of Litecoin Core 0.21's own unit tests
+(src/test/pow_tests.cpp: the last block of a period, its time and nBits, the time of the block the
+retarget reads, the expected nBits); the rule on whole header chains is tested on generated headers,
+since no public main-net run of a whole period is in the repository or the shared vectors. The
+generated chains use a network with Litecoin's rules but an 8-block period and an easy pow limit, so
+each header is mined in a few scrypt hashes."""
 
 from __future__ import annotations
 
@@ -62,6 +64,18 @@ def test_merkle_branches_prove_every_position() -> None:
     with pytest.raises(ValueError, match="CVE-2012-2459"):
         merkle_root([leaves[0], leaves[1], leaves[1]] + [leaves[1]])
     assert merkle_root([leaves[0]]) == leaves[0]
+
+
+@pytest.mark.parametrize(("first_time", "last_time", "bits", "expected"), [
+    (1358118740, 1358378777, 0x1C0AC141, 0x1C093F8D),  # block 280223: no clamp
+    (1317972665, 1318480354, 0x1E0FFFF0, 0x1E0FFFFF),  # block 2015 (first retarget): capped at the pow limit
+    (1401682934, 1401757934, 0x1B075CF1, 0x1B01D73C),  # block 578591: a quarter of the timespan at least
+    (1463690315, 1464900315, 0x1B015318, 0x1B054C60),  # four times the timespan at most (made-up first time)
+])
+def test_retarget_matches_litecoin_cores_main_net_values(first_time: int, last_time: int, bits: int,
+                                                          expected: int) -> None:
+    last = Header(1, bytes(32), bytes(32), last_time, bits, 0)
+    assert retarget(MAIN, last, first_time) == expected
 
 
 def test_retarget_arithmetic_on_main_parameters() -> None:

@@ -8,7 +8,8 @@ confirmations setting does not apply (``lookahead`` 0, every head final).
 
 Options (``[chains.NAME.light_client_options]``): ``consensus_nodes`` (the node ids, ``Qm...``, of
 the chain config's consensus nodes), ``trust_roots`` (PEM text of the orgs' CA certificates; an org
-without one is warned about in every verdict and in the log), ``hash_type`` (the chain config's
+without one is warned about in every verdict and in the log) or ``trust_roots_file`` (a file of them:
+PEM, or the JSON of the explorer's chain list with ``org_ca_pem`` and ``hash_type``), ``hash_type`` (the chain config's
 ``crypto.hash``: SHA256, SHA3_256, SM3; default: the ``hash_type`` the trust roots name, else SHA256).
 
 What does not apply: consensus node changes (a chain config transaction) are not followed
@@ -19,6 +20,7 @@ committed by ``tx_root``, so ``commitment`` is the transaction root.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Self
 
 from relayer.contract import BlockContents, CandidateHeader, SetChange, VerifiedHeader
@@ -40,7 +42,7 @@ from relayer_chainmaker.txroot import check_dag_hash, check_tx_root
 from relayer_chainmaker.verify import Trust, Verdict, judge
 
 KIND = "chainmaker"
-OPTIONS = frozenset({"consensus_nodes", "trust_roots", "hash_type"})
+OPTIONS = frozenset({"consensus_nodes", "trust_roots", "trust_roots_file", "hash_type"})
 
 
 class ChainMakerLightClient:
@@ -63,11 +65,16 @@ class ChainMakerLightClient:
             return f"chains.{chain_name}.light_client_options.{name}"
         for name in sorted(set(options) - OPTIONS):
             raise ConfigError(key(name), f"unknown option (known: {', '.join(sorted(OPTIONS))})")
+        roots, source = options.get("trust_roots"), key("trust_roots")
+        if options.get("trust_roots_file") is not None:
+            if roots is not None:
+                raise ConfigError(key("trust_roots_file"), "give trust_roots or trust_roots_file, not both")
+            roots, source = _read_roots(options["trust_roots_file"], key("trust_roots_file")), key("trust_roots_file")
         try:
-            return cls(chain_name, chain_id, make_trust(options.get("consensus_nodes"), options.get("trust_roots"),
-                                                        options.get("hash_type"), key("trust_roots")))
+            return cls(chain_name, chain_id, make_trust(options.get("consensus_nodes"), roots,
+                                                        options.get("hash_type"), source))
         except _OptionError as exc:
-            raise ConfigError(key(exc.option), exc.message) from exc
+            raise ConfigError(source if exc.option == "trust_roots" else key(exc.option), exc.message) from exc
 
     @classmethod
     def from_trusted_state(cls, chain_name: str, chain_id: int, confirmations: int, state: Mapping[str, Any]) -> Self:
@@ -255,6 +262,16 @@ def make_trust(nodes: object, roots: object, hash_type: object, roots_source: st
     except ValueError as exc:
         raise _OptionError("hash_type", str(exc)) from exc
     return Trust(frozenset(ids), parsed, digest, str(hash_type).upper())
+
+
+def _read_roots(path: object, key: str) -> str:
+    """The text of the trust roots file ``path``. Raises ConfigError naming ``key``."""
+    if not isinstance(path, str) or not path:
+        raise ConfigError(key, "give the path of a file of the orgs' CA certificates")
+    try:
+        return Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(key, f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
 
 
 def _verified(block: ChainMakerBlock) -> VerifiedHeader:

@@ -287,3 +287,18 @@ def test_transaction_proofs_of_larger_blocks_walk_to_the_root(vector_blocks: dic
             verify_tx_proof(leaves[-1], count, count, last, root, _sha)
     with pytest.raises(ProofError):
         verify_tx_proof(leaves[0], 0, count, tx_proof(block, 1, _sha), root, _sha)
+
+
+def test_trust_roots_come_from_a_file_too(nodes: tuple[str, ...], roots_path: Path, tmp_path: Path) -> None:
+    options: dict[str, Any] = {"consensus_nodes": list(nodes), "trust_roots_file": str(roots_path)}
+    assert len(ChainMakerLightClient.from_options("cm", 1, 0, options).trust.roots.by_org) == 2
+    for more, key, words in (({"trust_roots": "x"}, "trust_roots_file", "not both"),
+                             ({"trust_roots_file": str(tmp_path / "none.pem")}, "trust_roots_file", "cannot read"),
+                             ({"trust_roots_file": str(tmp_path)}, "trust_roots_file", "cannot read")):
+        with pytest.raises(ConfigError, match=words) as caught:
+            ChainMakerLightClient.from_options("cm", 1, 0, options | more)
+        assert caught.value.key == f"chains.cm.light_client_options.{key}"
+    (tmp_path / "junk.pem").write_text("junk")
+    with pytest.raises(ConfigError, match="holds no CA certificate") as caught:
+        ChainMakerLightClient.from_options("cm", 1, 0, options | {"trust_roots_file": str(tmp_path / "junk.pem")})
+    assert caught.value.key == "chains.cm.light_client_options.trust_roots_file"

@@ -3,10 +3,12 @@ JSON-RPC, deposits to the custody turned into envelopes, and their proofs.
 
 A deposit's envelope:
 
-* ``id``: ``0x`` + hex of sha256(b"ltc-deposit" || source chain id (8 bytes, big-endian) || txid (32
-  bytes, display order)): one per transaction, on any route;
 * ``nonce``: ``height << 20 | index of the transaction in its block`` (unique and increasing on the
-  chain; a block holds far fewer than 2**20 transactions);
+  chain; a block holds far fewer than 2**20 transactions; both are known to an on-chain verifier: the
+  height from its client of Litecoin, the index from the proof);
+* ``id``: the message layer's id (MESSAGING.md: ``keccak256(abi.encode(uint64 sourceChain, bytes32
+  sourceLayer, uint64 nonce))``) with the custody's witness program (sha256 of its witness script) as the
+  source layer, so a destination keys its replay guard on Litecoin deposits as on any message;
 * ``body`` (version 1): ``0x01 || txid (32) || amount in litoshis (8, big-endian) || destination chain id
   (8) || recipient length (1) || recipient``;
 * ``locator``: the transaction's index in its block (4 bytes, big-endian).
@@ -20,12 +22,12 @@ then reads the custody outputs and the OP_RETURN from the transaction itself.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import structlog
+from Crypto.Hash import keccak
 
 from relayer.contract import BlockContents, CandidateHeader, Proof, ScanHints, VerifiedHeader
 from relayer.errors import ProofError, RpcAnswerError, VerificationError
@@ -45,9 +47,16 @@ PROOF_VERSION = 1
 INDEX_BITS = 20
 
 
-def deposit_id(src_chain_id: int, txid: bytes) -> MessageId:
-    """The message id of the deposit made by transaction ``txid`` (display order) on chain ``src_chain_id``."""
-    return MessageId("0x" + hashlib.sha256(b"ltc-deposit" + src_chain_id.to_bytes(8, "big") + txid).hexdigest())
+def deposit_nonce(height: int, index: int) -> int:
+    """The nonce of the deposit at transaction ``index`` of block ``height``."""
+    return height << INDEX_BITS | index
+
+
+def deposit_id(src_chain_id: int, custody_program: bytes, nonce: int) -> MessageId:
+    """The message id of deposit ``nonce`` to the custody whose witness program is ``custody_program``
+    on chain ``src_chain_id``: keccak256 of the ABI encoding of (uint64, bytes32, uint64)."""
+    words = src_chain_id.to_bytes(32, "big") + custody_program.rjust(32, b"\0") + nonce.to_bytes(32, "big")
+    return MessageId("0x" + keccak.new(digest_bits=256, data=words).hexdigest())
 
 
 def deposit_body(deposit: Deposit) -> bytes:
@@ -107,6 +116,7 @@ class LitecoinSource:
     def __init__(self, name: str, chain_id: int, rpc: LitecoinRpc, custody: Custody) -> None:
         self.name, self.chain_id, self.rpc, self.custody = name, chain_id, rpc, custody
         self.custody_script = custody.script_pubkey
+        self.custody_program = custody.script_pubkey[2:]
 
     async def head_number(self) -> int:
         """``getblockcount``. Raises RpcError, RpcAnswerError. Cancelled: no effect."""
@@ -171,8 +181,9 @@ class LitecoinSource:
                 log.warning("event.unroutable", chain=self.name, block=header.number, tx=d.txid.hex(),
                             dst_chain_id=d.payload.dst_chain_id)
                 continue
-            out.append(Envelope(deposit_id(self.chain_id, d.txid), self.name, dst,
-                                header.number << INDEX_BITS | d.tx_index, header.number, header.hash,
+            nonce = deposit_nonce(header.number, d.tx_index)
+            out.append(Envelope(deposit_id(self.chain_id, self.custody_program, nonce), self.name, dst,
+                                nonce, header.number, header.hash,
                                 deposit_body(d), d.tx_index.to_bytes(4, "big"),
                                 {"kind": "deposit", "tx": d.txid.hex(), "amount": str(d.amount)}))
         return out
@@ -193,7 +204,9 @@ class LitecoinSource:
             tx = stripped(block.txs[index])
             data = ParsedProof(block.header, index, tuple(merkle_branch(txids, index)), tx).encode()
             txid = verify_proof(data, header.commitment)
-            if deposit_id(self.chain_id, txid) != m.id:
+            nonce = deposit_nonce(header.number, index)
+            if m.nonce != nonce or deposit_id(self.chain_id, self.custody_program, nonce) != m.id \
+                    or m.body[1:33] != txid:
                 raise ProofError("the proven transaction is not the message's", message_id=m.id)
             proofs.append(Proof(m.id, header.number, data))
         if messages and merkle_root(txids)[::-1] != header.commitment:
@@ -201,4 +214,4 @@ class LitecoinSource:
         return proofs
 
 
-__all__ = ["LitecoinSource", "ParsedProof", "deposit_body", "deposit_id", "verify_proof"]
+__all__ = ["LitecoinSource", "ParsedProof", "deposit_body", "deposit_id", "deposit_nonce", "verify_proof"]

@@ -13,7 +13,9 @@ import structlog
 
 from relayer.config_schema import ConfigProblems
 from relayer.contract import KeyType, LightClient, Signer
+from relayer.errors import DevnetError
 from relayer.plugins import ADAPTER_GROUP, LIGHT_CLIENT_GROUP, load
+from relayer_litecoin import regtest
 from relayer_litecoin.adapter import LitecoinAdapter
 from relayer_litecoin.custody import Custody
 from relayer_litecoin.keys import KeystoreError, LitecoinSigner, load_signer, read_public_key, write_keystore
@@ -91,3 +93,12 @@ def test_the_plugin_is_its_own_distribution_found_by_its_entry_points() -> None:
                                                                  (LIGHT_CLIENT_GROUP, "litecoin")}
     assert all(ep.name != "litecoin" for ep in distribution("relayer").entry_points)
     assert not (Path(__file__).parents[1] / "__init__.py").exists()
+
+
+def test_the_launcher_says_what_to_install_and_why_a_node_did_not_start(tmp_path: Path) -> None:
+    with pytest.raises(DevnetError, match="apt-get install litecoind"):
+        regtest.start(binary="litecoind-not-installed")
+    (tmp_path / "litecoin.conf").write_text("this is not a setting\n")  # litecoind refuses to start
+    with pytest.raises(DevnetError, match="litecoind exited with code") as failed:
+        regtest.start(tmp_path, timeout=30)
+    assert "configuration file" in str(failed.value)  # litecoind's own reason, in one line

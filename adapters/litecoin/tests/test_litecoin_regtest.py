@@ -16,6 +16,8 @@ import structlog
 from embit import compact
 from embit.script import Script, Witness
 from embit.transaction import Transaction, TransactionInput, TransactionOutput
+from eth_abi import encode as abi_encode
+from eth_utils import keccak
 
 from relayer.contract import ChainAdapter, Source, VerifiedHeader
 from relayer.errors import BrokenLinkError, ConfigError, ProofError, RpcAnswerError, RpcError, VerificationError
@@ -25,7 +27,7 @@ from relayer_litecoin.client import LitecoinLightClient
 from relayer_litecoin.header import Header, bits_to_target
 from relayer_litecoin.network import MAIN, REGTEST
 from relayer_litecoin.payload import MAGIC, DepositPayload
-from relayer_litecoin.source import LitecoinSource, ParsedProof, deposit_id, verify_proof
+from relayer_litecoin.source import LitecoinSource, ParsedProof, deposit_id, deposit_nonce, verify_proof
 from relayer_litecoin.testing import ALPHA, CUSTODY, CUSTODY_ADDRESS, OPERATORS, RECIPIENT, Devnet, LyingTransport
 
 CHAIN_ID = 7001
@@ -102,7 +104,10 @@ async def test_the_client_follows_from_a_checkpoint_and_deposits_are_found_and_p
         contents = await source.block_contents(header)
         lc.check_contents(header, contents)
         (message,) = source.messages(header, contents, ROUTES)
-        assert message.id == deposit_id(CHAIN_ID, bytes.fromhex(txid)) and message.dst_chain == "alpha"
+        assert message.nonce == deposit_nonce(height, int.from_bytes(message.locator, "big"))
+        assert message.id == deposit_id(CHAIN_ID, CUSTODY.script_pubkey[2:], message.nonce) == "0x" + keccak(
+            abi_encode(["uint64", "bytes32", "uint64"], [CHAIN_ID, CUSTODY.script_pubkey[2:], message.nonce])).hex()
+        assert message.dst_chain == "alpha"
         assert message.labels["amount"] == "125000000" and message.labels["tx"] == txid
         version, tx, amount, dst, length = struct.unpack(">B32sQQB", message.body[:50])
         assert (version, tx.hex(), amount, dst, message.body[50:]) == (1, txid, 125_000_000, ALPHA, RECIPIENT)

@@ -1,9 +1,10 @@
 """Receipt and transaction hashes of FISCO BCOS 3.x (the Merkle leaves of ``receiptsRoot`` and
 ``txsRoot``), recomputed from the JSON-RPC objects (FISCO-BCOS ``TarsHashable.h``).
 
-Receipt: ``be32(version) || gasUsed (decimal ASCII) || contractAddress (the string as served) ||
-be32(status) || output || effectiveGasPrice (ASCII, version >= 1 only) || per log: address (the
-string as served) || each topic (32 bytes) || data``, then ``be64(blockNumber)``.
+Receipt: ``be32(version) || gasUsed (decimal ASCII) || contractAddress || be32(status) || output ||
+effectiveGasPrice (ASCII, version >= 1 only) || per log: address || each topic (32 bytes) || data``,
+then ``be64(blockNumber)``; addresses as the node stores them, lowercase hex text without 0x ("" for
+none), whatever prefix or case the JSON shows (as ``evm_proof`` and the EVM-side verifier take them).
 
 Transaction (version 0): ``be32(version) || chainID || groupID || be64(blockLimit) || nonce (the
 string) || to (the string as served) || input || abi``. Versions 1 and 2 append fields that no
@@ -30,14 +31,14 @@ def receipt_hash(receipt: Mapping[str, Any], hasher: Hasher) -> bytes:
     """The hash of a ``getTransactionReceipt`` result. Raises ContentsFormatError."""
     version = _int(receipt, "version")
     parts = [version.to_bytes(4, "big"), _str(receipt, "gasUsed").encode(),
-             _str(receipt, "contractAddress").encode(), _int(receipt, "status").to_bytes(4, "big", signed=True),
+             _address(_str(receipt, "contractAddress")), _int(receipt, "status").to_bytes(4, "big", signed=True),
              _hex(receipt, "output")]
     if version >= 1:
         parts.append(_str(receipt, "effectiveGasPrice").encode())
     for index, log in enumerate(receipt.get("logEntries") or ()):
         if not isinstance(log, Mapping):
             raise ContentsFormatError(f"logEntries[{index}] is not an object")
-        parts.append(_str(log, "address", f"logEntries[{index}].address").encode())
+        parts.append(_address(_str(log, "address", f"logEntries[{index}].address")))
         for t, topic in enumerate(log.get("topics") or ()):
             parts.append(_hex({"t": topic}, "t", f"logEntries[{index}].topics[{t}]", 32))
         parts.append(_hex(log, "data", f"logEntries[{index}].data"))
@@ -56,6 +57,10 @@ def transaction_hash(transaction: Mapping[str, Any], hasher: Hasher) -> bytes:
              _int(transaction, "blockLimit").to_bytes(8, "big", signed=True), _str(transaction, "nonce").encode(),
              _str(transaction, "to").encode(), _hex(transaction, "input"), _str(transaction, "abi").encode()]
     return hasher(b"".join(parts))
+
+
+def _address(text: str) -> bytes:
+    return text.removeprefix("0x").removeprefix("0X").lower().encode()
 
 
 def _int(obj: Mapping[str, Any], key: str) -> int:

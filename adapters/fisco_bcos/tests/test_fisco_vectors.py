@@ -102,3 +102,11 @@ def test_block60_receipt_and_transaction_proofs_verify(fisco_dir: Path) -> None:
     verify_proof(transaction_hash(transaction, keccak256), transaction["txProof"],
                  bytes.fromhex(header["txsRoot"][2:]), keccak256)
     assert receipt["txProof"] == transaction["txProof"]
+
+
+def test_receipt_addresses_hash_as_stored_whatever_the_json_shows(fisco_dir: Path) -> None:
+    receipt = load(fisco_dir, "bcos3_secp_block9_51tx.json")["receipt_with_logs"]
+    log = receipt["logEntries"][0]
+    shown = dict(receipt, logEntries=[dict(log, address="0x" + log["address"].upper())])
+    assert receipt_hash(shown, keccak256) == receipt_hash(receipt, keccak256)
+    assert "0x" + receipt_hash(receipt, keccak256).hex() == receipt["hash"]

@@ -49,8 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="consensus of the chain: a light client plugin of group relayer.light_clients that "
                              "judges seals (first-party: qbft, ibft2, clique; `relayer plugins` lists them)")
     parser.add_argument("--header", type=Path, default=None,
-                        help="JSON file: a block as eth_getBlockByNumber returns it")
-    parser.add_argument("--validators", default=None, help="comma-separated addresses of the set in force")
+                        help="JSON file: a block (or header) as the chain's node returns it "
+                             "(EVM: eth_getBlockByNumber; the plugin of --kind reads it)")
+    parser.add_argument("--validators", default=None,
+                        help="comma-separated ids of the set in force, as the plugin of --kind reads them "
+                             "(EVM: addresses; FISCO BCOS, ChainMaker: node ids)")
     parser.add_argument("--rpc", default=None, help="JSON-RPC URL to fetch the block from (instead of --header)")
     parser.add_argument("--block", default=None, help="block number (decimal or 0x-hex) or tag, with --rpc")
     parser.add_argument("--epoch", type=int, default=None, help="epoch length (default 30000)")

@@ -33,7 +33,7 @@ from relayer.config import Config, load_config
 from relayer.contract import ChainHistory, LightClientFactory, RewindableLightClientFactory
 from relayer.errors import ConfigError, RelayerError, UsageError
 from relayer.logging import configure_logging
-from relayer.store import Rewind, Store, StoredHeader
+from relayer.store import EvidenceKind, Rewind, Store, StoredHeader
 
 __all__ = ["add_parser"]
 
@@ -128,7 +128,7 @@ def _item(store: Store, evidence_id: int) -> dict[str, Any]:
 
 def _plan(config: Config, store: Store, item: dict[str, Any]) -> tuple[dict[str, Any], Rewind | None]:
     """What resolving ``item`` changes: nothing but the halt, or a rewind of its chain."""
-    if item["kind"] != "reorg-below-finality":
+    if item["kind"] != EvidenceKind.REORG_BELOW_FINALITY:
         return {"outcome": "released; the follower resumes from its stored state"}, None
     chain = item["chain"]
     if chain not in config.chains:

@@ -22,7 +22,7 @@ from relayer.errors import BrokenLinkError, MisbehaviourError, VerificationError
 from relayer.faults import fault_point
 from relayer.metrics import Metrics
 from relayer.routes import ChainRuntime
-from relayer.store import Message, Store, StoredHeader
+from relayer.store import EvidenceKind, Message, Store, StoredHeader
 
 log = structlog.get_logger("relayer.follower")
 
@@ -189,14 +189,15 @@ class ChainFollower:
         block = exc.fields.get("block", getattr(exc, "number", -1))
         number = block if isinstance(block, int) and block else -1
         if isinstance(exc, MisbehaviourError):
-            self.store.add_evidence(self.rt.name, number, "conflicting-sealed-headers", exc.evidence_json(),
+            self.store.add_evidence(self.rt.name, number, EvidenceKind.CONFLICTING_SEALED_HEADERS, exc.evidence_json(),
                                     time.time())
             self.metrics.misbehaviour.labels(self.rt.name).set(1)
             log.error("misbehaviour.detected", chain=self.rt.name, block=number, alarm=True,
                       action="relaying from this chain is halted; inform the consortium, keep the evidence; once "
                              "the chain's operators resolved it: relayer evidence resolve ID --reason TEXT")
         elif isinstance(exc, BrokenLinkError) and (accepted is None or number == accepted + 1):
-            self.store.add_evidence(self.rt.name, number, "reorg-below-finality", dict(exc.fields), time.time())
+            self.store.add_evidence(self.rt.name, number, EvidenceKind.REORG_BELOW_FINALITY, dict(exc.fields),
+                                    time.time())
             log.error("reorg.below_finality", chain=self.rt.name, block=number, alarm=True,
                       accepted_hash=exc.fields.get("accepted_hash"), parent_hash=exc.fields.get("parent_hash"),
                       action="a block this relayer took as final was replaced: relaying from this chain is "

@@ -20,6 +20,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,15 @@ APPLICATION_ID = 0x52454C59  # "RELY"
 # An evidence row halts its chain until it has a row in evidence_resolutions (who, when, why);
 # message_attempts keeps every refused attempt and operator retry of a message (its history).
 OPEN_STATES = ("final", "submitted")
+
+
+class EvidenceKind(str, Enum):
+    """Why an evidence row halts its chain (its ``kind``; the follower decides it by the error's type)."""
+
+    CONFLICTING_SEALED_HEADERS = "conflicting-sealed-headers"  # a MisbehaviourError: the validators equivocated
+    REORG_BELOW_FINALITY = "reorg-below-finality"  # a BrokenLinkError at the accepted head: a final block replaced
+
+
 STATES = ("final", "submitted", "included", "confirmed", "delivered-by-peer", "failed")
 
 # The tables of schema version 1: every release up to the one before issue 9 (main at de69b14)
@@ -426,10 +436,13 @@ class Store:
         return json.loads(rows[0][0]) if rows else None
 
     # evidence of misbehaviour -----------------------------------------------------
-    def add_evidence(self, chain: str, number: int, kind: str, detail: dict[str, Any], now: float) -> None:
+    def add_evidence(self, chain: str, number: int, kind: EvidenceKind | str, detail: dict[str, Any],
+                     now: float) -> None:
+        """Keep an evidence row (it halts ``chain`` until resolved). Raises StoreError."""
+        value = kind.value if isinstance(kind, EvidenceKind) else kind
         with self.transaction() as db:
             db.execute("INSERT INTO evidence (chain, number, kind, detail, recorded_at) VALUES (?,?,?,?,?)",
-                       (chain, number, kind, json.dumps(detail, default=_hexify), now))
+                       (chain, number, value, json.dumps(detail, default=_hexify), now))
 
     def evidence(self, *, include_resolved: bool = False) -> list[dict[str, Any]]:
         """Evidence rows, oldest first: only the open ones (those that halt their chain) unless

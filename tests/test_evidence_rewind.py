@@ -16,7 +16,7 @@ import pytest
 from relayer import evidence_cli, plugins
 from relayer.contract import LightClientFactory, RewindableLightClientFactory
 from relayer.errors import UsageError
-from relayer.store import Store, StoredHeader
+from relayer.store import EvidenceKind, Store, StoredHeader
 
 CHAIN_ID = 1001
 
@@ -122,3 +122,16 @@ def test_first_party_capabilities() -> None:
     assert rewound == {**state, "number": 4, "hash": h(4)}  # what resolve wrote before the capability
     assert evm.from_trusted_state("alpha", CHAIN_ID, 0, rewound).head_number == 4
     assert isinstance(Checkpoint, RewindableLightClientFactory) and isinstance(KeepsMore, LightClientFactory)
+
+
+def test_evidence_kinds_are_an_enum_with_the_stored_words(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The follower writes and resolve compares EvidenceKind members; their values are the words rows
+    of every release hold, so old rows keep their meaning."""
+    assert {k.value for k in EvidenceKind} == {"conflicting-sealed-headers", "reorg-below-finality"}
+    store.add_evidence("alpha", 9, EvidenceKind.CONFLICTING_SEALED_HEADERS, {}, now=1.0)
+    store.add_evidence("alpha", 9, EvidenceKind.REORG_BELOW_FINALITY, {}, now=2.0)
+    rows = store.evidence()
+    assert [r["kind"] for r in rows] == ["conflicting-sealed-headers", "reorg-below-finality"]
+    config = SimpleNamespace(chains={"alpha": SimpleNamespace(chain_id=CHAIN_ID, light_client="chk")})
+    detail, rewind = evidence_cli._plan(config, store, rows[0])  # type: ignore[arg-type]
+    assert rewind is None and detail["outcome"].startswith("released")  # only a replaced final block rewinds

@@ -13,6 +13,8 @@ Roles:
 * :class:`LightClient` -- off-chain verifier of one source chain: verifies and accepts headers,
   checks a block's contents against the commitment a message is proven against, saves and
   restores its trusted state, reports misbehaviour. Pure (no I/O), synchronous.
+  Opened only through its :class:`LightClientFactory`; a factory whose state is a plain checkpoint
+  declares :class:`RewindableLightClientFactory`.
 * :class:`Destination` -- what is already delivered, delivering a batch with the light-client
   update it needs, the outcome of a delivery and its confirmation.
 * :class:`UpdatePolicy` -- how the destination's on-chain client of a source is advanced
@@ -22,6 +24,9 @@ Roles:
   routes into it, endpoint health, close).
 * :class:`FamilyConfig` -- the family's own options of a chain (``[chains.NAME.ADAPTER]``), validated by
   the family with the core's key-path errors (``relayer.config_schema``).
+* :class:`ChainHistory` -- which blocks a chain has, for ``relayer evidence resolve``;
+  :class:`MessageDescriber` -- a message's body and locator in the family's words (:class:`MessageView`),
+  for ``relayer messages``. Both are read by operator commands, outside the daemon.
 * :class:`PolicyHost` -- not a plugin role: what the core lends update policies (the store's
   headers and set changes, turn-taking, attestations of peers, sending through the operator's account).
 

@@ -43,8 +43,9 @@ class Devnet:
         return list(self.call("generatetoaddress", blocks, self.miner))
 
     def mine_empty(self) -> str:
-        """One block holding no mempool transaction (its coinbase only)."""
-        return str(self.call("generateblock", self.miner, [])["hash"])
+        """One block holding no mempool transaction (its coinbase only), paying a fresh address so it is never
+        the very block a reorg just invalidated (same parent, coinbase and second)."""
+        return str(self.call("generateblock", self.call("getnewaddress"), [])["hash"])
 
     def pay(self, outputs: list[dict[str, Any]]) -> str:
         """A wallet transaction with these outputs (``{address: amount}`` or ``{"data": hex}``), sent; its txid."""

@@ -14,6 +14,8 @@ COMPILE = REPO / "adapters" / "evm" / "build" / "compile.mjs"
 ARTIFACTS = REPO / "adapters" / "evm" / "artifacts"
 EXPECTED = {"Bridge", "CommitteeLightClient", "ILightClient", "MPTHarness", "QbftLightClient", "TestToken",
             "WrappedToken",
+            # FISCO BCOS sources (contracts/verifiers/)
+            "FiscoBcosReceiptVerifier", "FiscoBcosSealCheck",
             # test-only attackers (contracts/test/Hostile.sol)
             "HookToken", "ReentrantLocker", "RefusingRecipient", "GasBurner",
             # message layer (contracts/messaging/) and its test handlers (contracts/test/MsgRecipients.sol)

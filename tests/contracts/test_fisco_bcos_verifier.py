@@ -20,12 +20,12 @@ from typing import Any
 import eth_abi
 import pytest
 from eth_utils import keccak
-from relayer_fisco_bcos import evm_proof as ep
 
 from adapters.evm import committee as cm
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode
 from relayer.errors import ContractRevert
+from relayer_fisco_bcos import evm_proof as ep
 
 VERIFIER = "FiscoBcosReceiptVerifier"
 SEAL_CHECK = "FiscoBcosSealCheck"
@@ -194,8 +194,11 @@ def test_the_real_receipt_of_block_9_yields_its_log(env: Env) -> None:
 
 
 # ---------------------------------------------------------------------- MessageSent receipts
+ENVELOPE = "(uint8,uint8,uint64,uint64,bytes32,bytes32,uint64,bytes32,bytes32,uint64,uint64,uint8,bytes)"
+
+
 def envelope(nonce: int) -> bytes:
-    return eth_abi.encode(["(uint8,uint8,uint64,uint64,bytes32,bytes32,uint64,bytes32,bytes32,uint64,uint64,uint8,bytes)"],
+    return eth_abi.encode([ENVELOPE],
                           [(1, 0, nonce, FISCO_CHAIN, bytes(12) + bytes.fromhex(SOURCE_LAYER[2:]), filler("sender"),
                             31337, filler("destination layer"), filler("recipient"), 200_000, 0, 1, b"hello")])
 

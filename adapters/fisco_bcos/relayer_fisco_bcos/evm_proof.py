@@ -95,17 +95,18 @@ def receipt_tuple(receipt: Mapping[str, Any]) -> tuple[Any, ...]:
 def receipt_preimage(fields: tuple[Any, ...]) -> bytes:
     """The bytes the 3.x receipt hash covers, for a ``receipt_tuple``."""
     version, gas, contract, status, output, price, logs, number = fields
-    out = version.to_bytes(4, "big", signed=True) + gas + contract + status.to_bytes(4, "big", signed=True) + output
+    out = bytes(version.to_bytes(4, "big", signed=True) + gas + contract)
+    out += status.to_bytes(4, "big", signed=True) + output
     if version >= 1:
         out += price
     for address, topics, data in logs:
         out += address + b"".join(topics) + data
-    return out + number.to_bytes(8, "big")
+    return bytes(out + number.to_bytes(8, "big"))
 
 
 def receipt_hash(receipt: Mapping[str, Any]) -> bytes:
     """The 3.x (keccak256) hash of a receipt JSON: the Merkle leaf the verifier recomputes."""
-    return keccak(receipt_preimage(receipt_tuple(receipt)))
+    return bytes(keccak(receipt_preimage(receipt_tuple(receipt))))
 
 
 def merkle_proof(receipt: Mapping[str, Any]) -> list[bytes]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from relayer.contract import RouteRef, VerifiedHeader
-from relayer.errors import BrokenLinkError
+from relayer.errors import BrokenLinkError, VerificationError
 from relayer.follower import ChainFollower, ReceiptCache
 from relayer.metrics import Metrics
 from relayer.routes import ChainRuntime, Route
@@ -21,7 +21,7 @@ from relayer.store import Store
 from relayer_litecoin.adapter import LitecoinAdapter, LitecoinConfig
 from relayer_litecoin.client import LitecoinLightClient
 from relayer_litecoin.network import REGTEST
-from relayer_litecoin.testing import ALPHA, CUSTODY, Devnet
+from relayer_litecoin.testing import ALPHA, CUSTODY, Devnet, LyingTransport
 
 CHAIN_ID = 7001
 CONFIRMATIONS = 2
@@ -83,6 +83,57 @@ async def test_the_cores_follower_records_deposits_restarts_and_halts_on_a_deep_
         (evidence,) = store.evidence()
         assert evidence["kind"] == "reorg-below-finality" and evidence["number"] == height + 3
         assert restored.head_number == height + 2
+    finally:
+        store.close()
+        await adapter.aclose()
+
+
+async def test_an_orphaned_deposit_is_never_recorded_and_a_lying_node_records_nothing(devnet: Devnet,
+                                                                                     tmp_path: Path) -> None:
+    adapter = LitecoinAdapter.connect("ltc", CHAIN_ID, (devnet.node.url,), LitecoinConfig(REGTEST, CUSTODY))
+    store = Store(tmp_path / "state.db")
+    try:
+        start = int(devnet.node.call("getblockcount"))
+        lc = LitecoinLightClient.from_options("ltc", CHAIN_ID, CONFIRMATIONS, {"network": "regtest"})
+        watcher = follower(devnet, adapter, store, lc, start)
+        txid = devnet.deposit(Decimal("1"))
+        (orphan,) = devnet.mine(1)  # the deposit's block, not final (2 confirmations needed)
+        head = int(devnet.node.call("getblockcount"))
+        assert lc.final_number(head) < devnet.height_of(txid)
+        devnet.node.call("invalidateblock", orphan)  # orphaned before it was final
+        for _ in range(1 + CONFIRMATIONS):
+            devnet.mine_empty()
+        head = int(devnet.node.call("getblockcount"))
+        await watcher.scan(start, lc.final_number(head))
+        assert store.messages(route=("ltc", "alpha")) == [], "an orphaned deposit was recorded"
+
+        # a node that alters a transaction of a block it serves: refused, nothing recorded
+        devnet.node.call("reconsiderblock", orphan)  # it has less work: the chain stays as it is
+        devnet.mine(1 + CONFIRMATIONS)  # the deposit, back in the mempool, is mined again and becomes final
+        height = devnet.height_of(txid)
+
+        def altered(method: str, params: list[Any], result: Any) -> Any:
+            return result.replace(CUSTODY.script_pubkey.hex(), "0020" + "11" * 32) if method == "getblock" else result
+
+        lying = LitecoinAdapter.connect("ltc", CHAIN_ID, (devnet.node.url,), LitecoinConfig(REGTEST, CUSTODY),
+                                        transport=LyingTransport(altered))
+        try:
+            cursor, accepted = store.cursor("ltc"), lc.head_number
+            assert accepted is not None
+            with pytest.raises(VerificationError):
+                await follower(devnet, lying, store, lc, start).scan(accepted + 1, height)
+            assert store.cursor("ltc") == cursor and store.messages(route=("ltc", "alpha")) == []
+        finally:
+            await lying.aclose()
+        # the refused scan stored nothing: a client restored from the stored state (as at the next start)
+        # scans the honest node and records the deposit
+        saved = store.light_client_state("ltc")
+        assert saved is not None
+        restored = LitecoinLightClient.from_trusted_state("ltc", CHAIN_ID, CONFIRMATIONS, saved)
+        assert restored.head_number is not None
+        await follower(devnet, adapter, store, restored, start).scan(restored.head_number + 1, height)
+        (message,) = store.messages(route=("ltc", "alpha"))
+        assert message.labels["tx"] == txid and message.block_number == height
     finally:
         store.close()
         await adapter.aclose()

@@ -16,6 +16,7 @@ from relayer.contract import RouteRef, VerifiedHeader
 from relayer.errors import BrokenLinkError, VerificationError
 from relayer.follower import ChainFollower, ReceiptCache
 from relayer.metrics import Metrics
+from relayer.plugins import HISTORY_GROUP, load
 from relayer.routes import ChainRuntime, Route
 from relayer.store import Store
 from relayer_litecoin.adapter import LitecoinAdapter, LitecoinConfig
@@ -83,6 +84,17 @@ async def test_the_cores_follower_records_deposits_restarts_and_halts_on_a_deep_
         (evidence,) = store.evidence()
         assert evidence["kind"] == "reorg-below-finality" and evidence["number"] == height + 3
         assert restored.head_number == height + 2
+
+        # what relayer evidence resolve asks the chain (the family's relayer.chain_history hook)
+        history = load(HISTORY_GROUP, "litecoin", key="chains.ltc.adapter")(devnet.node.url)
+        try:
+            stored = store.header("ltc", height + 2)
+            assert stored is not None
+            assert history.block_hash(height) == "0x" + devnet.node.call("getblockhash", height)
+            assert history.block_hash(height + 2) != stored.hash, "the replaced block is still the chain's"
+            assert history.block_hash(history.head_number() + 1) is None
+        finally:
+            history.close()
     finally:
         store.close()
         await adapter.aclose()

@@ -3,16 +3,20 @@
 #   promtool         (Debian package "prometheus")  - checks deploy/prometheus/*.yml
 #   systemd-analyze  (Debian package "systemd")     - checks deploy/relayer.service
 #   litecoind        (Debian package "litecoind")   - the Litecoin family's regtest node (adapters/litecoin)
+#   initdb, postgres (Debian package "postgresql")  - the PostgreSQL store's tests (tests/pg_server.py); Debian
+#                    keeps them in /usr/lib/postgresql/VERSION/bin, off PATH, and creates the system user
+#                    "postgres" the tests run the server as when they run as root
 # Idempotent and quiet: does nothing when every tool is already there. Installs only when
 # running as root with apt-get available; otherwise prints what is missing and exits 0, so
 # that `make setup` still works for a developer without root (the tests that need the tools
 # then fail, saying what to install).
 set -euo pipefail
 
-declare -A PACKAGE_OF=([promtool]=prometheus [systemd-analyze]=systemd [litecoind]=litecoind)
+declare -A PACKAGE_OF=([promtool]=prometheus [systemd-analyze]=systemd [litecoind]=litecoind [initdb]=postgresql)
+has() { command -v "$1" >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/$1" >/dev/null; }
 missing=()
 for tool in "${!PACKAGE_OF[@]}"; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("${PACKAGE_OF[$tool]}")
+    has "$tool" || missing+=("${PACKAGE_OF[$tool]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
@@ -24,7 +28,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 out=$(mktemp)
 # --no-install-recommends: only promtool is wanted, not the node exporter and friends.
-# policy-rc.d 101: do not start the Prometheus server the package ships, if an init runs.
+# policy-rc.d 101: do not start the Prometheus or PostgreSQL server the packages ship, if an init runs.
 policy=/usr/sbin/policy-rc.d
 own_policy=0
 if [ ! -e "$policy" ]; then
@@ -43,6 +47,6 @@ if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${m
     exit 1
 fi
 for tool in "${!PACKAGE_OF[@]}"; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "ensure-tools: $tool still missing after install" >&2; exit 1; }
+    has "$tool" || { echo "ensure-tools: $tool still missing after install" >&2; exit 1; }
 done
 echo "ensure-tools: installed ${missing[*]}"

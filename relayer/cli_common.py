@@ -18,7 +18,7 @@ def open_store(config: Config) -> closing[Store]:
     Log lines (``store.migrated`` when this is the first open by a newer release) go to stderr
     as JSON: stdout is the command's own output (``--json`` documents)."""
     configure_logging("info", json=True, stream=sys.stderr)
-    return closing(Store(config.operator.state_dir / "relayer.db"))
+    return closing(Store(config.store_location(), pool_size=config.store.pool_size))
 
 
 def login_name() -> str:

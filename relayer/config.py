@@ -143,6 +143,18 @@ class OperatorConfig:
 
 
 @dataclass(frozen=True)
+class StoreConfig:
+    """Where the state lives: ``url`` a PostgreSQL database (``postgresql://...``, shared by the processes
+    of one operator) or None for the SQLite file ``relayer.db`` in ``operator.state_dir``; ``pool_size``:
+    connections per process; ``lease_ttl``: seconds a process holds a unit of exclusive work (a destination's
+    submitter, a source's follower) without renewing it before another process may take it over."""
+
+    url: str | None = None
+    pool_size: int = 4
+    lease_ttl: float = 15.0
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     """Log level (one of ``LOG_LEVELS``)."""
 
@@ -161,6 +173,11 @@ class Config:
     routes: tuple[RouteConfig, ...]
     #: Keys read from the place an older release wrote them (see log_deprecations).
     deprecations: tuple[ConfigWarning, ...] = ()
+    store: StoreConfig = StoreConfig()
+
+    def store_location(self) -> Path | str:
+        """What relayer.store.Store opens: ``store.url``, else ``operator.state_dir``/relayer.db."""
+        return self.store.url or self.operator.state_dir / "relayer.db"
 
     def chain(self, name: str) -> ChainConfig:
         """The chain named ``name``; raises ConfigError (key ``chains.NAME``) if none is configured."""
@@ -422,7 +439,8 @@ def _not_member(address: Address) -> str:
 # ---------------------------------------------------------------- sections
 
 
-_ROOT_KEYS = ("operator", "logging", "committee", "chains", "routes")
+_ROOT_KEYS = ("operator", "logging", "committee", "chains", "routes", "store")
+_STORE_KEYS = ("url", "pool_size", "lease_ttl")
 _OPERATOR_KEYS = ("name", "key_file", "password_file", "state_dir", "api_listen", "submit")
 _COMMITTEE_KEYS = ("threshold", "grace_period", "members", "epoch")
 _MEMBER_KEYS = ("name", "address", "api")
@@ -462,14 +480,16 @@ def _analyse_into(report: Report, data: Any, path: Path, *, decrypt: bool) -> tu
     operator = _operator(root.table("operator", _OPERATOR_KEYS, example="an [operator] table"), path.parent,
                          decrypt=decrypt)
     logging = _logging(root.table("logging", ("level",)))
+    store = _store(root.table("store", _STORE_KEYS))
     committee = _committee(root.table("committee", _COMMITTEE_KEYS, example="a [committee] table"))
     chains = _chains(root)
     routes = _routes(root, _chain_names(data))
     _check_identity(report, operator, committee)
     config = operator.config
-    if report.errors or config is None or logging is None or committee is None or chains is None or routes is None:
+    if (report.errors or config is None or logging is None or committee is None or chains is None or routes is None
+            or store is None):
         return None, report.errors
-    return Config(path, config, logging, committee, chains, routes, tuple(report.warnings)), []
+    return Config(path, config, logging, committee, chains, routes, tuple(report.warnings), store=store), []
 
 
 def _operator(t: Table | None, base: Path, *, decrypt: bool) -> _Operator:
@@ -502,6 +522,32 @@ def _key_address(t: Table, key_file: Path, password_file: Path | None, *, decryp
     for problem in problems:
         t.report.add(problem.key, problem.message)
     return address
+
+
+def _store(t: Table | None) -> StoreConfig | None:
+    if t is None:
+        return None
+    url = t.get("url", _database_url) if "url" in t.data else None
+    pool_size = t.get("pool_size", integer_in(1, 64), 4)
+    lease_ttl = t.get("lease_ttl", number_in(2, 3600), 15.0)
+    if ("url" in t.data and url is None) or pool_size is None or lease_ttl is None:
+        return None
+    return StoreConfig(url, pool_size, float(lease_ttl))
+
+
+def _database_url(value: Any) -> str:
+    """A PostgreSQL connection URL (not echoed: it may hold a password); raises Invalid."""
+    from relayer.store_postgres import describe, is_postgresql  # psycopg: only for configurations that name it
+
+    text = _expand(string_value(value)).strip()
+    if not is_postgresql(text):
+        raise Invalid("expected a postgresql:// URL such as postgresql://relayer@db.example:5432/relayer "
+                      "(leave store.url out for the SQLite file in operator.state_dir)")
+    try:
+        describe(text)
+    except ValueError as exc:
+        raise Invalid(f"not a valid PostgreSQL URL: {exc}") from None
+    return text
 
 
 def _logging(t: Table | None) -> LoggingConfig | None:

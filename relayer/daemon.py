@@ -66,10 +66,11 @@ def run_from_config_file(path: Path) -> int:
             if config_error is not None:
                 raise config_error  # noqa: B904 - the group only wraps it
             raise
+        action = (f"check free disk space, file-size limits (ulimit -f) and permissions of "
+                  f"{config.operator.state_dir}, or move a corrupt file away" if config.store.url is None else
+                  "check store.url: that the PostgreSQL server runs and is reachable, and the user may log in")
         log.error("daemon.store_failed", error=str(store_error),
-                  action=f"check free disk space, file-size limits (ulimit -f) and permissions of "
-                         f"{config.operator.state_dir}, or move a corrupt file away; the relayer resumes "
-                         f"where it stopped once the state database is usable")
+                  action=action + "; the relayer resumes where it stopped once the state database is usable")
         return 1
     return 0
 
@@ -92,7 +93,7 @@ class Daemon:
     def __init__(self, config: Config, account: LocalAccount, notifier: Notifier | None = None) -> None:
         self.config = config
         self.account = account
-        self.store = Store(config.operator.state_dir / "relayer.db")
+        self.store = Store(config.store_location(), pool_size=config.store.pool_size)
         self.cache = ReceiptCache()
         self.metrics = Metrics()
         self.metrics.count_store_reads(self.store)

@@ -122,7 +122,7 @@ def _item(store: Store, evidence_id: int) -> dict[str, Any]:
     item = store.evidence_item(evidence_id)
     if item is None:
         known = [e["id"] for e in store.evidence(include_resolved=True)]
-        raise UsageError(f"no evidence {evidence_id} in {store.path} (known: {known or 'none'})")
+        raise UsageError(f"no evidence {evidence_id} in {store.where} (known: {known or 'none'})")
     return item
 
 

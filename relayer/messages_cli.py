@@ -190,7 +190,7 @@ def _summary(m: Message, shown: MessageView) -> dict[str, Any]:
 def _message(store: Store, message_id: str) -> Message:
     m = store.message(message_id.lower()) or store.message(message_id)
     if m is None:
-        raise UsageError(f"no message {message_id} in {store.path} (relayer messages list shows the ids)")
+        raise UsageError(f"no message {message_id} in {store.where} (relayer messages list shows the ids)")
     return m
 
 

@@ -1,15 +1,18 @@
-"""Durable relayer state in SQLite (WAL): cursors, verified headers, messages, attestations
-and the signed-transaction journal.
+"""Durable relayer state in SQLite (WAL), or in PostgreSQL (``store.url``, relayer.store_postgres):
+cursors, verified headers, messages, attestations and the signed-transaction journal.
 
-Every state change that must survive a crash happens in one SQLite transaction together
-with whatever made it necessary (a message and the cursor that moved past it; a signed
-transaction and the messages it carries). Calls are synchronous and short (sub-millisecond
-on local disk); they are made from trio tasks without a thread hop and are not cancellable.
+Every state change that must survive a crash happens in one transaction together with whatever
+made it necessary (a message and the cursor that moved past it; a signed transaction and the
+messages it carries). Calls are synchronous and short (sub-millisecond on local disk, a round trip
+or two to PostgreSQL); they are made from trio tasks without a thread hop (the chain families'
+Destination calls the journal synchronously) and are not cancellable. The methods are thread-safe.
 
-The schema carries its version (``PRAGMA user_version``) and is built and upgraded only by
-``MIGRATIONS``, in order, one transaction per step: a file of an older release is migrated at
-open (``store.migrated``, a copy kept beside it), one of a newer release or of another
-application is refused (StoreRefused). A message is kept as its envelope: ids, route, nonce,
+Both backends run the same SQL (written in SQLite's dialect; relayer.store_dialect spells it for
+PostgreSQL). The schema carries its version (SQLite: ``PRAGMA user_version``; PostgreSQL: the
+table ``relayer_schema``) and is built and upgraded only by ``MIGRATIONS``, in order, one
+transaction per step: a database of an older release is migrated at open (``store.migrated``; a
+SQLite file's copy kept beside it), one of a newer release or of another application is refused
+(StoreRefused). A message is kept as its envelope: ids, route, nonce,
 block, an opaque ``body`` and ``locator`` (what they hold is the chain family's business).
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +33,8 @@ import structlog
 
 from relayer import store_legacy
 from relayer.errors import StoreError, StoreRefused
+from relayer.store_dialect import Db
+from relayer.store_postgres import PostgresBackend, is_postgresql
 from relayer.types import Envelope, MessageId
 
 log = structlog.get_logger("relayer.store")
@@ -105,19 +111,19 @@ class Migration:
 
     version: int
     summary: str
-    apply: Callable[[sqlite3.Connection], None]
+    apply: Callable[[Db], None]
 
 
-def _run_sql(sql: str) -> Callable[[sqlite3.Connection], None]:
+def _run_sql(sql: str) -> Callable[[Db], None]:
     """A migration step made of SQL statements (no ``;`` inside literals), run one by one."""
-    def apply(db: sqlite3.Connection) -> None:
+    def apply(db: Db) -> None:
         for statement in (s.strip() for s in sql.split(";")):
             if statement:
                 db.execute(statement)
     return apply
 
 
-def _neutral_messages(db: sqlite3.Connection) -> None:
+def _neutral_messages(db: Db) -> None:
     """Version 2: a message is kept as its envelope. The columns kind, tx_hash, tx_index,
     log_index, token, sender, recipient and amount (every row of version 1 is an EVM bridge
     transfer) become its opaque ``body`` and ``locator`` in the EVM family's encodings, and
@@ -145,7 +151,7 @@ def _neutral_messages(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX messages_open ON messages (dst_chain, state, src_chain, block_number)")
 
 
-def _neutral_names(db: sqlite3.Connection) -> None:
+def _neutral_names(db: Db) -> None:
     """Version 3: no chain family's names in the tables. A header's ``receipts_root`` and ``rlp`` are
     its ``commitment`` and ``encoded`` form (relayer.contract.VerifiedHeader); what a delivery and a
     transaction cost (``gas_used``) is their ``cost``; an attestation is kept as the record its update
@@ -243,12 +249,30 @@ class JournalTx:
 class Store:
     """The state database of one operator. Raises StoreError when it cannot be used."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path | str, *, pool_size: int = 4) -> None:
+        """Open (creating or migrating) the SQLite file at ``path``, or the PostgreSQL database a
+        ``postgresql://`` URL names (through a pool of at most ``pool_size`` connections). Raises
+        StoreError when it cannot be reached or used, StoreRefused when it is not ours to use."""
         self.reads = 0  # queries answered by _rows (a plain int: free; exported as relayer_store_reads_total)
+        self._lock = threading.RLock()  # one SQLite connection, used by one thread at a time
+        self._pg: PostgresBackend | None = None
+        if isinstance(path, str) and is_postgresql(path):
+            self.backend = "postgresql"
+            self._pg = PostgresBackend(path, pool_size=pool_size)
+            self.where = self._pg.where
+            try:
+                self._init_postgresql(self._pg)
+            except BaseException:
+                self._pg.close()
+                raise
+            return
+        self.backend = "sqlite"
+        path = Path(path)
+        self.path = path
+        self.where = str(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
+            self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open state database: {exc}; check that the folder exists and "
                              f"is writable by the relayer's user", path=str(path)) from exc
@@ -261,6 +285,32 @@ class Store:
                 raise StoreError(f"cannot use state database: {exc}; move the file away or fix "
                                  f"the permissions", path=str(path)) from exc
             raise
+
+    def _init_postgresql(self, pg: PostgresBackend) -> None:
+        """Create the schema in an empty database or bring an older one to SCHEMA_VERSION, by the
+        same MIGRATIONS as a SQLite file (each step in one transaction holding the migration lock).
+        Raises StoreRefused for a database holding other tables or written by a newer release."""
+        with pg.transaction(schema=True) as db:
+            app_id, version, objects = pg.header(db)
+        if app_id != APPLICATION_ID and objects:
+            raise StoreRefused("store.url: this database holds tables that are not a relayer's state; give "
+                               "the relayer a database of its own", path=self.where)
+        if version > SCHEMA_VERSION:
+            raise StoreRefused(f"store.url: the state database has schema version {version}, written by a "
+                               f"newer relayer release; this one reads version {SCHEMA_VERSION} at most: run "
+                               f"the newer release", path=self.where)
+        pending = [m for m in MIGRATIONS if m.version > version]
+        for group in ([pending] if not objects else [[m] for m in pending]):
+            with pg.transaction(schema=True) as db:
+                _, now_at, now_objects = pg.header(db)
+                todo = [m for m in group if m.version > now_at] if now_objects else group
+                for migration in todo:
+                    migration.apply(db)
+                if todo:
+                    pg.set_version(db, APPLICATION_ID, todo[-1].version)
+        if objects and pending:
+            log.info("store.migrated", path=self.where, from_version=version, to_version=SCHEMA_VERSION,
+                     steps=[m.summary for m in pending], backup=None)
 
     def _init_schema(self) -> None:
         """Create the schema in a new file, or bring an older one to SCHEMA_VERSION.
@@ -339,27 +389,35 @@ class Store:
         return target
 
     def close(self) -> None:
-        self._db.close()
+        if self._pg is not None:
+            self._pg.close()
+        else:
+            self._db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write; raises StoreError when the disk refuses it (nothing is half-written).
+    def transaction(self) -> Iterator[Db]:
+        """One atomic write; raises StoreError when the database refuses it (nothing is half-written).
 
         A failed statement or COMMIT rolls the whole transaction back (SQLite may already have
         done so itself after an I/O error); the StoreError names the original failure.
         """
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.DatabaseError as exc:
-            raise self._write_failed(exc) from exc
-        try:
-            yield self._db
-            self._db.execute("COMMIT")
-        except BaseException as exc:
-            self._rollback()
-            if isinstance(exc, sqlite3.DatabaseError):
+        if self._pg is not None:
+            with self._pg.transaction() as pg:
+                yield pg
+            return
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
                 raise self._write_failed(exc) from exc
-            raise
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback()
+                if isinstance(exc, sqlite3.DatabaseError):
+                    raise self._write_failed(exc) from exc
+                raise
 
     def _rollback(self) -> None:
         """Roll back the open transaction, if SQLite has not already done so; never raises."""
@@ -374,10 +432,13 @@ class Store:
         reason = f"{exc} ({code})" if code and code != "SQLITE_ERROR" else str(exc)
         return StoreError(f"state database write failed: {reason}", path=str(self.path))
 
-    def _rows(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+    def _rows(self, sql: str, *args: Any) -> list[Any]:
         self.reads += 1
+        if self._pg is not None:
+            return self._pg.rows(sql, args)
         try:
-            return self._db.execute(sql, args).fetchall()
+            with self._lock:
+                return self._db.execute(sql, args).fetchall()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"state database read failed: {exc}", path=str(self.path)) from exc
 
@@ -409,12 +470,14 @@ class Store:
         new: list[Message] = []
         with self.transaction() as db:
             for number in validator_changes:
-                db.execute("INSERT OR IGNORE INTO validator_changes VALUES (?,?,?)", (chain, number, now))
+                db.execute("INSERT INTO validator_changes VALUES (?,?,?) ON CONFLICT DO NOTHING", (chain, number, now))
             if light_client_state is not None:
                 db.execute("INSERT INTO light_clients VALUES (?,?) ON CONFLICT(chain) DO UPDATE SET "
                            "state=excluded.state", (chain, json.dumps(light_client_state, default=_hexify)))
             for h in headers:
-                db.execute("INSERT OR REPLACE INTO headers VALUES (?,?,?,?,?,?,?)",
+                db.execute("INSERT INTO headers VALUES (?,?,?,?,?,?,?) ON CONFLICT (chain, number) DO UPDATE SET "
+                           "hash=excluded.hash, parent_hash=excluded.parent_hash, commitment=excluded.commitment, "
+                           "timestamp=excluded.timestamp, encoded=excluded.encoded",
                            (h.chain, h.number, h.hash, h.parent_hash, h.commitment, h.timestamp, h.encoded))
             for m in messages:
                 if _insert_message(db, m):
@@ -462,7 +525,7 @@ class Store:
         ``detail`` (returned). Raises StoreError (also when the row is already resolved)."""
         with self.transaction() as db:
             if db.execute("SELECT 1 FROM evidence_resolutions WHERE evidence_id=?", (evidence_id,)).fetchone():
-                raise StoreError(f"evidence {evidence_id} is already resolved", path=str(self.path))
+                raise StoreError(f"evidence {evidence_id} is already resolved", path=self.where)
             if rewind is not None:
                 detail = {**detail, "set_aside": _rewind(db, rewind)}
             db.execute("INSERT INTO evidence_resolutions VALUES (?,?,?,?,?)",
@@ -652,7 +715,7 @@ _EVIDENCE_SQL = ("SELECT e.*, r.resolved_at, r.resolved_by, r.reason, r.detail A
                  "FROM evidence e LEFT JOIN evidence_resolutions r ON r.evidence_id = e.id")
 
 
-def _evidence(row: sqlite3.Row) -> dict[str, Any]:
+def _evidence(row: Any) -> dict[str, Any]:
     data = dict(row)
     resolution = None
     if data["resolved_at"] is not None:
@@ -662,12 +725,12 @@ def _evidence(row: sqlite3.Row) -> dict[str, Any]:
             "detail": json.loads(data["detail"]), "recorded_at": data["recorded_at"], "resolution": resolution}
 
 
-def _rewind(db: sqlite3.Connection, r: Rewind) -> list[dict[str, Any]]:
+def _rewind(db: Db, r: Rewind) -> list[dict[str, Any]]:
     """Drop what ``r.chain`` had above the anchor; returns the undelivered messages it set aside."""
     number = r.anchor.number
     undelivered = "src_chain=? AND block_number>? AND state NOT IN ('included','confirmed','delivered-by-peer')"
     set_aside = [{k: row[k] for k in row.keys()}
-                 for row in db.execute(f"SELECT * FROM messages WHERE {undelivered}", (r.chain, number))]
+                 for row in db.execute(f"SELECT * FROM messages WHERE {undelivered}", (r.chain, number)).fetchall()]
     db.execute(f"DELETE FROM messages WHERE {undelivered}", (r.chain, number))
     db.execute("DELETE FROM headers WHERE chain=? AND number>?", (r.chain, number))
     db.execute("DELETE FROM attestations WHERE src_chain_id=? AND number>?", (r.chain_id, number))
@@ -678,7 +741,7 @@ def _rewind(db: sqlite3.Connection, r: Rewind) -> list[dict[str, Any]]:
     return set_aside
 
 
-def _attempt(db: sqlite3.Connection, message_id: str, now: float, outcome: str, reason: str | None,
+def _attempt(db: Db, message_id: str, now: float, outcome: str, reason: str | None,
              tx: str | None = None) -> None:
     db.execute("INSERT INTO message_attempts VALUES (?,?,?,?,?)", (message_id, now, outcome, reason, tx))
 
@@ -689,26 +752,26 @@ def _hexify(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__}")
 
 
-def _insert_message(db: sqlite3.Connection, m: Message) -> bool:
+def _insert_message(db: Db, m: Message) -> bool:
     cur = db.execute(
-        "INSERT OR IGNORE INTO messages (id, src_chain, dst_chain, nonce, block_number, block_hash, body, locator,"
-        " labels, state, final_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO messages (id, src_chain, dst_chain, nonce, block_number, block_hash, body, locator,"
+        " labels, state, final_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
         (m.id, m.src_chain, m.dst_chain, m.nonce, m.block_number, m.block_hash, m.body, m.locator,
          json.dumps(dict(m.labels)), m.state, m.final_at, m.final_at))
     return cur.rowcount == 1
 
 
-def _insert_attestation(db: sqlite3.Connection, a: dict[str, Any]) -> None:
-    db.execute("INSERT OR IGNORE INTO attestations VALUES (?,?,?,?,?)",
+def _insert_attestation(db: Db, a: dict[str, Any]) -> None:
+    db.execute("INSERT INTO attestations VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
                (a["src_chain_id"], a["dst_chain_id"], a["number"], a["epoch"], json.dumps(a, default=_hexify)))
 
 
-def _record(row: sqlite3.Row) -> dict[str, Any]:
+def _record(row: Any) -> dict[str, Any]:
     record: dict[str, Any] = json.loads(row["record"])
     return record
 
 
-def _message(row: sqlite3.Row) -> Message:
+def _message(row: Any) -> Message:
     data = dict(row)
     data.pop("updated_at", None)
     data.pop("retry_at", None)
@@ -716,7 +779,7 @@ def _message(row: sqlite3.Row) -> Message:
     return Message(**data)
 
 
-def _journal(row: sqlite3.Row) -> JournalTx:
+def _journal(row: Any) -> JournalTx:
     return JournalTx(hash=row["hash"], chain=row["chain"], nonce=row["nonce"], raw=row["raw"],
                      state=row["state"], message_ids=tuple(json.loads(row["message_ids"])),
                      created_at=row["created_at"])

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pg_server import PgServer, pg_server_session
 
 from relayer.devnet import network
 from relayer.devnet.anvil import AnvilNode, start_anvil, stop_anvil
@@ -70,3 +71,25 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield root
     finally:
         network.down(root, report=lambda line: None)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One real PostgreSQL server (tests/pg_server.py) for the session; fails saying what to install
+    when Debian's postgresql is missing."""
+    yield from pg_server_session()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """The URL of a new empty database on the session's PostgreSQL server."""
+    return pg_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where a store test keeps its state: a SQLite file, then a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "relayer.db"
+    server: PgServer = request.getfixturevalue("pg_server")
+    return server.create_database()

@@ -496,3 +496,94 @@ def _events(path: Path, start: int) -> list[dict[str, Any]]:
         f.seek(start)
         text = f.read().decode(errors="replace")
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+# ---------------------------------------------------------------------- the same migrations on PostgreSQL
+
+def pg_schema(url: str) -> tuple[tuple[int, int], dict[str, list[str]]]:
+    """(application id, version) of a PostgreSQL state database and its tables' columns."""
+    import psycopg
+    with psycopg.connect(url) as conn:
+        header = conn.execute("SELECT application_id, version FROM relayer_schema").fetchone()
+        columns: dict[str, list[str]] = {}
+        for table, column in conn.execute("SELECT table_name, column_name FROM information_schema.columns WHERE "
+                                          "table_schema = current_schema() ORDER BY table_name, ordinal_position"):
+            columns.setdefault(table, []).append(column)
+    assert header is not None
+    return (header[0], header[1]), columns
+
+
+def test_a_postgresql_database_is_created_at_the_latest_version_with_the_same_tables(
+        pg_url: str, tmp_path: Path, events: list[dict[str, Any]]) -> None:
+    Store(pg_url).close()
+    Store(pg_url).close()  # a second open has nothing to do
+    header, columns = pg_schema(pg_url)
+    assert header == (store_module.APPLICATION_ID, SCHEMA_VERSION)
+    sqlite_tables = store_module._expected_shape(SCHEMA_VERSION)["tables"]
+    assert {t: [c[0] for c in cols] for t, cols in sqlite_tables.items()} == {
+        t: cols for t, cols in columns.items() if t != "relayer_schema"}
+    assert not [e for e in events if e["event"] == "store.migrated"]
+
+
+def test_an_older_postgresql_database_is_migrated_by_the_same_steps(pg_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                                     events: list[dict[str, Any]]) -> None:
+    with monkeypatch.context() as patched:
+        _steps_upto(patched, 2)
+        store = Store(pg_url)
+        with store.transaction() as db:
+            db.execute("INSERT INTO headers VALUES (?,?,?,?,?,?,?)",
+                       ("alpha", 7, "0x07", "0x06", "0x" + "ee" * 32, 1700, "0xf9"))
+            db.execute("INSERT INTO attestations VALUES (?,?,?,?,?,?,?,?)",
+                       (1, 2, 7, 0, "0x07", "0x" + "ee" * 32, "0xsigner", "0xsig"))
+        store.close()
+    assert pg_schema(pg_url)[0] == (store_module.APPLICATION_ID, 2)
+    store = Store(pg_url)
+    try:
+        assert pg_schema(pg_url)[0] == (store_module.APPLICATION_ID, SCHEMA_VERSION)
+        kept = store.header("alpha", 7)
+        assert kept is not None and kept.commitment == "0x" + "ee" * 32 and kept.encoded == "0xf9"
+        record = store.attestation(1, 2, 7, 0)
+        assert record is not None and record["signer"] == "0xsigner" and record["signature"] == "0xsig"
+    finally:
+        store.close()
+    [migrated] = [e for e in events if e["event"] == "store.migrated"]
+    assert migrated["from_version"] == 2 and migrated["to_version"] == SCHEMA_VERSION
+
+
+def test_a_postgresql_database_of_another_application_or_a_newer_release_is_refused(pg_server: Any) -> None:
+    import psycopg
+    other = pg_server.create_database()
+    with psycopg.connect(other, autocommit=True) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER)")
+    with pytest.raises(StoreRefused, match="not a relayer's state"):
+        Store(other)
+    newer = pg_server.create_database()
+    Store(newer).close()
+    with psycopg.connect(newer, autocommit=True) as conn:
+        conn.execute("UPDATE relayer_schema SET version = version + 1")
+    with pytest.raises(StoreRefused, match="newer relayer release"):
+        Store(newer)
+
+
+def _with_store_url(config: Path, url: str) -> None:
+    config.write_text(config.read_text() + f'\n[store]\nurl = "{url}"\n')
+
+
+def test_an_unreachable_database_stops_the_cli_in_one_line_naming_store_url(operator_config: Path) -> None:
+    _with_store_url(operator_config, f"postgresql://relayer:secret@127.0.0.1:{network.free_port()}/relayer")
+    for command in ("status", "run"):
+        result = relayer(command, "--config", operator_config)
+        assert result.returncode == 1, result
+        assert "Traceback" not in result.stderr + result.stdout and "secret" not in result.stderr + result.stdout
+        lines = [line for line in (result.stderr + result.stdout).strip().splitlines() if "store.url" in line]
+        assert len(lines) == 1 and "cannot connect to postgresql://relayer@127.0.0.1" in lines[0], result
+
+
+@pytest.mark.parametrize("url", ["mysql://relayer@db/relayer", "postgresql://relayer@db:port/relayer",
+                                 "postgresql://relayer@db/relayer?sslmode=sometimes&bogus"])
+def test_a_malformed_store_url_is_a_config_error(operator_config: Path, url: str) -> None:
+    _with_store_url(operator_config, url)
+    result = relayer("status", "--config", operator_config)
+    assert result.returncode == 2, result
+    [line] = result.stderr.strip().splitlines()
+    assert "store.url: " in line and "Traceback" not in result.stderr, line

@@ -25,6 +25,8 @@ from typing import Any
 from relayer.errors import DevnetError
 
 READY_TIMEOUT = 60.0
+BIND_TRIES = 3
+PORT_TAKEN = ("Unable to bind", "Unable to start HTTP server")  # P2P port, RPC port taken
 INSTALL_HINT = "litecoind not found: install Debian's package (as root: apt-get install litecoind)"
 
 
@@ -92,13 +94,30 @@ class RegtestNode:
 
 def start(datadir: Path | None = None, *, timeout: float = READY_TIMEOUT, binary: str = "litecoind") -> RegtestNode:
     """A litecoind regtest node on free loopback ports, ready to answer RPC, with a wallet ``relayer``.
-    ``datadir``: kept afterwards when given; a temporary one removed by ``stop`` otherwise. Raises
-    DevnetError (no litecoind, it exited, or it did not answer within ``timeout`` seconds)."""
+    ``datadir``: kept afterwards when given; a temporary one removed by ``stop`` otherwise. A port taken by
+    another process between choosing it and litecoind binding it is retried with new ports (3 tries).
+    Raises DevnetError (no litecoind, it exited, or it did not answer within ``timeout`` seconds)."""
     exe = shutil.which(binary)
     if exe is None:
         raise DevnetError(INSTALL_HINT)
-    own = datadir is None
-    path = Path(tempfile.mkdtemp(prefix="litecoind-")) if datadir is None else datadir
+    for attempt in range(BIND_TRIES):
+        path = Path(tempfile.mkdtemp(prefix="litecoind-")) if datadir is None else datadir
+        try:
+            node = _launch(exe, path, datadir is None, timeout)
+        except _PortTaken as exc:
+            if attempt + 1 == BIND_TRIES:
+                raise DevnetError(f"litecoind could not bind its ports {BIND_TRIES} times: {exc}") from exc
+            continue
+        node.call("createwallet", "relayer")
+        return node
+    raise AssertionError("unreachable")
+
+
+class _PortTaken(Exception):
+    pass
+
+
+def _launch(exe: str, path: Path, own: bool, timeout: float) -> RegtestNode:
     path.mkdir(parents=True, exist_ok=True)
     rpc_port, p2p_port = free_port(), free_port()
     user, password = "relayer", secrets.token_hex(16)
@@ -106,26 +125,26 @@ def start(datadir: Path | None = None, *, timeout: float = READY_TIMEOUT, binary
             "-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1", f"-rpcuser={user}", f"-rpcpassword={password}",
             "-listen=1", "-listenonion=0", "-discover=0", "-dnsseed=0", "-upnp=0",
             "-server=1", "-txindex=0", "-fallbackfee=0.0001", "-vbparams=mweb:-2:0", "-printtoconsole=0"]
-    log = open(path / "launcher.log", "wb")  # noqa: SIM115 - the process writes to it for its life
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    with open(path / "launcher.log", "wb") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     node = RegtestNode(process, path, rpc_port, p2p_port, user, password, own)
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            tail = (path / "launcher.log").read_text(errors="replace")[-400:]
+            tail = (path / "launcher.log").read_text(errors="replace")[-400:].strip()
             node.stop()
-            raise DevnetError(f"litecoind exited with code {process.returncode}: {tail.strip()}")
+            if any(sign in tail for sign in PORT_TAKEN):
+                raise _PortTaken(tail)
+            raise DevnetError(f"litecoind exited with code {process.returncode}: {tail}")
         try:
             node.call("getblockcount", timeout=2)
-            break
+            return node
         except DevnetError as exc:
             if time.monotonic() > deadline:
                 node.stop()
                 raise DevnetError(f"litecoind did not answer RPC on 127.0.0.1:{rpc_port} within {timeout:.0f} s "
                                   f"(last: {exc})") from exc
             time.sleep(0.1)
-    node.call("createwallet", "relayer")
-    return node
 
 
 __all__ = ["INSTALL_HINT", "READY_TIMEOUT", "RegtestNode", "free_port", "start"]

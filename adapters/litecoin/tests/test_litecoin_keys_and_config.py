@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 from importlib.metadata import distribution
 from pathlib import Path
 
@@ -102,3 +103,19 @@ def test_the_launcher_says_what_to_install_and_why_a_node_did_not_start(tmp_path
     with pytest.raises(DevnetError, match="litecoind exited with code") as failed:
         regtest.start(tmp_path, timeout=30)
     assert "configuration file" in str(failed.value)  # litecoind's own reason, in one line
+
+
+def test_the_launcher_retries_a_port_another_process_took(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        ports = iter([busy, busy])  # the first launch gets a taken RPC and P2P port, the next free ones
+        real = regtest.free_port
+        monkeypatch.setattr(regtest, "free_port", lambda: next(ports, None) or real())
+        node = regtest.start()
+        try:
+            assert busy not in (node.rpc_port, node.p2p_port) and node.call("getblockcount") == 0
+        finally:
+            node.stop()
+    assert not node.datadir.exists()

@@ -74,7 +74,7 @@ VERSION="$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$SOURCE/pyproject.toml" | head
 # cannot change while it is hashed and built.
 STAGE="$(mktemp -d)"
 trap 'rm -rf "$STAGE"' EXIT
-for item in pyproject.toml setup.cfg setup.py MANIFEST.in README.md LICENSE \
+for item in pyproject.toml constraints.txt setup.cfg setup.py MANIFEST.in README.md LICENSE \
             relayer adapters light_clients deploy docs configs; do
     if [ -e "$SOURCE/$item" ]; then cp -a "$SOURCE/$item" "$STAGE/"; fi
 done
@@ -96,8 +96,17 @@ else
     run install -d -m 0755 "$OPT/releases"
     run "$PYTHON" -m venv "$RELEASE"
     run "$RELEASE/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-    # A regular (not editable) install: the release does not depend on the checkout.
-    run "$RELEASE/bin/python" -m pip install --quiet --disable-pip-version-check "$STAGE"
+    # A regular (not editable) install: the release does not depend on the checkout. The
+    # versions are the ones the suite passed with (constraints.txt), like make setup's.
+    CONSTRAINTS=()
+    [ -f "$STAGE/constraints.txt" ] && CONSTRAINTS=(-c "$STAGE/constraints.txt")
+    run "$RELEASE/bin/python" -m pip install --quiet --disable-pip-version-check "${CONSTRAINTS[@]}" "$STAGE"
+    # The chain families shipped as distributions of their own (adapters/*/pyproject.toml:
+    # FISCO BCOS, ChainMaker, Litecoin): plugins the core finds through their entry points.
+    for family in "$STAGE"/adapters/*/pyproject.toml; do
+        [ -f "$family" ] || continue
+        run "$RELEASE/bin/python" -m pip install --quiet --disable-pip-version-check "${CONSTRAINTS[@]}" "$(dirname "$family")"
+    done
     run "$RELEASE/bin/relayer" --help >/dev/null
     run install -d -m 0755 "$RELEASE/share/relayer"
     for f in deploy/README.md deploy/relayer.service deploy/metrics.txt \

@@ -4,6 +4,7 @@ nothing (idempotent) and never touches an existing configuration."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 from ops_support import ROOT, UNIT_FILE, run
 
 INSTALL = ROOT / "deploy" / "install.sh"
-SOURCE_ITEMS = ("pyproject.toml", "README.md", "relayer", "adapters", "light_clients", "deploy", "docs", "configs")
+SOURCE_ITEMS = ("pyproject.toml", "constraints.txt", "README.md", "relayer", "adapters", "light_clients", "deploy", "docs", "configs")
 
 
 def _install(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -91,6 +92,15 @@ def test_install_lays_out_release_unit_and_config(installed: tuple[Path, subproc
     assert operator["state_dir"] == "/var/lib/relayer"
     assert operator["api_listen"] == "127.0.0.1:7100"
     assert not any((prefix / "etc/relayer").glob("keystore*")), "the installer must never create keys"
+
+
+def test_install_ships_the_chain_families(installed: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    """The families packaged as their own distributions (adapters/*/pyproject.toml) are in the release."""
+    prefix, _ = installed
+    result = run([str(prefix / "opt/relayer/venv/bin/relayer"), "plugins", "--json"])
+    assert result.returncode == 0, result.stderr
+    light_clients = {entry["name"] for entry in json.loads(result.stdout)["relayer.light_clients"]}
+    assert {"fisco-bcos", "chainmaker", "evm", "qbft"} <= light_clients, sorted(light_clients)
 
 
 def test_second_run_is_idempotent_and_keeps_the_config(

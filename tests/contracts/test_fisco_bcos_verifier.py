@@ -24,7 +24,7 @@ from eth_utils import keccak
 from adapters.evm import committee as cm
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode
-from relayer.errors import ContractRevert
+from relayer.errors import ContractRevert, VerificationError
 from relayer_fisco_bcos import evm_proof as ep
 
 VERIFIER = "FiscoBcosReceiptVerifier"
@@ -270,11 +270,11 @@ def test_an_inner_node_is_never_taken_for_a_receipt(env: Env) -> None:
     assert reverts(env.receipt, encode(fake, [root])) == "AmbiguousLeaf(64)"
 
 
-def test_known_gap_output_bytes_read_back_as_a_message_log(env: Env) -> None:
-    """Documents the gap the contract's notes describe (not a wanted behaviour): the 3.x receipt hash
-    has no field lengths, so a transaction whose *output* is the bytes of a MessageSent log of the
-    source layer hashes exactly like a receipt carrying that log, and the verifier cannot tell them
-    apart. Soundness needs the committee to attest only blocks without such a second reading."""
+def test_output_bytes_read_back_as_a_message_log_and_the_attesters_check(env: Env) -> None:
+    """The gap the contract's notes describe: the 3.x receipt hash has no field lengths, so a
+    transaction whose *output* is the bytes of a MessageSent log of the source layer hashes exactly
+    like a receipt carrying that log, and the verifier alone cannot tell them apart (shown on-chain
+    below). The attesters' check before accepting a header (check_no_second_reading) finds it."""
     number = 8
     forged = sent_log(99)
     log_bytes = forged["address"].encode() + b"".join(bytes.fromhex(t[2:]) for t in forged["topics"]) + \
@@ -287,6 +287,25 @@ def test_known_gap_output_bytes_read_back_as_a_message_log(env: Env) -> None:
     env.accept(number, filler("synthetic block 8"), root)
     body, _, _ = env.message(ep.encode_message_proof(read_back, 0, proof))
     assert body == envelope(99)
+    assert ep.second_readings(real, [SOURCE_LAYER]) == [(SOURCE_LAYER, 4 + 5 + 4)]
+    with pytest.raises(VerificationError, match="read back as a MessageSent"):
+        ep.check_no_second_reading([real], [SOURCE_LAYER])
+    assert ep.second_readings(read_back, [SOURCE_LAYER]) == []  # the claimed reading itself is plain
+
+
+def test_the_attesters_check_passes_real_receipts_and_flags_smuggled_logs(env: Env, messages: list[Any]) -> None:
+    ep.check_no_second_reading([env.block60["receipt"], env.block9_receipt, *(r for r, _ in messages)],
+                               [SOURCE_LAYER, "0x" + env.block9_receipt["logEntries"][0]["address"]])
+    inner = sent_log(7)
+    smuggled = inner["address"].encode() + b"".join(bytes.fromhex(t[2:]) for t in inner["topics"])
+    # inside another contract's log data, and inside a real MessageSent's own envelope body
+    foreign = fisco_receipt([fisco_log("0x" + "ab" * 20, [filler("Note")], b"\x00" * 5 + smuggled)])
+    body = eth_abi.encode([ENVELOPE], [(1, 0, 8, FISCO_CHAIN, bytes(12) + bytes.fromhex(SOURCE_LAYER[2:]),
+                                        filler("sender"), 31337, filler("layer"), filler("to"), 1, 0, 0, smuggled)])
+    own = fisco_receipt([fisco_log(SOURCE_LAYER, [MESSAGE_SENT, keccak(body)], eth_abi.encode(["bytes"], [body]))])
+    for receipt in (foreign, own):
+        assert len(ep.second_readings(receipt, [SOURCE_LAYER])) == 1
+        assert ep.second_readings(receipt, ["0x" + "cd" * 20]) == []
 
 
 # ---------------------------------------------------------------------- the direct seal check

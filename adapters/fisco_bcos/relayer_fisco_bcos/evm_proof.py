@@ -15,19 +15,20 @@ Malformed input raises ``ProofError`` naming the field.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import eth_abi
 from eth_hash.auto import keccak
 
-from relayer.errors import ProofError
+from relayer.errors import ProofError, VerificationError
 
 LOG = "(bytes,bytes32[],bytes)"
 RECEIPT = f"(int32,bytes,bytes,int32,bytes,bytes,{LOG}[],uint64)"
 PARENT = "(int64,bytes32)"
 HEADER = f"(int32,{PARENT}[],bytes32,bytes32,bytes32,int64,bytes,int64,int64,bytes[],bytes,int64[])"
 SEAL = "(uint256,bytes)"
+MESSAGE_SENT = keccak(b"MessageSent(bytes32,bytes)")
 WIDTH = 2  # FISCO BCOS 3.x commits receipts and transactions with a binary Merkle tree
 
 
@@ -107,6 +108,48 @@ def receipt_preimage(fields: tuple[Any, ...]) -> bytes:
 def receipt_hash(receipt: Mapping[str, Any]) -> bytes:
     """The 3.x (keccak256) hash of a receipt JSON: the Merkle leaf the verifier recomputes."""
     return bytes(keccak(receipt_preimage(receipt_tuple(receipt))))
+
+
+def second_readings(receipt: Mapping[str, Any], source_layers: Iterable[str]) -> list[tuple[str, int]]:
+    """Where the receipt's hash preimage could be read back as a MessageSent log of a source layer
+    that the receipt does not carry: (layer, byte offset) of every occurrence of
+    ``hex(layer) ‖ topic0(MessageSent)`` that is not the start of one of its real MessageSent logs.
+
+    The 3.x receipt hash has no field lengths, so output or log bytes a source-chain account chose
+    can hash like a separate log; ``FiscoBcosReceiptVerifier.verifyMessage`` reads a log that begins
+    with exactly this pattern (40 lowercase hex characters, then the topic) and takes its data length
+    from the data itself. A block none of whose receipts has a second reading cannot prove a message
+    it did not send: a committee member checks this before attesting a FISCO BCOS header for an EVM
+    destination (``check_no_second_reading``)."""
+    fields = receipt_tuple(receipt)
+    preimage = receipt_preimage(fields)
+    version, gas, contract, _, output, price, logs, _ = fields
+    starts: dict[bytes, set[int]] = {}
+    offset = 4 + len(gas) + len(contract) + 4 + len(output) + (len(price) if version >= 1 else 0)
+    for address, topics, data in logs:
+        if topics and topics[0] == MESSAGE_SENT:
+            starts.setdefault(address, set()).add(offset)
+        offset += len(address) + 32 * len(topics) + len(data)
+    found = []
+    for layer in source_layers:
+        text = layer.removeprefix("0x").lower().encode()
+        pattern = text + MESSAGE_SENT
+        at = preimage.find(pattern)
+        while at >= 0:
+            if at not in starts.get(text, set()):
+                found.append((layer, at))
+            at = preimage.find(pattern, at + 1)
+    return found
+
+
+def check_no_second_reading(receipts: Iterable[Mapping[str, Any]], source_layers: Sequence[str]) -> None:
+    """Raise VerificationError (naming the block, transaction and offset) when a receipt of the block
+    has a second reading as a MessageSent of one of ``source_layers`` (see ``second_readings``)."""
+    for receipt in receipts:
+        for layer, at in second_readings(receipt, source_layers):
+            raise VerificationError("receipt bytes read back as a MessageSent the receipt does not carry",
+                                    block=receipt.get("blockNumber"), tx=receipt.get("transactionHash"),
+                                    layer=layer, offset=at)
 
 
 def merkle_proof(receipt: Mapping[str, Any]) -> list[bytes]:

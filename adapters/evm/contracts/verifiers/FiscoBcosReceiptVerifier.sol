@@ -37,11 +37,14 @@ import {IMessageVerifier} from "../messaging/IMessageVerifier.sol";
 ///   same receipt bytes can be read back with other boundaries: bytes that a source-chain account put
 ///   in a transaction's output or in a log's data or topics can be re-read as a separate log, a
 ///   `MessageSent` of `sourceLayer` included. The hash cannot tell the two readings apart, so
-///   verifyMessage is only as sound as the reading the committee's members accepted: the light client
-///   must attest only blocks whose receipts they checked carry no such second reading (or a root over
-///   an injective receipt encoding). This contract narrows it (status must be success, every log's address
-///   40 characters, the message's log a well-formed MessageSent ABI encoding of exactly two topics) but
-///   cannot close it alone.
+///   verifyMessage is sound only for blocks whose receipts have no such second reading, and the light
+///   client's attesters must check that before they accept a header (`relayer_fisco_bcos.evm_proof.
+///   check_no_second_reading`: the pattern hex(sourceLayer) ‖ topic0 occurs in a receipt's hash preimage
+///   only where a real MessageSent log of that layer starts). With that check it is sound: a log this
+///   contract accepts starts with that pattern, hence at a real log's start, and its data length is
+///   read from its own strict `abi.encode(bytes)` header, hence equals the real data's (the message
+///   layer emits exactly that). verifyReceiptLog and verifyReceipt have the same limit for any log or
+///   field: they return the prover's reading of the proven bytes.
 contract FiscoBcosReceiptVerifier is IMessageVerifier {
     struct Log {
         bytes addr; // the log's address string as stored: 40 lowercase hex characters, no 0x

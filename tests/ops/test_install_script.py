@@ -16,7 +16,8 @@ import pytest
 from ops_support import ROOT, UNIT_FILE, run
 
 INSTALL = ROOT / "deploy" / "install.sh"
-SOURCE_ITEMS = ("pyproject.toml", "constraints.txt", "README.md", "relayer", "adapters", "light_clients", "deploy", "docs", "configs")
+SOURCE_ITEMS = ("pyproject.toml", "constraints.txt", "README.md", "relayer", "adapters", "light_clients", "deploy",
+                "docs", "configs")
 
 
 def _install(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:

@@ -649,6 +649,11 @@ class ChainAdapter(Protocol):
 
     name: str
     chain_id: int
+    @property
+    def source(self) -> Source:
+        """The chain read as the origin of messages: the follower of this chain reads heads, headers,
+        block contents, messages and proofs through it. Opened with the adapter; raises nothing."""
+        ...
 
     @classmethod
     def connect(cls, name: str, chain_id: int, urls: tuple[str, ...], family: Any, *,

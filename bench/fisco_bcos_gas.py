@@ -14,7 +14,9 @@ view functions are sent as transactions to be measured):
   secp256k1 seals checked against the sealers' node ids, with all four seals and with the quorum three;
 - ``verifyReceipt`` of block 60's real receipt with its real 30-word proof (9 levels);
 - ``verifyMessage`` of a synthetic MessageSent receipt (one log, a 5-byte body) at depth 9 (a block
-  of 512 receipts), the message layer's per-message verification cost.
+  of 512 receipts), the message layer's per-message verification cost;
+- ``MessageLayer.deliverBatch`` of one such message (depth 9, to a recording handler) with the
+  committee header update of its block in the same transaction.
 
 Writes ``bench/results/fisco-bcos-gas.json`` and ``bench/results/fisco-bcos-gas.md``.
 """
@@ -37,6 +39,7 @@ from eth_utils import keccak  # noqa: E402
 
 from adapters.evm import committee as cm  # noqa: E402
 from adapters.evm.abi import Contract  # noqa: E402
+from adapters.evm.messaging import Envelope, address_word  # noqa: E402
 from adapters.evm.sync_client import SyncEvm  # noqa: E402
 from relayer.devnet.anvil import ANVIL_KEYS, start_anvil, stop_anvil  # noqa: E402
 from relayer_fisco_bcos import evm_proof as ep  # noqa: E402
@@ -81,15 +84,17 @@ def committee_update(evm: SyncEvm, lc: str, number: int, block_hash: bytes, root
             calldata_gas("CommitteeLightClient", "updateHeader", *args))
 
 
-def message_receipt() -> tuple[dict[str, Any], list[bytes], bytes]:
+def message_receipt(number: int = 61, body: bytes | None = None,
+                    message_id: bytes | None = None) -> tuple[dict[str, Any], list[bytes], bytes]:
     """A synthetic MessageSent receipt at position 300 of a 512-receipt block: (receipt, proof, root)."""
-    body = eth_abi.encode([ENVELOPE], [(1, 0, 1, FISCO_CHAIN, bytes(12) + SOURCE_LAYER, keccak(text="sender"),
-                                        DEST_CHAIN, keccak(text="layer"), keccak(text="recipient"), 200_000, 0, 1,
-                                        b"hello")])
+    if body is None:
+        body = eth_abi.encode([ENVELOPE], [(1, 0, 1, FISCO_CHAIN, bytes(12) + SOURCE_LAYER, keccak(text="sender"),
+                                            DEST_CHAIN, keccak(text="layer"), keccak(text="recipient"), 200_000, 0,
+                                            1, b"hello")])
     receipt = {"version": 1, "gasUsed": "48213", "contractAddress": "", "status": 0, "output": "0x",
-               "effectiveGasPrice": "1000000000", "blockNumber": 61,
+               "effectiveGasPrice": "1000000000", "blockNumber": number,
                "logEntries": [{"address": SOURCE_LAYER.hex(), "topics": ["0x" + MESSAGE_SENT.hex(),
-                                                                          "0x" + keccak(body).hex()],
+                                                                          "0x" + (message_id or keccak(body)).hex()],
                                "data": "0x" + eth_abi.encode(["bytes"], [body]).hex()}]}
     leaves = [keccak(text=f"receipt {i}") for i in range(512)]
     leaves[300] = ep.receipt_hash(receipt)
@@ -134,7 +139,10 @@ def _measure(evm: SyncEvm, block60: dict[str, Any]) -> dict[str, Any]:
     message_proof = ep.encode_message_proof(message, 0, words)
     message_gas = gas(evm.transact(DEPLOYER, verifier, "FiscoBcosReceiptVerifier", "verifyMessage", lc, layer,
                                    message_proof))
+    deliver_gas, deliver_calldata = deliver_one(evm, lc, verifier)
     return {
+        "deliver_batch_1_with_update_gas": deliver_gas,
+        "deliver_batch_1_with_update_calldata_gas": deliver_calldata,
         "committee_update_gas": committee_gas,
         "committee_update_calldata_gas": committee_calldata,
         "committee": f"{THRESHOLD}-of-{len(KEYS)}",
@@ -155,6 +163,30 @@ def _measure(evm: SyncEvm, block60: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def deliver_one(evm: SyncEvm, lc: str, verifier: str) -> tuple[int, int]:
+    """(gas, calldata gas) of deliverBatch of one FISCO message (depth 9) with its header update."""
+    owner = cm.signer_address(DEPLOYER)
+    layer = evm.deploy(DEPLOYER, "MessageLayer", owner, 5_000_000)
+    evm.transact(DEPLOYER, layer, "MessageLayer", "setRemote", FISCO_CHAIN, bytes(12) + SOURCE_LAYER, lc, verifier)
+    recorder = evm.deploy(DEPLOYER, "MsgRecorder", layer)
+    envelope = Envelope(nonce=1, source_chain=FISCO_CHAIN, source_layer=bytes(12) + SOURCE_LAYER,
+                        sender=keccak(text="sender"), destination_chain=evm.chain_id,
+                        destination_layer=address_word(layer), recipient=address_word(recorder), gas_limit=200_000,
+                        body=b"hello")
+    number = 62
+    receipt, words, leaves_root = message_receipt(number, envelope.encode(), envelope.id)
+    block_hash = keccak(text="synthetic 62")
+    domain = cm.committee_domain_separator(evm.chain_id, lc)
+    digest = cm.header_digest(domain, FISCO_CHAIN, number, block_hash, leaves_root, 0)
+    update = cm.encode_committee_update(number, block_hash, leaves_root, cm.pack_signatures(
+        [(cm.signer_address(k), cm.sign_digest(k, digest)) for k in KEYS[:THRESHOLD]]))
+    args = (FISCO_CHAIN, update, [ep.encode_message_proof(receipt, 0, words)])
+    used = gas(evm.transact(DEPLOYER, layer, "MessageLayer", "deliverBatch", *args))
+    if evm.call(recorder, "MsgRecorder", "count") != 1:
+        raise RuntimeError("the FISCO BCOS message was not delivered")
+    return used, calldata_gas("MessageLayer", "deliverBatch", *args)
+
+
 def markdown(doc: dict[str, Any]) -> str:
     committee = doc["committee_update_gas"]
     rows = [
@@ -168,6 +200,8 @@ def markdown(doc: dict[str, Any]) -> str:
          doc["verify_receipt_block60_gas"], doc["verify_receipt_block60_calldata_gas"]),
         ("verifyMessage: a MessageSent receipt at depth 9 (512 receipts)", doc["verify_message_depth9_gas"],
          doc["verify_message_depth9_calldata_gas"]),
+        ("MessageLayer.deliverBatch of that message with its committee header update, one transaction",
+         doc["deliver_batch_1_with_update_gas"], doc["deliver_batch_1_with_update_calldata_gas"]),
     ]
     lines = ["# FISCO BCOS on an EVM destination: header acceptance and receipt proofs", "",
              "`python bench/fisco_bcos_gas.py`; " + doc["method"] + ".", "",
@@ -192,7 +226,9 @@ def summary(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return [(f"FISCO BCOS block 60's real receipt on an EVM chain: committee {doc['committee']} update + proof",
              f"{committee:,} + {verify:,}", "", ""),
             ("FISCO BCOS block 60 by its 4 secp256k1 seals on-chain (vs the committee update)", f"{direct:,}",
-             f"{committee:,}", f"{direct / committee:.2f}")]
+             f"{committee:,}", f"{direct / committee:.2f}"),
+            ("FISCO BCOS message delivered by the message layer, header update in the same transaction",
+             f"{doc['deliver_batch_1_with_update_gas']:,}", "", "")]
 
 
 def main() -> None:

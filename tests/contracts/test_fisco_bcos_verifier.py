@@ -22,6 +22,7 @@ import pytest
 from eth_utils import keccak
 
 from adapters.evm import committee as cm
+from adapters.evm.messaging import Envelope, address_word
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode
 from relayer.errors import ContractRevert, VerificationError
@@ -330,3 +331,41 @@ def test_the_sealers_own_signatures_accept_block_60_on_chain(env: Env) -> None:
     # the receipt verifier works over either light client
     leaf, number, *_ = env.receipt(ep.encode_receipt_proof(env.block60["receipt"]), direct)
     assert (leaf.hex(), number) == (env.block60["receipt"]["hash"][2:], 60)
+
+
+# ---------------------------------------------------------------------- through the message layer
+def test_a_fisco_message_is_delivered_by_the_message_layer(env: Env) -> None:
+    """A MessageLayer whose remote FISCO BCOS chain is verified by FiscoBcosReceiptVerifier delivers
+    a MessageSent of that chain's layer, the header update in the same deliverBatch."""
+    evm, number = env.evm, 101
+    layer = evm.deploy(DEPLOYER, "MessageLayer", cm.signer_address(DEPLOYER), 5_000_000)
+    source_word = address_word(SOURCE_LAYER)
+    evm.transact(DEPLOYER, layer, "MessageLayer", "setRemote", FISCO_CHAIN, source_word, env.lc, env.verifier)
+    recorder = evm.deploy(DEPLOYER, "MsgRecorder", layer)
+    message = Envelope(nonce=1, source_chain=FISCO_CHAIN, source_layer=source_word, sender=filler("fisco sender"),
+                       destination_chain=evm.chain_id, destination_layer=address_word(layer),
+                       recipient=address_word(recorder), gas_limit=200_000, body=b"from FISCO BCOS")
+    log = fisco_log(SOURCE_LAYER, [MESSAGE_SENT, message.id], eth_abi.encode(["bytes"], [message.encode()]))
+    receipts = [fisco_receipt([]), fisco_receipt([]), fisco_receipt([log])]
+    receipts = [{**r, "blockNumber": number, "gasUsed": str(21_000 + i)} for i, r in enumerate(receipts)]
+    leaves = [ep.receipt_hash(r) for r in receipts]
+    root, proof = ep.merkle_root_and_proof(leaves, 2)
+    ep.check_no_second_reading(receipts, [SOURCE_LAYER])  # what an attester checks before signing
+    domain = cm.committee_domain_separator(evm.chain_id, env.lc)
+    block_hash = filler("synthetic block 101")
+    digest = cm.header_digest(domain, FISCO_CHAIN, number, block_hash, root, 0)
+    update = cm.encode_committee_update(number, block_hash, root, cm.pack_signatures(
+        [(cm.signer_address(k), cm.sign_digest(k, digest)) for k in KEYS[:2]]))
+    message_proof = ep.encode_message_proof(receipts[2], 0, proof)
+    evm.transact(DEPLOYER, layer, "MessageLayer", "deliverBatch", FISCO_CHAIN, update, [message_proof])
+    assert evm.call(recorder, "MsgRecorder", "count") == 1
+    got = evm.call(recorder, "MsgRecorder", "received", 0)
+    assert got[:6] == (FISCO_CHAIN, message.sender, message.body, message.id, number, 2)
+    # replayed: skipped, not reverted, not executed twice
+    evm.transact(DEPLOYER, layer, "MessageLayer", "deliverBatch", FISCO_CHAIN, b"", [message_proof])
+    assert evm.call(recorder, "MsgRecorder", "count") == 1
+    # an altered proof reverts the whole batch
+    forged = [*proof[:3], proof[3][:-1] + bytes([proof[3][-1] ^ 1]), *proof[4:]]  # the sibling at level 1
+    with pytest.raises(ContractRevert, match="RootMismatch"):
+        evm.transact(DEPLOYER, layer, "MessageLayer", "deliverBatch", FISCO_CHAIN, b"",
+                     [ep.encode_message_proof(receipts[2], 0, forged)])

@@ -27,12 +27,13 @@ from relayer.config import ChainConfig, Config, load_config, load_operator_key, 
 from relayer.contract import LightClient, LightClientFactory, RouteRef
 from relayer.errors import ConfigError, FatalError, RelayerError, RetryableError, RpcError, StoreError, StoreRefused
 from relayer.follower import ChainFollower, ReceiptCache
+from relayer.leases import Leases
 from relayer.logging import configure_logging
 from relayer.metrics import Metrics
 from relayer.policy_host import Host
 from relayer.routes import ChainRuntime, Route
 from relayer.status import snapshot
-from relayer.store import Store
+from relayer.store import LeaseRow, Store
 from relayer.submitter import Submitter, Turn
 from relayer.systemd import Notifier
 
@@ -97,6 +98,7 @@ class Daemon:
         self.cache = ReceiptCache()
         self.metrics = Metrics()
         self.metrics.count_store_reads(self.store)
+        self.leases = Leases(self.store, config.store.lease_ttl, self.metrics)
         self.notifier = notifier or Notifier()
         self.chains: dict[str, ChainRuntime] = {}
         self.progress: dict[str, dict[str, Any]] = {}
@@ -201,7 +203,7 @@ class Daemon:
             async with trio.open_nursery() as nursery:
                 for name, rt in self.chains.items():
                     if rt.outgoing:
-                        nursery.start_soon(self._supervise, f"follower:{name}",
+                        nursery.start_soon(self._exclusive, f"follower:{name}",
                                            lambda rt=rt: self._follower(rt).run, name)
                 for rt in self.chains.values():
                     for route in rt.outgoing.values():
@@ -213,7 +215,7 @@ class Daemon:
                 async with trio.open_nursery() as nursery:
                     for name, rt in self.chains.items():
                         if rt.incoming and self.config.operator.submit:
-                            nursery.start_soon(self._supervise, f"submitter:{name}",
+                            nursery.start_soon(self._exclusive, f"submitter:{name}",
                                                lambda rt=rt: self._submitter(rt).run)
         finally:
             self.submitters_done.set()
@@ -238,6 +240,21 @@ class Daemon:
         return submitter
 
     # supervision ------------------------------------------------------------------
+    async def _exclusive(self, name: str, make: Callable[[], Callable[..., Awaitable[None]]],
+                         chain: str | None = None) -> None:
+        """Supervise service ``name`` while this process holds its lease (relayer.leases; with a SQLite
+        store at once); stand by (ready, not stalled) while another process of the fleet holds it. Each
+        time the lease is taken the service is built afresh, so a submitter recovers its journal and
+        nonce from the chain before it sends."""
+        def standby(row: LeaseRow | None) -> None:
+            state = self.services.setdefault(name, {"state": "starting", "restarts": 0})
+            if state.get("state") != "standby":
+                state.update(state="standby", ready=True, since=time.time())
+            state["holder"] = row.holder if row else None
+            self.metrics.service_up.labels(name).set(0)
+
+        await self.leases.exclusive(name, lambda: self._supervise(name, make, chain), standby)
+
     async def _supervise(self, name: str, make: Callable[[], Callable[..., Awaitable[None]]],
                          chain: str | None = None) -> None:
         """Run the service ``make()`` builds until it returns: backoff on retryable errors, halt
@@ -324,8 +341,11 @@ class Daemon:
         evidence is not stalled (it waits for an operator, and a restart would not release it)."""
         now = time.time()
         waiting = {n for n, s in self.services.items() if s.get("evidence")}
-        out = [n for n, s in self.services.items() if s["state"] != "running" and n not in waiting]
+        out = [n for n, s in self.services.items() if s["state"] not in ("running", "standby") and n not in waiting]
+        standing_by = {n for n, s in self.services.items() if s.get("state") == "standby"}
         for name, p in self.progress.items():
+            if name in standing_by or f"follower:{name}" in standing_by:
+                continue
             if now - p.get("last_progress", now) > bound and f"follower:{name}" not in waiting:
                 out.append(name)
         return sorted(set(out))

@@ -15,6 +15,8 @@
     │   ├── ContractRevert          a transaction or call reverted (decoded reason)
     │   └── StoreError              the state database is unusable
     │       └── StoreRefused        not a state database this release can use (exit 2)
+    ├── LeaseLost                   another process took over a lease this one worked under (fleet
+    │                               mode): the write was refused; the work stops, the process stands by
     └── DevnetError                 the local devnet could not be started or stopped
 
 Foreign exceptions (httpx, sqlite3, rlp) are translated at the boundary with
@@ -121,6 +123,12 @@ class StoreRefused(StoreError):
     """The file is not a state database this release may use: another application's, written by
     a newer release, or not the schema its version says. Like a ConfigError (exit 2, no restart):
     retrying cannot help, the operator must act."""
+
+
+class LeaseLost(RelayerError):
+    """A fenced write found its lease at a newer token: another process holds the unit of work now.
+    Nothing was written; neither retryable by the service (the lease is gone) nor fatal (the process
+    goes back to standing by). Fields: ``lease``, ``token``."""
 
 
 class DevnetError(RelayerError):

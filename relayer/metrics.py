@@ -53,6 +53,16 @@ class Metrics:
                                 registry=r)
         self.watchdog_ping = Gauge("relayer_watchdog_last_ping_timestamp_seconds",
                                    "Unix time of the last systemd watchdog ping", registry=r)
+        self.lease_held = Gauge("relayer_lease_held", "1 while this process holds the lease (fleet mode: "
+                                "submitter:CHAIN, follower:CHAIN)", ["lease"], registry=r)
+        self.lease_acquired = Counter("relayer_lease_acquisitions", "Leases this process took: free ones, or "
+                                      "taken over from an expired or dead holder", ["lease", "how"], registry=r)
+        self.lease_renewals = Counter("relayer_lease_renewals", "Successful renewals of a held lease", ["lease"],
+                                      registry=r)
+        self.lease_lost = Counter("relayer_lease_lost", "Held leases another process took over", ["lease"],
+                                  registry=r)
+        self.lease_self_fenced = Counter("relayer_lease_self_fenced", "Held leases given up because no renewal "
+                                         "succeeded within the renew deadline", ["lease"], registry=r)
         self.route_stalled = Gauge("relayer_route_stalled", "1 when a route with backlog made no progress",
                                    ["route"], registry=r)
         self.misbehaviour = Gauge("relayer_misbehaviour_detected",

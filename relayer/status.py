@@ -46,6 +46,7 @@ def snapshot(config: Config, store: Store, live: dict[str, Any] | None = None) -
     doc: dict[str, Any] = {"operator": config.operator.name, "routes": routes, "chains": chains,
                            "pending_transactions": pending, "set_aside": set_aside, "evidence": evidence,
                            "resolved_evidence": resolved}
+    doc["leases"] = [row.describe(now) for row in store.leases()]  # fleet mode: who does which unit of work
     if live:
         doc["services"] = live.get("services", {})
     return doc
@@ -77,6 +78,11 @@ def render(doc: dict[str, Any]) -> str:
         lines += ["", "messages set aside (failed, or waiting for a retry):"]
         lines += [f"  {m['route']} nonce {m['nonce']} {m['message_id']} {m['state']} after {m['attempts']} "
                   f"attempt(s): {m['reason']}" for m in doc["set_aside"]]
+    if doc.get("leases"):
+        lines += ["", f"{'lease':<24}{'token':>6}  holder (host, pid, since)"]
+        lines += [f"{lease['lease']:<24}{lease['token']:>6}  {lease['holder']} ({lease['host']}, {lease['pid']}, "
+                  f"{time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime(lease['since']))})"
+                  + ("" if lease["live"] else f" EXPIRED {-lease['expires_in_s']}s ago") for lease in doc["leases"]]
     lines += ["", f"pending transactions: {len(doc['pending_transactions'])}"]
     lines += [f"  {t['chain']} nonce {t['nonce']} {t['tx']} {t['state']} ({t['messages']} messages, {t['age_s']}s)"
               for t in doc["pending_transactions"]]

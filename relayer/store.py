@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from typing import Any
 import structlog
 
 from relayer import store_legacy
-from relayer.errors import StoreError, StoreRefused
+from relayer.errors import LeaseLost, StoreError, StoreRefused
 from relayer.store_dialect import Db
 from relayer.store_postgres import PostgresBackend, is_postgresql
 from relayer.types import Envelope, MessageId
@@ -98,6 +99,17 @@ CREATE TABLE evidence_resolutions (
 CREATE TABLE message_attempts (
     message_id TEXT NOT NULL, at REAL NOT NULL, outcome TEXT NOT NULL, reason TEXT, tx TEXT);
 CREATE INDEX message_attempts_by_id ON message_attempts (message_id, at);
+"""
+
+
+# Version 4: a lease per unit of exclusive work (``submitter:CHAIN``, ``follower:CHAIN``; relayer.leases).
+# ``holder`` names one process (host:pid:random), ``token`` grows by one at every change of holder (the
+# fencing token every journal write of that unit is checked against), times are Unix seconds.
+SCHEMA_V4_LEASES = """
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY, holder TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+    token INTEGER NOT NULL, since REAL NOT NULL, renewed_at REAL NOT NULL, expires_at REAL NOT NULL,
+    renewals INTEGER NOT NULL DEFAULT 0)
 """
 
 
@@ -177,6 +189,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "messages keep an opaque body and locator instead of EVM transfer columns", _neutral_messages),
     Migration(3, "headers keep a commitment and their encoded form, costs and attestation records have neutral "
                  "names", _neutral_names),
+    Migration(4, "leases: which process holds which unit of exclusive work, with a fencing token",
+              _run_sql(SCHEMA_V4_LEASES)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version  # the version this code reads and writes
 
@@ -246,6 +260,29 @@ class JournalTx:
     created_at: float
 
 
+@dataclass(frozen=True)
+class LeaseRow:
+    """Who holds a unit of exclusive work (relayer.leases): ``holder`` (host:pid:random), since when,
+    until when unless renewed, and the fencing ``token`` (one more at every change of holder)."""
+
+    name: str
+    holder: str
+    host: str
+    pid: int
+    token: int
+    since: float
+    renewed_at: float
+    expires_at: float
+    renewals: int = 0
+
+    def describe(self, now: float | None = None) -> dict[str, Any]:
+        """The row as ``relayer status`` shows it."""
+        now = time.time() if now is None else now
+        return {"lease": self.name, "holder": self.holder, "host": self.host, "pid": self.pid, "token": self.token,
+                "since": self.since, "renewed_at": self.renewed_at, "renewals": self.renewals,
+                "expires_in_s": round(self.expires_at - now, 1), "live": self.expires_at > now}
+
+
 class Store:
     """The state database of one operator. Raises StoreError when it cannot be used."""
 
@@ -256,6 +293,7 @@ class Store:
         self.reads = 0  # queries answered by _rows (a plain int: free; exported as relayer_store_reads_total)
         self._lock = threading.RLock()  # one SQLite connection, used by one thread at a time
         self._pg: PostgresBackend | None = None
+        self._fences: dict[str, int] = {}  # lease name -> the token this process holds it at (hold_fence)
         if isinstance(path, str) and is_postgresql(path):
             self.backend = "postgresql"
             self._pg = PostgresBackend(path, pool_size=pool_size)
@@ -469,6 +507,7 @@ class Store:
         (the headers of each and of its parent must be among ``headers``)."""
         new: list[Message] = []
         with self.transaction() as db:
+            self._fenced(db, f"follower:{chain}")
             for number in validator_changes:
                 db.execute("INSERT INTO validator_changes VALUES (?,?,?) ON CONFLICT DO NOTHING", (chain, number, now))
             if light_client_state is not None:
@@ -648,8 +687,10 @@ class Store:
 
     # transaction journal ----------------------------------------------------------
     def journal_signed(self, tx: JournalTx, now: float) -> None:
-        """Record a signed transaction and mark its messages submitted, before it is sent."""
+        """Record a signed transaction and mark its messages submitted, before it is sent. Raises
+        LeaseLost (nothing written) when another process took over the chain's submitter lease."""
         with self.transaction() as db:
+            self._fenced(db, f"submitter:{tx.chain}")
             db.execute("INSERT INTO txs (hash, chain, nonce, raw, state, message_ids, created_at) "
                        "VALUES (?,?,?,?,?,?,?)", (tx.hash, tx.chain, tx.nonce, tx.raw, "signed",
                                                   json.dumps(list(tx.message_ids)), tx.created_at))
@@ -658,8 +699,10 @@ class Store:
                            "WHERE id=? AND state='final'", (tx.hash, now, mid))
 
     def journal_replacement(self, tx: JournalTx) -> None:
-        """Record a replacement (same nonce, higher fees) before it is sent."""
+        """Record a replacement (same nonce, higher fees) before it is sent. Raises LeaseLost as
+        journal_signed."""
         with self.transaction() as db:
+            self._fenced(db, f"submitter:{tx.chain}")
             db.execute("INSERT INTO txs (hash, chain, nonce, raw, state, message_ids, created_at) "
                        "VALUES (?,?,?,?,?,?,?)", (tx.hash, tx.chain, tx.nonce, tx.raw, "signed",
                                                   json.dumps(list(tx.message_ids)), tx.created_at))
@@ -698,6 +741,68 @@ class Store:
         """What this operator's journaled transactions on ``chain`` cost, in the chain's unit."""
         rows = self._rows("SELECT coalesce(sum(cost), 0) FROM txs WHERE chain=?", chain)
         return int(rows[0][0])
+
+    # leases (relayer.leases) ----------------------------------------------------------
+    def lease(self, name: str) -> LeaseRow | None:
+        """The lease row ``name``, or None when no process ever held it."""
+        rows = self._rows("SELECT * FROM leases WHERE name=?", name)
+        return _lease(rows[0]) if rows else None
+
+    def leases(self) -> list[LeaseRow]:
+        """Every lease row, by name."""
+        return [_lease(r) for r in self._rows("SELECT * FROM leases ORDER BY name")]
+
+    def acquire_lease(self, name: str, holder: str, host: str, pid: int, *, now: float, ttl: float,
+                      take_from: int | None = None) -> LeaseRow | None:
+        """Take lease ``name`` for ``holder`` when it is free, expired, already ours, or still at token
+        ``take_from`` (a dead holder's); the token grows by one. Returns the row held, or None when another
+        process holds it. One conditional statement: of processes racing for it, one wins. Raises StoreError."""
+        with self.transaction() as db:
+            cur = db.execute("INSERT INTO leases (name, holder, host, pid, token, since, renewed_at, expires_at) "
+                             "VALUES (?,?,?,?,1,?,?,?) ON CONFLICT DO NOTHING",
+                             (name, holder, host, pid, now, now, now + ttl))
+            if cur.rowcount != 1:
+                cur = db.execute("UPDATE leases SET holder=?, host=?, pid=?, token=token+1, since=?, renewed_at=?, "
+                                 "expires_at=?, renewals=0 WHERE name=? AND (expires_at < ? OR holder=? OR token=?)",
+                                 (holder, host, pid, now, now, now + ttl, name, now, holder,
+                                  -1 if take_from is None else take_from))
+                if cur.rowcount != 1:
+                    return None
+            row = db.execute("SELECT * FROM leases WHERE name=?", (name,)).fetchone()
+        return _lease(row)
+
+    def renew_lease(self, name: str, holder: str, token: int, *, now: float, ttl: float) -> bool:
+        """Push lease ``name``'s expiry to ``now + ttl`` if ``holder`` still holds it at ``token``;
+        False when it does not (taken over). Raises StoreError."""
+        with self.transaction() as db:
+            cur = db.execute("UPDATE leases SET renewed_at=?, expires_at=?, renewals=renewals+1 "
+                             "WHERE name=? AND holder=? AND token=?", (now, now + ttl, name, holder, token))
+            return cur.rowcount == 1
+
+    def release_lease(self, name: str, holder: str, token: int) -> None:
+        """Let lease ``name`` expire at once (a clean stop), if ``holder`` still holds it at ``token``."""
+        with self.transaction() as db:
+            db.execute("UPDATE leases SET expires_at=0 WHERE name=? AND holder=? AND token=?", (name, holder, token))
+
+    def hold_fence(self, name: str, token: int) -> None:
+        """From now on, every journal write of the unit ``name`` (``submitter:CHAIN``: the journal of
+        CHAIN; ``follower:CHAIN``: its scans) checks in its own transaction that the lease is still at
+        ``token``, and raises LeaseLost (nothing written) when it is not."""
+        self._fences[name] = token
+
+    def drop_fence(self, name: str) -> None:
+        self._fences.pop(name, None)
+
+    def _fenced(self, db: Db, name: str) -> None:
+        """Refuse the transaction unless lease ``name`` is still at this process's token (when it holds
+        a fence for it). The UPDATE locks the row until commit: a takeover waits for this write, or this
+        write sees the new token and is refused."""
+        token = self._fences.get(name)
+        if token is None:
+            return
+        if db.execute("UPDATE leases SET token=token WHERE name=? AND token=?", (name, token)).rowcount != 1:
+            raise LeaseLost(f"lease {name} is no longer at token {token}: another process took it over; "
+                            f"nothing was written", lease=name, token=token)
 
 
 @dataclass(frozen=True)
@@ -777,6 +882,10 @@ def _message(row: Any) -> Message:
     data.pop("retry_at", None)
     data["labels"] = json.loads(data["labels"])
     return Message(**data)
+
+
+def _lease(row: Any) -> LeaseRow:
+    return LeaseRow(**{k: row[k] for k in row.keys()})
 
 
 def _journal(row: Any) -> JournalTx:

@@ -137,3 +137,33 @@ def test_sandbox_settings() -> None:
 @pytest.mark.parametrize(("text", "seconds"), [("60", 60), ("30s", 30), ("1min 30s", 90), ("500ms", 0.5)])
 def test_time_spans(text: str, seconds: float) -> None:
     assert _seconds(text) == seconds
+
+
+TEMPLATE = UNIT_FILE.with_name("relayer@.service")
+TEMPLATE_CHANGES = {  # (section, key) -> what the fleet template has instead of relayer.service's value
+    ("Unit", "Description"): ["Cross-chain relayer, fleet instance %i (proof-backed lock/mint, burn/unlock)"],
+    ("Unit", "After"): ["network-online.target time-sync.target postgresql.service"],
+    ("Service", "ExecStart"): ["/opt/relayer/venv/bin/relayer run --config /etc/relayer/%i.toml"],
+    ("Service", "StateDirectory"): ["relayer-%i"],
+    ("Service", "WorkingDirectory"): ["/var/lib/relayer-%i"],
+}
+
+
+def test_the_fleet_template_is_the_unit_with_one_config_and_state_per_instance() -> None:
+    single, template = _settings(), _settings(TEMPLATE)
+    assert {k: v for k, v in template.items() if k not in TEMPLATE_CHANGES} == \
+        {k: v for k, v in single.items() if k not in TEMPLATE_CHANGES}
+    assert {k: template[k] for k in TEMPLATE_CHANGES} == TEMPLATE_CHANGES
+
+
+def test_verify_reports_nothing_for_an_instance_of_the_template(tmp_path: Path) -> None:
+    analyze = require_tool("systemd-analyze", "systemd")
+    true = shutil.which("true")
+    assert true, "no `true` executable"
+    unit = tmp_path / "relayer@a.service"
+    unit.write_text(TEMPLATE.read_text().replace("ExecStart=/opt/relayer/venv/bin/relayer", f"ExecStart={true}"))
+    result = run([analyze, "verify", "--man=no", str(unit)], cwd=tmp_path)
+    out = (result.stdout + result.stderr).strip()
+    own = [line for line in out.splitlines() if "relayer@a.service" in line or str(unit) in line]
+    assert not own, f"systemd-analyze verify complains about the template:\n{out}"
+    assert result.returncode == 0, f"systemd-analyze verify exited {result.returncode}:\n{out}"

@@ -14,7 +14,7 @@ from fisco_vectors import BCOS3_FILES, header_of, load
 from relayer.contract import CandidateHeader
 from relayer.errors import VerificationError
 from relayer_fisco_bcos.client import FiscoBcosLightClient
-from relayer_fisco_bcos.contents import receipt_hash, transaction_hash
+from relayer_fisco_bcos.contents import ContentsFormatError, receipt_hash, transaction_hash
 from relayer_fisco_bcos.hashing import Crypto, keccak256
 from relayer_fisco_bcos.header import parse_header
 from relayer_fisco_bcos.merkle import MerkleProofError, verify_proof
@@ -164,7 +164,7 @@ def test_receipt_field_alterations_break_its_proof(fisco_dir: Path) -> None:
     receipt = vector["receipt"]
     root = bytes.fromhex(vector["header"]["receiptsRoot"][2:])
     changes: list[tuple[str, Any]] = [("gasUsed", "5894"), ("status", 1), ("output", "0x00"),
-                                      ("contractAddress", "00"), ("blockNumber", 61), ("version", 1)]
+                                      ("contractAddress", "11" * 20), ("blockNumber", 61), ("version", 1)]
     for key, value in changes:
         altered = dict(receipt, **{key: value})
         if key == "version":
@@ -208,3 +208,28 @@ def test_every_transaction_hash_alteration_of_block9_is_refused(fisco_dir: Path)
     dropped["transactions"].pop()
     with pytest.raises(VerificationError, match="its 50 transactions do not rebuild txsRoot"):
         trusted.check_header(CandidateHeader(9, None, b"", dropped))
+
+
+def test_receipt_fields_keep_their_one_form(fisco_dir: Path) -> None:
+    """Without field lengths, gasUsed "5893" + contractAddress "" and gasUsed "589" + contractAddress "3"
+    would hash alike; the fixed-form fields are refused in any other form."""
+    receipt = load(fisco_dir, "bcos3_secp_block60_proofs.json")["receipt"]
+    assert receipt["gasUsed"] == "5893" and receipt["contractAddress"] == ""
+    for key, value, words in [("gasUsed", "589", "contractAddress must be an address of 40 hex digits"),
+                              ("gasUsed", "05893", "gasUsed must be a decimal number without leading zeros"),
+                              ("gasUsed", "0x1705", "gasUsed must be a decimal number")]:
+        altered = dict(receipt, **{key: value})
+        if value == "589":
+            altered["contractAddress"] = "3"
+        with pytest.raises(ContentsFormatError, match=words):
+            receipt_hash(altered, keccak256)
+
+
+def test_output_bytes_stay_ambiguous_as_documented(fisco_dir: Path) -> None:
+    """What the fixed forms cannot close: bytes of the output read as a log (or back). Both parses have
+    the real receipt's hash; evm_proof.check_no_second_reading is the check against such a reading."""
+    receipt = load(fisco_dir, "bcos3_secp_block9_51tx.json")["receipt_with_logs"]
+    log = receipt["logEntries"][0]
+    moved = (log["address"].encode() + bytes.fromhex(log["topics"][0][2:]) + bytes.fromhex(log["data"][2:]))
+    reparsed = dict(receipt, output=receipt["output"] + moved.hex(), logEntries=[])
+    assert receipt_hash(reparsed, keccak256) == receipt_hash(receipt, keccak256)

@@ -369,3 +369,15 @@ def test_a_fisco_message_is_delivered_by_the_message_layer(env: Env) -> None:
     with pytest.raises(ContractRevert, match="RootMismatch"):
         evm.transact(DEPLOYER, layer, "MessageLayer", "deliverBatch", FISCO_CHAIN, b"",
                      [ep.encode_message_proof(receipts[2], 0, forged)])
+
+
+def test_the_seal_check_takes_the_light_client_update_and_only_its_sealer_set(env: Env) -> None:
+    header = env.block60["header"]
+    tup = ep.header_tuple(header)
+    direct = env.evm.deploy(DEPLOYER, SEAL_CHECK, FISCO_CHAIN, tup[9], tup[11])
+    env.evm.transact(DEPLOYER, direct, SEAL_CHECK, "submitUpdate", ep.encode_header_update(header))
+    assert env.evm.call(direct, SEAL_CHECK, "receiptsRootOf", 60).hex() == header["receiptsRoot"][2:]
+    # another deployment trusting other weights refuses the same header before looking at a seal
+    other = env.evm.deploy(DEPLOYER, SEAL_CHECK, FISCO_CHAIN, tup[9], [2, 1, 1, 1])
+    assert reverts(env.evm.transact, DEPLOYER, other, SEAL_CHECK, "submitUpdate",
+                   ep.encode_header_update(header)) == "UnknownSealerSet()"

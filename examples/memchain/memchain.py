@@ -582,6 +582,16 @@ class MemAdapter:
         """The adapter of chain ``name`` with its parsed table ``family``. Makes no request."""
         return cls(name, chain_id, tuple(urls), family)
 
+    @property
+    def source(self) -> MemSource:
+        """The chain read as the origin of messages, at the first URL a devnet serves. Raises
+        RpcUnanswered when none does (a real family's source would fail at its first read instead)."""
+        for url in self.health:
+            node = _SERVED.get(url)
+            if node is not None:
+                return MemSource(node.chain if isinstance(node, DestinationChain) else node)
+        raise RpcUnanswered(f"no endpoint of {self.name} answers", chain=self.name)
+
     async def _node(self) -> Chain | DestinationChain:
         """The chain behind the first URL a devnet serves. Raises RpcUnanswered when none does."""
         await trio.lowlevel.checkpoint()

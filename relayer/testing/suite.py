@@ -258,6 +258,9 @@ class ConformanceSuite:
             adapter, route = kit.chain_adapter(), kit.route
             src, dst = (kit.connect(adapter, kit.family.connection(c)) for c in (route.src, route.dst))
             try:
+                source = src.source
+                assert isinstance(source, Source), "the adapter's source is not a relayer.contract.Source"
+                assert (source.name, source.chain_id) == (route.src, route.src_chain_id), "source names another chain"
                 assert await src.remote_chain_id() == route.src_chain_id, "remote_chain_id of the source"
                 assert await dst.remote_chain_id() == route.dst_chain_id, "remote_chain_id of the destination"
                 light_client, policy = await dst.resolve_route(src, f"routes[{route.name}]")

@@ -79,3 +79,17 @@ def test_usage_errors_are_one_line_with_exit_2() -> None:
         out = relayer(*args)
         assert out.returncode == 2 and out.stdout == "", (args, out)
         assert len(out.stderr.strip().splitlines()) == 1 and out.stderr.startswith("error: relayer"), out.stderr
+
+
+def test_a_reader_that_goes_away_is_no_traceback() -> None:
+    """`relayer plugins --json | head -c 0`: a pipe closed before the output ends the command quietly."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "relayer", "plugins", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the child writes: its write meets a closed pipe
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err, err

@@ -23,6 +23,7 @@ from relayer.faults import fault_point
 from relayer.metrics import Metrics
 from relayer.routes import ChainRuntime
 from relayer.store import EvidenceKind, Message, Store, StoredHeader
+from relayer.store_async import offload
 
 log = structlog.get_logger("relayer.follower")
 
@@ -67,7 +68,7 @@ class ChainFollower:
         """Scan forever. Raises VerificationError (the chain lied or reorged past finality),
         RpcError for the supervisor to retry; cancellation leaves the persisted cursor consistent."""
         structlog.contextvars.bind_contextvars(chain=self.rt.name)
-        cursor = self.store.cursor(self.rt.name)
+        cursor = await offload(self.store, self.store.cursor, self.rt.name)
         cursor = self.start_block if cursor is None else cursor
         task_status.started()
         while True:
@@ -108,9 +109,9 @@ class ChainFollower:
         stored = [_stored(self.rt.name, by_number[n]) for n in sorted(keep)]
         if messages:
             fault_point("after-observe")
-        new = self.store.record_scan(self.rt.name, last + 1, stored, messages, attestations,
-                                     light_client_state=self.lc.trusted_state(),
-                                     validator_changes=tuple(numbers), now=time.time())
+        new = await offload(self.store, self.store.record_scan, self.rt.name, last + 1, stored, messages,
+                            attestations, light_client_state=self.lc.trusted_state(),
+                            validator_changes=tuple(numbers), now=time.time())
         for change in changes:
             log.info("validators.changed", chain=self.rt.name, block=change.number, validators=change.members)
         if attestations:

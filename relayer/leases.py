@@ -33,6 +33,7 @@ import trio
 from relayer.errors import LeaseLost, StoreError
 from relayer.metrics import Metrics
 from relayer.store import LeaseRow, Store
+from relayer.store_async import offload
 
 log = structlog.get_logger("relayer.leases")
 
@@ -100,11 +101,11 @@ class Leases:
         waiting_logged = False
         while True:
             try:
-                current = self.store.lease(name)
+                current = await offload(self.store, self.store.lease, name)
                 dead = current is not None and current.host == self.holder.host and not _alive(current.pid)
                 take_from = current.token if current is not None and dead else None
-                got = self.store.acquire_lease(name, self.holder.id, self.holder.host, self.holder.pid,
-                                               now=time.time(), ttl=self.ttl, take_from=take_from)
+                got = await offload(self.store, self.store.acquire_lease, name, self.holder.id, self.holder.host,
+                                    self.holder.pid, now=time.time(), ttl=self.ttl, take_from=take_from)
             except StoreError as exc:  # the database is away (a restart, a failover): try again
                 log.warning("lease.acquire_failed", lease=name, error=str(exc))
                 await trio.sleep(min(self.renew_every, 1.0))
@@ -161,6 +162,7 @@ class Leases:
             with trio.move_on_at(last_ok + self.renew_deadline):
                 try:
                     renewed = await trio.to_thread.run_sync(self._renew_once, name, row, abandon_on_cancel=True)
+                    # abandoned at the deadline: a renewal that never answers must not hold up self-fencing
                 except StoreError as exc:
                     log.warning("lease.renew_failed", lease=name, token=row.token, error=str(exc))
                     await trio.sleep_until(last_ok + self.renew_deadline)

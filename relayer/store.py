@@ -4,8 +4,9 @@ cursors, verified headers, messages, attestations and the signed-transaction jou
 Every state change that must survive a crash happens in one transaction together with whatever
 made it necessary (a message and the cursor that moved past it; a signed transaction and the
 messages it carries). Calls are synchronous and short (sub-millisecond on local disk, a round trip
-or two to PostgreSQL); they are made from trio tasks without a thread hop (the chain families'
-Destination calls the journal synchronously) and are not cancellable. The methods are thread-safe.
+or two to PostgreSQL) and not cancellable; the methods are thread-safe. On PostgreSQL the follower's
+scan, the submitter's round and lease acquisition call them in worker threads (relayer.store_async);
+the rest, and the chain families' Destination journaling, call them in place.
 
 Both backends run the same SQL (written in SQLite's dialect; relayer.store_dialect spells it for
 PostgreSQL). The schema carries its version (SQLite: ``PRAGMA user_version``; PostgreSQL: the
@@ -290,6 +291,7 @@ class Store:
         """Open (creating or migrating) the SQLite file at ``path``, or the PostgreSQL database a
         ``postgresql://`` URL names (through a pool of at most ``pool_size`` connections). Raises
         StoreError when it cannot be reached or used, StoreRefused when it is not ours to use."""
+        self.pool_size = pool_size  # PostgreSQL connections, and worker threads of relayer.store_async
         self.reads = 0  # queries answered by _rows (a plain int: free; exported as relayer_store_reads_total)
         self._lock = threading.RLock()  # one SQLite connection, used by one thread at a time
         self._pg: PostgresBackend | None = None

@@ -25,6 +25,7 @@ from relayer.store_dialect import POSTGRESQL, Cursor, Dialect, Row
 
 SCHEMES = ("postgresql://", "postgres://")
 CONNECT_TIMEOUT = 5  # seconds for one connection attempt at start and in the pool
+POOL_TIMEOUT = 10.0  # seconds a call waits for a connection (the pool reconnecting meanwhile) before StoreError
 SCHEMA_TABLE = "relayer_schema"
 MIGRATION_LOCK = 0x52454C59  # the advisory lock key migrations take ("RELY", the application id)
 
@@ -83,7 +84,8 @@ class PostgresBackend:
             raise StoreError(f"store.url: cannot connect to {self.where}: {reason}; check that the "
                              f"server runs, the database exists and the user may log in") from None
         self.pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
-            url, min_size=1, max_size=pool_size, open=False, timeout=30.0, check=ConnectionPool.check_connection,
+            url, min_size=1, max_size=pool_size, open=False, timeout=POOL_TIMEOUT,
+            check=ConnectionPool.check_connection,
             kwargs={"autocommit": True, "row_factory": _row_factory, "connect_timeout": CONNECT_TIMEOUT})
         self.pool.open()
 

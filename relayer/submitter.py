@@ -41,6 +41,7 @@ from relayer.metrics import Metrics
 from relayer.policy_host import verified_header
 from relayer.routes import ChainRuntime, Route
 from relayer.store import Message, Store
+from relayer.store_async import offload
 from relayer.types import Envelope, MessageId
 
 log = structlog.get_logger("relayer.submitter")
@@ -146,7 +147,9 @@ class Submitter:
         for route in self.routes.values():
             if await route.policy.follow(route.ref) == UpdateStatus.SENT:
                 return True
-        open_messages = self._not_halted(self.store.open_messages(self.dst.name, now=time.time()))
+        open_messages = self._not_halted(await offload(self.store, self.store.open_messages, self.dst.name,
+                                                       now=time.time()),
+                                         await offload(self.store, self.store.evidence))
         self.progress.update(backlog=len(open_messages))
         if not open_messages:
             return False
@@ -176,11 +179,11 @@ class Submitter:
         await self._outcome(delivery)
         return delivery.ref
 
-    def _not_halted(self, messages: list[Message]) -> list[Message]:
+    def _not_halted(self, messages: list[Message], evidence: list[dict[str, Any]]) -> list[Message]:
         """Leave out messages of a source chain whose follower halted with evidence (a reorg below
         finality, conflicting sealed headers): their blocks may belong to a history that no longer
         exists, so they stay unsent until the operators resolved it."""
-        halted = {e["chain"] for e in self.store.evidence()}
+        halted = {e["chain"] for e in evidence}
         held = [m for m in messages if m.src_chain in halted]
         self.progress["held"] = len(held)
         return [m for m in messages if m.src_chain not in halted] if held else messages
@@ -210,7 +213,7 @@ class Submitter:
     async def deliver(self, route: Route, number: int, messages: list[Message]) -> bool:
         """Deliver one batch of messages of one source block through the destination; False when
         not ready yet. Raises RpcError, VerificationError, ProofError."""
-        header = self.store.header(route.src, number)
+        header = await offload(self.store, self.store.header, route.src, number)
         if header is None:
             raise VerificationError("no verified header for a final message", chain=route.src, block=number)
         if await route.policy.follow(route.ref, upto=number) == UpdateStatus.SENT:
@@ -304,7 +307,7 @@ class Submitter:
         destination; one a reorg took off the chain is restored by the destination (the same signed
         attempt) or, if that cannot be, its messages go back in line (the delivered bitmap is read
         before any new delivery). Raises RpcError."""
-        for tx in self.store.txs_in_state(self.dst.name, "mined"):
+        for tx in await offload(self.store, self.store.txs_in_state, self.dst.name, "mined"):
             delivery = Delivery(DeliveryStatus.MINED, tx.hash, tuple(MessageId(m) for m in tx.message_ids),
                                 sequence=tx.nonce)
             confirmation = await self.destination.confirmation(delivery, self.finality_depth)

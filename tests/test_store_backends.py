@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pytest
+
 from relayer.store import SCHEMA_VERSION, JournalTx, Message, Rewind, Store, StoredHeader
 
 
@@ -94,3 +96,64 @@ def test_a_second_process_opens_the_same_database(store_location: str | Path) ->
     finally:
         first.close()
         second.close()
+
+
+def test_a_postgresql_restart_fails_the_calls_meanwhile_and_the_pool_reconnects_after() -> None:
+    from pg_server import remove_pg_server, start_pg_server
+
+    from relayer.errors import StoreError
+
+    server = start_pg_server()  # its own server: the session's keeps running for the other tests
+    try:
+        store = Store(server.create_database())
+        try:
+            store.record_scan("alpha", 2, [header(1)], [message(1, 0)], [])
+            server.stop()
+            with pytest.raises(StoreError, match="state database read failed") as failed:
+                store.cursor("alpha")
+            assert failed.value.fields["path"].startswith("postgresql://relayer@127.0.0.1:")
+            server.start()
+            assert store.cursor("alpha") == 2  # a new connection replaced the broken one
+            store.record_scan("alpha", 3, [header(2)], [], [])
+            assert store.cursor("alpha") == 3
+        finally:
+            store.close()
+    finally:
+        remove_pg_server(server)
+
+
+async def test_postgresql_calls_from_trio_run_in_worker_threads_sqlite_ones_in_place(
+        store_location: str | Path) -> None:
+    import threading
+
+    import trio
+
+    from relayer.store_async import offload
+
+    store = Store(store_location, pool_size=2)
+    threads: list[int] = []
+    ticks = 0
+
+    def call(n: int) -> int:
+        threads.append(threading.get_ident())
+        return len(store.cursors()) + n
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await trio.sleep(0)
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ticker)
+            results = [await offload(store, call, n) for n in range(20)]
+            nursery.cancel_scope.cancel()
+    finally:
+        store.close()
+    assert results == list(range(20))
+    main = threading.get_ident()
+    if store.backend == "sqlite":
+        assert set(threads) == {main}
+    else:
+        assert main not in threads and ticks >= 20  # the loop kept running while the calls waited on the server

@@ -30,7 +30,8 @@ LAYER = Contract.load("MessageLayer")
 MAX_GAS_LIMIT = 5_000_000
 DEFAULT_GAS_LIMIT = 200_000
 
-__all__ = ["CHAIN_A", "CHAIN_B", "DEPLOYER", "LAYER", "USER", "USER_KEY", "MessagePair", "Side", "message_pair"]
+__all__ = ["CHAIN_A", "CHAIN_B", "DEPLOYER", "LAYER", "USER", "USER_KEY", "MessagePair", "Side", "make_keys",
+           "message_pair", "wire"]
 
 
 @dataclass
@@ -69,6 +70,30 @@ class MessagePair:
         dst = self.other(src).chain_id if dst_chain is None else dst_chain
         return src.evm.transact(key, layer or src.layer, "MessageLayer", "send", dst, word, body, gas_limit,
                                 expiry, ack_mode)
+
+    def send_in_one_block(self, src: Side, sends: Sequence[dict[str, Any]], *, gas: int = 600_000,
+                          key: str = USER_KEY) -> list[dict[str, Any]]:
+        """Mine several ``send`` calls (keyword dicts of ``send``: recipient, body, gas_limit, expiry,
+        ack_mode) into one block of ``src``, from the account of ``key``; their receipts in order."""
+        evm = src.evm
+        sender = cm.signer_address(key)
+        evm.rpc("evm_setAutomine", False)
+        try:
+            start = evm.nonce(sender)
+            hashes = [evm.send_transaction(key, src.layer, self._send_call(src, **spec), gas=gas, nonce=start + i)
+                      for i, spec in enumerate(sends)]
+            evm.rpc("evm_mine")
+        finally:
+            evm.rpc("evm_setAutomine", True)
+        receipts = [evm.wait_receipt(h, 10) for h in hashes]
+        if len({r["blockNumber"] for r in receipts}) != 1 or not all(int(r["status"], 16) == 1 for r in receipts):
+            raise RuntimeError("the sends did not all succeed in one block")
+        return receipts
+
+    def _send_call(self, src: Side, recipient: str | bytes, body: bytes, gas_limit: int = DEFAULT_GAS_LIMIT,
+                   expiry: int = 0, ack_mode: int = 0) -> bytes:
+        word = recipient if isinstance(recipient, bytes) else address_word(recipient)
+        return LAYER.encode_call("send", self.other(src).chain_id, word, body, gas_limit, expiry, ack_mode)
 
     def sent(self, src: Side, receipt: dict[str, Any], layer: str | None = None) -> list[tuple[int, Envelope]]:
         """(log index, envelope) of each MessageSent of ``src``'s layer (or ``layer``) in ``receipt``."""

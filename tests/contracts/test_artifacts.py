@@ -20,7 +20,7 @@ EXPECTED = {"Bridge", "CommitteeLightClient", "ILightClient", "MPTHarness", "Qbf
             "HookToken", "ReentrantLocker", "RefusingRecipient", "GasBurner",
             # message layer (contracts/messaging/) and its test handlers (contracts/test/MsgRecipients.sol)
             "MessageLayer", "EvmReceiptVerifier",
-            "MsgRecorder", "MsgReverter", "MsgGasBurner", "MsgSwitch", "MsgReentrant", "MsgApp"}
+            "MsgRecorder", "MsgReverter", "MsgGasBurner", "MsgSwitch", "MsgReentrant", "MsgApp", "MsgEmpty"}
 
 
 def _node() -> str:

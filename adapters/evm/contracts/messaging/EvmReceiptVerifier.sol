@@ -28,9 +28,9 @@ contract EvmReceiptVerifier is IMessageVerifier {
     bytes4 private constant ERR_RECEIPT = bytes4(keccak256("InvalidReceipt()"));
 
     /// @inheritdoc IMessageVerifier
-    /// @dev Reverts MalformedProof (proof not laid out as documented, key not rlp of an index
-    /// below 2^32, block number above 2^64), HeaderNotAccepted (the light client has no root for
-    /// the block), InvalidProof (Merkle-Patricia proof fails), InvalidReceipt / LogIndexOutOfRange
+    /// @dev Reverts MalformedProof (proof not laid out as documented or not within its bytes,
+    /// key not rlp of an index below 2^32, block number above 2^64), HeaderNotAccepted (the
+    /// light client has no root for the block), InvalidProof (Merkle-Patricia proof fails), InvalidReceipt / LogIndexOutOfRange
     /// (receipt does not hold such a log), WrongEmitter (log not emitted by `sourceLayer`),
     /// WrongEvent (not MessageSent).
     function verifyMessage(address lightClient, bytes32 sourceLayer, bytes calldata proof)
@@ -80,6 +80,15 @@ contract EvmReceiptVerifier is IMessageVerifier {
                     key.length := kl
                     nodes.offset := add(add(base, no), 32)
                     nodes.length := n
+                    // every node [offset, length, bytes] lies within the proof
+                    let room := sub(sub(len, no), 32)
+                    for { let i := 0 } and(iszero(bad), lt(i, n)) { i := add(i, 1) } {
+                        let eo := calldataload(add(nodes.offset, shl(5, i)))
+                        bad := gt(eo, sub(room, 32))
+                        if iszero(bad) {
+                            bad := gt(calldataload(add(nodes.offset, eo)), sub(sub(room, eo), 32))
+                        }
+                    }
                 }
             }
         }

@@ -155,3 +155,10 @@ contract MsgApp is IAckRecipient {
         return _acks[i];
     }
 }
+
+/// @title MsgEmpty: a handler that does nothing (for gas measurements).
+contract MsgEmpty is IMessageRecipient {
+    function handleMessage(uint64, bytes32, bytes calldata) external pure returns (bytes memory) {
+        return "";
+    }
+}

@@ -1,0 +1,170 @@
+"""MessageLayer replay protection and proof checking on two real anvil chains: a proof is valid
+once, at exactly one chain and one contract; the replay guard is keyed by (source chain, source
+layer, nonce); forged or unaccepted proofs are refused by the contracts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from msg_env import CHAIN_A, DEPLOYER, MessagePair, Side, make_keys, message_pair, wire
+
+from adapters.evm import committee as cm
+from adapters.evm.messaging import OUTCOME_DELIVERED, OUTCOME_NONE, address_word, encode_evm_proof
+from relayer.errors import ContractRevert
+
+CHAIN_C = 1003  # a third chain only A knows
+
+
+@pytest.fixture(scope="module")
+def pair() -> Iterator[MessagePair]:
+    with message_pair() as p:
+        yield p
+
+
+def reverts(fn: Any, *args: Any, **kwargs: Any) -> str:
+    with pytest.raises(ContractRevert) as info:
+        fn(*args, **kwargs)
+    return info.value.reason
+
+
+def recorder(side: Side) -> str:
+    return side.evm.deploy(DEPLOYER, "MsgRecorder", side.layer)
+
+
+def count(side: Side, contract: str) -> int:
+    return int(side.evm.call(contract, "MsgRecorder", "count"))
+
+
+def sent_and_accepted(pair: MessagePair, recipient: str, body: bytes = b"m") -> tuple[dict[str, Any], bytes]:
+    receipt = pair.send(pair.a, recipient, body, gas_limit=300_000)
+    pair.accept(pair.a, int(receipt["blockNumber"], 16))
+    return receipt, pair.proof(pair.a, receipt)
+
+
+# ---------------------------------------------------------------------- replay
+def test_the_same_proof_twice_executes_once(pair: MessagePair) -> None:
+    target = recorder(pair.b)
+    receipt, proof = sent_and_accepted(pair, target)
+    env = pair.envelope(pair.a, receipt)
+    first = pair.deliver(pair.b, [proof, proof])  # twice in one batch
+    assert [p["id"] for p in pair.processed(pair.b, first)] == [env.id]
+    second = pair.deliver(pair.b, [proof])  # again later: skipped, no revert
+    assert pair.processed(pair.b, second) == []
+    assert count(pair.b, target) == 1
+
+
+def test_a_proof_for_another_destination_chain_is_refused(pair: MessagePair) -> None:
+    members = [cm.signer_address(k) for k in make_keys("committee-c", 1)]
+    lc_c = pair.a.evm.deploy(DEPLOYER, "CommitteeLightClient", CHAIN_C, members, 1)
+    pair.a.evm.transact(DEPLOYER, pair.a.layer, "MessageLayer", "setRemote", CHAIN_C,
+                        address_word(pair.b.layer), lc_c, pair.a.verifier)
+    receipt = pair.send(pair.a, recorder(pair.b), b"for C", dst_chain=CHAIN_C)
+    pair.accept(pair.a, int(receipt["blockNumber"], 16))
+    reason = reverts(pair.deliver, pair.b, [pair.proof(pair.a, receipt)])
+    assert reason == f"WrongDestinationChain({CHAIN_C})"
+
+
+def test_a_proof_for_another_destination_layer_is_refused(pair: MessagePair) -> None:
+    """A redeployed destination layer accepts none of the proofs made for the old one."""
+    target = recorder(pair.b)
+    receipt, proof = sent_and_accepted(pair, target)
+    new_layer = pair.b.evm.deploy(DEPLOYER, "MessageLayer", cm.signer_address(DEPLOYER), 5_000_000)
+    pair.b.evm.transact(DEPLOYER, new_layer, "MessageLayer", "setRemote", CHAIN_A, pair.a.layer_word,
+                        pair.b.light_client, pair.b.verifier)
+    reason = reverts(pair.deliver, pair.b, [proof], layer=new_layer)
+    assert reason == f"WrongDestinationLayer(0x{pair.b.layer_word.hex()})"
+    pair.deliver(pair.b, [proof])  # still good where it was meant to go
+    assert count(pair.b, target) == 1
+
+
+def test_re_pointing_a_chain_to_a_new_source_layer_does_not_collide_nonces(pair: MessagePair) -> None:
+    target = recorder(pair.b)
+    old_receipt, old_proof = sent_and_accepted(pair, target, b"old")
+    old = pair.envelope(pair.a, old_receipt)
+    pair.deliver(pair.b, [old_proof])
+    # a second layer on A, whose nonces start again at 1
+    new_layer = pair.a.evm.deploy(DEPLOYER, "MessageLayer", cm.signer_address(DEPLOYER), 5_000_000)
+    pair.a.evm.transact(DEPLOYER, new_layer, "MessageLayer", "setRemote", pair.b.chain_id, pair.b.layer_word,
+                        pair.a.light_client, pair.a.verifier)
+    for _ in range(old.nonce - 1):  # bring the new layer to the nonce already delivered from the old one
+        pair.send(pair.a, target, b"filler", layer=new_layer)
+    new_receipt = pair.send(pair.a, target, b"new", gas_limit=300_000, layer=new_layer)
+    new = pair.envelope(pair.a, new_receipt, layer=new_layer)
+    assert new.nonce == old.nonce and new.id != old.id
+    pair.accept(pair.a, int(new_receipt["blockNumber"], 16))
+    new_proof = pair.proof(pair.a, new_receipt, layer=new_layer)
+    assert reverts(pair.deliver, pair.b, [new_proof]).startswith("WrongEmitter(")  # not the remote yet
+    pair.b.evm.transact(DEPLOYER, pair.b.layer, "MessageLayer", "setRemote", CHAIN_A, address_word(new_layer),
+                        pair.b.light_client, pair.b.verifier)
+    try:
+        delivered = pair.deliver(pair.b, [new_proof])
+        assert [p["id"] for p in pair.processed(pair.b, delivered)] == [new.id]
+        assert pair.outcome(pair.b, new) == pair.outcome(pair.b, old) == OUTCOME_DELIVERED
+        assert pair.b.evm.call(target, "MsgRecorder", "received", 1)[2] == b"new"
+        # proofs of the old layer are no longer accepted from chain A
+        assert reverts(pair.deliver, pair.b, [old_proof]).startswith("WrongEmitter(")
+    finally:
+        wire(pair.b, pair.a)
+
+
+# ---------------------------------------------------------------------- forged proofs
+def flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1:]
+
+
+def test_forged_proofs_are_refused(pair: MessagePair) -> None:
+    target = recorder(pair.b)
+    receipt = pair.send(pair.a, target, b"forge me", gas_limit=300_000)
+    number = int(receipt["blockNumber"], 16)
+    pair.accept(pair.a, number)
+    _, key, nodes, log_index = pair.proof_parts(pair.a, receipt)
+    leaf = nodes[-1]
+    envelope_at = leaf.find(b"forge me")
+    assert envelope_at > 0
+    cases = {
+        "byte of the receipt (the body)": encode_evm_proof(number, key, [*nodes[:-1], flip(leaf, envelope_at)],
+                                                           log_index),
+        "byte of the root node": encode_evm_proof(number, key, [flip(nodes[0], len(nodes[0]) // 2), *nodes[1:]],
+                                                  log_index),
+        "a trailing node": encode_evm_proof(number, key, [*nodes, nodes[-1]], log_index),
+        "a missing node": encode_evm_proof(number, key, nodes[:-1], log_index),
+    }
+    for label, forged in cases.items():
+        assert reverts(pair.deliver, pair.b, [forged]) == "InvalidProof()", label
+    # the right proof claimed for another accepted block
+    other = pair.send(pair.a, target, b"other block")
+    pair.accept(pair.a, int(other["blockNumber"], 16))
+    moved = encode_evm_proof(int(other["blockNumber"], 16), key, nodes, log_index)
+    assert reverts(pair.deliver, pair.b, [moved]) == "InvalidProof()"
+    # another receipt's key, a log that is not there, a proof that is not laid out as one
+    assert reverts(pair.deliver, pair.b, [encode_evm_proof(number, b"\x01", nodes, log_index)]) == "InvalidProof()"
+    assert reverts(pair.deliver, pair.b, [encode_evm_proof(number, key, nodes, 7)]) == "LogIndexOutOfRange(7)"
+    assert reverts(pair.deliver, pair.b, [b"\x00" * 100]) == "MalformedProof()"
+    assert reverts(pair.deliver, pair.b, [pair.proof(pair.a, receipt)[:-40]]) == "MalformedProof()"
+    assert count(pair.b, target) == 0
+    pair.deliver(pair.b, [pair.proof(pair.a, receipt)])
+    assert count(pair.b, target) == 1
+
+
+def test_a_message_whose_header_was_never_accepted_is_refused(pair: MessagePair) -> None:
+    target = recorder(pair.b)
+    receipt = pair.send(pair.a, target, b"unseen")
+    number = int(receipt["blockNumber"], 16)
+    proof = pair.proof(pair.a, receipt)
+    assert reverts(pair.deliver, pair.b, [proof]) == f"HeaderNotAccepted({pair.b.light_client}, {number})"
+    env = pair.envelope(pair.a, receipt)
+    assert pair.outcome(pair.b, env) == OUTCOME_NONE
+    # a light-client update signed by one member only does not help
+    block_hash, root = pair.header(pair.a, number)
+    one = pair.signatures(pair.b, number, block_hash, root, pair.committee[:1])
+    update = cm.encode_committee_update(number, block_hash, root, one)
+    assert reverts(pair.deliver, pair.b, [proof], update) == "NotEnoughSignatures(1, 2)"
+    delivered = pair.deliver(pair.b, [proof], pair.update_payload(pair.a, number))  # a real update
+    assert pair.processed(pair.b, delivered)[0]["outcome"] == OUTCOME_DELIVERED
+
+
+def test_an_unknown_source_chain_is_refused(pair: MessagePair) -> None:
+    assert reverts(pair.deliver, pair.b, [], source_chain=CHAIN_C) == f"UnknownChain({CHAIN_C})"
+    assert reverts(pair.send, pair.a, recorder(pair.b), b"x", dst_chain=4242) == "UnknownChain(4242)"

@@ -25,7 +25,16 @@ from relayer.api import Api, serve_api
 from relayer.attester import Member, Peers
 from relayer.config import ChainConfig, Config, load_config, load_operator_key, log_deprecations
 from relayer.contract import LightClient, LightClientFactory, RouteRef
-from relayer.errors import ConfigError, FatalError, RelayerError, RetryableError, RpcError, StoreError, StoreRefused
+from relayer.errors import (
+    ConfigError,
+    FatalError,
+    RelayerError,
+    RetryableError,
+    RpcError,
+    StoreError,
+    StoreRefused,
+    StoreUnavailable,
+)
 from relayer.follower import ChainFollower, ReceiptCache
 from relayer.leases import Leases
 from relayer.logging import configure_logging
@@ -45,6 +54,7 @@ log = structlog.get_logger("relayer.daemon")
 BACKOFF_MAX = 30.0
 DRAIN_SECONDS = 20.0
 STALL_MIN_SECONDS = 30.0
+STORE_RETRY_SECONDS = 2.0  # between starts of a service while the PostgreSQL store is unavailable
 STARTUP_ATTEMPTS = 12  # start-up reads, one second apart, before giving up (exit 1)
 
 
@@ -253,7 +263,25 @@ class Daemon:
             state["holder"] = row.holder if row else None
             self.metrics.service_up.labels(name).set(0)
 
-        await self.leases.exclusive(name, lambda: self._supervise(name, make, chain), standby)
+        await self.leases.exclusive(name, lambda: self._through_store_outages(name, make, chain), standby)
+
+    async def _through_store_outages(self, name: str, make: Callable[[], Callable[..., Awaitable[None]]],
+                                     chain: str | None) -> None:
+        """Supervise the service; while the PostgreSQL store cannot be reached (StoreUnavailable: a
+        restart or failover) wait and start it again, built afresh (a submitter then settles its journal
+        first). Any other StoreError stops the daemon, as with SQLite, which never raises this one."""
+        while True:
+            try:
+                await self._supervise(name, make, chain)
+                return
+            except StoreUnavailable as exc:
+                self.metrics.service_up.labels(name).set(0)
+                self.services.setdefault(name, {"restarts": 0}).update(state="retrying", error=str(exc))
+                log.warning("store.unavailable", where=name, error=str(exc), retry_in_s=STORE_RETRY_SECONDS)
+                with trio.move_on_after(STORE_RETRY_SECONDS):
+                    await self.stopping.wait()
+                if self.stopping.is_set():
+                    return
 
     async def _supervise(self, name: str, make: Callable[[], Callable[..., Awaitable[None]]],
                          chain: str | None = None) -> None:
@@ -326,7 +354,10 @@ class Daemon:
         interval = self.notifier.watchdog_interval or 5.0
         bound = 2 * self.notifier.watchdog_interval if self.notifier.watchdog_interval else STALL_MIN_SECONDS
         while True:
-            self._refresh_gauges()
+            try:
+                self._refresh_gauges()
+            except StoreUnavailable as exc:
+                log.warning("store.unavailable", where="watchdog", error=str(exc), retry_in_s=interval)
             stalled = self._stalled(bound=bound)
             if stalled:
                 log.warning("watchdog.withheld", stalled=stalled,

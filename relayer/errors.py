@@ -14,7 +14,8 @@
     │   ├── ProofError              a proof could not be built or does not verify
     │   ├── ContractRevert          a transaction or call reverted (decoded reason)
     │   └── StoreError              the state database is unusable
-    │       └── StoreRefused        not a state database this release can use (exit 2)
+    │       ├── StoreRefused        not a state database this release can use (exit 2)
+    │       └── StoreUnavailable    the PostgreSQL server cannot be reached now (a restart, a failover)
     ├── LeaseLost                   another process took over a lease this one worked under (fleet
     │                               mode): the write was refused; the work stops, the process stands by
     └── DevnetError                 the local devnet could not be started or stopped
@@ -123,6 +124,12 @@ class StoreRefused(StoreError):
     """The file is not a state database this release may use: another application's, written by
     a newer release, or not the schema its version says. Like a ConfigError (exit 2, no restart):
     retrying cannot help, the operator must act."""
+
+
+class StoreUnavailable(StoreError):
+    """The PostgreSQL store cannot be reached now (the server restarts or fails over, the network is
+    down); nothing of the failed call was committed, or its commit is unknown and the journal settles
+    it. The daemon's services wait and start again (``store.unavailable``) instead of stopping."""
 
 
 class LeaseLost(RelayerError):

@@ -20,7 +20,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import RowMaker
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from relayer.errors import StoreError
+from relayer.errors import StoreError, StoreUnavailable
 from relayer.store_dialect import POSTGRESQL, Cursor, Dialect, Row
 
 SCHEMES = ("postgresql://", "postgres://")
@@ -115,8 +115,11 @@ class PostgresBackend:
             raise self.failed("read", exc) from exc
 
     def failed(self, what: str, exc: BaseException) -> StoreError:
+        """StoreUnavailable when the server could not be reached (a connection error, no connection
+        within POOL_TIMEOUT), StoreError for a refused statement."""
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        return StoreError(f"state database {what} failed: {reason}", path=self.where)
+        kind = StoreUnavailable if isinstance(exc, (psycopg.OperationalError, PoolTimeout)) else StoreError
+        return kind(f"state database {what} failed: {reason}", path=self.where)
 
     def header(self, db: _Connection) -> tuple[int, int, int]:
         """(application id, schema version, number of tables) of the database (0, 0, n when it has

@@ -99,9 +99,10 @@ def test_a_second_process_opens_the_same_database(store_location: str | Path) ->
 
 
 def test_a_postgresql_restart_fails_the_calls_meanwhile_and_the_pool_reconnects_after() -> None:
+    """StoreUnavailable (the daemon's services wait and start again) while the server is away."""
     from pg_server import remove_pg_server, start_pg_server
 
-    from relayer.errors import StoreError
+    from relayer.errors import StoreUnavailable
 
     server = start_pg_server()  # its own server: the session's keeps running for the other tests
     try:
@@ -109,7 +110,7 @@ def test_a_postgresql_restart_fails_the_calls_meanwhile_and_the_pool_reconnects_
         try:
             store.record_scan("alpha", 2, [header(1)], [message(1, 0)], [])
             server.stop()
-            with pytest.raises(StoreError, match="state database read failed") as failed:
+            with pytest.raises(StoreUnavailable, match="state database read failed") as failed:
                 store.cursor("alpha")
             assert failed.value.fields["path"].startswith("postgresql://relayer@127.0.0.1:")
             server.start()

@@ -189,3 +189,31 @@ def test_a_holder_paused_past_its_lease_never_signs_with_it(fleet: Fleet) -> Non
     assert not twice, f"delivered more than once on beta: {twice}"
     wait_for(lambda: all(s in ("mined", "confirmed") for _, s in fleet.journal()), 60, "a settled journal")
     no_nonce_gap(fleet)
+
+
+def test_a_postgresql_restart_mid_run_pauses_the_fleet_and_loses_nothing(fleet: Fleet, pg_server: PgServer) -> None:
+    for name, pid in (("operator-1", network.load_deployment(fleet.root)["operators"][0]["pid"]),
+                      ("operator-1b", fleet.b.pid if fleet.b else None)):
+        if pid is None or not network.process_alive(pid, "relayer"):
+            if name == "operator-1b":
+                fleet.start_b()
+            else:
+                network.start_operator(fleet.root, 1)
+    wait_for(fleet.holder, 30, "a holder")
+    recipient = Account.create().address
+
+    def restart_the_database() -> None:
+        time.sleep(3)
+        pg_server.stop()
+        time.sleep(3)
+        pg_server.start()
+
+    results = send_all(fleet.root, [("alpha", "beta", "native", "0.1"), ("alpha", "beta", "token", "1")] * 6,
+                       recipient, between=restart_the_database)
+    wait_delivered(fleet.root, results, timeout=180)
+    pids = [network.load_deployment(fleet.root)["operators"][0]["pid"], fleet.b.pid if fleet.b else 0]
+    assert all(network.process_alive(pid, "relayer") for pid in pids), "a fleet process stopped"
+    twice = {mid: n for mid, n in delivered_events(fleet.root, "beta").items() if n > 1}
+    assert not twice, f"delivered more than once on beta: {twice}"
+    wait_for(lambda: all(s in ("mined", "confirmed") for _, s in fleet.journal()), 60, "a settled journal")
+    no_nonce_gap(fleet)

@@ -16,6 +16,8 @@ EXPECTED = {"Bridge", "CommitteeLightClient", "ILightClient", "MPTHarness", "Qbf
             "WrappedToken",
             # FISCO BCOS sources (contracts/verifiers/)
             "FiscoBcosReceiptVerifier", "FiscoBcosSealCheck",
+            # Litecoin deposits (contracts/verifiers/)
+            "LitecoinDepositVerifier",
             # test-only attackers (contracts/test/Hostile.sol)
             "HookToken", "ReentrantLocker", "RefusingRecipient", "GasBurner",
             # message layer (contracts/messaging/) and its test handlers (contracts/test/MsgRecipients.sol)

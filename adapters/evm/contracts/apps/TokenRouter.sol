@@ -16,6 +16,9 @@ import {IAckRecipient, IMessageRecipient} from "../messaging/IMessageRecipient.s
 /// Collateral: `lockedFor(chain, token)` here equals the wrapped supply on `chain` once no transfer
 /// is in flight; an unlock never takes more than was locked for the chain it comes from.
 /// Administration (remote routers, wrapped tokens, registered tokens, limits) is the owner's (a Timelock).
+/// @dev The user entry points hold a reentrancy lock; the handlers need none of their own: only the
+/// layer calls them, and it refuses to deliver again while a handler runs. State is settled before
+/// any untrusted call (native payments get NATIVE_TRANSFER_GAS).
 contract TokenRouter is Administered, IMessageRecipient, IAckRecipient {
     /// @dev A transfer sent and not yet acknowledged: what to give back if it is refused.
     struct Pending {
@@ -46,9 +49,8 @@ contract TokenRouter is Administered, IMessageRecipient, IAckRecipient {
         address recipient,
         uint256 amount
     );
-    event TransferReceived(
-        bytes32 indexed id, uint64 indexed sourceChain, bool unlocked, address asset, address recipient, uint256 amount
-    );
+    /// @notice A transfer arrived (its message id is in the layer's MessageProcessed of the same transaction).
+    event TransferReceived(uint64 indexed sourceChain, bool unlocked, address asset, address recipient, uint256 amount);
     /// @notice A refused transfer was refunded to its sender (outcome 2 failed, 3 expired; `reason` the
     /// destination's revert data).
     event Refunded(bytes32 indexed id, address sender, address asset, uint256 amount, uint8 outcome, bytes reason);
@@ -219,7 +221,6 @@ contract TokenRouter is Administered, IMessageRecipient, IAckRecipient {
     function handleMessage(uint64 sourceChain, bytes32 sender, bytes calldata body)
         external
         onlyLayer
-        nonReentrant
         whenNotPaused
         returns (bytes memory)
     {
@@ -241,14 +242,14 @@ contract TokenRouter is Administered, IMessageRecipient, IAckRecipient {
             _checkLimit(asset, amount);
             WrappedToken(asset).mint(recipient, amount);
         }
-        emit TransferReceived(_currentId(), sourceChain, burned, asset, recipient, amount);
+        emit TransferReceived(sourceChain, burned, asset, recipient, amount);
         return "";
     }
 
     /// @notice The destination's outcome of transfer `id`: on failure (2) or expiry (3) refund its sender,
     /// once; a second acknowledgement of the same transfer (or of an unknown one) does nothing.
     /// Reverts while paused (the layer keeps the acknowledgement for a retry).
-    function handleAck(bytes32 id, uint8 outcome, bytes calldata result) external onlyLayer nonReentrant whenNotPaused {
+    function handleAck(bytes32 id, uint8 outcome, bytes calldata result) external onlyLayer whenNotPaused {
         Pending memory p = _pending[id];
         if (p.sender == address(0)) return;
         delete _pending[id];
@@ -352,10 +353,6 @@ contract TokenRouter is Administered, IMessageRecipient, IAckRecipient {
         assembly ("memory-safe") {
             ok := call(NATIVE_TRANSFER_GAS, to, amount, 0, 0, 0, 0) // no return data copied
         }
-    }
-
-    function _currentId() private view returns (bytes32 id) {
-        (id,,,) = layer.currentOrigin();
     }
 
     /// @dev Call `target` with `data`; revert TokenCallFailed unless it succeeds and returns nothing or true.

@@ -5,7 +5,10 @@ a batch id is never overwritten, and A learns from the acknowledgement whether B
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +21,9 @@ from adapters.evm.abi import Contract, decode_revert
 from adapters.evm.messaging import ACK_ALWAYS, OUTCOME_DELIVERED, OUTCOME_FAILED, address_word
 from relayer.devnet.anvil import ANVIL_KEYS
 from relayer.errors import ContractRevert
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "traceability"))
+import record_batch  # noqa: E402 - the example script, importable from its folder
 
 PRODUCER_KEY = ANVIL_KEYS[7]
 PRODUCER = Account.from_key(PRODUCER_KEY).address
@@ -130,3 +136,31 @@ def test_only_the_registered_remote_registry_may_mirror(pair: AppPair) -> None:
                                         keccak(text="batch-2026-001"), b.chain_id)
     assert "NotOwner" in reverts(a.evm.transact, USER_KEY, registry(a), REG, "setProducer", PRODUCER, True)
     assert a.evm.call(registry(a), REG, "owner") == OWNER
+
+
+def test_example_script_records_and_mirrors(pair: AppPair, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """examples/traceability/record_batch.py against chain A; its mirror crosses to B."""
+    a, b = pair.a, pair.b
+    key_file = tmp_path / "producer.key"
+    key_file.write_text(PRODUCER_KEY)
+    docs = [tmp_path / "certificate.pdf", tmp_path / "lab-report.txt"]
+    docs[0].write_bytes(b"%PDF organic certificate")
+    docs[1].write_text("pesticide residue: none detected")
+    args = ["--rpc", a.node.url, "--registry", registry(a), "--key-file", str(key_file), "--batch", "LOT-77",
+            "--product", "jasmine tea 250g", "--mirror-to", str(b.chain_id), *map(str, docs)]
+    assert record_batch.main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    batch = keccak(text="LOT-77")
+    digest = keccak(keccak(docs[0].read_bytes()) + keccak(docs[1].read_bytes()))
+    assert out["batch_id"] == "0x" + batch.hex() and out["documents_digest"] == "0x" + digest.hex()
+    sent = a.evm.wait_receipt(out["mirror_tx"])
+    assert out["message_id"] == "0x" + pair.m.envelope(a, sent).id.hex()
+    pair.relay(a, sent)
+    assert b.evm.call(registry(b), REG, "recordOf", batch)[:3] == (label("jasmine tea 250g"), digest, PRODUCER)
+    assert b.evm.call(registry(b), REG, "originOf", batch)[3] == int(sent["blockNumber"], 16)
+    # bad input: one line, exit 2; the chain refusing (the id exists): exit 1
+    assert record_batch.main([*args[:-2], str(tmp_path / "missing.pdf")]) == 2
+    assert record_batch.main(["--product", "x" * 33, *args[:8], *args[10:]]) == 2
+    assert record_batch.main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and "missing.pdf" in err[0] and "33 bytes" in err[1] and "BatchExists" in err[2]

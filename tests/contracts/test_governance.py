@@ -200,3 +200,26 @@ def test_multisig_members_only_through_itself(evm: SyncEvm) -> None:
         evm.deploy(DEPLOYER, MS, [MEMBERS[0], MEMBERS[0]], 1)
     with pytest.raises(ContractRevert):
         evm.deploy(DEPLOYER, MS, MEMBERS, 4)
+
+
+def test_message_layer_under_the_timelock(evm: SyncEvm, gov: Governance) -> None:
+    """The MessageLayer itself: remotes and limits only through the timelock, a guardian pauses
+    sending and delivery at once, only the timelock lifts the pause."""
+    layer = evm.deploy(DEPLOYER, "MessageLayer", DEPLOYER_ADDRESS, 1_000_000)
+    evm.transact(DEPLOYER, layer, "MessageLayer", "setGuardian", GUARDIAN, True)
+    evm.transact(DEPLOYER, layer, "MessageLayer", "transferOwnership", gov.timelock)
+    gov.run(layer, "MessageLayer", "acceptOwnership")
+    for key in (DEPLOYER, MEMBER_KEYS[0], GUARDIAN_KEY):
+        assert "NotOwner" in reverts(evm.transact, key, layer, "MessageLayer", "setMaxGasLimit", 1)
+        # swapping a chain's light client or verifier is an admin call like any other
+        assert "NotOwner" in reverts(evm.transact, key, layer, "MessageLayer", "setRemote", 1002,
+                                     b"\x01" * 32, STRANGER, STRANGER)
+    gov.run(layer, "MessageLayer", "setMaxGasLimit", 2_000_000)
+    assert evm.call(layer, "MessageLayer", "maxGasLimit") == 2_000_000
+    evm.transact(GUARDIAN_KEY, layer, "MessageLayer", "pause")
+    assert "IsPaused" in reverts(evm.transact, STRANGER_KEY, layer, "MessageLayer", "send", 1002,
+                                 b"\x01" * 32, b"", 100_000, 0, 0)
+    assert "IsPaused" in reverts(evm.transact, STRANGER_KEY, layer, "MessageLayer", "deliverBatch", 1002, b"", [])
+    assert "NotOwner" in reverts(evm.transact, GUARDIAN_KEY, layer, "MessageLayer", "unpause")
+    gov.run(layer, "MessageLayer", "unpause")
+    assert not evm.call(layer, "MessageLayer", "paused")

@@ -54,6 +54,15 @@ def outcome(side: Side, receipt: dict[str, Any]) -> tuple[int, str]:
     return int(processed["outcome"]), decode_revert(result) if result else ""
 
 
+def now(side: Side) -> int:
+    return int(side.evm.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+
+
+def pass_expiry(side: Side, expiry: int) -> None:
+    """Move ``side``'s clock past ``expiry`` (the two nodes' clocks drift apart as tests move them)."""
+    side.evm.rpc("evm_increaseTime", max(0, expiry - now(side)) + 60)
+
+
 def reverts(fn: Any, *args: Any, **kwargs: Any) -> str:
     with pytest.raises(ContractRevert) as info:
         fn(*args, **kwargs)
@@ -143,10 +152,10 @@ def test_expired_transfer_is_refunded_once(pair: AppPair) -> None:
     token = pair.token(src)
     wrapped = pair.wrapped(dst, src, token)
     user0, locked0, supply0 = pair.balance(src, token, USER), pair.locked(src, token), pair.supply(dst, wrapped)
-    now = int(src.evm.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
-    lock = pair.lock_token(src, 7 * ETHER, USER, expiry=now + 30)
+    expiry = now(src) + 30
+    lock = pair.lock_token(src, 7 * ETHER, USER, expiry=expiry)
     assert pair.balance(src, token, USER) == user0 - 7 * ETHER
-    dst.evm.rpc("evm_increaseTime", 120)  # the destination's clock passes the expiry
+    pass_expiry(dst, expiry)
     refund_round(pair, src, lock, OUTCOME_EXPIRED, "")
     assert pair.balance(src, token, USER) == user0
     assert pair.locked(src, token) == locked0
@@ -241,3 +250,59 @@ def test_only_the_layer_and_the_remote_router(pair: AppPair) -> None:
     got, why = outcome(dst, delivered)
     assert got == OUTCOME_FAILED and "UnknownSender" in why
     assert "NotOwner" in reverts(dst.evm.transact, USER_KEY, router, "TokenRouter", "setLimit", NATIVE, 1)
+
+
+def test_refund_refused_by_its_sender_waits_to_be_claimed(pair: AppPair) -> None:
+    """A sender contract that rejects the native refund does not block the acknowledgement: the
+    refund is owed to it, once, and paid when it claims."""
+    src, dst = pair.a, pair.b
+    sender = src.evm.deploy(DEPLOYER, "AppRefusingSender", pair.router(src))
+    locked0 = pair.locked(src, NATIVE)
+    dst.evm.transact(DEPLOYER, pair.router(dst), "TokenRouter", "pause")
+    try:
+        lock = src.evm.transact(USER_KEY, sender, "AppRefusingSender", "lock", dst.chain_id, USER, 0, value=ETHER)
+        delivered = pair.relay(src, lock)
+        assert outcome(dst, delivered)[0] == OUTCOME_FAILED
+    finally:
+        dst.evm.transact(DEPLOYER, pair.router(dst), "TokenRouter", "unpause")
+    acked = pair.relay(dst, delivered)
+    assert outcome(src, acked)[0] == OUTCOME_DELIVERED  # the acknowledgement itself went through
+    (owed,) = ROUTER.logs_of(acked, pair.router(src), "RefundOwed")
+    assert owed == {"sender": sender, "amount": ETHER}
+    assert src.evm.call(pair.router(src), "TokenRouter", "owed", sender) == ETHER
+    assert pair.locked(src, NATIVE) == locked0
+    payee = fresh_address("claimed-refund")
+    src.evm.transact(USER_KEY, sender, "AppRefusingSender", "claimTo", payee)
+    assert src.evm.balance(payee) == ETHER
+    assert src.evm.call(pair.router(src), "TokenRouter", "owed", sender) == 0
+    assert "ZeroAmount" in reverts(src.evm.transact, USER_KEY, sender, "AppRefusingSender", "claimTo", payee)
+    pair.assert_collateral(src, NATIVE)
+
+
+def test_ack_held_while_the_source_is_paused_refunds_once_on_retry(pair: AppPair) -> None:
+    """While the source router is paused its refund waits: the acknowledgement fails (retriable),
+    and after the pause is lifted one retry refunds; a second retry refunds nothing."""
+    src, dst = pair.b, pair.a
+    token = pair.token(src)
+    user0, locked0 = pair.balance(src, token, USER), pair.locked(src, token)
+    expiry = now(src) + 30
+    lock = pair.lock_token(src, 2 * ETHER, USER, expiry=expiry)
+    pass_expiry(dst, expiry)
+    delivered = pair.relay(src, lock)
+    assert outcome(dst, delivered)[0] == OUTCOME_EXPIRED
+    src.evm.transact(DEPLOYER, pair.router(src), "TokenRouter", "pause")
+    try:
+        held = pair.relay(dst, delivered)
+        got, why = outcome(src, held)
+        assert got == OUTCOME_FAILED and "IsPaused" in why
+        assert pair.balance(src, token, USER) == user0 - 2 * ETHER
+    finally:
+        src.evm.transact(DEPLOYER, pair.router(src), "TokenRouter", "unpause")
+    ack = pair.m.envelope(dst, delivered)
+    assert src.evm.call(src.layer, "MessageLayer", "isRetriable", ack.id)
+    retried = src.evm.transact(DEPLOYER, src.layer, "MessageLayer", "retry", ack.encode())
+    assert len(ROUTER.logs_of(retried, pair.router(src), "Refunded")) == 1
+    assert pair.balance(src, token, USER) == user0
+    assert pair.locked(src, token) == locked0
+    assert "NotRetriable" in reverts(src.evm.transact, DEPLOYER, src.layer, "MessageLayer", "retry", ack.encode())
+    assert pair.balance(src, token, USER) == user0

@@ -22,7 +22,9 @@ EXPECTED = {"Bridge", "CommitteeLightClient", "ILightClient", "MPTHarness", "Qbf
             "HookToken", "ReentrantLocker", "RefusingRecipient", "GasBurner",
             # message layer (contracts/messaging/) and its test handlers (contracts/test/MsgRecipients.sol)
             "MessageLayer", "EvmReceiptVerifier",
-            "MsgRecorder", "MsgReverter", "MsgGasBurner", "MsgSwitch", "MsgReentrant", "MsgApp", "MsgEmpty"}
+            "MsgRecorder", "MsgReverter", "MsgGasBurner", "MsgSwitch", "MsgReentrant", "MsgApp", "MsgEmpty",
+            # applications (contracts/apps/), governance (contracts/governance/), test sender (test/AppSenders.sol)
+            "TokenRouter", "TraceabilityRegistry", "Timelock", "ConsortiumMultisig", "AppRefusingSender"}
 
 
 def _node() -> str:

@@ -5,6 +5,7 @@ same transaction (relayer.leases, relayer.store)."""
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from typing import Any
 
@@ -164,3 +165,19 @@ def test_sqlite_runs_the_work_without_leases(tmp_path: Any) -> None:
     trio.run(leases.exclusive, "submitter:beta", work)
     assert ran == [True] and store.leases() == [] and not leases.enabled
     store.close()
+
+
+def test_a_dead_or_zombie_process_is_not_alive() -> None:
+    from relayer.leases import _alive
+
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        assert _alive(child.pid) and _alive(os.getpid())
+        child.kill()
+        deadline = time.monotonic() + 5
+        while _alive(child.pid) and time.monotonic() < deadline:  # killed, not yet reaped: a zombie
+            time.sleep(0.05)
+        assert not _alive(child.pid)
+    finally:
+        child.wait()
+    assert not _alive(child.pid)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,14 @@ def wait_for(predicate: Any, timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def took_over_after(fleet: Fleet, name: str, since: float) -> float:
+    """Seconds from ``since`` (Unix time) to process ``name``'s first lease.acquired of the beta submitter
+    after it (reported, not asserted: tests check behaviour, not speed)."""
+    stamps = [datetime.strptime(e["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+              for e in fleet.log_events(name, "lease.acquired") if e.get("lease") == LEASE]
+    return min(t for t in stamps if t >= since) - since
+
+
 def no_nonce_gap(fleet: Fleet) -> None:
     """Operator-1's journal on beta holds every nonce from its first to its last, each mined once, and
     the chain's count of its transactions is one past the last."""
@@ -142,7 +151,7 @@ def test_the_holder_killed_mid_burst_is_replaced_and_nothing_is_delivered_twice(
         time.sleep(5)
         holder = fleet.holder()
         assert holder is not None
-        killed.update(holder)
+        killed.update(holder, at=time.time())
         os.kill(holder["pid"], signal.SIGKILL)
 
     results = send_all(fleet.root, plan, recipient, between=kill_the_holder)
@@ -153,6 +162,7 @@ def test_the_holder_killed_mid_burst_is_replaced_and_nothing_is_delivered_twice(
     assert after["token"] > killed["token"] and after["pid"] in fleet.pids()
     survivor = fleet.pids()[after["pid"]]
     assert fleet.log_events(survivor, "lease.taken_over"), "the survivor did not log lease.taken_over"
+    print(f"takeover after SIGKILL: {took_over_after(fleet, survivor, killed['at']):.2f} s (lease_ttl {TTL} s)")
     assert fleet.log_events(survivor, "tx.recovering") or fleet.log_events(survivor, "lease.acquired")
     wait_for(lambda: all(s in ("mined", "confirmed") for _, s in fleet.journal()), 60, "a settled journal")
     no_nonce_gap(fleet)
@@ -173,6 +183,7 @@ def test_a_holder_paused_past_its_lease_never_signs_with_it(fleet: Fleet) -> Non
     standby = next(n for p, n in fleet.pids().items() if p != paused)
     wait_for(lambda: fleet.log_events(standby, "lease.standby"), 60, "the other process standing by")
     signed_before = len(fleet.log_events(name, "tx.signed"))
+    paused_at = time.time()
     os.kill(paused, signal.SIGSTOP)
     try:
         recipient = Account.create().address
@@ -181,6 +192,7 @@ def test_a_holder_paused_past_its_lease_never_signs_with_it(fleet: Fleet) -> Non
         wait_delivered(fleet.root, results, timeout=180)
     finally:
         os.kill(paused, signal.SIGCONT)
+    print(f"takeover after SIGSTOP: {took_over_after(fleet, standby, paused_at):.2f} s (lease_ttl {TTL} s)")
     wait_for(lambda: fleet.log_events(name, "lease.lost") or fleet.log_events(name, "lease.self_fenced"),
              30, "the resumed process noticing it lost the lease")
     time.sleep(3)

@@ -324,3 +324,29 @@ def test_a_handler_reentering_the_layer_cannot_execute_twice(pair: MessagePair, 
     assert not pair.b.evm.call(reentrant, "MsgReentrant", "innerOk")
     assert pair.b.evm.call(reentrant, "MsgReentrant", "innerData") == error_data("MessageLayer", "Reentrancy")
     assert reverts(pair.b.evm.call, pair.b.layer, "MessageLayer", "currentOrigin") == "NoMessageInProgress()"
+
+
+def test_a_recipient_that_is_not_a_contract_fails_and_is_acknowledged(pair: MessagePair) -> None:
+    app = deploy(pair.a, "MsgApp", pair.a.layer)
+    receipt = pair.a.evm.transact(USER_KEY, app, "MsgApp", "send", pair.b.chain_id, address_word(USER),
+                                  b"to an account", 400_000, 0, ACK_ON_FAILURE)
+    env = pair.envelope(pair.a, receipt)
+    delivered = pair.relay(pair.a, receipt)
+    not_contract = error_data("MessageLayer", "RecipientNotContract", ("bytes32", address_word(USER)))
+    assert pair.processed(pair.b, delivered) == [{"id": env.id, "outcome": OUTCOME_FAILED, "result": not_contract}]
+    assert decode_ack_body(ack_of(pair, pair.b, delivered).body) == (env.id, OUTCOME_FAILED, not_contract)
+
+
+def test_a_failed_message_retried_after_its_expiry_is_recorded_expired(pair: MessagePair) -> None:
+    switch = deploy(pair.b, "MsgSwitch")
+    expiry = max(timestamp(pair.a), timestamp(pair.b)) + 600
+    receipt = pair.send(pair.a, switch, b"", gas_limit=100_000, expiry=expiry)
+    env = pair.envelope(pair.a, receipt)
+    assert pair.processed(pair.b, pair.relay(pair.a, receipt))[0]["outcome"] == OUTCOME_FAILED
+    pair.b.evm.transact(USER_KEY, switch, "MsgSwitch", "flip")
+    pair.b.evm.rpc("evm_increaseTime", 3600)
+    retried = retry(pair.b, env)
+    assert pair.processed(pair.b, retried) == [{"id": env.id, "outcome": OUTCOME_EXPIRED, "result": b""}]
+    assert pair.outcome(pair.b, env) == OUTCOME_EXPIRED
+    assert pair.b.evm.call(switch, "MsgSwitch", "handled") == 0
+    assert reverts(retry, pair.b, env) == f"NotRetriable(0x{env.id.hex()})"

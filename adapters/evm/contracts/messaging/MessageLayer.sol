@@ -175,10 +175,12 @@ contract MessageLayer is Administered, IMessageLayer {
         _enter();
         Remote memory r = _remote(sourceChain);
         if (lightClientUpdate.length != 0) ILightClient(r.lightClient).submitUpdate(lightClientUpdate);
+        uint256 freeMemory = _freeMemory();
         for (uint256 i; i < proofs.length; ++i) {
             (bytes memory raw, uint64 blockNumber, uint32 txIndex) =
                 IMessageVerifier(r.verifier).verifyMessage(r.lightClient, r.layer, proofs[i]);
             if (_deliver(sourceChain, r.layer, raw, blockNumber, txIndex)) ++processed;
+            _releaseMemory(freeMemory); // nothing of one message is kept: memory cost stays linear
         }
         _lock = IDLE;
     }
@@ -407,6 +409,19 @@ contract MessageLayer is Administered, IMessageLayer {
         });
         id = Envelopes.idOf(e);
         emit MessageSent(id, Envelopes.encode(e));
+    }
+
+    function _freeMemory() private pure returns (uint256 p) {
+        assembly ("memory-safe") {
+            p := mload(0x40)
+        }
+    }
+
+    /// @dev Give back the memory allocated since `p` was read (nothing allocated since is used again).
+    function _releaseMemory(uint256 p) private pure {
+        assembly ("memory-safe") {
+            mstore(0x40, p)
+        }
     }
 
     function _enter() private {

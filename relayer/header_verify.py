@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from relayer.errors import ConfigError, RelayerError, RpcAnswerError, UsageError
+from relayer.logging import configure_logging
 from relayer.plugins import ADAPTER_GROUP, LIGHT_CLIENT_GROUP, installed, load
 
 #: What a light client plugin must offer to judge a header on its own (class methods
@@ -70,6 +71,9 @@ def main(args: argparse.Namespace) -> int:
     Raises UsageError on bad arguments or an unreadable block file, RpcError or
     RpcAnswerError when fetching with ``--rpc`` fails.
     """
+    # A plugin's log lines (e.g. a warning about an unconfigured trust root) go to stderr as JSON:
+    # stdout is the verdict alone.
+    configure_logging("info", json=True, stream=sys.stderr)
     client_class = _client_class(args.kind)
     epoch = _epoch(getattr(args, "epoch", None))
     validators = _validators(client_class, args.validators)

@@ -9,9 +9,10 @@ read-write sets).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
+
+import structlog
 
 from relayer.errors import VerificationError
 from relayer_chainmaker.block import Digest, check_block_hash, check_proposer
@@ -21,7 +22,7 @@ from relayer_chainmaker.node_id import format_node_id
 from relayer_chainmaker.qc import check_qc, quorum
 from relayer_chainmaker.txroot import check_dag_hash, check_tx_root
 
-log = logging.getLogger("relayer_chainmaker")
+log = structlog.get_logger("relayer_chainmaker")
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ def judge(block: ChainMakerBlock, trust: Trust) -> Verdict:
     except VerificationError as exc:
         return Verdict(**(base.__dict__ | {"reason": exc.message, "warnings": tuple(warnings)}))
     for warning in warnings:
-        log.warning("chainmaker.ca_not_configured: %s (block %d)", warning, block.number)
+        log.warning("chainmaker.ca_not_configured", block=block.number, warning=warning,
+                    action="add the org's CA certificate to the trust roots (trust_roots_file)")
     unchecked = [name for name, part in (("dag_hash", block.dag), ("tx_root", block.txs)) if part is None]
     unchecked.append("rw_set_root")  # the read-write sets are not part of a served block
     return Verdict(**(base.__dict__ | {"signers": outcome.signers, "warnings": tuple(warnings),

@@ -13,17 +13,22 @@ from relayer.devnet import network
 
 
 def devnet_up(dir: Path, detach: bool, policy: str = "committee", nodes: dict[str, str] | None = None,
-              *, hardforks: dict[str, str] | None = None, as_json: bool = False) -> int:
+              *, hardforks: dict[str, str] | None = None, as_json: bool = False, operators: int = network.OPERATORS,
+              threshold: int = network.THRESHOLD, fleet: int = 1, store: str = "sqlite") -> int:
     """Start the devnet in ``dir`` and print where everything is; returns the exit status (0).
 
     With ``detach`` return once every operator is healthy; otherwise stay in the foreground
     until SIGINT/SIGTERM and then stop everything. Raises UsageError for an unknown policy,
     DevnetError when a devnet already runs in ``dir`` or it cannot be started (whatever was
     started is stopped again). ``nodes`` maps a chain to its node (``hardhat``; default anvil),
-    ``hardforks`` a chain to its hardfork (e.g. ``berlin``; default the node's latest).
+    ``hardforks`` a chain to its hardfork (e.g. ``berlin``; default the node's latest);
+    ``operators``/``threshold`` the committee, ``fleet`` processes per operator on ``store``
+    (UsageError for a fleet on SQLite).
     """
+    network.check_topology(operators, threshold, fleet, store)
     stop = None if detach else _catch_stop_signals()
-    deployment = network.up(dir, policy=policy, nodes=nodes, hardforks=hardforks)
+    deployment = network.up(dir, policy=policy, nodes=nodes, hardforks=hardforks, operators=operators,
+                            threshold=threshold, fleet=fleet, store=store)
     paths = network.DevnetPaths.of(dir)
     print(json.dumps({"dir": str(paths.root), "deployment_file": str(paths.deployment), **deployment})
           if as_json else describe(paths, deployment, detach=detach), flush=True)
@@ -57,12 +62,22 @@ def describe(paths: network.DevnetPaths, deployment: dict[str, Any], *, detach: 
     for op in deployment["operators"]:
         lines.append(f"  {op['name']}  {op['address']}  api {op['api']}  pid {op['pid']}  "
                      f"config {op['config']}")
+        for extra in op.get("fleet", []):
+            lines.append(f"  {extra['name']}  (fleet process of {op['name']})  api {extra['api']}  "
+                         f"pid {extra['pid']}  config {extra['config']}")
     for index, user in enumerate(deployment["users"]):
         lines.append(f"  user {index}  {user['address']}")
     for name, proxy in deployment.get("proxies", {}).items():  # policy qbft
         lines.append(f"  {name:<6} QBFT sealing proxy {proxy['url']} in front of {proxy['upstream']}  "
                      f"validators {', '.join(proxy['validators'])}  keys {paths.validator_keys(name)}")
     lines.append(f"  policy:     {deployment.get('policy', 'committee')}")
+    postgres = deployment.get("postgres")
+    if postgres:
+        databases = ", ".join(f"{name} {url}" for name, url in postgres["databases"].items())
+        lines.append(f"  store:      PostgreSQL at 127.0.0.1:{postgres['port']} (pid {postgres['pid']}), "
+                     f"cluster {postgres['dir']}, log {paths.log('postgres')}; databases: {databases}")
+    else:
+        lines.append(f"  store:      SQLite, {paths.state}/operator-N/")
     lines.append(f"  deployment: {paths.deployment}")
     lines.append(f"  logs:       {paths.logs}/ (alpha.log, beta.log, operator-N.log"
                  + (", proxy-<chain>.log)" if deployment.get("proxies") else ")"))

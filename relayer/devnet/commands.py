@@ -31,6 +31,12 @@ def add_devnet(subparsers: Any) -> None:
     up.add_argument("--hardfork", action="append", default=[], metavar="CHAIN=FORK",
                     help="run CHAIN at hardfork FORK (berlin ... osaka; default the node's latest), "
                          "e.g. alpha=berlin for a chain without a base fee; repeatable")
+    up.add_argument("--operators", type=int, default=3, metavar="N", help="committee members (default 3)")
+    up.add_argument("--threshold", type=int, default=2, metavar="M", help="signatures a header needs (default 2)")
+    up.add_argument("--fleet", type=int, default=1, metavar="K",
+                    help="relayer processes per operator sharing its store (default 1; >1 needs --store postgresql)")
+    up.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite",
+                    help="operator store: sqlite (default) or postgresql (a PostgreSQL server in DIR/postgres)")
     up.add_argument("--json", action="store_true", help="print the deployment as one JSON object")
     up.set_defaults(handler=_cmd_devnet_up)
     down = devnet_sub.add_parser("down", help="stop everything `devnet up` started")
@@ -70,7 +76,8 @@ def _cmd_devnet_up(args: argparse.Namespace) -> int:
 
     return devnet_up(args.dir, detach=args.detach, policy=args.policy,
                      nodes=_pairs(args.node, "--node", "beta=hardhat"),
-                     hardforks=_pairs(args.hardfork, "--hardfork", "alpha=berlin"), as_json=args.json)
+                     hardforks=_pairs(args.hardfork, "--hardfork", "alpha=berlin"), as_json=args.json,
+                     operators=args.operators, threshold=args.threshold, fleet=args.fleet, store=args.store)
 
 
 def _pairs(values: list[str], option: str, example: str) -> dict[str, str]:

@@ -10,6 +10,13 @@ Everything lives in one folder::
     DIR/logs/{alpha,beta,operator-N}.log
     DIR/<chain>.hardhat.config.js  the Hardhat config of a chain run with ``--node <chain>=hardhat``
 
+With ``--store postgresql`` (``--fleet K``: K processes per operator sharing its store)::
+
+    DIR/postgres/data          the PostgreSQL cluster (owned by the ``postgres`` user when run as root)
+    DIR/logs/postgres.log      its log
+    DIR/operator-N-P.toml      process P (2..K) of operator N: operator-N.toml with another API port
+    DIR/logs/operator-N-P.log  its log
+
 Each chain runs on anvil unless ``nodes`` names another node (``relayer.devnet.nodes``: the
 Hardhat node, which serves no ``eth_getBlockReceipts``), at the node's latest hardfork unless
 ``hardforks`` names one (``--hardfork alpha=berlin``: a chain without a base fee, where the
@@ -39,6 +46,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,6 +68,7 @@ from relayer.devnet.deploy import (
     stderr_report,
 )
 from relayer.devnet.nodes import ChainNode, check_hardfork, check_kind, set_mining, start_node
+from relayer.devnet.postgres import PgServer, PgUnavailable, PgUnreachable, init_server, server_alive, stop_server
 from relayer.devnet.processes import process_alive, terminate
 from relayer.devnet.proxy import PROXY_MARKER, ProxyHandle, start_proxy
 from relayer.errors import DevnetError, UsageError
@@ -76,6 +85,8 @@ HEALTH_TIMEOUT = 60.0
 DEPLOYER_KEY = ANVIL_KEYS[0]
 USER_KEYS = ANVIL_KEYS[1:4]
 POLICIES = ("committee", "qbft")
+STORES = ("sqlite", "postgresql")
+LEASE_TTL = 5.0  # fleet mode: a dead process's leases move within 5 s (at once for a reaped same-host pid)
 QBFT_VALIDATORS = 4
 OPERATOR_MARKER = "relayer"
 # Devnet keystores only: pbkdf2 with few iterations decrypts in milliseconds. Never use
@@ -124,6 +135,15 @@ class DevnetPaths:
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 
+    @property
+    def postgres(self) -> Path:
+        """The PostgreSQL cluster of a ``--store postgresql`` devnet (data/ inside)."""
+        return self.root / "postgres"
+
+    def fleet_config(self, index: int, process: int) -> Path:
+        """The configuration of process ``process`` (2..K) of operator ``index`` (process 1 uses ``config``)."""
+        return self.root / f"operator-{index}-{process}.toml"
+
     def validator_keys(self, chain: str) -> Path:
         """The QBFT validator keys of ``chain`` (policy qbft)."""
         return self.keys / f"{chain}-validators.json"
@@ -165,6 +185,12 @@ def running_pids(deployment: dict[str, Any]) -> dict[str, int]:
     for op in deployment.get("operators", []):
         if process_alive(op.get("pid"), OPERATOR_MARKER):
             found[op["name"]] = op["pid"]
+        for extra in op.get("fleet", []):
+            if process_alive(extra.get("pid"), OPERATOR_MARKER):
+                found[extra["name"]] = extra["pid"]
+    postgres = deployment.get("postgres")
+    if postgres and server_alive(postgres.get("pid")):
+        found["postgres"] = postgres["pid"]
     for name, proxy in deployment.get("proxies", {}).items():
         if process_alive(proxy.get("pid"), PROXY_MARKER):
             found[f"proxy {name}"] = proxy["pid"]
@@ -242,7 +268,10 @@ def wait_healthy(deployment_dir: Path | str, indices: Sequence[int] | None = Non
     paths = DevnetPaths.of(deployment_dir)
     deployment = load_deployment(paths.root)
     ops = deployment["operators"]
-    pending = {i: ops[i - 1] for i in (indices or range(1, len(ops) + 1))}
+    pending: dict[Any, dict[str, Any]] = {}
+    for i in indices or range(1, len(ops) + 1):
+        pending[i] = ops[i - 1]
+        pending.update({(i, extra["name"]): extra for extra in ops[i - 1].get("fleet", [])})
     report(f"waiting for {', '.join(op['name'] for op in pending.values())} to become healthy ...")
     started, deadline = time.monotonic(), time.monotonic() + timeout
     while pending:
@@ -276,10 +305,15 @@ def _fail_operator(paths: DevnetPaths, op: dict[str, Any], why: str) -> None:
 
 def up(root: Path | str, *, policy: str = "committee", report: Report = stderr_report,
        health_timeout: float = HEALTH_TIMEOUT, nodes: dict[str, str] | None = None,
-       hardforks: dict[str, str] | None = None) -> dict[str, Any]:
-    """Start chains alpha/beta, deploy, configure and start three operators; returns deployment.json.
+       hardforks: dict[str, str] | None = None, operators: int = OPERATORS, threshold: int = THRESHOLD,
+       fleet: int = 1, store: str = "sqlite") -> dict[str, Any]:
+    """Start chains alpha/beta, deploy, configure and start ``operators`` operators (committee
+    ``threshold``); returns deployment.json.
 
-    ``nodes`` maps a chain to its node (``anvil``, the default, or ``hardhat``), ``hardforks`` a
+    With ``store="postgresql"`` a PostgreSQL server runs for the devnet (a cluster in DIR/postgres,
+    ``relayer.devnet.postgres``), each operator's store is its own database there, and each operator
+    runs ``fleet`` processes sharing it (``operator-N.toml`` and ``operator-N-P.toml``, logs
+    ``operator-N.log`` and ``operator-N-P.log``). ``nodes`` maps a chain to its node (``anvil``, the default, or ``hardhat``), ``hardforks`` a
     chain to its hardfork (``nodes.HARDFORKS``; default the node's own). Tears down whatever it
     started when a step fails. Raises UsageError for an unknown policy, chain, node or hardfork,
     DevnetError when a devnet already runs in ``root`` or a step fails.
@@ -294,15 +328,40 @@ def up(root: Path | str, *, policy: str = "committee", report: Report = stderr_r
         raise UsageError("--hardfork: policy qbft runs at the nodes' default hardfork only")
     if policy == "qbft" and set(kinds.values()) != {"anvil"}:
         raise UsageError("--node: the QBFT sealing proxy (policy qbft) runs in front of anvil only")
+    check_topology(operators, threshold, fleet, store)
     paths = DevnetPaths.of(root)
     _refuse_running(paths)
     _clean(paths)
     try:
-        return _up(paths, report, health_timeout, policy, kinds, forks)
+        return _up(paths, report, health_timeout, policy, kinds, forks,
+                   _Topology(operators, threshold, fleet, store))
     except BaseException:
         report("devnet up failed; stopping what was started")
         down(paths.root, report=report)
         raise
+
+
+@dataclass(frozen=True)
+class _Topology:
+    operators: int
+    threshold: int
+    fleet: int
+    store: str
+
+
+def check_topology(operators: int, threshold: int, fleet: int, store: str) -> None:
+    """Raises UsageError naming the option that is out of range or does not fit the others."""
+    if store not in STORES:
+        raise UsageError(f"--store {store!r}: expected one of {', '.join(STORES)}")
+    if not 1 <= operators <= 16:
+        raise UsageError(f"--operators {operators}: expected 1..16")
+    if not 1 <= threshold <= operators:
+        raise UsageError(f"--threshold {threshold}: expected 1..{operators} (the number of operators)")
+    if not 1 <= fleet <= 8:
+        raise UsageError(f"--fleet {fleet}: expected 1..8")
+    if fleet > 1 and store != "postgresql":
+        raise UsageError(f"--fleet {fleet} needs --store postgresql (processes of one operator share its store; "
+                         "SQLite is one process's)")
 
 
 def _node_kinds(nodes: dict[str, str]) -> dict[str, str]:
@@ -339,39 +398,99 @@ def _refuse_running(paths: DevnetPaths) -> None:
 
 def _clean(paths: DevnetPaths) -> None:
     """Remove the generated files of a stopped devnet (never anything else)."""
-    for folder in (paths.keys, paths.state, paths.logs):
+    if paths.postgres.is_symlink():  # a cluster outside DIR (see _init_cluster)
+        shutil.rmtree(paths.postgres.resolve(), ignore_errors=True)
+        paths.postgres.unlink()
+    for folder in (paths.keys, paths.state, paths.logs, paths.postgres):
         shutil.rmtree(folder, ignore_errors=True)
     for file in [paths.deployment, *paths.root.glob("operator-*.toml"), *paths.root.glob("*.hardhat.config.js")]:
         file.unlink(missing_ok=True)
 
 
 def _up(paths: DevnetPaths, report: Report, health_timeout: float, policy: str,
-        kinds: dict[str, str], forks: dict[str, str | None]) -> dict[str, Any]:
+        kinds: dict[str, str], forks: dict[str, str | None], topology: _Topology) -> dict[str, Any]:
     for folder in (paths.root, paths.logs, paths.state):
         folder.mkdir(parents=True, exist_ok=True)
     deployment: dict[str, Any] = {"policy": policy, "chains": {}, "users": [], "operators": [],
-                                  "threshold": THRESHOLD, "nodes": {}}
+                                  "threshold": topology.threshold, "nodes": {}, "fleet": topology.fleet,
+                                  "store": topology.store}
+    store_urls = _start_postgres(paths, deployment, topology.operators, report) \
+        if topology.store == "postgresql" else {}
     nodes = _start_chains(paths, deployment, report, kinds, forks)
     qbft = _QbftChains.start(paths, nodes, deployment, report) if policy == "qbft" else None
     evms = {name: SyncEvm(node.url) for name, node in nodes.items()}
-    operators = [Account.create() for _ in range(OPERATORS)]
+    operators = [Account.create() for _ in range(topology.operators)]
     users = [Account.from_key(key) for key in USER_KEYS]
     try:
         _deploy(evms, nodes, [op.address for op in operators], [u.address for u in users], deployment, report,
-                light_client=qbft)
+                light_client=qbft, threshold=topology.threshold)
     finally:
         for evm in evms.values():
             evm.close()
     if qbft is not None:
         qbft.describe(deployment)
     deployment["users"] = [{"address": u.address, "key": key} for u, key in zip(users, USER_KEYS)]
-    _write_operators(paths, operators, deployment)
+    _write_operators(paths, operators, deployment, store_urls, topology.fleet)
     save_deployment(paths.root, deployment)
-    for index in range(1, OPERATORS + 1):
+    for index in range(1, topology.operators + 1):
         pid = start_operator(paths.root, index)
         report(f"started operator-{index} (pid {pid}), log {paths.log(f'operator-{index}')}")
+        for extra in start_fleet(paths.root, index):
+            report(f"started {extra['name']} (pid {extra['pid']}), log {paths.log(extra['name'])}")
     wait_healthy(paths.root, timeout=health_timeout, report=report)
     return load_deployment(paths.root)
+
+
+def _start_postgres(paths: DevnetPaths, deployment: dict[str, Any], operators: int,
+                    report: Report) -> dict[int, str]:
+    """Start the devnet's PostgreSQL server and make a database per operator; returns their URLs.
+
+    Raises DevnetError when the server cannot be made (what to install or fix)."""
+    try:
+        server = _init_cluster(paths, report)
+        server.start()
+    except PgUnavailable as exc:
+        raise DevnetError(f"--store postgresql: {exc}") from None
+    deployment["postgres"] = {"pid": server.pid, "port": server.port, "dir": str(paths.postgres),
+                              "url": server.url(), "databases": {}}
+    save_deployment(paths.root, deployment)  # recorded at once so `down` finds it
+    urls = {index: server.create_database(name=f"operator_{index}") for index in range(1, operators + 1)}
+    deployment["postgres"]["databases"] = {f"operator-{i}": url for i, url in urls.items()}
+    save_deployment(paths.root, deployment)
+    report(f"[store] PostgreSQL {server.bin.parent.name} at 127.0.0.1:{server.port} (pid {server.pid}), "
+           f"cluster {paths.postgres}, log {paths.log('postgres')}")
+    return urls
+
+
+def _init_cluster(paths: DevnetPaths, report: Report) -> PgServer:
+    """initdb in DIR/postgres; when root and the ``postgres`` user cannot reach DIR (e.g. under
+    /root), in a new folder under the temporary directory that DIR/postgres links to."""
+    try:
+        return init_server(paths.postgres, log_path=paths.log("postgres"))
+    except PgUnreachable:
+        shutil.rmtree(paths.postgres, ignore_errors=True)
+        target = Path(tempfile.mkdtemp(prefix="relayer-devnet-pg-"))
+        paths.postgres.symlink_to(target, target_is_directory=True)
+        report(f"[store] the postgres user cannot reach {paths.root}: the cluster lives in {target} "
+               f"({paths.postgres} links to it)")
+        return init_server(target, log_path=paths.log("postgres"))
+
+
+def start_fleet(deployment_dir: Path | str, index: int) -> list[dict[str, Any]]:
+    """Start the fleet processes 2..K of operator ``index`` that do not run; returns their records.
+
+    Their pids are recorded in deployment.json (``operators[i].fleet``). Raises DevnetError when
+    the devnet is missing, UsageError for a bad index."""
+    paths = DevnetPaths.of(deployment_dir)
+    deployment = load_deployment(paths.root)
+    op = _operator(deployment, index)
+    started = []
+    for extra in op.get("fleet", []):
+        if not process_alive(extra.get("pid"), OPERATOR_MARKER):
+            extra["pid"] = _spawn_operator(paths, Path(extra["config"]), paths.log(extra["name"]))
+            started.append(extra)
+    save_deployment(paths.root, deployment)
+    return started
 
 
 def _start_chains(paths: DevnetPaths, deployment: dict[str, Any], report: Report,
@@ -389,7 +508,8 @@ def _start_chains(paths: DevnetPaths, deployment: dict[str, Any], report: Report
 
 
 def _deploy(evms: dict[str, SyncEvm], nodes: dict[str, ChainNode], operators: list[str], users: list[str],
-            deployment: dict[str, Any], report: Report, light_client: _QbftChains | None = None) -> None:
+            deployment: dict[str, Any], report: Report, light_client: _QbftChains | None = None,
+            threshold: int = THRESHOLD) -> None:
     """Deploy with automine (fast), then switch back to interval mining."""
     for name, evm in evms.items():
         set_mining(evm, nodes[name].kind, None)
@@ -397,7 +517,7 @@ def _deploy(evms: dict[str, SyncEvm], nodes: dict[str, ChainNode], operators: li
         # one throw-away transaction on beta: the deployer's nonces then differ between the
         # chains, so no contract has the same address on both (a chain mix-up cannot hide)
         send_value(evms["beta"], DEPLOYER_KEY, Account.from_key(DEPLOYER_KEY).address, 0)
-        chains = deploy_pair(evms["alpha"], evms["beta"], operators, THRESHOLD, DEPLOYER_KEY,
+        chains = deploy_pair(evms["alpha"], evms["beta"], operators, threshold, DEPLOYER_KEY,
                              users=users, report=report, light_client=light_client)
         for name, evm in evms.items():
             fund_native(evm, DEPLOYER_KEY, operators, OPERATOR_FUNDING, chain=name, report=report)
@@ -410,17 +530,30 @@ def _deploy(evms: dict[str, SyncEvm], nodes: dict[str, ChainNode], operators: li
                                       "node": nodes[name].kind, "hardfork": nodes[name].hardfork}
 
 
-def _write_operators(paths: DevnetPaths, accounts: list[Any], deployment: dict[str, Any]) -> None:
+def _write_operators(paths: DevnetPaths, accounts: list[Any], deployment: dict[str, Any],
+                     store_urls: dict[int, str] | None = None, fleet: int = 1) -> None:
+    """Keys and configurations of the operators; with ``store_urls`` each gets ``[store] url`` and
+    ``fleet - 1`` more configurations that differ only in their API port."""
     paths.keys.mkdir(mode=0o700, exist_ok=True)
-    ports = _distinct_ports(len(accounts))
+    ports = _distinct_ports(len(accounts) * fleet)
     members = [{"name": f"operator-{i}", "address": acct.address,
                 "api": f"http://127.0.0.1:{port}"} for i, (acct, port) in enumerate(zip(accounts, ports), 1)]
+    extras: dict[int, list[dict[str, Any]]] = {}
     for index, (acct, port) in enumerate(zip(accounts, ports), 1):
         _write_key(paths, index, acct)
         (paths.state / f"operator-{index}").mkdir(parents=True, exist_ok=True)
+        url = (store_urls or {}).get(index)
         paths.config(index).write_text(
-            operator_toml(index, port, members, deployment["chains"], deployment["threshold"]))
-    deployment["operators"] = [{**m, "config": str(paths.config(i)), "pid": None}
+            operator_toml(index, port, members, deployment["chains"], deployment["threshold"], store_url=url))
+        extras[index] = []
+        for process in range(2, fleet + 1):
+            extra_port = ports[len(accounts) * (process - 1) + index - 1]
+            config = paths.fleet_config(index, process)
+            config.write_text(operator_toml(index, extra_port, members, deployment["chains"],
+                                            deployment["threshold"], store_url=url))
+            extras[index].append({"name": f"operator-{index}-{process}", "api": f"http://127.0.0.1:{extra_port}",
+                                  "config": str(config), "pid": None})
+    deployment["operators"] = [{**m, "config": str(paths.config(i)), "pid": None, "fleet": extras[i]}
                                for i, m in enumerate(members, 1)]
 
 
@@ -461,7 +594,7 @@ REPLACE_AFTER = 6.0  # devnet blocks come every second: a delivery not mined in 
 
 
 def operator_toml(index: int, port: int, members: list[dict[str, str]],
-                  chains: dict[str, dict[str, Any]], threshold: int) -> str:
+                  chains: dict[str, dict[str, Any]], threshold: int, store_url: str | None = None) -> str:
     """The TOML configuration of operator ``index`` (paths relative to the file)."""
     name = f"operator-{index}"
     lines = ["# devnet operator configuration, written by `relayer devnet up`", ""]
@@ -470,6 +603,8 @@ def operator_toml(index: int, port: int, members: list[dict[str, str]],
                                         "state_dir": f"state/{name}",
                                         "api_listen": f"127.0.0.1:{port}"})
     lines += _toml_table("[logging]", {"level": "info"})
+    if store_url is not None:  # fleet mode: the operator's processes share this database
+        lines += _toml_table("[store]", {"url": store_url, "lease_ttl": LEASE_TTL})
     lines += _toml_table("[committee]", {"threshold": threshold, "grace_period": GRACE_PERIOD})
     for member in members:
         lines += _toml_table("[[committee.members]]", member)
@@ -494,7 +629,8 @@ def operator_toml(index: int, port: int, members: list[dict[str, str]],
 
 
 def down(root: Path | str, *, report: Report = stderr_report) -> bool:
-    """Stop the operators, then the chain nodes, by their recorded pids (SIGTERM, then SIGKILL).
+    """Stop the operators (every fleet process), then the chain nodes, then the PostgreSQL server,
+    by their recorded pids (SIGTERM, SIGINT for postgres, then SIGKILL).
 
     Idempotent: returns False when nothing was running. Never raises for a missing devnet.
     """
@@ -505,9 +641,10 @@ def down(root: Path | str, *, report: Report = stderr_report) -> bool:
         return False
     stopped = False
     for op in deployment.get("operators", []):
-        if terminate(op.get("pid"), OPERATOR_MARKER, timeout=GRACE_PERIOD + 10):
-            report(f"stopped {op['name']} (pid {op['pid']})")
-            stopped = True
+        for process in [op, *op.get("fleet", [])]:
+            if terminate(process.get("pid"), OPERATOR_MARKER, timeout=GRACE_PERIOD + 10):
+                report(f"stopped {process['name']} (pid {process['pid']})")
+                stopped = True
     for name, proxy in deployment.get("proxies", {}).items():
         if terminate(proxy.get("pid"), PROXY_MARKER, timeout=5.0):
             report(f"stopped proxy {name} (pid {proxy['pid']})")
@@ -516,6 +653,10 @@ def down(root: Path | str, *, report: Report = stderr_report) -> bool:
         if terminate(node.get("pid"), node["node"], timeout=5.0):
             report(f"stopped {node['node']} {name} (pid {node['pid']})")
             stopped = True
+    postgres = deployment.get("postgres")
+    if postgres and stop_server(postgres.get("pid")):
+        report(f"stopped postgres (pid {postgres['pid']})")
+        stopped = True
     return stopped
 
 

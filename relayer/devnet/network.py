@@ -313,8 +313,9 @@ def up(root: Path | str, *, policy: str = "committee", report: Report = stderr_r
     With ``store="postgresql"`` a PostgreSQL server runs for the devnet (a cluster in DIR/postgres,
     ``relayer.devnet.postgres``), each operator's store is its own database there, and each operator
     runs ``fleet`` processes sharing it (``operator-N.toml`` and ``operator-N-P.toml``, logs
-    ``operator-N.log`` and ``operator-N-P.log``). ``nodes`` maps a chain to its node (``anvil``, the default, or ``hardhat``), ``hardforks`` a
-    chain to its hardfork (``nodes.HARDFORKS``; default the node's own). Tears down whatever it
+    ``operator-N.log`` and ``operator-N-P.log``). ``nodes`` maps a chain to its node (``anvil``, the
+    default, or ``hardhat``), ``hardforks`` a chain to its hardfork (``nodes.HARDFORKS``; default
+    the node's own). Tears down whatever it
     started when a step fails. Raises UsageError for an unknown policy, chain, node or hardfork,
     DevnetError when a devnet already runs in ``root`` or a step fails.
     """

@@ -156,4 +156,5 @@ def server_alive(pid: int | None) -> bool:
     return process_alive(pid, MARKER)
 
 
-__all__ = ["PgServer", "PgUnavailable", "PgUnreachable", "SUPERUSER", "init_server", "pg_bin", "server_alive", "stop_server"]
+__all__ = ["SUPERUSER", "PgServer", "PgUnavailable", "PgUnreachable", "init_server", "pg_bin", "server_alive",
+           "stop_server"]

@@ -3,7 +3,7 @@
 #   promtool         (Debian package "prometheus")  - checks deploy/prometheus/*.yml
 #   systemd-analyze  (Debian package "systemd")     - checks deploy/relayer.service
 #   litecoind        (Debian package "litecoind")   - the Litecoin family's regtest node (adapters/litecoin)
-#   initdb, postgres (Debian package "postgresql")  - the PostgreSQL store's tests (tests/pg_server.py); Debian
+#   initdb, postgres (Debian package "postgresql")  - the PostgreSQL store (tests/pg_server.py, relayer devnet up --store postgresql: relayer/devnet/postgres.py); Debian
 #                    keeps them in /usr/lib/postgresql/VERSION/bin, off PATH, and creates the system user
 #                    "postgres" the tests run the server as when they run as root
 # Idempotent and quiet: does nothing when every tool is already there. Installs only when

@@ -699,6 +699,29 @@ class MessageDescriber(Protocol):
         ...
 
 
+class BundleFamily(Protocol):
+    """What a ``relayer.bundles`` entry point names, named like the family's adapter (of the chain a
+    message comes from): how ``relayer messages export|verify`` make and check an evidence bundle, a
+    JSON document with everything needed to check one delivery offline (``relayer.bundles`` writes
+    the common part: format, version, family, route, chain ids, message)."""
+
+    def export(self, config: Any, message: Any, header: Any, attestations: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """The family's part of the bundle of ``message`` (a ``relayer.store.Message`` of the
+        operator's ``config``, its verified ``header`` as stored (``StoredHeader`` or None) and this
+        operator's ``attestations`` of that block): the source header, the evidence of its
+        acceptance, the receipt and its proof, the destination receipt with the outcome. Blocking
+        (reads the chains' RPC). Raises FatalError naming what is missing (e.g. "not yet
+        delivered"), RpcError."""
+        ...
+
+    def verify(self, bundle: dict[str, Any], members: Sequence[str] | None,
+               threshold: int | None) -> list[str]:
+        """Check ``bundle`` with no network against the trust anchor ``members``/``threshold`` (the
+        bundle's own when None); returns the checks that held, one line each. Raises
+        VerificationError with the reason when one does not hold (a malformed part included)."""
+        ...
+
+
 class ChainHistory(Protocol):
     """Blocking read of which blocks a chain has, for operator commands run outside the daemon
     (``relayer evidence resolve`` asks whether the history the relayer accepted is still the
@@ -722,8 +745,9 @@ class ChainHistory(Protocol):
 
 
 __all__ = [
-    "Batch", "BatchResult", "BlockContents", "CandidateHeader", "ChainAdapter", "ChainHistory", "Confirmation",
-    "ConfirmationStatus", "Delivery", "DeliveryStatus", "Destination", "Envelope", "FamilyConfig", "KeyType",
+    "Batch", "BatchResult", "BlockContents", "BundleFamily", "CandidateHeader", "ChainAdapter", "ChainHistory",
+    "Confirmation", "ConfirmationStatus", "Delivery", "DeliveryStatus", "Destination", "Envelope", "FamilyConfig",
+    "KeyType",
     "LightClient", "LightClientFactory", "LightClientUpdate", "MessageDescriber", "MessageState", "MessageView",
     "PolicyHost", "Proof", "RewindableLightClientFactory", "RouteRef", "ScanHints", "SetChange", "Signer", "Source",
     "UpdatePolicy", "UpdatePolicyFactory", "UpdateStatus", "VerifiedHeader",

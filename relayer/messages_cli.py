@@ -1,4 +1,4 @@
-"""``relayer messages list|show|retry``: the messages of one operator's state database.
+"""``relayer messages list|show|retry|export|verify``: the messages of one operator's state database.
 
 ``show`` gives the whole life of one message: where it was found on the source and in which
 block, what its proof rests on (the verified header's commitment, the attestations of that
@@ -7,7 +7,8 @@ it. What a message's opaque body and locator say is shown in its family's words:
 ``relayer.message_views`` plugin named like the source chain's adapter (hex without one).
 ``retry`` puts ``failed`` messages back in line with a fresh attempt budget (their history is
 kept); a running daemon picks them up at its next step.
-All read and write the state database directly, with the daemon up or down.
+``export`` writes one delivery's evidence bundle, ``verify`` checks one with no network
+(``relayer.bundles``). The others read and write the state database directly, with the daemon up or down.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from typing import Any
 
 import structlog
 
-from relayer import plugins
+from relayer import bundles, plugins
 from relayer.cli_common import login_name, open_store, utc
 from relayer.config import Config, load_config
 from relayer.contract import MessageDescriber, MessageView
-from relayer.errors import UsageError
+from relayer.errors import UsageError, VerificationError
 from relayer.logging import configure_logging
 from relayer.store import STATES, Message, Store
 
@@ -55,10 +56,64 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     which.add_argument("--state", choices=["failed"], default=None, help="every failed message")
     retry.add_argument("--route", default=None, help="with --state: only this SOURCE->DESTINATION route")
     retry.set_defaults(handler=_cmd_retry)
-    for action in (listing, show, retry):
+    export = actions.add_parser("export", help="write the evidence bundle of one delivered message")
+    export.add_argument("id", help="message id (0x-hex)")
+    export.add_argument("--out", required=True, type=Path, help="bundle file to write (JSON)")
+    export.set_defaults(handler=_cmd_export)
+    for action in (listing, show, retry, export):
         action.add_argument("--config", required=True, type=Path, help="operator TOML file")
         action.add_argument("--json", action="store_true", help="print JSON")
+    check = actions.add_parser("verify", help="check an evidence bundle with no network")
+    check.add_argument("file", type=Path, help="bundle file (relayer messages export)")
+    check.add_argument("--members", default=None,
+                       help="trust anchor: committee members A,B,C (default: the bundle's)")
+    check.add_argument("--threshold", type=int, default=None, help="with --members: signatures needed")
+    check.add_argument("--json", action="store_true", help="print JSON")
+    check.set_defaults(handler=_cmd_verify)
     return parser
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    with open_store(config) as store:
+        m = _message(store, args.id)
+        bundle = bundles.export(store, config, m)
+    try:
+        args.out.write_text(json.dumps(bundle, indent=2) + "\n")
+    except OSError as exc:
+        raise UsageError(f"--out {args.out}: cannot write it ({exc.strerror or exc})") from exc
+    configure_logging("info", json=True, stream=sys.stderr)
+    log.info("message.exported", message_id=m.id, route=bundle["route"], out=str(args.out))
+    if args.json:
+        print(json.dumps({"id": m.id, "out": str(args.out), "outcome": bundle.get("outcome")}))
+    else:
+        print(f"evidence bundle of {m.id} written to {args.out}")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    if (args.members is None) != (args.threshold is None):
+        raise UsageError("--members and --threshold go together")
+    members = [a.strip() for a in args.members.split(",") if a.strip()] if args.members is not None else None
+    if members is not None and not members:
+        raise UsageError("--members names no address")
+    bundle = bundles.read_bundle(args.file)
+    anchor = "command line" if members is not None else "bundle"
+    try:
+        held = bundles.verify(bundle, members, args.threshold)
+    except VerificationError as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "anchor": anchor, "reason": str(exc)}))
+        else:
+            print(f"REJECTED ({args.file}, trust anchor from the {anchor}): {exc}")
+        return 1
+    if args.json:
+        print(json.dumps({"ok": True, "anchor": anchor, "checks": held}))
+    else:
+        print(f"OK: {args.file} holds (trust anchor from the {anchor})")
+        for line in held:
+            print(f"  {line}")
+    return 0
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

@@ -29,12 +29,15 @@ DESTINATION_GROUP = "relayer.destinations"
 #: How operator commands show a family's messages (relayer.contract.MessageDescriber), named like the
 #: adapter of the chain the message comes from; optional (without one a message is shown as hex).
 MESSAGE_VIEW_GROUP = "relayer.message_views"
+#: Evidence bundles of a family's messages (relayer.contract.BundleFamily), named like the adapter of
+#: the chain the message comes from: ``relayer messages export|verify``.
+BUNDLE_GROUP = "relayer.bundles"
 #: Subcommands of ``relayer`` (developer tooling, a vendor's tools): ``name = "module:function"``,
 #: called as ``function(subparsers)`` (``relayer.cli.add_plugin_commands``).
 COMMAND_GROUP = "relayer.commands"
 #: Every group the core loads, in the order ``relayer plugins`` lists them.
 GROUPS = (ADAPTER_GROUP, LIGHT_CLIENT_GROUP, UPDATE_POLICY_GROUP, DESTINATION_GROUP, SIGNER_GROUP, HISTORY_GROUP,
-          MESSAGE_VIEW_GROUP, COMMAND_GROUP)
+          MESSAGE_VIEW_GROUP, BUNDLE_GROUP, COMMAND_GROUP)
 OPERATOR_KEY_FAMILY = "evm"  # the family whose key store holds ``operator.key_file``
 
 

@@ -1,0 +1,265 @@
+"""Evidence bundles of EVM bridge messages (``relayer.bundles`` entry point ``evm``).
+
+``export`` reads, through the chains' RPC, what the operator's store does not keep: the block's
+receipts (to build the Merkle-Patricia proof of the message's receipt), the committee the
+destination's ``CommitteeLightClient`` trusts (epoch, members, threshold, its address in the EIP-712
+domain) with M of its members' signatures of the header (this operator's own from its store, the
+others' from their attestation APIs, ``committee.members[].api``), and the destination transaction's
+receipt with the Bridge's ``Delivered`` log. ``verify`` checks them again with no network:
+
+1. the header's hash recomputed from its RLP encoding equals the message's block hash;
+2. every signature recovers, over the EIP-712 ``Header`` digest of that hash and its receiptsRoot, to a
+   distinct member of the trust anchor, and there are at least ``threshold`` of them;
+3. the receipt proof walks from that receiptsRoot to the receipt;
+4. the receipt holds, at the locator's log index, the source Bridge's Locked/Burned log whose fields
+   re-encode to the message's body and whose nonce gives the message id;
+5. the destination receipt succeeded and holds the destination Bridge's ``Delivered`` log naming
+   that message id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import eth_abi
+import httpx
+import rlp
+from eth_utils import keccak, to_checksum_address
+
+from adapters.evm.committee import committee_domain_separator, contract_signer, header_digest
+from adapters.evm.proof import ReceiptProof, build_receipt_proof, verify_receipt_proof
+from adapters.evm.source import BridgeEvent, decode_locator, encode_body, message_id
+from adapters.evm.sync_client import SyncEvm
+from light_clients.evm.header import decode_header, header_from_rpc
+from light_clients.evm.receipts import receipt_key
+from relayer.errors import FatalError, ProofError, VerificationError
+
+EVENT_FIELDS = ["uint64", "uint64", "uint64", "address", "address", "address", "uint256"]
+MESSAGE_EVENTS = {keccak(text=f"{name}(uint64,uint64,uint64,address,address,address,uint256)"): kind
+                  for name, kind in (("Locked", "lock"), ("Burned", "burn"))}
+DELIVERED_TOPIC = keccak(text="Delivered(bytes32,uint64,uint64)")
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + bytes(data).hex()
+
+
+def _bytes(text: object, what: str) -> bytes:
+    if not isinstance(text, str) or not text.startswith("0x"):
+        raise VerificationError(f"malformed bundle: {what} is not 0x-hex")
+    try:
+        return bytes.fromhex(text[2:])
+    except ValueError as exc:
+        raise VerificationError(f"malformed bundle: {what} is not 0x-hex") from exc
+
+
+# --------------------------------------------------------------------------- export
+
+
+class EvmBundles:
+    """The EVM family's ``relayer.contract.BundleFamily``."""
+
+    def export(self, config: Any, message: Any, header: Any, attestations: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """See ``relayer.contract.BundleFamily.export``. Raises FatalError (not yet delivered, fewer
+        than M signatures available, receipts disagreeing with the header), RpcError."""
+        src, dst = config.chains[message.src_chain], config.chains[message.dst_chain]
+        src_bridge, dst_bridge = src.family.bridge, dst.family.bridge
+        _, tx_index, log_index = decode_locator(message.locator)
+        with SyncEvm(src.rpc[0]) as source, SyncEvm(dst.rpc[0]) as destination:
+            delivered = _delivery(destination, dst_bridge, message)
+            encoded = bytes.fromhex(header.encoded[2:]) if header is not None and header.encoded else b""
+            if not encoded:
+                encoded = header_from_rpc(source.rpc("eth_getBlockByNumber", hex(message.block_number), False)).rlp
+            decoded = decode_header(encoded)
+            if _hex(decoded.hash) != message.block_hash.lower():
+                raise FatalError("the source header is not the block the message was found in",
+                                 block=message.block_number)
+            receipts = source.rpc("eth_getBlockReceipts", hex(message.block_number))
+            proof = build_receipt_proof(receipts, tx_index)
+            verify_receipt_proof(decoded.receipts_root, proof)
+            light_client = to_checksum_address(destination.call(dst_bridge, "Bridge", "lightClientOf", src.chain_id))
+            epoch = int(destination.call(light_client, "CommitteeLightClient", "epoch"))
+            members = [to_checksum_address(a) for a in destination.call(light_client, "CommitteeLightClient",
+                                                                         "getMembers")]
+            threshold = int(destination.call(light_client, "CommitteeLightClient", "threshold"))
+        digest = header_digest(committee_domain_separator(dst.chain_id, light_client), src.chain_id,
+                               message.block_number, decoded.hash, decoded.receipts_root, epoch)
+        records = [a for a in attestations if a.get("epoch") == epoch]
+        records += _peer_records(config, src.chain_id, dst.chain_id, message.block_number, epoch)
+        signatures = _signatures(records, digest, members)
+        if len(signatures) < threshold:
+            raise FatalError(f"only {len(signatures)} of the {threshold} committee signatures of the header are "
+                             f"available (this operator's store and its peers' APIs)", block=message.block_number,
+                             epoch=epoch)
+        chosen = sorted(signatures.items(), key=lambda kv: int(kv[0], 16))[:threshold]
+        return {
+            "source_bridge": src_bridge, "destination_bridge": dst_bridge,
+            "header": {"number": message.block_number, "hash": message.block_hash, "encoded": _hex(encoded)},
+            "acceptance": {"policy": "committee", "light_client": light_client, "domain_chain_id": dst.chain_id,
+                           "epoch": epoch, "members": members, "threshold": threshold,
+                           "signatures": [{"signer": s, "signature": _hex(sig)} for s, sig in chosen]},
+            "receipt": {"tx_index": tx_index, "log_index": log_index, "encoded": _hex(proof.value),
+                        "proof": [_hex(n) for n in proof.nodes]},
+            "destination_receipt": delivered,
+            "outcome": {"status": "delivered", "from": "Bridge.Delivered", "tx": delivered["transactionHash"]},
+        }
+
+    def verify(self, bundle: dict[str, Any], members: Sequence[str] | None,
+               threshold: int | None) -> list[str]:
+        """See ``relayer.contract.BundleFamily.verify``."""
+        held: list[str] = []
+        message, acceptance = bundle["message"], bundle["acceptance"]
+        src_id, dst_id = int(bundle["source"]["chain_id"]), int(bundle["destination"]["chain_id"])
+        encoded = _bytes(bundle["header"]["encoded"], "header.encoded")
+        header = decode_header(encoded)
+        if _hex(header.hash) != str(message["block_hash"]).lower() or header.number != int(message["block_number"]):
+            raise VerificationError(f"header: its encoding hashes to {_hex(header.hash)} (block {header.number}), "
+                                    f"not the message's block {message['block_hash']} ({message['block_number']})")
+        held.append(f"header: block {header.number} hashes to {_hex(header.hash)}")
+        held.append(self._acceptance(acceptance, src_id, dst_id, header.number, header.hash, header.receipts_root,
+                                     members, threshold))
+        receipt = bundle["receipt"]
+        tx_index = int(receipt["tx_index"])
+        value = _bytes(receipt["encoded"], "receipt.encoded")
+        proof = ReceiptProof(key=receipt_key(tx_index), nodes=tuple(_bytes(n, "receipt.proof[]")
+                                                                    for n in receipt["proof"]),
+                             value=value, tx_index=tx_index)
+        try:
+            verify_receipt_proof(header.receipts_root, proof)
+        except ProofError as exc:
+            raise VerificationError(f"receipt proof: {exc}") from exc
+        held.append(f"receipt {tx_index}: proven under receiptsRoot {_hex(header.receipts_root)}")
+        held.append(_message_log(value, int(receipt["log_index"]), bundle, src_id, dst_id))
+        held.append(_delivered(bundle, str(message["id"]).lower()))
+        return held
+
+    @staticmethod
+    def _acceptance(acceptance: dict[str, Any], src_id: int, dst_id: int, number: int, block_hash: bytes,
+                    receipts_root: bytes, members: Sequence[str] | None, threshold: int | None) -> str:
+        if acceptance.get("policy") != "committee":
+            raise VerificationError(f"acceptance: policy {acceptance.get('policy')!r} is not one this family checks")
+        anchor = "command line" if members is not None else "bundle"
+        trusted = {str(m).lower() for m in (members if members is not None else acceptance["members"])}
+        need = int(threshold if threshold is not None else acceptance["threshold"])
+        if need < 1:
+            raise VerificationError(f"acceptance: threshold {need} of the {anchor} is below 1")
+        if int(acceptance["domain_chain_id"]) != dst_id:
+            raise VerificationError("acceptance: the EIP-712 domain names another chain than the destination")
+        domain = committee_domain_separator(dst_id, str(acceptance["light_client"]))
+        digest = header_digest(domain, src_id, number, block_hash, receipts_root, int(acceptance["epoch"]))
+        seen: set[str] = set()
+        for i, entry in enumerate(acceptance["signatures"]):
+            signer = contract_signer(digest, _bytes(entry["signature"], f"acceptance.signatures[{i}]"))
+            if signer is None:
+                raise VerificationError(f"acceptance: signature {i} recovers to no signer")
+            if signer.lower() not in trusted:
+                raise VerificationError(f"acceptance: signature {i} is by {signer}, not a member of the "
+                                        f"committee of the {anchor}")
+            if signer.lower() in seen:
+                raise VerificationError(f"acceptance: signature {i} repeats signer {signer}")
+            seen.add(signer.lower())
+        if len(seen) < need:
+            raise VerificationError(f"acceptance: {len(seen)} member signatures, the {anchor}'s threshold is {need}")
+        return (f"acceptance: {len(seen)} of {len(trusted)} members signed (threshold {need}, trust anchor from the "
+                f"{anchor}), epoch {acceptance['epoch']}, light client {acceptance['light_client']} on chain {dst_id}")
+
+
+def _message_log(value: bytes, log_index: int, bundle: dict[str, Any], src_id: int, dst_id: int) -> str:
+    message = bundle["message"]
+    payload = value[1:] if value and value[0] < 0x80 else value  # typed receipt: type byte first
+    try:
+        fields = rlp.decode(payload)
+        address, topics, data = fields[3][log_index]
+    except (rlp.exceptions.RLPException, IndexError, ValueError, TypeError) as exc:
+        raise VerificationError(f"receipt: no log {log_index} in it") from exc
+    src_bridge = str(bundle["source_bridge"])
+    if _hex(address) != src_bridge.lower():
+        raise VerificationError(f"receipt: log {log_index} is emitted by {to_checksum_address(address)}, "
+                                f"not the source bridge {src_bridge}")
+    kind = MESSAGE_EVENTS.get(bytes(topics[0])) if topics else None
+    if kind is None:
+        raise VerificationError(f"receipt: log {log_index} is no Locked/Burned event")
+    try:
+        nonce, f_src, f_dst, token, sender, recipient, amount = eth_abi.decode(EVENT_FIELDS, bytes(data))
+    except Exception as exc:  # noqa: BLE001 - eth_abi raises several unrelated types for bad data
+        raise VerificationError(f"receipt: log {log_index} does not decode") from exc
+    locator_tx = decode_locator(_bytes(message["locator"], "message.locator"))
+    event = BridgeEvent(kind, nonce, f_src, f_dst, to_checksum_address(token), to_checksum_address(sender),
+                        to_checksum_address(recipient), amount, locator_tx[0], locator_tx[1], log_index)
+    if f_src != src_id or f_dst != dst_id:
+        raise VerificationError(f"receipt: the log is a message from chain {f_src} to {f_dst}, not {src_id}->{dst_id}")
+    if _hex(encode_body(event)) != str(message["body"]).lower():
+        raise VerificationError("receipt: the log's fields are not the message's body")
+    if nonce != int(message["nonce"]) or message_id(src_id, src_bridge, nonce) != str(message["id"]).lower():
+        raise VerificationError(f"receipt: the log's nonce {nonce} gives another message id than {message['id']}")
+    return f"message: log {log_index} is the {kind} of nonce {nonce}, id {message['id']}, body as bundled"
+
+
+def _delivered(bundle: dict[str, Any], mid: str) -> str:
+    receipt = bundle["destination_receipt"]
+    if int(str(receipt.get("status")), 16) != 1:
+        raise VerificationError("destination: the delivering transaction reverted")
+    bridge = str(bundle["destination_bridge"]).lower()
+    for lg in receipt.get("logs") or []:
+        topics = [str(t).lower() for t in lg.get("topics") or []]
+        if str(lg.get("address", "")).lower() == bridge and topics[:2] == [_hex(DELIVERED_TOPIC), mid]:
+            return f"destination: tx {receipt['transactionHash']} logs Delivered({mid})"
+    raise VerificationError(f"destination: tx {receipt.get('transactionHash')} has no Delivered log of {mid} "
+                            f"by the destination bridge")
+
+
+def _delivery(destination: SyncEvm, bridge: str, message: Any) -> dict[str, Any]:
+    """The receipt of the destination transaction that logged ``Delivered(message id)``. Raises
+    FatalError "not yet delivered"."""
+    tx = message.delivered_tx
+    receipt = destination.rpc("eth_getTransactionReceipt", tx) if tx else None
+    if not receipt or not _has_delivered(receipt, bridge, message.id):
+        logs = destination.rpc("eth_getLogs", {"address": bridge, "fromBlock": "0x0", "toBlock": "latest",
+                                               "topics": [_hex(DELIVERED_TOPIC), message.id]})
+        if not logs:
+            raise FatalError(f"message {message.id} is not yet delivered (no Delivered log on {message.dst_chain})")
+        receipt = destination.rpc("eth_getTransactionReceipt", logs[0]["transactionHash"])
+    keep = ("transactionHash", "blockNumber", "blockHash", "status", "to", "from", "logs")
+    return {k: receipt.get(k) for k in keep}
+
+
+def _has_delivered(receipt: dict[str, Any], bridge: str, mid: str) -> bool:
+    return any(str(lg.get("address", "")).lower() == bridge.lower()
+               and [str(t).lower() for t in lg.get("topics") or []][:2] == [_hex(DELIVERED_TOPIC), mid.lower()]
+               for lg in receipt.get("logs") or [])
+
+
+def _peer_records(config: Any, src_id: int, dst_id: int, number: int, epoch: int) -> list[dict[str, Any]]:
+    """The attestation records the other committee members serve (unreachable ones skipped)."""
+    found = []
+    for member in config.committee.members:
+        try:
+            reply = httpx.get(f"{member.api.rstrip('/')}/v1/attestations/{src_id}/{dst_id}/{number}",
+                              params={"epoch": epoch}, timeout=3.0)
+            record = reply.json() if reply.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            continue
+        if isinstance(record, dict):
+            found.append(record)
+    return found
+
+
+def _signatures(records: Sequence[dict[str, Any]], digest: bytes, members: Sequence[str]) -> dict[str, bytes]:
+    """Member address -> its signature of ``digest`` among ``records`` (in the contract's form)."""
+    trusted = {m.lower(): m for m in members}
+    found: dict[str, bytes] = {}
+    for record in records:
+        try:
+            signature = bytes.fromhex(str(record["signature"])[2:])
+        except (KeyError, ValueError):
+            continue
+        signer = contract_signer(digest, signature)
+        if signer is not None and signer.lower() in trusted:
+            found[trusted[signer.lower()]] = signature
+    return found
+
+
+BUNDLES = EvmBundles()
+
+__all__ = ["BUNDLES", "EvmBundles"]

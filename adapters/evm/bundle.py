@@ -13,8 +13,10 @@ receipt with the Bridge's ``Delivered`` log. ``verify`` checks them again with n
 3. the receipt proof walks from that receiptsRoot to the receipt;
 4. the receipt holds, at the locator's log index, the source Bridge's Locked/Burned log whose fields
    re-encode to the message's body and whose nonce gives the message id;
-5. the destination receipt succeeded and holds the destination Bridge's ``Delivered`` log naming
-   that message id.
+5. the destination receipt, proven under the receiptsRoot of its block's header (whose hash is the
+   receipt's block hash; nothing in the bundle anchors that hash, an auditor compares it with the
+   destination chain), succeeded and holds the destination Bridge's ``Delivered`` log naming that
+   message id.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from adapters.evm.source import BridgeEvent, decode_locator, encode_body, messag
 from adapters.evm.sync_client import SyncEvm
 from light_clients.evm.header import decode_header, header_from_rpc
 from light_clients.evm.receipts import receipt_key
-from relayer.errors import FatalError, ProofError, VerificationError
+from relayer.errors import ContractRevert, FatalError, ProofError, VerificationError
 
 EVENT_FIELDS = ["uint64", "uint64", "uint64", "address", "address", "address", "uint256"]
 MESSAGE_EVENTS = {keccak(text=f"{name}(uint64,uint64,uint64,address,address,address,uint256)"): kind
@@ -79,10 +81,15 @@ class EvmBundles:
             proof = build_receipt_proof(receipts, tx_index)
             verify_receipt_proof(decoded.receipts_root, proof)
             light_client = to_checksum_address(destination.call(dst_bridge, "Bridge", "lightClientOf", src.chain_id))
-            epoch = int(destination.call(light_client, "CommitteeLightClient", "epoch"))
-            members = [to_checksum_address(a) for a in destination.call(light_client, "CommitteeLightClient",
-                                                                         "getMembers")]
-            threshold = int(destination.call(light_client, "CommitteeLightClient", "threshold"))
+            try:
+                epoch = int(destination.call(light_client, "CommitteeLightClient", "epoch"))
+                members = [to_checksum_address(a) for a in destination.call(light_client, "CommitteeLightClient",
+                                                                             "getMembers")]
+                threshold = int(destination.call(light_client, "CommitteeLightClient", "threshold"))
+            except ContractRevert as exc:
+                raise FatalError(f"the light client of {message.src_chain} on {message.dst_chain} is no committee "
+                                 f"client: only committee routes are bundled so far",
+                                 light_client=light_client) from exc
         digest = header_digest(committee_domain_separator(dst.chain_id, light_client), src.chain_id,
                                message.block_number, decoded.hash, decoded.receipts_root, epoch)
         records = [a for a in attestations if a.get("epoch") == epoch]
@@ -167,11 +174,10 @@ class EvmBundles:
 
 def _message_log(value: bytes, log_index: int, bundle: dict[str, Any], src_id: int, dst_id: int) -> str:
     message = bundle["message"]
-    payload = value[1:] if value and value[0] < 0x80 else value  # typed receipt: type byte first
+    _, logs = _receipt_fields(value, "receipt")
     try:
-        fields = rlp.decode(payload)
-        address, topics, data = fields[3][log_index]
-    except (rlp.exceptions.RLPException, IndexError, ValueError, TypeError) as exc:
+        address, topics, data = logs[log_index]
+    except (IndexError, ValueError, TypeError) as exc:
         raise VerificationError(f"receipt: no log {log_index} in it") from exc
     src_bridge = str(bundle["source_bridge"])
     if _hex(address) != src_bridge.lower():
@@ -197,21 +203,45 @@ def _message_log(value: bytes, log_index: int, bundle: dict[str, Any], src_id: i
 
 
 def _delivered(bundle: dict[str, Any], mid: str) -> str:
-    receipt = bundle["destination_receipt"]
-    if int(str(receipt.get("status")), 16) != 1:
-        raise VerificationError("destination: the delivering transaction reverted")
-    bridge = str(bundle["destination_bridge"]).lower()
-    for lg in receipt.get("logs") or []:
-        topics = [str(t).lower() for t in lg.get("topics") or []]
-        if str(lg.get("address", "")).lower() == bridge and topics[:2] == [_hex(DELIVERED_TOPIC), mid]:
-            return f"destination: tx {receipt['transactionHash']} logs Delivered({mid})"
-    raise VerificationError(f"destination: tx {receipt.get('transactionHash')} has no Delivered log of {mid} "
+    """The destination receipt, proven under its block's receiptsRoot, succeeded and logs
+    ``Delivered(mid)`` by the destination bridge."""
+    d = bundle["destination_receipt"]
+    header = decode_header(_bytes(d["header"], "destination_receipt.header"))
+    if _hex(header.hash) != str(d["blockHash"]).lower():
+        raise VerificationError(f"destination: the block header hashes to {_hex(header.hash)}, not {d['blockHash']}")
+    tx_index = int(d["tx_index"])
+    value = _bytes(d["encoded"], "destination_receipt.encoded")
+    proof = ReceiptProof(key=receipt_key(tx_index), value=value, tx_index=tx_index,
+                         nodes=tuple(_bytes(n, "destination_receipt.proof[]") for n in d["proof"]))
+    try:
+        verify_receipt_proof(header.receipts_root, proof)
+    except ProofError as exc:
+        raise VerificationError(f"destination: receipt proof: {exc}") from exc
+    status, logs = _receipt_fields(value, "destination")
+    if status != b"\x01":
+        raise VerificationError(f"destination: the delivering transaction {d['transactionHash']} reverted")
+    bridge = bytes.fromhex(str(bundle["destination_bridge"])[2:].lower())
+    for address, topics, _data in logs:
+        if bytes(address) == bridge and [bytes(t) for t in topics[:2]] == [DELIVERED_TOPIC, _bytes(mid, "message.id")]:
+            return (f"destination: receipt {tx_index} of block {header.number} ({_hex(header.hash)}), proven under its "
+                    f"receiptsRoot, logs Delivered({mid}) by the destination bridge")
+    raise VerificationError(f"destination: tx {d['transactionHash']} has no Delivered log of {mid} "
                             f"by the destination bridge")
 
 
+def _receipt_fields(value: bytes, where: str) -> tuple[bytes, list[Any]]:
+    """(status, logs) of a receipt's consensus encoding; raises VerificationError."""
+    payload = value[1:] if value and value[0] < 0x80 else value  # typed receipt: type byte first
+    try:
+        fields = rlp.decode(payload)
+        return bytes(fields[0]), list(fields[3])
+    except (rlp.exceptions.RLPException, IndexError, ValueError, TypeError) as exc:
+        raise VerificationError(f"{where}: the receipt does not decode") from exc
+
+
 def _delivery(destination: SyncEvm, bridge: str, message: Any) -> dict[str, Any]:
-    """The receipt of the destination transaction that logged ``Delivered(message id)``. Raises
-    FatalError "not yet delivered"."""
+    """The receipt of the destination transaction that logged ``Delivered(message id)``, with its block
+    header and the receipt's proof. Raises FatalError "not yet delivered"."""
     tx = message.delivered_tx
     receipt = destination.rpc("eth_getTransactionReceipt", tx) if tx else None
     if not receipt or not _has_delivered(receipt, bridge, message.id):
@@ -220,8 +250,14 @@ def _delivery(destination: SyncEvm, bridge: str, message: Any) -> dict[str, Any]
         if not logs:
             raise FatalError(f"message {message.id} is not yet delivered (no Delivered log on {message.dst_chain})")
         receipt = destination.rpc("eth_getTransactionReceipt", logs[0]["transactionHash"])
-    keep = ("transactionHash", "blockNumber", "blockHash", "status", "to", "from", "logs")
-    return {k: receipt.get(k) for k in keep}
+    block = receipt["blockNumber"]
+    header = header_from_rpc(destination.rpc("eth_getBlockByNumber", block, False))
+    tx_index = int(receipt["transactionIndex"], 16)
+    proof = build_receipt_proof(destination.rpc("eth_getBlockReceipts", block), tx_index)
+    verify_receipt_proof(header.receipts_root, proof)
+    return {"transactionHash": receipt["transactionHash"], "blockNumber": int(block, 16),
+            "blockHash": receipt["blockHash"], "tx_index": tx_index, "header": _hex(header.rlp),
+            "encoded": _hex(proof.value), "proof": [_hex(n) for n in proof.nodes]}
 
 
 def _has_delivered(receipt: dict[str, Any], bridge: str, mid: str) -> bool:

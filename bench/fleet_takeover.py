@@ -258,7 +258,8 @@ def markdown(doc: dict[str, Any]) -> str:
              "| round | killed | takeover s | delivery after kill s | delivery, no kill s | token |",
              "|---:|---|---:|---:|---:|---|"]
     for i, r in enumerate(doc["rounds"], 1):
-        lines.append(f"| {i} | {r['killed']} | {r['takeover_s']:.2f} | {r['delivery_after_kill_s']:.2f} "
+        killed = "operator-1" if r["killed"] == "main" else r["killed"]
+        lines.append(f"| {i} | {killed} | {r['takeover_s']:.2f} | {r['delivery_after_kill_s']:.2f} "
                      f"| {r['delivery_no_kill_s']:.2f} | {r['token_before']} → {r['token_after']} |")
     lines.append("")
     return "\n".join(lines)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import statistics
 import sys
@@ -180,6 +181,15 @@ def stats(values: list[float]) -> dict[str, float]:
             "min": round(min(values), 3)}
 
 
+def down(root: Path) -> None:
+    """Stop the devnet and remove its PostgreSQL cluster, which lives outside ``root`` when the
+    folder is not reachable by the server (``network._init_cluster``)."""
+    cluster = (root / "postgres").resolve() if (root / "postgres").is_symlink() else None
+    network.down(root, report=lambda line: None)
+    if cluster is not None:
+        shutil.rmtree(cluster, ignore_errors=True)
+
+
 def burst_alone(count: int, timeout: float) -> dict[str, Any]:
     """The burst on a devnet whose operator runs as one process on PostgreSQL."""
     with tempfile.TemporaryDirectory(prefix="relayer-fleet-1-") as tmp:
@@ -191,7 +201,7 @@ def burst_alone(count: int, timeout: float) -> dict[str, Any]:
             say(f"burst of {count} messages, one process")
             return burst(deployment, count, timeout)
         finally:
-            network.down(root, report=lambda line: None)
+            down(root)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -218,7 +228,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "with no kill)")
             store.close()
         finally:
-            network.down(root, report=lambda line: None)
+            down(root)
     takeover = stats([r["takeover_s"] for r in rounds])
     return {"parameters": {"rounds": args.rounds, "lease_ttl_s": network.LEASE_TTL, "operators": 1, "threshold": 1,
                            "fleet": 2, "store": "postgresql", "lease": LEASE, "route": f"{SOURCE}->{DEST}",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from relayer_chainmaker.certs import TrustRoots
 from relayer_chainmaker.client import ChainMakerLightClient
@@ -48,9 +48,8 @@ def test_the_trust_roots_file_holds_the_cas_of_two_orgs(roots_path: Path) -> Non
 @pytest.mark.parametrize("number", sorted(EXPECTED))
 def test_each_recorded_block_is_valid_with_its_signers(
     number: int, vector_blocks: dict[int, dict[str, Any]], nodes: tuple[str, ...], roots_path: Path,
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="relayer_chainmaker"):
+    with structlog.testing.capture_logs() as logs:
         out = _judge(vector_blocks[number], nodes, roots_path.read_bytes())
     proposer, signers = EXPECTED[number]
     assert out["valid"] is True and "reason" not in out, out.get("reason")
@@ -61,7 +60,8 @@ def test_each_recorded_block_is_valid_with_its_signers(
     involved = {proposer.split(".")[0]} | {_ORG_OF[s] for s in signers}
     assert warned == involved - {"wx-org1", "wx-org2"} and warned
     assert all("not chained to a trust root" in w for w in out["warnings"])
-    assert [r.getMessage() for r in caplog.records if "chainmaker.ca_not_configured" in r.getMessage()]
+    lines = [e for e in logs if e["event"] == "chainmaker.ca_not_configured"]
+    assert lines and all(e["block"] == number and e["log_level"] == "warning" for e in lines), logs
     assert out["unchecked"] == (["dag_hash", "tx_root", "rw_set_root"] if number == 3 else ["rw_set_root"])
 
 

@@ -631,7 +631,8 @@ def operator_toml(index: int, port: int, members: list[dict[str, str]],
 
 def down(root: Path | str, *, report: Report = stderr_report) -> bool:
     """Stop the operators (every fleet process), then the chain nodes, then the PostgreSQL server,
-    by their recorded pids (SIGTERM, SIGINT for postgres, then SIGKILL).
+    by their recorded pids (SIGTERM, SIGINT for postgres, then SIGKILL). A cluster that had to be
+    made outside DIR (DIR unreachable for the postgres user) is removed; one inside DIR is kept.
 
     Idempotent: returns False when nothing was running. Never raises for a missing devnet.
     """
@@ -658,6 +659,10 @@ def down(root: Path | str, *, report: Report = stderr_report) -> bool:
     if postgres and stop_server(postgres.get("pid")):
         report(f"stopped postgres (pid {postgres['pid']})")
         stopped = True
+    if paths.postgres.is_symlink():  # a cluster made outside DIR (see _init_cluster): leave nothing behind there
+        shutil.rmtree(paths.postgres.resolve(), ignore_errors=True)
+        paths.postgres.unlink()
+        report(f"removed the PostgreSQL cluster outside {paths.root}")
     return stopped
 
 

@@ -122,9 +122,12 @@ def test_devnet_down_stops_every_process_and_the_server(devnet: Path) -> None:
     data = deployment(devnet)
     postgres = data["postgres"]["pid"]
     assert server_alive(postgres)
+    cluster = (devnet / "postgres").resolve()
     down = relayer("devnet", "down", "--dir", str(devnet), "--json", timeout=120)
     assert down.returncode == 0 and json.loads(down.stdout)["stopped"], down.stderr
     assert not server_alive(postgres)
+    if not cluster.is_relative_to(devnet.resolve()):  # made outside DIR: down leaves nothing there
+        assert not cluster.exists(), cluster
     for pid in [*fleet_pids(devnet), *(node["pid"] for node in data["nodes"].values())]:
         assert not process_alive(pid), pid
 

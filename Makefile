@@ -26,7 +26,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # Every benchmark, each writing bench/results/NAME.json and the NAME.md rendered from it
-# (about 20 minutes on 2 cores); then the README performance table is rendered from them all.
+# (about 25 minutes on 2 cores); then the README performance table is rendered from them all.
 bench: setup
 	$(PY) bench/contract_gas.py
 	$(PY) bench/header_update_gas.py

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
+from functools import cached_property
 
 HEADER_SIZE = 80
 
@@ -76,14 +77,14 @@ class Header:
         return struct.pack("<i32s32sIII", self.version, self.prev_hash[::-1], self.merkle_root[::-1],
                            self.time, self.bits, self.nonce)
 
-    @property
+    @cached_property
     def hash(self) -> bytes:
-        """The block id: sha256d of the 80 bytes, display order."""
+        """The block id: sha256d of the 80 bytes, display order (computed once per header)."""
         return sha256d(self.serialize())[::-1]
 
-    @property
+    @cached_property
     def pow_hash(self) -> int:
-        """The scrypt proof-of-work hash as the number compared with the target."""
+        """The scrypt proof-of-work hash as the number compared with the target (computed once)."""
         return int.from_bytes(scrypt_pow(self.serialize()), "little")
 
     @property

@@ -201,9 +201,9 @@ class FiscoBcosLightClient:
                 if header.parent_hash != head[1]:
                     raise BrokenLinkError(f"block {header.number}'s parent is not the accepted block {head[0]}",
                                           chain=self.chain_name, block=header.number)
-            native = self._native(header)
-            self._check_set(native, current, self._signers_of(header))
-            head, current = (header.number, header.hash), SealerSet.of(native)
+            now = SealerSet.of(self._native(header))
+            self._check_set(now, current, self._signers_of(header))
+            head, current = (header.number, header.hash), now
         self._head, self._set = head, current
         for header in headers:
             self._remember(self._accepted, header.number, header)
@@ -318,18 +318,20 @@ class FiscoBcosLightClient:
         problem = _hash_problem(header, hash_)
         seals = judge_seals(header, hash_, self.crypto)
         problem = problem or seals.problem
+        now = SealerSet.of(header)
         if problem is None:
             try:
-                self._check_set(header, in_force, seals.signers)
+                self._check_set(now, in_force, seals.signers)
             except VerificationError as exc:
                 problem = exc.message
         if problem is not None:
             raise VerificationError(f"block {header.number}: {problem}", chain=self.chain_name, block=header.number)
-        self._remember(self._checked, hash_, SealerSet.of(header))
+        self._remember(self._checked, hash_, now)
         return self._verified(header, hash_, seals.signers)
 
-    def _check_set(self, header: BlockHeader, in_force: SealerSet, signers: tuple[bytes, ...]) -> None:
-        now = SealerSet.of(header)
+    def _check_set(self, now: SealerSet, in_force: SealerSet, signers: tuple[bytes, ...]) -> None:
+        """Raises VerificationError when ``now`` (a header's set) differs from ``in_force`` and
+        ``signers`` do not reach the quorum of ``in_force``."""
         if now == in_force:
             return
         weight = in_force.weight(signers)

@@ -41,6 +41,7 @@ from relayer_fisco_bcos.header import (
     HeaderFormatError,
     decode_header,
     encode_header,
+    hash_input,
     header_hash,
     header_json,
     legacy_rc_hash,
@@ -280,8 +281,7 @@ class FiscoBcosLightClient:
             header = parse_header(block)
         except HeaderFormatError as exc:
             raise RpcAnswerError(f"not a FISCO BCOS 3.x header: {exc}") from exc
-        crypto = _crypto_of(header)
-        hash_ = header_hash(header, crypto.hasher)
+        crypto, hash_ = _crypto_and_hash(header)
         seals = judge_seals(header, hash_, crypto)
         trusted = validators if validators is not None else tuple(sorted(header.sealer_list))
         verdict: dict[str, Any] = {
@@ -371,16 +371,18 @@ class FiscoBcosLightClient:
             table.popitem(last=False)
 
 
-def _crypto_of(header: BlockHeader) -> Crypto:
-    """The crypto whose hash reproduces the header's claimed hash; without a claim, the one its
-    signature sizes suggest (65 bytes: secp256k1)."""
+def _crypto_and_hash(header: BlockHeader) -> tuple[Crypto, bytes]:
+    """The crypto whose hash reproduces the header's claimed hash (without a claim, or when none
+    does, the one its signature sizes suggest; 65 bytes: secp256k1) and the header's hash by it.
+    The hash input is encoded once. Raises HeaderFormatError like ``header_hash``."""
+    data = hash_input(header)
     if header.claimed_hash is not None:
         for crypto in Crypto:
-            if header_hash(header, crypto.hasher) == header.claimed_hash:
-                return crypto
-    if header.signatures and all(len(s.signature) in (64, 128) for s in header.signatures):
-        return Crypto.SM
-    return Crypto.SECP256K1
+            if crypto.hasher(data) == header.claimed_hash:
+                return crypto, header.claimed_hash
+    sm = bool(header.signatures) and all(len(s.signature) in (64, 128) for s in header.signatures)
+    crypto = Crypto.SM if sm else Crypto.SECP256K1
+    return crypto, crypto.hasher(data)
 
 
 def _hash_problem(header: BlockHeader, hash_: bytes) -> str | None:

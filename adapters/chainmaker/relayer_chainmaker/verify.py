@@ -10,7 +10,7 @@ read-write sets).
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 
@@ -47,7 +47,7 @@ class Verdict:
     quorum: int = 0
     proposer: str | None = None
     warnings: tuple[str, ...] = ()
-    unchecked: tuple[str, ...] = field(default=())
+    unchecked: tuple[str, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -55,13 +55,12 @@ class Verdict:
 
     def to_json(self, nodes: Collection[bytes]) -> dict[str, object]:
         """The verdict as ``relayer header verify`` prints it (node ids as text, hashes in hex)."""
-        out: dict[str, object] = {
+        return {
             "number": self.number, "hash": self.hash.hex(), "valid": self.valid,
             "signers": [format_node_id(s) for s in self.signers],
             "validators": sorted(format_node_id(n) for n in nodes), "quorum": self.quorum,
             "proposer": self.proposer, "warnings": list(self.warnings), "unchecked": list(self.unchecked),
-        }
-        return out | ({} if self.reason is None else {"reason": self.reason})
+        } | ({} if self.reason is None else {"reason": self.reason})
 
 
 def judge(block: ChainMakerBlock, trust: Trust) -> Verdict:
@@ -74,7 +73,8 @@ def judge(block: ChainMakerBlock, trust: Trust) -> Verdict:
     warnings: list[str] = []
     try:
         check_block_hash(header, trust.digest)
-        warnings += _some(check_proposer(header, trust.digest, trust.roots))
+        proposer_warning = check_proposer(header, trust.digest, trust.roots)
+        warnings += [] if proposer_warning is None else [proposer_warning]
         if block.qc is None:
             raise VerificationError("the block carries no TBFT quorum certificate (additional_data)")
         outcome = check_qc(block.qc, header, trust.nodes, trust.digest, trust.roots)
@@ -92,10 +92,6 @@ def judge(block: ChainMakerBlock, trust: Trust) -> Verdict:
     unchecked.append("rw_set_root")  # the read-write sets are not part of a served block
     return Verdict(**(base.__dict__ | {"signers": outcome.signers, "warnings": tuple(warnings),
                                        "unchecked": tuple(unchecked)}))
-
-
-def _some(warning: str | None) -> list[str]:
-    return [] if warning is None else [warning]
 
 
 __all__ = ["Trust", "Verdict", "judge"]

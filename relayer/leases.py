@@ -161,7 +161,7 @@ class Leases:
     async def _renew(self, name: str, row: LeaseRow, scope: trio.CancelScope, lost: list[str]) -> None:
         last_ok = trio.current_time()
         while True:
-            await trio.sleep_until(min(last_ok + self.renew_every, last_ok + self.renew_deadline))
+            await trio.sleep_until(last_ok + self.renew_every)  # renew_every < renew_deadline
             if trio.current_time() >= last_ok + self.renew_deadline:
                 return self._self_fence(name, row, scope, lost, last_ok)
             started = trio.current_time()

@@ -692,10 +692,7 @@ class Store:
         """Record a signed transaction and mark its messages submitted, before it is sent. Raises
         LeaseLost (nothing written) when another process took over the chain's submitter lease."""
         with self.transaction() as db:
-            self._fenced(db, f"submitter:{tx.chain}")
-            db.execute("INSERT INTO txs (hash, chain, nonce, raw, state, message_ids, created_at) "
-                       "VALUES (?,?,?,?,?,?,?)", (tx.hash, tx.chain, tx.nonce, tx.raw, "signed",
-                                                  json.dumps(list(tx.message_ids)), tx.created_at))
+            self._journal_tx(db, tx)
             for mid in tx.message_ids:
                 db.execute("UPDATE messages SET state='submitted', delivered_tx=?, updated_at=? "
                            "WHERE id=? AND state='final'", (tx.hash, now, mid))
@@ -704,12 +701,16 @@ class Store:
         """Record a replacement (same nonce, higher fees) before it is sent. Raises LeaseLost as
         journal_signed."""
         with self.transaction() as db:
-            self._fenced(db, f"submitter:{tx.chain}")
-            db.execute("INSERT INTO txs (hash, chain, nonce, raw, state, message_ids, created_at) "
-                       "VALUES (?,?,?,?,?,?,?)", (tx.hash, tx.chain, tx.nonce, tx.raw, "signed",
-                                                  json.dumps(list(tx.message_ids)), tx.created_at))
+            self._journal_tx(db, tx)
             for mid in tx.message_ids:
                 db.execute("UPDATE messages SET delivered_tx=? WHERE id=? AND state='submitted'", (tx.hash, mid))
+
+    def _journal_tx(self, db: Db, tx: JournalTx) -> None:
+        """Insert ``tx`` as signed, fenced by the chain's submitter lease (raises LeaseLost)."""
+        self._fenced(db, f"submitter:{tx.chain}")
+        db.execute("INSERT INTO txs (hash, chain, nonce, raw, state, message_ids, created_at) "
+                   "VALUES (?,?,?,?,?,?,?)", (tx.hash, tx.chain, tx.nonce, tx.raw, "signed",
+                                              json.dumps(list(tx.message_ids)), tx.created_at))
 
     def set_tx_state(self, tx_hash: str, state: str, *, cost: int | None = None,
                      error: str | None = None) -> None:

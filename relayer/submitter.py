@@ -147,9 +147,8 @@ class Submitter:
         for route in self.routes.values():
             if await route.policy.follow(route.ref) == UpdateStatus.SENT:
                 return True
-        open_messages = self._not_halted(await offload(self.store, self.store.open_messages, self.dst.name,
-                                                       now=time.time()),
-                                         await offload(self.store, self.store.evidence))
+        open_messages = await offload(self.store, self.store.open_messages, self.dst.name, now=time.time())
+        open_messages = await self._not_halted(open_messages)
         self.progress.update(backlog=len(open_messages))
         if not open_messages:
             return False
@@ -179,11 +178,12 @@ class Submitter:
         await self._outcome(delivery)
         return delivery.ref
 
-    def _not_halted(self, messages: list[Message], evidence: list[dict[str, Any]]) -> list[Message]:
+    async def _not_halted(self, messages: list[Message]) -> list[Message]:
         """Leave out messages of a source chain whose follower halted with evidence (a reorg below
         finality, conflicting sealed headers): their blocks may belong to a history that no longer
-        exists, so they stay unsent until the operators resolved it."""
-        halted = {e["chain"] for e in evidence}
+        exists, so they stay unsent until the operators resolved it. The evidence is read only when
+        there are messages to filter (an idle round makes one store call, not two)."""
+        halted = {e["chain"] for e in await offload(self.store, self.store.evidence)} if messages else set()
         held = [m for m in messages if m.src_chain in halted]
         self.progress["held"] = len(held)
         return [m for m in messages if m.src_chain not in halted] if held else messages

@@ -77,7 +77,6 @@ class Leases:
         self.metrics = metrics
         self.holder = holder or Holder.this_process()
         self.enabled = store.backend != "sqlite"
-        self.held: dict[str, LeaseRow] = {}
 
     @property
     def renew_every(self) -> float:
@@ -137,7 +136,6 @@ class Leases:
 
     async def _hold(self, name: str, row: LeaseRow, work: Callable[[], Awaitable[None]]) -> bool:
         """Run ``work`` under the lease; True when it returned, False when the lease was lost."""
-        self.held[name] = row
         self.store.hold_fence(name, row.token)
         lost: list[str] = []
         try:
@@ -153,7 +151,6 @@ class Leases:
             return not lost
         finally:
             self.store.drop_fence(name)
-            self.held.pop(name, None)
             self.metrics.lease_held.labels(name).set(0)
             if not lost:
                 self._release(name, row)  # synchronous: done even when cancelled

@@ -35,7 +35,7 @@ class Block:
 
     def txids(self) -> list[bytes]:
         """Each transaction's id in internal order (sha256d of its serialization without witness)."""
-        return [tx.txid()[::-1] for tx in self.txs]
+        return [tx.hash() for tx in self.txs]  # embit's txid() is this reversed (display order)
 
 
 def stripped(tx: Transaction) -> bytes:

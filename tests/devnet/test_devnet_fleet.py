@@ -12,13 +12,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from devnet_helpers import wait_for
 from eth_account import Account
 
 from adapters.evm.abi import Contract
@@ -67,16 +67,6 @@ def lease_holder(root: Path) -> dict[str, Any]:
     leases = {row["lease"]: row for row in json.loads(status.stdout)["leases"]}
     holder: dict[str, Any] = leases.get(LEASE, {})
     return holder
-
-
-def wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def send(root: Path, recipient: str) -> dict[str, Any]:

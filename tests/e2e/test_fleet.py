@@ -23,6 +23,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from devnet_helpers import wait_for
 from eth_account import Account
 from pg_server import PgServer
 from test_consortium import delivered_events, send_all, wait_delivered
@@ -108,16 +109,6 @@ def fleet(devnet: Path, pg_server: PgServer) -> Iterator[Fleet]:
         yield f
     finally:
         f.stop()
-
-
-def wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def took_over_after(fleet: Fleet, name: str, since: float) -> float:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from bridge_env import CHAIN_A, CHAIN_B, DEPLOYER, USER, USER_KEY, make_keys
 
 from adapters.evm import committee as cm
@@ -25,13 +26,14 @@ from adapters.evm.messaging import Envelope, address_word, encode_evm_proof, mes
 from adapters.evm.proof import build_receipt_proof
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet.anvil import AnvilNode, start_anvil, stop_anvil
+from relayer.errors import ContractRevert
 
 LAYER = Contract.load("MessageLayer")
 MAX_GAS_LIMIT = 5_000_000
 DEFAULT_GAS_LIMIT = 200_000
 
 __all__ = ["CHAIN_A", "CHAIN_B", "DEPLOYER", "LAYER", "USER", "USER_KEY", "MessagePair", "Side", "make_keys",
-           "message_pair", "wire"]
+           "message_pair", "reverts", "wire"]
 
 
 @dataclass
@@ -218,3 +220,10 @@ def message_pair() -> Iterator[MessagePair]:
     finally:
         for node in nodes:
             stop_anvil(node)
+
+
+def reverts(fn: Any, *args: Any, **kwargs: Any) -> str:
+    """Call ``fn`` expecting a ContractRevert and return its reason (the test fails if it does not revert)."""
+    with pytest.raises(ContractRevert) as info:
+        fn(*args, **kwargs)
+    return info.value.reason

@@ -9,7 +9,7 @@ from typing import Any
 import eth_abi
 import pytest
 from eth_utils import keccak
-from msg_env import CHAIN_A, DEPLOYER, LAYER, USER, USER_KEY, MessagePair, Side, message_pair
+from msg_env import CHAIN_A, DEPLOYER, LAYER, USER, USER_KEY, MessagePair, Side, message_pair, reverts
 
 from adapters.evm.messaging import (
     ACK_ALWAYS,
@@ -27,7 +27,6 @@ from adapters.evm.messaging import (
     decode_envelope,
     message_id,
 )
-from relayer.errors import ContractRevert
 
 MAX_RESULT = 512  # MessageLayer.MAX_RESULT_BYTES
 
@@ -71,12 +70,6 @@ def test_deliver_calls_the_handler_with_exact_body_source_and_sender(pair: Messa
 
 
 # ---------------------------------------------------------------------- helpers
-def reverts(fn: Any, *args: Any, **kwargs: Any) -> str:
-    with pytest.raises(ContractRevert) as info:
-        fn(*args, **kwargs)
-    return info.value.reason
-
-
 def error_data(contract: str, name: str, *types_and_values: tuple[str, Any]) -> bytes:
     """The revert data of custom error ``name(types)`` with ``values``."""
     types = [t for t, _ in types_and_values]

@@ -8,12 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from msg_env import CHAIN_A, DEPLOYER, USER, USER_KEY, MessagePair, message_pair
+from msg_env import CHAIN_A, DEPLOYER, USER, USER_KEY, MessagePair, message_pair, reverts
 
 from adapters.evm import committee as cm
 from adapters.evm.messaging import OUTCOME_DELIVERED, OUTCOME_NONE
 from relayer.devnet.anvil import ANVIL_KEYS
-from relayer.errors import ContractRevert
 
 GUARDIAN_KEY, NEW_OWNER_KEY = ANVIL_KEYS[2], ANVIL_KEYS[3]
 GUARDIAN, NEW_OWNER = cm.signer_address(GUARDIAN_KEY), cm.signer_address(NEW_OWNER_KEY)
@@ -25,12 +24,6 @@ ML = "MessageLayer"
 def pair() -> Iterator[MessagePair]:
     with message_pair() as p:
         yield p
-
-
-def reverts(fn: Any, *args: Any, **kwargs: Any) -> str:
-    with pytest.raises(ContractRevert) as info:
-        fn(*args, **kwargs)
-    return info.value.reason
 
 
 def admin(pair: MessagePair, key: str, fn: str, *args: Any) -> dict[str, Any]:

@@ -8,11 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from msg_env import CHAIN_A, DEPLOYER, MessagePair, Side, make_keys, message_pair, wire
+from msg_env import CHAIN_A, DEPLOYER, MessagePair, Side, make_keys, message_pair, reverts, wire
 
 from adapters.evm import committee as cm
 from adapters.evm.messaging import OUTCOME_DELIVERED, OUTCOME_NONE, address_word, encode_evm_proof
-from relayer.errors import ContractRevert
 
 CHAIN_C = 1003  # a third chain only A knows
 
@@ -21,12 +20,6 @@ CHAIN_C = 1003  # a third chain only A knows
 def pair() -> Iterator[MessagePair]:
     with message_pair() as p:
         yield p
-
-
-def reverts(fn: Any, *args: Any, **kwargs: Any) -> str:
-    with pytest.raises(ContractRevert) as info:
-        fn(*args, **kwargs)
-    return info.value.reason
 
 
 def recorder(side: Side) -> str:

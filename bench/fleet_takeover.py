@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import statistics
 import sys
@@ -181,15 +180,6 @@ def stats(values: list[float]) -> dict[str, float]:
             "min": round(min(values), 3)}
 
 
-def down(root: Path) -> None:
-    """Stop the devnet and remove its PostgreSQL cluster, which lives outside ``root`` when the
-    folder is not reachable by the server (``network._init_cluster``)."""
-    cluster = (root / "postgres").resolve() if (root / "postgres").is_symlink() else None
-    network.down(root, report=lambda line: None)
-    if cluster is not None:
-        shutil.rmtree(cluster, ignore_errors=True)
-
-
 def burst_alone(count: int, timeout: float) -> dict[str, Any]:
     """The burst on a devnet whose operator runs as one process on PostgreSQL."""
     with tempfile.TemporaryDirectory(prefix="relayer-fleet-1-") as tmp:
@@ -201,7 +191,7 @@ def burst_alone(count: int, timeout: float) -> dict[str, Any]:
             say(f"burst of {count} messages, one process")
             return burst(deployment, count, timeout)
         finally:
-            down(root)
+            network.down(root, report=lambda line: None)  # also removes a cluster made outside root
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -228,7 +218,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "with no kill)")
             store.close()
         finally:
-            down(root)
+            network.down(root, report=lambda line: None)  # also removes a cluster made outside root
     takeover = stats([r["takeover_s"] for r in rounds])
     return {"parameters": {"rounds": args.rounds, "lease_ttl_s": network.LEASE_TTL, "operators": 1, "threshold": 1,
                            "fleet": 2, "store": "postgresql", "lease": LEASE, "route": f"{SOURCE}->{DEST}",

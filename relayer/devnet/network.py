@@ -397,11 +397,19 @@ def _refuse_running(paths: DevnetPaths) -> None:
                           f"stop it first with `relayer devnet down --dir {paths.root}`")
 
 
+def _remove_outside_cluster(paths: DevnetPaths) -> bool:
+    """Remove a PostgreSQL cluster that had to be made outside DIR (see _init_cluster) and its
+    DIR/postgres link; True when there was one. Raises nothing for a missing cluster."""
+    if not paths.postgres.is_symlink():
+        return False
+    shutil.rmtree(paths.postgres.resolve(), ignore_errors=True)
+    paths.postgres.unlink()
+    return True
+
+
 def _clean(paths: DevnetPaths) -> None:
     """Remove the generated files of a stopped devnet (never anything else)."""
-    if paths.postgres.is_symlink():  # a cluster outside DIR (see _init_cluster)
-        shutil.rmtree(paths.postgres.resolve(), ignore_errors=True)
-        paths.postgres.unlink()
+    _remove_outside_cluster(paths)
     for folder in (paths.keys, paths.state, paths.logs, paths.postgres):
         shutil.rmtree(folder, ignore_errors=True)
     for file in [paths.deployment, *paths.root.glob("operator-*.toml"), *paths.root.glob("*.hardhat.config.js")]:
@@ -659,9 +667,7 @@ def down(root: Path | str, *, report: Report = stderr_report) -> bool:
     if postgres and stop_server(postgres.get("pid")):
         report(f"stopped postgres (pid {postgres['pid']})")
         stopped = True
-    if paths.postgres.is_symlink():  # a cluster made outside DIR (see _init_cluster): leave nothing behind there
-        shutil.rmtree(paths.postgres.resolve(), ignore_errors=True)
-        paths.postgres.unlink()
+    if _remove_outside_cluster(paths):
         report(f"removed the PostgreSQL cluster outside {paths.root}")
     return stopped
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from eth_account import Account
 
 from adapters.evm.abi import Contract
 from adapters.evm.sync_client import SyncEvm
+from relayer.devnet.network import load_deployment
 from relayer.devnet.postgres import server_alive
 from relayer.devnet.processes import process_alive
 
@@ -46,18 +46,11 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         assert "store:      PostgreSQL at 127.0.0.1:" in up.stdout and "operator_1" in up.stdout, up.stdout
         yield root
     finally:
-        relayer("devnet", "down", "--dir", str(root), timeout=120)
-        if (root / "postgres").is_symlink():  # the cluster lives outside a folder postgres cannot reach
-            shutil.rmtree((root / "postgres").resolve(), ignore_errors=True)
-
-
-def deployment(root: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((root / "deployment.json").read_text())
-    return data
+        relayer("devnet", "down", "--dir", str(root), timeout=120)  # also removes a cluster made outside root
 
 
 def fleet_pids(root: Path) -> dict[int, str]:
-    op = deployment(root)["operators"][0]
+    op = load_deployment(root)["operators"][0]
     return {op["pid"]: op["name"], **{extra["pid"]: extra["name"] for extra in op["fleet"]}}
 
 
@@ -78,7 +71,7 @@ def send(root: Path, recipient: str) -> dict[str, Any]:
 
 
 def delivered(root: Path) -> Counter[str]:
-    beta = deployment(root)["chains"]["beta"]
+    beta = load_deployment(root)["chains"]["beta"]
     topic = "0x" + BRIDGE.event_topic("Delivered").hex()
     logs = SyncEvm(beta["rpc"]).rpc("eth_getLogs", {"fromBlock": "0x0", "toBlock": "latest",
                                                     "address": beta["bridge"], "topics": [topic]})
@@ -86,7 +79,7 @@ def delivered(root: Path) -> Counter[str]:
 
 
 def wrapped_balance(root: Path, owner: str) -> int:
-    beta = deployment(root)["chains"]["beta"]
+    beta = load_deployment(root)["chains"]["beta"]
     return int(SyncEvm(beta["rpc"]).call(beta["wrapped_token"], "WrappedToken", "balanceOf", owner))
 
 
@@ -109,7 +102,7 @@ def test_the_lease_holder_killed_and_the_other_process_delivers_exactly_once(dev
 
 
 def test_devnet_down_stops_every_process_and_the_server(devnet: Path) -> None:
-    data = deployment(devnet)
+    data = load_deployment(devnet)
     postgres = data["postgres"]["pid"]
     assert server_alive(postgres)
     cluster = (devnet / "postgres").resolve()

@@ -106,6 +106,14 @@ class UpdateStatus(str, Enum):
     WAITING = "waiting"  # needed, but not now (another operator's turn, collecting, refused lately)
 
 
+class OutcomeStatus(str, Enum):
+    """What the destination did with a message it processed (``MessageOutcome.status``)."""
+
+    DELIVERED = "delivered"  # executed: the recipient's handler ran and succeeded
+    FAILED = "failed"  # the handler failed; the destination recorded it with its revert data
+    EXPIRED = "expired"  # arrived after its expiry; refused and recorded by the destination
+
+
 class KeyType(str, Enum):
     """The key type a chain signs with (``Signer.key_type``)."""
 
@@ -225,12 +233,26 @@ class Batch:
 
 
 @dataclass(frozen=True)
+class MessageOutcome:
+    """A processed message's outcome as the destination recorded it. ``result``: the handler's
+    return or revert data (opaque; shown, never decided on); ``acknowledged``: the destination sent
+    an acknowledgement of it back to the source (itself a message the core will carry)."""
+
+    status: OutcomeStatus
+    result: bytes = b""
+    acknowledged: bool = False
+
+
+@dataclass(frozen=True)
 class BatchResult:
-    """What a mined delivery did, per message: delivered by it, or failed with the decoded reason
-    (the rest of the batch was delivered by someone else before it)."""
+    """What a mined delivery did, per message: processed by it (``delivered``: the relayer's job is
+    done, whatever the outcome, which ``outcomes`` gives where the destination reports one), or
+    refused as a delivery with the decoded reason (``failed``: retried later). A message in neither
+    was processed by someone else before it."""
 
     delivered: frozenset[MessageId]
     failed: Mapping[MessageId, str] = field(default_factory=dict, compare=False, hash=False)
+    outcomes: Mapping[MessageId, MessageOutcome] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -748,7 +770,8 @@ __all__ = [
     "Batch", "BatchResult", "BlockContents", "BundleFamily", "CandidateHeader", "ChainAdapter", "ChainHistory",
     "Confirmation", "ConfirmationStatus", "Delivery", "DeliveryStatus", "Destination", "Envelope", "FamilyConfig",
     "KeyType",
-    "LightClient", "LightClientFactory", "LightClientUpdate", "MessageDescriber", "MessageState", "MessageView",
+    "LightClient", "LightClientFactory", "LightClientUpdate", "MessageDescriber", "MessageOutcome", "MessageState",
+    "MessageView", "OutcomeStatus",
     "PolicyHost", "Proof", "RewindableLightClientFactory", "RouteRef", "ScanHints", "SetChange", "Signer", "Source",
     "UpdatePolicy", "UpdatePolicyFactory", "UpdateStatus", "VerifiedHeader",
 ]

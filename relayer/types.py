@@ -23,7 +23,9 @@ class Envelope:
     ``body``: what the destination executes (the application's payload, opaque to the core);
     ``locator``: where in the block its proof comes from (opaque; only the source that found it
     reads it, e.g. to build the proof). ``labels``: a few words for logs and status
-    (``kind``, ``tx``, ``amount``...), never used to decide anything.
+    (``kind``, ``tx``, ``amount``...), never used to decide anything. ``acknowledges``: when this
+    envelope is an acknowledgement the destination sent back, the id of the message it
+    acknowledges (the core shows that message's acknowledgement state by it; None otherwise).
     """
 
     id: MessageId
@@ -35,3 +37,4 @@ class Envelope:
     body: bytes
     locator: bytes
     labels: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+    acknowledges: MessageId | None = None

@@ -123,14 +123,17 @@ def _cmd_list(args: argparse.Namespace) -> int:
         raise UsageError(f"--limit must be at least 1, not {args.limit}")
     with open_store(config) as store:
         found = store.messages(state=args.state, route=route, limit=args.limit)
+        acks = {m.id: store.ack_state(m) for m in found}
     if args.json:
-        print(json.dumps({"messages": [_summary(m, view(config, m)) for m in found]}, indent=2))
+        print(json.dumps({"messages": [_summary(m, view(config, m), acks[m.id]) for m in found]}, indent=2))
         return 0
     if not found:
         print("no messages" + "".join(f" {k} {v}" for k, v in (("in state", args.state), ("on", args.route)) if v))
     for m in found:
         print(f"{m.id}  {m.src_chain}->{m.dst_chain}  nonce {m.nonce:<5} {m.state:<17} "
-              f"attempts {m.attempts}" + (f"  reason: {m.reason}" if m.reason else ""))
+              f"attempts {m.attempts}" + (f"  outcome {m.outcome}" if m.outcome else "")
+              + (f"  ack {acks[m.id]}" if acks[m.id] not in (None, "none") else "")
+              + (f"  reason: {m.reason}" if m.reason else ""))
     return 0
 
 
@@ -179,7 +182,7 @@ def life(store: Store, config: Config, m: Message) -> dict[str, Any]:
     attestations = store.attestations_of(src_id, dst_id, m.block_number)
     shown = view(config, m)
     return {
-        **_summary(m, shown),
+        **_summary(m, shown, store.ack_state(m)),
         "what": shown.what,
         "source": {"chain": m.src_chain, **shown.locator, "block": m.block_number, "block_hash": m.block_hash,
                    "final_at": m.final_at, "where": shown.where},
@@ -209,6 +212,13 @@ def render_life(doc: dict[str, Any]) -> str:
                      + (f" cost {t['cost']}" if t["cost"] else "") + (f" ({t['error']})" if t["error"] else ""))
     lines.append(f"  destination  {dst['chain']} tx {dst['tx'] or '-'}"
                  + (f" cost {dst['cost']}" if dst["cost"] else ""))
+    if doc.get("outcome"):
+        lines.append(f"  outcome      {doc['outcome']}" + (f" ({doc['outcome_result']})"
+                                                          if doc.get("outcome_result") not in (None, "0x") else ""))
+    if doc.get("ack") not in (None, "none"):
+        lines.append(f"  ack          {doc['ack']}")
+    if doc.get("acknowledges"):
+        lines.append(f"  acknowledges {doc['acknowledges']}")
     if doc["reason"]:
         lines.append(f"  last reason  {doc['reason']}")
     return "\n".join(lines)
@@ -237,9 +247,9 @@ def _describer(adapter: str) -> MessageDescriber | None:
     return describer
 
 
-def _summary(m: Message, shown: MessageView) -> dict[str, Any]:
-    fields = {k: v for k, v in asdict(m).items() if k not in ("body", "locator", "labels")}
-    return {**fields, **shown.body, **shown.locator, "route": f"{m.src_chain}->{m.dst_chain}"}
+def _summary(m: Message, shown: MessageView, ack: str | None) -> dict[str, Any]:
+    fields = {k: v for k, v in asdict(m).items() if k not in ("body", "locator", "labels", "ack_sent")}
+    return {**fields, **shown.body, **shown.locator, "route": f"{m.src_chain}->{m.dst_chain}", "ack": ack}
 
 
 def _message(store: Store, message_id: str) -> Message:

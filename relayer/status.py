@@ -12,18 +12,21 @@ import httpx
 
 from relayer.cli_common import open_store
 from relayer.config import Config, load_config
+from relayer.contract import OutcomeStatus
 from relayer.store import STATES, Store
 
 
 def snapshot(config: Config, store: Store, live: dict[str, Any] | None = None) -> dict[str, Any]:
     """The status document; ``live`` adds what only the running daemon knows."""
-    counts = store.counts()
+    counts, outcomes = store.counts(), store.outcome_counts()
     now = time.time()
     routes = []
     for r in config.routes:
         states = {s: counts.get((r.source, r.destination), {}).get(s, 0) for s in STATES}
         oldest = store.oldest_open(r.source, r.destination)
         routes.append({"route": f"{r.source}->{r.destination}", "messages": states,
+                       "outcomes": {o.value: outcomes.get((r.source, r.destination), {}).get(o.value, 0)
+                                    for o in OutcomeStatus},
                        "oldest_open_age_s": round(now - oldest, 1) if oldest else None})
     cursors = store.cursors()
     chains: dict[str, dict[str, Any]] = {}
@@ -43,8 +46,12 @@ def snapshot(config: Config, store: Store, live: dict[str, Any] | None = None) -
     resolved = len(store.evidence(include_resolved=True)) - len(evidence)
     set_aside = [{"message_id": m.id, "route": f"{m.src_chain}->{m.dst_chain}", "nonce": m.nonce,
                   "state": m.state, "attempts": m.attempts, "reason": m.reason} for m in store.set_aside()]
+    not_executed = [{"message_id": m.id, "route": f"{m.src_chain}->{m.dst_chain}", "nonce": m.nonce,
+                     "outcome": m.outcome, "result": m.outcome_result, "ack": store.ack_state(m)}
+                    for m in store.not_executed()]
     doc: dict[str, Any] = {"operator": config.operator.name, "routes": routes, "chains": chains,
-                           "pending_transactions": pending, "set_aside": set_aside, "evidence": evidence,
+                           "pending_transactions": pending, "set_aside": set_aside,
+                           "not_executed": not_executed, "evidence": evidence,
                            "resolved_evidence": resolved}
     doc["leases"] = [row.describe(now) for row in store.leases()]  # fleet mode: who does which unit of work
     if live:
@@ -59,6 +66,8 @@ def render(doc: dict[str, Any]) -> str:
     for r in doc["routes"]:
         age = "-" if r["oldest_open_age_s"] is None else f"{r['oldest_open_age_s']}s"
         lines.append(f"{r['route']:<16}" + "".join(f"{r['messages'][s]:>19}" for s in STATES) + f"{age:>13}")
+        if any(r.get("outcomes", {}).values()):
+            lines.append(f"{'':<16}outcomes: " + ", ".join(f"{k} {v}" for k, v in r["outcomes"].items()))
     lines += ["", f"{'chain':<10}{'cursor':>10}{'light client':>14}  hash"]
     for name, c in doc["chains"].items():
         lines.append(f"{name:<10}{_s(c['cursor']):>10}{_s(c['light_client_height']):>14}  "
@@ -78,6 +87,10 @@ def render(doc: dict[str, Any]) -> str:
         lines += ["", "messages set aside (failed, or waiting for a retry):"]
         lines += [f"  {m['route']} nonce {m['nonce']} {m['message_id']} {m['state']} after {m['attempts']} "
                   f"attempt(s): {m['reason']}" for m in doc["set_aside"]]
+    if doc.get("not_executed"):
+        lines += ["", "messages the destination processed but did not execute (outcome, acknowledgement):"]
+        lines += [f"  {m['route']} nonce {m['nonce']} {m['message_id']} {m['outcome']} {m['result']} ack {m['ack']}"
+                  for m in doc["not_executed"]]
     if doc.get("leases"):
         lines += ["", f"{'lease':<24}{'token':>6}  holder (host, pid, since)"]
         lines += [f"{lease['lease']:<24}{lease['token']:>6}  {lease['holder']} ({lease['host']}, {lease['pid']}, "

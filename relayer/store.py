@@ -114,6 +114,24 @@ CREATE TABLE leases (
 """
 
 
+# Version 5: what the destination did with a message it processed (relayer.contract.MessageOutcome):
+# ``outcome`` delivered | failed | expired (NULL: not known, e.g. processed by a peer's delivery),
+# ``outcome_result`` the handler's return or revert data (0x-hex), ``ack_sent`` 1 when the destination
+# sent an acknowledgement back; ``acknowledges``: on an acknowledgement, the id of the message it
+# acknowledges (relayer.types.Envelope.acknowledges).
+SCHEMA_V5_OUTCOMES = """
+ALTER TABLE messages ADD COLUMN outcome TEXT;
+ALTER TABLE messages ADD COLUMN outcome_result TEXT;
+ALTER TABLE messages ADD COLUMN ack_sent INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN acknowledges TEXT;
+CREATE INDEX messages_acknowledges ON messages (acknowledges)
+"""
+
+#: A message's acknowledgement state (``Message.ack``) by the state of the acknowledgement itself.
+ACK_BY_STATE = {"final": "relaying", "submitted": "relaying", "included": "delivered", "confirmed": "delivered",
+                "delivered-by-peer": "delivered", "failed": "failed"}
+
+
 @dataclass(frozen=True)
 class Migration:
     """One step of the schema: ``apply`` takes a database at ``version - 1`` to ``version``.
@@ -192,6 +210,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                  "names", _neutral_names),
     Migration(4, "leases: which process holds which unit of exclusive work, with a fencing token",
               _run_sql(SCHEMA_V4_LEASES)),
+    Migration(5, "messages keep their outcome on the destination and what acknowledges them",
+              _run_sql(SCHEMA_V5_OUTCOMES)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version  # the version this code reads and writes
 
@@ -234,6 +254,10 @@ class Message:
     final_at: float = 0.0
     delivered_tx: str | None = None
     cost: int | None = None
+    outcome: str | None = None
+    outcome_result: str | None = None
+    ack_sent: int = 0
+    acknowledges: str | None = None
 
     @classmethod
     def from_envelope(cls, envelope: Envelope, *, final_at: float) -> Message:
@@ -241,13 +265,14 @@ class Message:
         return cls(id=envelope.id, src_chain=envelope.src_chain, dst_chain=envelope.dst_chain,
                    nonce=envelope.nonce, block_number=envelope.block_number,
                    block_hash="0x" + envelope.block_hash.hex(), body=envelope.body, locator=envelope.locator,
-                   labels=dict(envelope.labels), final_at=final_at)
+                   labels=dict(envelope.labels), final_at=final_at, acknowledges=envelope.acknowledges)
 
     def envelope(self) -> Envelope:
         """The message as the contract's roles take it."""
         return Envelope(id=MessageId(self.id), src_chain=self.src_chain, dst_chain=self.dst_chain, nonce=self.nonce,
                         block_number=self.block_number, block_hash=bytes.fromhex(self.block_hash.removeprefix("0x")),
-                        body=self.body, locator=self.locator, labels=dict(self.labels))
+                        body=self.body, locator=self.locator, labels=dict(self.labels),
+                        acknowledges=MessageId(self.acknowledges) if self.acknowledges else None)
 
 
 @dataclass(frozen=True)
@@ -639,6 +664,13 @@ class Store:
                           "('final','failed') ORDER BY updated_at DESC LIMIT ?", limit)
         return [_message(r) for r in rows]
 
+    def not_executed(self, limit: int = 50) -> list[Message]:
+        """Messages the destination processed without executing them (outcome failed or expired),
+        most recently updated first, at most ``limit``."""
+        rows = self._rows("SELECT * FROM messages WHERE outcome IN ('failed','expired') "
+                          "ORDER BY updated_at DESC LIMIT ?", limit)
+        return [_message(r) for r in rows]
+
     def messages_in_state(self, state: str) -> list[Message]:
         return [_message(r) for r in self._rows("SELECT * FROM messages WHERE state=?", state)]
 
@@ -652,6 +684,32 @@ class Store:
                            (state, reason, delivered_tx, cost, now, int(bump_attempts), mid))
                 if bump_attempts:
                     _attempt(db, mid, now, state, reason)
+
+    def set_outcomes(self, outcomes: Mapping[str, tuple[str, str, bool]], *, now: float) -> None:
+        """Record what the destination did with processed messages: id -> (outcome, result 0x-hex,
+        whether it sent an acknowledgement back). Raises StoreError."""
+        with self.transaction() as db:
+            for mid, (outcome, result, acked) in outcomes.items():
+                db.execute("UPDATE messages SET outcome=?, outcome_result=?, ack_sent=CASE WHEN ?=1 THEN 1 ELSE "
+                           "ack_sent END, updated_at=? WHERE id=?", (outcome, result, int(acked), now, mid))
+
+    def ack_state(self, m: Message) -> str | None:
+        """Where the acknowledgement of ``m`` stands: ``none`` (none was sent: not asked for, or ``m`` is
+        itself one), ``awaiting`` (sent by the destination, not yet final there or not yet seen),
+        ``relaying``, ``delivered`` or ``failed`` (by the acknowledgement's own state); None when the
+        outcome is not known here (processed by another operator's delivery)."""
+        if m.acknowledges is None and m.ack_sent:
+            rows = self._rows("SELECT state FROM messages WHERE acknowledges=? ORDER BY final_at LIMIT 1", m.id)
+            return ACK_BY_STATE.get(rows[0]["state"], "relaying") if rows else "awaiting"
+        return "none" if m.outcome is not None or m.acknowledges is not None else None
+
+    def outcome_counts(self) -> dict[tuple[str, str], dict[str, int]]:
+        """Per (source, destination) route, the number of messages of each known outcome."""
+        out: dict[tuple[str, str], dict[str, int]] = {}
+        for r in self._rows("SELECT src_chain, dst_chain, outcome, count(*) AS n FROM messages "
+                            "WHERE outcome IS NOT NULL GROUP BY src_chain, dst_chain, outcome"):
+            out.setdefault((r["src_chain"], r["dst_chain"]), {})[r["outcome"]] = r["n"]
+        return out
 
     def counts(self) -> dict[tuple[str, str], dict[str, int]]:
         """Per (source, destination) route, the number of messages in each state."""
@@ -863,9 +921,11 @@ def _hexify(value: Any) -> Any:
 def _insert_message(db: Db, m: Message) -> bool:
     cur = db.execute(
         "INSERT INTO messages (id, src_chain, dst_chain, nonce, block_number, block_hash, body, locator,"
-        " labels, state, final_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+        " labels, state, final_at, updated_at, acknowledges) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
         (m.id, m.src_chain, m.dst_chain, m.nonce, m.block_number, m.block_hash, m.body, m.locator,
-         json.dumps(dict(m.labels)), m.state, m.final_at, m.final_at))
+         json.dumps(dict(m.labels)), m.state, m.final_at, m.final_at, m.acknowledges))
+    if cur.rowcount == 1 and m.acknowledges:  # an acknowledgement exists, so the destination sent one
+        db.execute("UPDATE messages SET ack_sent=1 WHERE id=?", (m.acknowledges,))
     return cur.rowcount == 1
 
 

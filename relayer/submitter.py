@@ -30,6 +30,7 @@ from relayer.contract import (
     Delivery,
     DeliveryStatus,
     Destination,
+    OutcomeStatus,
     Proof,
     UpdateStatus,
     VerifiedHeader,
@@ -340,6 +341,7 @@ class Submitter:
         per_message = cost // max(len(mine), 1)
         now = time.time()
         self.store.set_state(list(mine), "included", delivered_tx=tx.ref, cost=per_message, now=now)
+        self._record_outcomes(tx, mine, now)
         self.store.set_state(list(peers), "delivered-by-peer", now=now)
         block = tx.block_number or 0
         log.info("tx.mined", tx=tx.ref, nonce=tx.sequence, block=block, gas_used=cost, messages=len(mine),
@@ -349,6 +351,23 @@ class Submitter:
             self._count(mid, self.metrics.delivered_by_peer)
         if self.finality_depth == 0:
             self._confirm(tx)
+
+    def _record_outcomes(self, tx: Delivery, mine: Sequence[str], now: float) -> None:
+        """Keep what the destination did with the messages ``tx`` processed; one that was not executed
+        (failed in its handler, or expired) is logged with what the destination said."""
+        outcomes = tx.result.outcomes if tx.result is not None else {}
+        kept = {mid: outcomes[MessageId(mid)] for mid in mine if MessageId(mid) in outcomes}
+        if not kept:
+            return
+        self.store.set_outcomes({mid: (o.status.value, "0x" + o.result.hex(), o.acknowledged)
+                                 for mid, o in kept.items()}, now=now)
+        for mid, o in kept.items():
+            if o.status is not OutcomeStatus.DELIVERED:
+                log.warning("message.not_executed", message_id=mid, tx=tx.ref, outcome=o.status.value,
+                            result="0x" + o.result.hex(), acknowledged=o.acknowledged,
+                            action="the destination recorded it; the sender is told by the acknowledgement"
+                                   if o.acknowledged else "anyone may execute it again on the destination once "
+                                   "its cause is gone (the message layer's retry)")
 
     def _confirm(self, tx: Delivery) -> None:
         """``tx`` is final on the destination: its ``included`` messages are confirmed (as the final
@@ -364,6 +383,7 @@ class Submitter:
         mine = [mid for mid in included if mid in delivered]
         now = time.time()
         self.store.set_state(list(mine), "confirmed", delivered_tx=ref, now=now)
+        self._record_outcomes(tx, mine, now)
         self.store.set_state([mid for mid in included if mid not in delivered], "delivered-by-peer", now=now)
         block = tx.block_number or 0
         for mid in mine:
@@ -379,7 +399,8 @@ class Submitter:
         self.metrics.delivered.labels(route).inc()
         log.info("message.confirmed", message_id=mid, route=route, kind=m.labels.get("kind"), nonce=m.nonce,
                  source_tx=m.labels.get("tx"), destination_tx=tx_hash, gas=gas, block=block,
-                 latency_s=round(now - m.final_at, 3), amount=m.labels.get("amount"))
+                 latency_s=round(now - m.final_at, 3), amount=m.labels.get("amount"), outcome=m.outcome,
+                 ack=self.store.ack_state(m), acknowledges=m.acknowledges)
 
     def _count(self, mid: str, counter: Any) -> None:
         m = self.store.message(mid)

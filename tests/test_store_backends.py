@@ -158,3 +158,30 @@ async def test_postgresql_calls_from_trio_run_in_worker_threads_sqlite_ones_in_p
         assert set(threads) == {main}
     else:
         assert main not in threads and ticks >= 20  # the loop kept running while the calls waited on the server
+
+
+def test_outcomes_and_acknowledgement_state(store_location: str | Path) -> None:
+    """What the destination did with a message is kept, and its acknowledgement state follows the
+    acknowledgement message itself: none -> awaiting -> relaying -> delivered."""
+    store = Store(store_location)
+    try:
+        sent, plain = message(5, 0), message(5, 1)
+        store.record_scan("alpha", 6, [header(5)], [sent, plain], [])
+        assert store.ack_state(store.message(sent.id)) is None  # nothing known yet
+        store.set_state([sent.id, plain.id], "included", delivered_tx="0x" + "0d" * 32, now=8.0)
+        store.set_outcomes({sent.id: ("failed", "0x08c379a0", True), plain.id: ("delivered", "0x", False)}, now=8.0)
+        failed, done = store.message(sent.id), store.message(plain.id)
+        assert (failed.outcome, failed.outcome_result, failed.ack_sent) == ("failed", "0x08c379a0", 1)
+        assert store.ack_state(failed) == "awaiting" and store.ack_state(done) == "none"
+        assert [m.id for m in store.not_executed()] == [sent.id]
+        assert store.outcome_counts() == {("alpha", "beta"): {"failed": 1, "delivered": 1}}
+        ack = Message(id="0x" + "ac" * 32, src_chain="beta", dst_chain="alpha", nonce=1, block_number=9,
+                      block_hash="0x" + "cd" * 32, body=b"ack", locator=b"loc", final_at=9.0, acknowledges=sent.id)
+        assert store.record_scan("beta", 10, [header(9, "beta")], [ack], []) == [ack]
+        assert store.ack_state(store.message(sent.id)) == "relaying"
+        assert store.message(ack.id).envelope().acknowledges == sent.id
+        store.set_state([ack.id], "confirmed", now=10.0)
+        assert store.ack_state(store.message(sent.id)) == "delivered"
+        assert store.ack_state(store.message(ack.id)) == "none"  # an acknowledgement is never acknowledged
+    finally:
+        store.close()

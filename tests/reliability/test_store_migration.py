@@ -100,7 +100,8 @@ def test_release_state_is_read_with_the_same_meaning(tmp_path: Path, events: lis
             assert len(migrated) == 1, events
             assert migrated[0]["from_version"] == RELEASE_VERSION and migrated[0]["to_version"] == SCHEMA_VERSION
             assert migrated[0]["steps"] == [m.summary for m in RELEASED if m.version > RELEASE_VERSION]
-            assert len(migrated[0]["steps"]) == SCHEMA_VERSION - RELEASE_VERSION == 3  # 1 -> 2 -> 3 -> 4 (leases)
+            # 1 -> 2 -> 3 -> 4 (leases) -> 5 (outcomes)
+            assert len(migrated[0]["steps"]) == SCHEMA_VERSION - RELEASE_VERSION == 4
             backup = Path(migrated[0]["backup"])
             assert backup == path.with_name(f"relayer.db.schema-v{RELEASE_VERSION}.bak")
             assert raw_rows(backup, "messages", "id") == before["messages"]  # what a rollback restores
@@ -260,7 +261,7 @@ def test_a_version_2_file_is_migrated_to_neutral_names(tmp_path: Path, monkeypat
     store = Store(path)
     try:
         [migrated] = [e for e in events if e["event"] == "store.migrated" and e["from_version"] == 2]
-        assert migrated["to_version"] == SCHEMA_VERSION == 4
+        assert migrated["to_version"] == SCHEMA_VERSION == 5
         assert header_fields(Path(migrated["backup"])) == (store_module.APPLICATION_ID, 2)
         assert Path(migrated["backup"]) == path.with_name("relayer.db.schema-v2.bak")
         for row in before["headers"]:

@@ -1,4 +1,4 @@
-"""The devnet's subcommands of ``relayer``: ``devnet up|down`` and ``transfer``.
+"""The devnet's subcommands of ``relayer``: ``devnet up|down``, ``transfer`` and ``send``.
 
 Registered through the ``relayer.commands`` entry-point group (``pyproject.toml``), the same
 door a chain vendor's package uses for its own subcommands: each entry is a function that adds
@@ -16,6 +16,7 @@ from typing import Any
 from relayer.errors import UsageError
 
 ASSETS = ("native", "token", "wrapped-native", "wrapped-token")
+ACK_MODES = ("none", "on-failure", "always")
 
 
 def add_devnet(subparsers: Any) -> None:
@@ -61,6 +62,37 @@ def add_transfer(subparsers: Any) -> None:
     transfer.set_defaults(handler=_cmd_transfer)
 
 
+def add_send(subparsers: Any) -> None:
+    """Add ``relayer send`` to the ``relayer`` subparsers."""
+    send = subparsers.add_parser("send", help="send a message through the devnet's message layer as a user")
+    send.add_argument("--devnet", required=True, type=Path, help="devnet folder")
+    send.add_argument("--from", dest="source", required=True, metavar="CHAIN")
+    send.add_argument("--to", dest="destination", required=True, metavar="CHAIN")
+    send.add_argument("--recipient", required=True, metavar="ADDRESS", help="contract on the destination chain")
+    send.add_argument("--body", required=True, metavar="HEX", help="message body, 0x-hex (0x = empty)")
+    send.add_argument("--ack", choices=list(ACK_MODES), default="none",
+                      help="acknowledgement back to the sender: none (default), on-failure, always")
+    send.add_argument("--expiry", type=_whole, default=0, metavar="SECONDS",
+                      help="refused on the destination after this many seconds (default 0: never)")
+    send.add_argument("--gas-limit", type=_whole, default=200_000, metavar="N",
+                      help="gas the recipient's handler gets (default 200000)")
+    send.add_argument("--user", type=int, default=0, help="act as devnet user N (default 0)")
+    send.add_argument("--wait", action="store_true", help="wait for the outcome (and a due acknowledgement)")
+    send.add_argument("--timeout", type=float, default=120.0, metavar="S", help="give up waiting after S seconds")
+    send.add_argument("--json", action="store_true", help="print one JSON object")
+    send.set_defaults(handler=_cmd_send)
+
+
+def _whole(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
 def _amount(text: str) -> Decimal:
     try:
         value = Decimal(text)
@@ -103,4 +135,10 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     return transfer_main(args)
 
 
-__all__ = ["add_devnet", "add_transfer"]
+def _cmd_send(args: argparse.Namespace) -> int:
+    from relayer.devnet.send import main as send_main
+
+    return send_main(args)
+
+
+__all__ = ["add_devnet", "add_send", "add_transfer"]

@@ -1,5 +1,6 @@
 """QbftLightClient on real anvil nodes: public QBFT / IBFT 2.0 vectors, validator-set changes,
-and a real lock on chain A relayed through the on-chain QBFT client of chain B to a real mint.
+and a real message sent on chain A relayed through the on-chain QBFT client of chain B to its
+execution by the message layer.
 
 Anvil cannot seal BFT blocks, so the headers are anvil's real blocks with a BFT extraData
 sealed by validator keys generated here (``adapters.evm.qbft.seal_header``); every other
@@ -20,6 +21,7 @@ from eth_utils import keccak, to_checksum_address
 
 from adapters.evm import qbft
 from adapters.evm.abi import Contract
+from adapters.evm.messaging import OUTCOME_DELIVERED, address_word, encode_evm_proof
 from adapters.evm.proof import build_receipt_proof
 from adapters.evm.sync_client import SyncEvm
 from light_clients.bft.codec import QBFT, BftExtra, Vote, encode_extra
@@ -29,12 +31,10 @@ from relayer.errors import ContractRevert
 
 LC = "QbftLightClient"
 QLC = Contract.load(LC)
-BRIDGE = Contract.load("Bridge")
+LAYER = Contract.load("MessageLayer")
 DEPLOYER = ANVIL_KEYS[0]
 USER_KEY = ANVIL_KEYS[1]
-NATIVE = "0x" + "00" * 20
 CHAIN_A, CHAIN_B = 1001, 1002
-ETHER = 10**18
 
 
 # ---------------------------------------------------------------------- helpers
@@ -353,20 +353,26 @@ def test_a_header_with_a_zero_receipts_root_is_refused(evm: SyncEvm) -> None:
     assert evm.call(lc, LC, "headers", header.number) == (bytes(32), bytes(32))
 
 
-# ---------------------------------------------------------------------- (d) lock on A -> mint on B via QBFT
+# ---------------------------------------------------------------------- (d) message on A -> execution on B via QBFT
 @dataclass
 class QbftPair:
     a: SyncEvm
     b: SyncEvm
-    bridge_a: str
-    bridge_b: str
+    layer_a: str
+    layer_b: str
     lc_b: str
-    wrapped: str
+    recorder: str  # MsgRecorder on B
     keys: list[str]
 
     @property
     def validators(self) -> list[str]:
         return addrs(self.keys)
+
+
+def _layer(evm: SyncEvm) -> tuple[str, str]:
+    """A MessageLayer (owner DEPLOYER) and an EvmReceiptVerifier on ``evm``."""
+    owner = Account.from_key(DEPLOYER).address
+    return evm.deploy(DEPLOYER, "MessageLayer", owner, 5_000_000), evm.deploy(DEPLOYER, "EvmReceiptVerifier")
 
 
 @pytest.fixture(scope="module")
@@ -375,16 +381,14 @@ def pair() -> Iterator[QbftPair]:
     a, b = SyncEvm(nodes[0].url), SyncEvm(nodes[1].url)
     try:
         keys = gen_keys("bridge", 4)
-        bridge_a = a.deploy(DEPLOYER, "Bridge")
-        bridge_b = b.deploy(DEPLOYER, "Bridge")
+        (layer_a, verifier_a), (layer_b, verifier_b) = _layer(a), _layer(b)
         # B's client of A: trusts A's current head with the generated validator set
         lc_b = deploy(b, a.block_number(), addrs(keys), source=CHAIN_A)
-        lc_a = deploy(a, b.block_number(), addrs(keys), source=CHAIN_B)  # lets A lock towards B
-        a.transact(DEPLOYER, bridge_a, "Bridge", "registerRemote", CHAIN_B, bridge_b, lc_a)
-        b.transact(DEPLOYER, bridge_b, "Bridge", "registerRemote", CHAIN_A, bridge_a, lc_b)
-        b.transact(DEPLOYER, bridge_b, "Bridge", "createWrapped", CHAIN_A, NATIVE, "Wrapped A", "wA", 18)
-        wrapped = b.call(bridge_b, "Bridge", "wrappedOf", CHAIN_A, NATIVE)
-        yield QbftPair(a, b, bridge_a, bridge_b, lc_b, wrapped, keys)
+        lc_a = deploy(a, b.block_number(), addrs(keys), source=CHAIN_B)  # lets A send towards B
+        a.transact(DEPLOYER, layer_a, "MessageLayer", "setRemote", CHAIN_B, address_word(layer_b), lc_a, verifier_a)
+        b.transact(DEPLOYER, layer_b, "MessageLayer", "setRemote", CHAIN_A, address_word(layer_a), lc_b, verifier_b)
+        recorder = b.deploy(DEPLOYER, "MsgRecorder", layer_b)
+        yield QbftPair(a, b, layer_a, layer_b, lc_b, recorder, keys)
     finally:
         a.close()
         b.close()
@@ -392,76 +396,78 @@ def pair() -> Iterator[QbftPair]:
             stop_anvil(node)
 
 
-def lock(pair: QbftPair, recipient: str, amount: int) -> tuple[Header, tuple[int, bytes, list[bytes], int]]:
-    """A real lockNative on A; returns A's real header of that block and the receipt proof."""
-    receipt = pair.a.transact(USER_KEY, pair.bridge_a, "Bridge", "lockNative", CHAIN_B, recipient, value=amount)
+def send(pair: QbftPair, body: bytes) -> tuple[Header, bytes]:
+    """A real MessageLayer.send on A to B's recorder; returns A's real header of that block and the
+    EvmReceiptVerifier proof of its MessageSent log."""
+    receipt = pair.a.transact(USER_KEY, pair.layer_a, "MessageLayer", "send", CHAIN_B, address_word(pair.recorder),
+                              body, 200_000, 0, 0)
     number = int(receipt["blockNumber"], 16)
     block = pair.a.rpc("eth_getBlockByNumber", hex(number), False)
     header = header_from_rpc(block)
     assert header.hash == h32(block["hash"])
     receipts = pair.a.rpc("eth_getBlockReceipts", hex(number))
     p = build_receipt_proof(receipts, int(receipt["transactionIndex"], 16))
-    log_index = next(i for i, log in enumerate(receipt["logs"]) if log["address"].lower() == pair.bridge_a.lower())
-    return header, (number, p.key, list(p.nodes), log_index)
+    log_index = next(i for i, log in enumerate(receipt["logs"]) if log["address"].lower() == pair.layer_a.lower())
+    return header, encode_evm_proof(number, p.key, list(p.nodes), log_index)
 
 
-def wrapped_balance(pair: QbftPair, who: str) -> int:
-    return int(pair.b.call(pair.wrapped, "WrappedToken", "balanceOf", who))
+def received(pair: QbftPair) -> list[bytes]:
+    """Bodies B's recorder has received, in order."""
+    return [bytes(pair.b.call(pair.recorder, "MsgRecorder", "received", i)[2])
+            for i in range(int(pair.b.call(pair.recorder, "MsgRecorder", "count")))]
 
 
-def deliver(pair: QbftPair, update_rlp: bytes, proofs: list[Any]) -> dict[str, Any]:
-    return pair.b.transact(DEPLOYER, pair.bridge_b, "Bridge", "deliverBatch", CHAIN_A, update_rlp, proofs)
+def deliver(pair: QbftPair, update_rlp: bytes, proofs: list[bytes]) -> dict[str, Any]:
+    return pair.b.transact(DEPLOYER, pair.layer_b, "MessageLayer", "deliverBatch", CHAIN_A, update_rlp, proofs)
 
 
-def test_lock_relayed_to_mint_through_qbft_client(pair: QbftPair) -> None:
-    recipient = Account.from_key(keccak(text="qbft-recipient")).address
-    header, proof = lock(pair, recipient, 2 * ETHER)
+def test_message_relayed_to_execution_through_qbft_client(pair: QbftPair) -> None:
+    header, proof = send(pair, b"batch-1")
     listed = pair.validators
 
-    # too few seals: the light client (called by the bridge) rejects, nothing is minted
+    # too few seals: the light client (called by the layer) rejects, nothing is executed
     too_few = qbft.seal_header(header, pair.keys[:2], listed=listed)
     assert reverts(deliver, pair, too_few, [proof]) == "NotEnoughSeals(2, 3)"
     assert reverts(update, pair.b, pair.lc_b, too_few) == "NotEnoughSeals(2, 3)"
-    assert wrapped_balance(pair, recipient) == 0
+    assert b"batch-1" not in received(pair)
 
     sealed = qbft.sealed_header(header, pair.keys[1:], listed=listed, round=2)
     receipt = deliver(pair, sealed.rlp, [proof])
     block_hash = qbft.qbft_block_hash(sealed)
     accepted = [f for name, f in lc_events(receipt) if name == "HeaderAccepted"]
     assert accepted == [{"number": header.number, "blockHash": block_hash, "receiptsRoot": header.receipts_root}]
-    delivered = [f for f in map(BRIDGE.decode_log, receipt["logs"]) if f and f[0] == "Delivered"]
-    assert len(delivered) == 1
-    assert wrapped_balance(pair, recipient) == 2 * ETHER
+    processed = [f for f in map(LAYER.decode_log, receipt["logs"]) if f and f[0] == "MessageProcessed"]
+    assert [f[1]["outcome"] for f in processed] == [OUTCOME_DELIVERED]
+    assert received(pair).count(b"batch-1") == 1
     assert pair.b.call(pair.lc_b, LC, "headers", header.number) == (block_hash, header.receipts_root)
-    print(f"\ndeliverBatch with a 3-of-4 QBFT header update and one mint: {int(receipt['gasUsed'], 16)} gas")
+    print(f"\ndeliverBatch with a 3-of-4 QBFT header update and one message: {int(receipt['gasUsed'], 16)} gas")
 
-    # a second lock, relayed with a later header (blocks skipped, same validator set)
+    # a second message, relayed with a later header (blocks skipped, same validator set)
     pair.a.rpc("anvil_mine", hex(3))
-    header2, proof2 = lock(pair, recipient, ETHER)
+    header2, proof2 = send(pair, b"batch-2")
     deliver(pair, qbft.seal_header(header2, pair.keys[:3], listed=listed), [proof2])
-    assert wrapped_balance(pair, recipient) == 3 * ETHER
-    # replaying the delivery with the same header: header no-op, message skipped, nothing minted twice
-    deliver(pair, qbft.seal_header(header2, pair.keys[:3], listed=listed), [proof2])
-    assert wrapped_balance(pair, recipient) == 3 * ETHER
+    assert received(pair).count(b"batch-2") == 1
+    # replaying the delivery with the same header: header no-op, message skipped, nothing executed twice
+    replay = deliver(pair, qbft.seal_header(header2, pair.keys[:3], listed=listed), [proof2])
+    assert not [f for f in map(LAYER.decode_log, replay["logs"]) if f and f[0] == "MessageProcessed"]
+    assert received(pair).count(b"batch-2") == 1
 
 
-def test_mint_needs_an_accepted_header(pair: QbftPair) -> None:
-    recipient = Account.from_key(keccak(text="qbft-recipient-2")).address
-    header, proof = lock(pair, recipient, ETHER)
+def test_execution_needs_an_accepted_header(pair: QbftPair) -> None:
+    header, proof = send(pair, b"batch-3")
     # the proof alone (no header update) fails: the block is not known to the QBFT client
-    assert reverts(deliver, pair, b"", [proof]) == f"HeaderNotAccepted({CHAIN_A}, {header.number})"
+    assert reverts(deliver, pair, b"", [proof]) == f"HeaderNotAccepted({pair.lc_b}, {header.number})"
     # a header sealed over different contents (another receipts root) does not prove this receipt
     forged = header.replace(receipts_root=keccak(b"forged"))
     deliver(pair, qbft.seal_header(forged, pair.keys[:3], listed=pair.validators), [])
     assert reverts(deliver, pair, b"", [proof]) == "InvalidProof()"
-    assert wrapped_balance(pair, recipient) == 0
+    assert b"batch-3" not in received(pair)
 
 
 def test_an_outsider_pushing_a_newer_header_first_does_not_strand_an_older_block(pair: QbftPair) -> None:
     """Anyone may push the public sealed header of block J+1 before the relayer delivers block J:
     J's header is still accepted afterwards and its message delivered."""
-    recipient = Account.from_key(keccak(text="qbft-recipient-3")).address
-    header, proof = lock(pair, recipient, ETHER)
+    header, proof = send(pair, b"batch-4")
     pair.a.rpc("anvil_mine", hex(1))
     later = header_from_rpc(pair.a.rpc("eth_getBlockByNumber", hex(header.number + 1), False))
     outsider = ANVIL_KEYS[7]
@@ -469,4 +475,4 @@ def test_an_outsider_pushing_a_newer_header_first_does_not_strand_an_older_block
                     qbft.seal_header(later, pair.keys[:3], listed=pair.validators))
     assert pair.b.call(pair.lc_b, LC, "latestNumber") == header.number + 1
     deliver(pair, qbft.seal_header(header, pair.keys[1:], listed=pair.validators), [proof])
-    assert wrapped_balance(pair, recipient) == ETHER
+    assert received(pair).count(b"batch-4") == 1

@@ -87,3 +87,61 @@ def operator_status(root: Path, index: int) -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-m", "relayer", "status", "--config", config, "--json"],
                          capture_output=True, text=True, timeout=60, check=True)
     return dict(json.loads(out.stdout))
+
+
+# ------------------------------------------------------------------ the message layer on the devnet
+# (deployment.json keys: message_layer, token_router, ...; see relayer/devnet/deploy.py)
+
+def layer_word(address: str) -> bytes:
+    """An address as the message layer names it: left-padded to 32 bytes."""
+    return bytes(12) + bytes.fromhex(address.removeprefix("0x"))
+
+
+def outcome_of(root: Path, src: str, dst: str, nonce: int) -> int:
+    """The outcome ``dst``'s message layer recorded for message ``nonce`` of ``src``'s layer: 0 not
+    processed, 1 delivered, 2 failed, 3 expired."""
+    from adapters.evm.sync_client import SyncEvm
+
+    s, d = chain(root, src), chain(root, dst)
+    evm = SyncEvm(d["rpc"])
+    try:
+        return int(evm.call(d["message_layer"], "MessageLayer", "outcomeOf", s["chain_id"],
+                            layer_word(s["message_layer"]), nonce))
+    finally:
+        evm.close()
+
+
+def processed(root: Path, src: str, dst: str, nonce: int) -> bool:
+    """Whether ``dst``'s message layer processed message ``nonce`` of ``src`` (any outcome)."""
+    return outcome_of(root, src, dst, nonce) != 0
+
+
+def processed_logs(root: Path, dst: str, message_id: str | None = None) -> list[dict[str, Any]]:
+    """Every ``MessageProcessed`` log of ``dst``'s message layer (of one message when ``message_id``)."""
+    from adapters.evm.abi import Contract
+    from adapters.evm.sync_client import SyncEvm
+
+    d = chain(root, dst)
+    topics: list[Any] = ["0x" + Contract.load("MessageLayer").event_topic("MessageProcessed").hex()]
+    if message_id is not None:
+        topics.append(message_id)
+    evm = SyncEvm(d["rpc"])
+    try:
+        return list(evm.rpc("eth_getLogs", {"address": d["message_layer"], "fromBlock": "0x0", "toBlock": "latest",
+                                            "topics": topics}))
+    finally:
+        evm.close()
+
+
+def set_layer_paused(root: Path, name: str, paused: bool) -> None:
+    """Pause (a guardian or the owner: the devnet's deployer) or unpause (the owner) ``name``'s
+    message layer: every delivery to it is refused while paused."""
+    from adapters.evm.sync_client import SyncEvm
+    from relayer.devnet.anvil import ANVIL_KEYS
+
+    c = chain(root, name)
+    evm = SyncEvm(c["rpc"])
+    try:
+        evm.transact(ANVIL_KEYS[0], c["message_layer"], "MessageLayer", "pause" if paused else "unpause")
+    finally:
+        evm.close()

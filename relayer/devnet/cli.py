@@ -56,7 +56,9 @@ def describe(paths: network.DevnetPaths, deployment: dict[str, Any], *, detach: 
     for name, chain in deployment["chains"].items():
         fork = f" ({chain['hardfork']})" if chain.get("hardfork") else ""
         lines.append(f"  {name:<6} {chain.get('node', 'anvil')}{fork} chain {chain['chain_id']}  rpc {chain['rpc']}  "
-                     f"bridge {chain['bridge']}  light client {chain['light_client']}")
+                     f"message layer {chain['message_layer']}  light client {chain['light_client']}")
+        lines.append(f"         token router {chain['token_router']}  traceability {chain['traceability']}  "
+                     f"verifier {chain['verifier']}")
         lines.append(f"         test token {chain['test_token']}  wrapped native "
                      f"{chain['wrapped_native']}  wrapped token {chain['wrapped_token']}")
     for op in deployment["operators"]:

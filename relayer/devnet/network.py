@@ -24,7 +24,7 @@ operators' ``fees.mode = "auto"`` finds legacy transactions).
 
 With ``--policy qbft`` each chain also gets four QBFT validators and a sealing JSON-RPC proxy
 (``relayer.devnet.proxy``) in front of its anvil: the proxy serves anvil's blocks as a Besu
-QBFT chain sealed by those validators, each chain's bridge trusts a ``QbftLightClient`` of the
+QBFT chain sealed by those validators, each chain's message layer trusts a ``QbftLightClient`` of the
 counterpart, and the operators follow the chains through the proxies with the ``qbft`` light
 client (no committee signatures are collected for these routes)::
 
@@ -627,7 +627,8 @@ def operator_toml(index: int, port: int, members: list[dict[str, str]],
             lines += _toml_table(f"[chains.{chain['name']}.light_client_options]", {
                 "validators": qbft["validators"], "checkpoint_number": qbft["checkpoint_number"],
                 "checkpoint_hash": qbft["checkpoint_hash"]})
-        lines += _toml_table(f"[chains.{chain['name']}.evm]", {"bridge": chain["bridge"]})  # the EVM family's keys
+        lines += _toml_table(f"[chains.{chain['name']}.evm]",  # the EVM family's keys
+                             {"message_layer": chain["message_layer"]})
         lines += _toml_table(f"[chains.{chain['name']}.evm.fees]", {"replace_after": REPLACE_AFTER})
     names = list(chains)
     for source in names:

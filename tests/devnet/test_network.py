@@ -16,7 +16,7 @@ from relayer.errors import DevnetError, UsageError
 
 CHAINS = {
     name: {"name": name, "chain_id": chain_id, "rpc": f"http://127.0.0.1:{8545 + i}",
-           "bridge": "0x" + f"{i + 1:040x}", "start_block": 10 + i}
+           "message_layer": "0x" + f"{i + 1:040x}", "start_block": 10 + i}
     for i, (name, chain_id) in enumerate(network.CHAIN_IDS.items())
 }
 MEMBERS = [{"name": f"operator-{i}", "address": "0x" + f"{i:040x}", "api": f"http://127.0.0.1:{7100 + i}"}
@@ -32,7 +32,8 @@ def test_operator_toml_has_the_documented_shape() -> None:
     assert doc["chains"]["beta"] == {"chain_id": 1002, "adapter": "evm", "light_client": "evm",
                                      "rpc": ["http://127.0.0.1:8546"],
                                      "confirmations": 2, "poll_interval": 0.5, "start_block": 11,
-                                     "evm": {"bridge": CHAINS["beta"]["bridge"], "fees": {"replace_after": 6.0}}}
+                                     "evm": {"message_layer": CHAINS["beta"]["message_layer"],
+                                             "fees": {"replace_after": 6.0}}}
     assert doc["routes"] == [{"from": "alpha", "to": "beta"}, {"from": "beta", "to": "alpha"}]
 
 

@@ -59,6 +59,9 @@ def add_transfer(subparsers: Any) -> None:
     transfer.add_argument("--wait", action="store_true", help="wait for delivery")
     transfer.add_argument("--json", action="store_true")
     transfer.add_argument("--timeout", type=float, default=120.0)
+    transfer.add_argument("--expiry", type=_seconds, default=3600, metavar="SECONDS",
+                          help="the destination refuses (and the source refunds) the transfer after this many "
+                               "seconds past the source chain's latest block (default 3600)")
     transfer.set_defaults(handler=_cmd_transfer)
 
 
@@ -100,6 +103,16 @@ def _amount(text: str) -> Decimal:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number (use whole units, e.g. 1 or 0.25)") from None
     if not value.is_finite() or value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive amount")
+    return value
+
+
+def _seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
     return value
 
 

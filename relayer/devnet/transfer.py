@@ -4,14 +4,17 @@
 
 Assets, seen from the source chain:
 
-- ``native``          lock the source's native coin (``Bridge.lockNative``)
-- ``token``           lock the source's test token (``approve`` + ``Bridge.lockToken``)
+- ``native``          lock the source's native coin (``TokenRouter.lockNative``)
+- ``token``           lock the source's test token (``approve`` + ``TokenRouter.lockToken``)
 - ``wrapped-native``  burn the source's wrapped form of the destination's native coin
-                      (``Bridge.burn``); the destination unlocks the original coin
+                      (``TokenRouter.burn``); the destination unlocks the original coin
 - ``wrapped-token``   burn the source's wrapped form of the destination's test token
 
-With ``wait`` the destination bridge is polled until the message is delivered; the result
-then carries the destination transaction, its gas and the latency.
+Every transfer carries an expiry (``expiry`` seconds after the source chain's latest block,
+default one hour). The message id and nonce are those of the source ``MessageLayer``'s
+``MessageSent``. With ``wait`` the destination layer is polled until it has processed the message;
+the result then carries its outcome (``delivered``, ``failed``: refunded on the source by the
+acknowledgement, ``expired``), the destination transaction, its gas and the latency.
 """
 
 from __future__ import annotations
@@ -25,10 +28,18 @@ from decimal import Decimal, Inexact, InvalidOperation, localcontext
 from pathlib import Path
 from typing import Any
 
+import eth_abi
 from eth_utils import is_address, to_checksum_address
 
-from adapters.evm.abi import Contract
-from adapters.evm.adapter import message_id
+from adapters.evm.messaging import (
+    MESSAGE_PROCESSED_TOPIC,
+    OUTCOME_DELIVERED,
+    OUTCOME_EXPIRED,
+    OUTCOME_FAILED,
+    Envelope,
+    address_word,
+    message_sent_logs,
+)
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet.deploy import same_address, token_meta, wrapped_meta
 from relayer.devnet.network import load_deployment
@@ -37,6 +48,8 @@ from relayer.errors import RelayerError, RetryableError, UsageError
 ASSETS = ("native", "token", "wrapped-native", "wrapped-token")
 DECIMALS = 18
 POLL_INTERVAL = 0.25
+DEFAULT_EXPIRY = 3600  # seconds after the source chain's latest block
+OUTCOMES = {OUTCOME_DELIVERED: "delivered", OUTCOME_FAILED: "failed", OUTCOME_EXPIRED: "expired"}
 ERC20_ABI = "TestToken"  # any artifact with the plain ERC-20 interface
 
 
@@ -70,6 +83,9 @@ class TransferResult:
     destination_block: int | None = None
     destination_block_timestamp: int | None = None
     messages_in_destination_tx: int | None = None
+    expiry: int = 0  # unix seconds after which the destination refuses the message
+    outcome: str | None = None  # with wait: delivered, failed (refunded on the source) or expired
+    outcome_result: str | None = None  # 0x-hex handler result or revert data (failed)
 
     @property
     def block_latency_s(self) -> int | None:
@@ -155,13 +171,16 @@ def transfer(
     wait: bool = False,
     timeout: float = 120.0,
     user_index: int = 0,
+    expiry: int = DEFAULT_EXPIRY,
 ) -> TransferResult:
     """Lock or burn ``amount`` of ``asset`` on ``source`` for ``recipient`` on ``destination``.
 
-    The sender is devnet user ``user_index``; the recipient defaults to the same address.
+    The sender is devnet user ``user_index``; the recipient defaults to the same address. The
+    message expires ``expiry`` seconds after the source chain's latest block.
     Raises UsageError for bad arguments or an insufficient balance, DevnetError when the
     devnet folder is missing, ContractRevert when the source transaction reverts,
-    DeliveryTimeout when ``wait`` and the message is not delivered within ``timeout`` seconds.
+    DeliveryTimeout when ``wait`` and the destination has not processed the message within
+    ``timeout`` seconds (a message that failed or expired there is processed: see ``outcome``).
     """
     deployment = load_deployment(devnet_dir)
     src, dst = _chains(deployment, source, destination)
@@ -169,26 +188,28 @@ def transfer(
     value = to_base_units(amount)
     user = _user(deployment, user_index)
     to = _recipient(recipient or user["address"])
+    if expiry <= 0:
+        raise UsageError(f"expiry {expiry} must be a positive number of seconds")
     with SyncEvm(src["rpc"]) as src_evm, SyncEvm(dst["rpc"]) as dst_evm:
         _check_balance(src_evm, src, what, user["address"], value)
         dst_from_block = dst_evm.block_number()
         started = time.monotonic()
-        result = _send(src_evm, src, dst, what, user, to, value)
+        deadline = _latest_timestamp(src_evm) + expiry
+        result = _send(src_evm, src, dst, what, user, to, value, deadline)
         if not wait:
             return result
-        return _await_delivery(dst_evm, dst["bridge"], src["chain_id"], result, dst_from_block,
-                               started, timeout)
+        return _await_delivery(dst_evm, dst["message_layer"], src, result, dst_from_block, started, timeout)
 
 
 def _send(evm: SyncEvm, src: dict[str, Any], dst: dict[str, Any], what: _Plan, user: dict[str, str],
-          recipient: str, value: int) -> TransferResult:
+          recipient: str, value: int, expiry: int) -> TransferResult:
     """Submit the source transaction(s) and describe the message they emitted."""
-    receipts = _submit(evm, src, dst, what, user["key"], recipient, value)
-    nonce = _emitted_nonce(receipts[-1], src["bridge"])
+    receipts = _submit(evm, src, dst, what, user["key"], recipient, value, expiry)
+    envelope = sent_envelope(receipts[-1], src["message_layer"])
     source_block = as_int(receipts[-1]["blockNumber"])
     return TransferResult(
         source_tx=receipts[-1]["transactionHash"], destination_tx=None,
-        message_id=message_id(src["chain_id"], src["bridge"], nonce), nonce=nonce,
+        message_id="0x" + envelope.id.hex(), nonce=envelope.nonce, expiry=envelope.expiry,
         latency_s=None, destination_gas=None, per_message_gas=None,
         source=src["name"], destination=dst["name"], asset=what.asset, amount=from_base_units(value),
         amount_base_units=value, symbol=what.label, sender=user["address"], recipient=recipient,
@@ -235,16 +256,16 @@ def balance_of(evm: SyncEvm, token: str | None, owner: str) -> int:
 
 
 def _submit(evm: SyncEvm, src: dict[str, Any], dst: dict[str, Any], what: _Plan, key: str,
-            recipient: str, value: int) -> list[dict[str, Any]]:
-    bridge, dst_id = src["bridge"], dst["chain_id"]
+            recipient: str, value: int, expiry: int) -> list[dict[str, Any]]:
+    router, dst_id = src["token_router"], dst["chain_id"]
     if what.asset == "native":
-        return [evm.transact(key, bridge, "Bridge", "lockNative", dst_id, recipient, value=value)]
+        return [evm.transact(key, router, "TokenRouter", "lockNative", dst_id, recipient, expiry, value=value)]
     assert what.token is not None  # only the native coin has no token
     if what.asset == "token":
-        approve = evm.transact(key, what.token, ERC20_ABI, "approve", bridge, value)
-        return [approve, evm.transact(key, bridge, "Bridge", "lockToken", what.token, dst_id,
-                                      recipient, value)]
-    return [evm.transact(key, bridge, "Bridge", "burn", what.token, recipient, value)]
+        approve = evm.transact(key, what.token, ERC20_ABI, "approve", router, value)
+        return [approve, evm.transact(key, router, "TokenRouter", "lockToken", what.token, dst_id,
+                                      recipient, value, expiry)]
+    return [evm.transact(key, router, "TokenRouter", "burn", what.token, recipient, value, expiry)]
 
 
 def fee_paid(receipt: dict[str, Any], evm: SyncEvm | None = None) -> int:
@@ -262,18 +283,15 @@ def fee_paid(receipt: dict[str, Any], evm: SyncEvm | None = None) -> int:
     return as_int(receipt["gasUsed"]) * as_int(price)
 
 
-def _emitted_nonce(receipt: dict[str, Any], bridge: str) -> int:
-    """Nonce of the ``Locked``/``Burned`` log the bridge emitted in ``receipt``.
+def sent_envelope(receipt: dict[str, Any], layer: str) -> Envelope:
+    """The envelope of the one ``MessageSent`` the message layer ``layer`` emitted in ``receipt``.
 
     Raises RelayerError when there is none.
     """
-    contract = Contract.load("Bridge")
-    for log in receipt["logs"]:
-        decoded = contract.decode_log(log) if same_address(log["address"], bridge) else None
-        if decoded is not None and decoded[0] in ("Locked", "Burned"):
-            return int(decoded[1]["nonce"])
-    raise RelayerError("the source transaction emitted no Locked/Burned log",
-                       tx=receipt["transactionHash"])
+    sent = message_sent_logs(receipt, layer)
+    if not sent:
+        raise RelayerError("the source transaction emitted no MessageSent", tx=receipt["transactionHash"])
+    return sent[-1][1]
 
 
 def _hex(value: Any) -> str:
@@ -284,31 +302,39 @@ def _block_timestamp(evm: SyncEvm, number: int) -> int:
     return as_int(evm.rpc("eth_getBlockByNumber", hex(number), False)["timestamp"])
 
 
+def _latest_timestamp(evm: SyncEvm) -> int:
+    return as_int(evm.rpc("eth_getBlockByNumber", "latest", False)["timestamp"])
+
+
 # --------------------------------------------------------------------------- delivery
 
-def _await_delivery(evm: SyncEvm, bridge: str, src_chain_id: int, result: TransferResult,
+def _await_delivery(evm: SyncEvm, layer: str, src: dict[str, Any], result: TransferResult,
                     from_block: int, started: float, timeout: float) -> TransferResult:
+    """Poll the destination layer's ``outcomeOf`` until it processed the message, then read its
+    ``MessageProcessed``. Raises DeliveryTimeout after ``timeout`` seconds, RpcError."""
     deadline = started + timeout
-    while not evm.call(bridge, "Bridge", "isDelivered", src_chain_id, result.nonce):
+    source_layer = address_word(src["message_layer"])
+    while not evm.call(layer, "MessageLayer", "outcomeOf", src["chain_id"], source_layer, result.nonce):
         if time.monotonic() > deadline:
-            raise DeliveryTimeout(f"message not delivered within {timeout:g} s",
+            raise DeliveryTimeout(f"message not processed on {result.destination} within {timeout:g} s",
                                   message_id=result.message_id, source_tx=result.source_tx)
         time.sleep(POLL_INTERVAL)
     latency = time.monotonic() - started
-    log = _delivered_log(evm, bridge, result.message_id, from_block)
+    log = _processed_log(evm, layer, result.message_id, from_block)
+    outcome, outcome_result = eth_abi.decode(["uint8", "bytes"], bytes.fromhex(log["data"][2:]))
     receipt = evm.wait_receipt(log["transactionHash"])
-    gas, count = as_int(receipt["gasUsed"]), _delivered_count(receipt, bridge)
+    gas, count = as_int(receipt["gasUsed"]), _processed_count(receipt, layer)
     block = as_int(receipt["blockNumber"])
     return replace(result, destination_tx=log["transactionHash"], latency_s=round(latency, 3),
-                    destination_gas=gas, per_message_gas=gas // max(count, 1),
-                    destination_block=block, messages_in_destination_tx=count,
-                    destination_block_timestamp=_block_timestamp(evm, block))
+                   destination_gas=gas, per_message_gas=gas // max(count, 1),
+                   destination_block=block, messages_in_destination_tx=count,
+                   destination_block_timestamp=_block_timestamp(evm, block),
+                   outcome=OUTCOMES.get(outcome, str(outcome)), outcome_result="0x" + bytes(outcome_result).hex())
 
 
-def _delivered_log(evm: SyncEvm, bridge: str, msg_id: str, from_block: int) -> dict[str, Any]:
-    """The ``Delivered`` log of ``msg_id``; retried briefly in case the node lags its state."""
-    topic = _hex(Contract.load("Bridge").event_topic("Delivered"))
-    query = {"address": bridge, "topics": [topic, msg_id], "fromBlock": hex(from_block),
+def _processed_log(evm: SyncEvm, layer: str, msg_id: str, from_block: int) -> dict[str, Any]:
+    """The ``MessageProcessed`` log of ``msg_id``; retried briefly in case the node lags its state."""
+    query = {"address": layer, "topics": [_hex(MESSAGE_PROCESSED_TOPIC), msg_id], "fromBlock": hex(from_block),
              "toBlock": "latest"}
     for _ in range(20):
         logs = evm.rpc("eth_getLogs", query)
@@ -316,13 +342,13 @@ def _delivered_log(evm: SyncEvm, bridge: str, msg_id: str, from_block: int) -> d
             found: dict[str, Any] = logs[0]
             return found
         time.sleep(POLL_INTERVAL)
-    raise RelayerError("message is delivered but its Delivered log was not found", message_id=msg_id)
+    raise RelayerError("message is processed but its MessageProcessed log was not found", message_id=msg_id)
 
 
-def _delivered_count(receipt: dict[str, Any], bridge: str) -> int:
-    topic = _hex(Contract.load("Bridge").event_topic("Delivered"))
+def _processed_count(receipt: dict[str, Any], layer: str) -> int:
+    topic = _hex(MESSAGE_PROCESSED_TOPIC)
     return sum(1 for log in receipt["logs"]
-               if same_address(log["address"], bridge) and _hex(log["topics"][0]) == topic)
+               if same_address(log["address"], layer) and _hex(log["topics"][0]) == topic)
 
 
 # --------------------------------------------------------------------------- command line
@@ -333,11 +359,18 @@ def describe(result: TransferResult) -> str:
     lines = [(f"{verb} {result.amount} {result.symbol} on {result.source} (nonce {result.nonce}) "
               f"for {result.recipient} on {result.destination}"),
              f"  source tx       {result.source_tx}",
-             f"  message id      {result.message_id}"]
+             f"  message id      {result.message_id}",
+             f"  expires         {result.expiry} (unix seconds)"]
     if result.destination_tx is None:
         lines.append("  not waiting for delivery (use --wait)")
         return "\n".join(lines)
-    lines += [f"  destination tx  {result.destination_tx} (block {result.destination_block})",
+    outcome = result.outcome or "?"
+    if result.outcome != "delivered":
+        outcome += " (its acknowledgement refunds the sender on the source)"
+        if result.outcome_result and result.outcome_result != "0x":
+            outcome += f", reason {result.outcome_result}"
+    lines += [f"  outcome         {outcome}",
+              f"  destination tx  {result.destination_tx} (block {result.destination_block})",
               (f"  latency         {result.latency_s:.2f} s wall clock, "
                f"{result.block_latency_s} s between block timestamps"),
               f"  destination gas {result.destination_gas}"
@@ -353,7 +386,8 @@ def main(args: argparse.Namespace) -> int:
     """
     result = transfer(args.devnet, args.source, args.destination, args.asset, args.amount,
                       recipient=args.recipient, wait=args.wait,
-                      timeout=getattr(args, "timeout", 120.0), user_index=getattr(args, "user", 0))
+                      timeout=getattr(args, "timeout", 120.0), user_index=getattr(args, "user", 0),
+                      expiry=getattr(args, "expiry", None) or DEFAULT_EXPIRY)
     if args.json:
         print(json.dumps(result.to_json()))
     else:

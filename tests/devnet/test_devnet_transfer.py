@@ -1,8 +1,9 @@
 """relayer.devnet.transfer against two real anvil nodes; delivery is done by the test itself.
 
 The test plays the committee (it holds the operator keys) and delivers with
-``Bridge.deliverBatch``, so ``transfer(..., wait=True)`` is checked end to end without
-the daemon: destination tx, batch gas split, message id, exact balances.
+``MessageLayer.deliverBatch``, so ``transfer(..., wait=True)`` is checked end to end without
+the daemon: outcome, destination tx, batch gas split, message id, exact balances, and an
+expired transfer refunded on the source by its acknowledgement.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 from eth_account import Account
 from eth_keys import keys
 
-from adapters.evm.abi import Contract
+from adapters.evm.messaging import MESSAGE_SENT_TOPIC, address_word, encode_evm_proof, message_sent_logs
 from adapters.evm.proof import build_receipt_proof
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet.anvil import ANVIL_KEYS, start_anvil, stop_anvil
@@ -32,7 +33,6 @@ from relayer.devnet.transfer import (
     fee_paid,
     from_base_units,
     main,
-    message_id,
     to_base_units,
     transfer,
 )
@@ -58,12 +58,6 @@ def test_amount_to_base_units_is_exact(text: str, units: int) -> None:
 def test_amount_rejects_zero_negative_and_too_many_decimals(text: str) -> None:
     with pytest.raises(UsageError):
         to_base_units(text)
-
-
-def test_message_id_packs_chain_bridge_nonce() -> None:
-    bridge = "0x" + "ab" * 20
-    assert message_id(1001, bridge, 7) == message_id(1001, bridge.upper().replace("0X", "0x"), 7)
-    assert message_id(1001, bridge, 7) != message_id(1002, bridge, 7)
 
 
 def test_fee_paid_reads_the_gas_price_when_a_pre_london_receipt_has_no_effective_price() -> None:
@@ -112,17 +106,16 @@ def _signatures(dst: SyncEvm, client: str, number: int, block_hash: bytes, root:
     return out
 
 
-def _proof(src: SyncEvm, tx_hash: str, bridge: str) -> tuple[tuple[Any, ...], tuple[int, bytes, bytes]]:
-    """(ReceiptProof tuple, (number, blockHash, receiptsRoot)) of the bridge log in ``tx_hash``."""
+def _proof(src: SyncEvm, tx_hash: str, layer: str) -> tuple[bytes, tuple[int, bytes, bytes]]:
+    """(EvmReceiptVerifier proof, (number, blockHash, receiptsRoot)) of the MessageSent in ``tx_hash``."""
     receipt = src.wait_receipt(tx_hash)
     number = int(receipt["blockNumber"], 16)
     block = src.rpc("eth_getBlockByNumber", hex(number), False)
     receipts = src.rpc("eth_getBlockReceipts", hex(number))
-    index = int(receipt["transactionIndex"], 16)
-    proof = build_receipt_proof(receipts, index)
-    log_index = next(i for i, log in enumerate(receipt["logs"]) if log["address"].lower() == bridge.lower())
+    proof = build_receipt_proof(receipts, int(receipt["transactionIndex"], 16))
+    [(log_index, _)] = message_sent_logs(receipt, layer)
     header = (number, bytes.fromhex(block["hash"][2:]), bytes.fromhex(block["receiptsRoot"][2:]))
-    return (number, proof.key, list(proof.nodes), log_index), header
+    return encode_evm_proof(number, proof.key, proof.nodes, log_index), header
 
 
 def _deliver(folder: Path, evms: dict[str, SyncEvm], source: str, destination: str, tx_hashes: list[str],
@@ -132,7 +125,7 @@ def _deliver(folder: Path, evms: dict[str, SyncEvm], source: str, destination: s
     src, dst = chains[source], chains[destination]
     proofs, update = [], b""
     for tx in tx_hashes:
-        proof, header = _proof(evms[source], tx, src["bridge"])
+        proof, header = _proof(evms[source], tx, src["message_layer"])
         proofs.append(proof)
         sigs = _signatures(evms[destination], dst["light_client"], *header)
         if inline_update and len(tx_hashes) == 1:
@@ -140,34 +133,36 @@ def _deliver(folder: Path, evms: dict[str, SyncEvm], source: str, destination: s
         else:
             evms[destination].transact(ANVIL_KEYS[9], dst["light_client"], "CommitteeLightClient",
                                        "updateHeader", *header, sigs)
-    return evms[destination].transact(ANVIL_KEYS[9], dst["bridge"], "Bridge", "deliverBatch",
+    return evms[destination].transact(ANVIL_KEYS[9], dst["message_layer"], "MessageLayer", "deliverBatch",
                                       src["chain_id"], update, proofs)
 
 
-def _sent(evm: SyncEvm, bridge: str, count: int, from_block: int, timeout: float = 20.0) -> list[str]:
-    """Hashes of the first ``count`` Locked/Burned transactions since ``from_block``."""
-    contract = Contract.load("Bridge")
-    topics = ["0x" + contract.event_topic(n).hex() for n in ("Locked", "Burned")]
+def _sent(evm: SyncEvm, layer: str, count: int, from_block: int, timeout: float = 20.0) -> list[str]:
+    """Hashes of the first ``count`` MessageSent transactions since ``from_block``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            logs = evm.rpc("eth_getLogs", {"address": bridge, "fromBlock": hex(from_block), "topics": [topics]})
+            logs = evm.rpc("eth_getLogs", {"address": layer, "fromBlock": hex(from_block),
+                                           "topics": ["0x" + MESSAGE_SENT_TOPIC.hex()]})
         except RpcError:  # anvil refuses a fromBlock above its head
             logs = []
         if len(logs) >= count:
             return [log["transactionHash"] for log in logs[:count]]
         time.sleep(0.05)
-    raise AssertionError(f"expected {count} bridge transactions")
+    raise AssertionError(f"expected {count} MessageSent transactions")
 
 
 def test_transfer_without_wait_reports_the_message(devnet: tuple[Path, dict[str, SyncEvm]]) -> None:
     folder, evms = devnet
     chains = _chains(folder)
     result = transfer(folder, "beta", "alpha", "native", Decimal("0.1"), user_index=2)
-    assert result.destination_tx is None and result.latency_s is None
+    assert result.destination_tx is None and result.latency_s is None and result.outcome is None
     assert result.amount_base_units == UNIT // 10 and result.recipient == USERS[2]["address"]
-    on_chain = evms["alpha"].call(chains["alpha"]["bridge"], "Bridge", "messageId", 1002, result.nonce)
+    on_chain = evms["beta"].call(chains["beta"]["message_layer"], "MessageLayer", "messageId", 1002,
+                                 address_word(chains["beta"]["message_layer"]), result.nonce)
     assert result.message_id == "0x" + on_chain.hex()
+    latest = int(evms["beta"].rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+    assert latest < result.expiry <= latest + 3600
     receipt = evms["beta"].wait_receipt(result.source_tx)
     assert result.source_fee_wei == fee_paid(receipt) > 0
 
@@ -183,11 +178,12 @@ def test_wait_reports_the_batch_and_balances_are_exact(devnet: tuple[Path, dict[
                              timeout=30, user_index=0)
         token = pool.submit(transfer, folder, "alpha", "beta", "token", Decimal("2.25"), wait=True,
                             timeout=30, user_index=1)
-        _deliver(folder, evms, "alpha", "beta", _sent(alpha, chains["alpha"]["bridge"], 2, start),
+        _deliver(folder, evms, "alpha", "beta", _sent(alpha, chains["alpha"]["message_layer"], 2, start),
                  inline_update=False)
         results = [native.result(), token.result()]
     assert results[0].destination_tx == results[1].destination_tx
     for r in results:
+        assert r.outcome == "delivered" and r.outcome_result == "0x"
         assert r.destination_gas is not None and r.messages_in_destination_tx == 2
         assert r.per_message_gas == r.destination_gas // 2
         assert r.latency_s is not None and r.latency_s > 0 and r.block_latency_s is not None
@@ -199,11 +195,39 @@ def test_wait_reports_the_batch_and_balances_are_exact(devnet: tuple[Path, dict[
     with ThreadPoolExecutor(1) as pool:
         back = pool.submit(transfer, folder, "beta", "alpha", "wrapped-native", Decimal("0.5"), wait=True,
                            timeout=30, user_index=0)
-        _deliver(folder, evms, "beta", "alpha", _sent(beta, chains["beta"]["bridge"], 1, start),
+        _deliver(folder, evms, "beta", "alpha", _sent(beta, chains["beta"]["message_layer"], 1, start),
                  inline_update=True)
         burned = back.result()
     assert burned.messages_in_destination_tx == 1 and burned.per_message_gas == burned.destination_gas
     assert alpha.balance(user0) == native_before - 3 * UNIT // 2 - results[0].source_fee_wei + UNIT // 2
+
+
+def test_an_expired_transfer_is_reported_and_refunded_by_its_acknowledgement(
+        devnet: tuple[Path, dict[str, SyncEvm]]) -> None:
+    folder, evms = devnet
+    chains = _chains(folder)
+    alpha, beta, user = evms["alpha"], evms["beta"], USERS[2]["address"]
+    token, router = chains["alpha"]["test_token"], chains["alpha"]["token_router"]
+    before = alpha.call(token, "TestToken", "balanceOf", user)
+    locked = alpha.call(router, "TokenRouter", "lockedFor", 1002, token)
+    start = alpha.block_number() + 1
+    with ThreadPoolExecutor(1) as pool:
+        sent = pool.submit(transfer, folder, "alpha", "beta", "token", Decimal(4), wait=True, timeout=30,
+                           user_index=2, expiry=60)
+        [tx] = _sent(alpha, chains["alpha"]["message_layer"], 1, start)
+        beta.rpc("evm_increaseTime", 120)  # the destination's clock passes the expiry
+        beta.rpc("evm_mine")
+        delivered = _deliver(folder, evms, "alpha", "beta", [tx], inline_update=True)
+        result = sent.result()
+    assert result.outcome == "expired" and result.destination_tx == delivered["transactionHash"]
+    assert alpha.call(token, "TestToken", "balanceOf", user) == before - 4 * UNIT
+    assert alpha.call(router, "TokenRouter", "lockedFor", 1002, token) == locked + 4 * UNIT
+    assert beta.call(chains["beta"]["wrapped_token"], "WrappedToken", "balanceOf", user) == 0
+    [(_, ack)] = message_sent_logs(delivered, chains["beta"]["message_layer"])  # the acknowledgement
+    assert ack.kind == 1 and ack.destination_chain == 1001
+    _deliver(folder, evms, "beta", "alpha", [delivered["transactionHash"]], inline_update=True)
+    assert alpha.call(token, "TestToken", "balanceOf", user) == before  # refunded
+    assert alpha.call(router, "TokenRouter", "lockedFor", 1002, token) == locked
 
 
 def test_wait_times_out_without_a_relayer(devnet: tuple[Path, dict[str, SyncEvm]]) -> None:

@@ -263,16 +263,29 @@ def _await_processed(evm: SyncEvm, chain: dict[str, Any], msg_id: str, from_bloc
 
     Raises DeliveryTimeout after the deadline.
     """
-    query = {"address": chain["message_layer"], "topics": ["0x" + MESSAGE_PROCESSED_TOPIC.hex(), msg_id],
-             "fromBlock": hex(from_block), "toBlock": "latest"}
     while True:
-        logs = evm.rpc("eth_getLogs", query)
-        if logs:
-            return Processed.of_log(logs[0])
+        found = processed_event(evm, chain["message_layer"], msg_id, from_block)
+        if found is not None:
+            return found
         if time.monotonic() > deadline:
             raise DeliveryTimeout(f"{what} {msg_id} not processed on {chain['name']} within {timeout:g} s",
                                   message_id=sent.message_id, source_tx=sent.source_tx)
         time.sleep(POLL_INTERVAL)
+
+
+def processed_event(evm: SyncEvm, layer: str, msg_id: str, from_block: int = 0) -> Processed | None:
+    """The first ``MessageProcessed`` of ``msg_id`` that ``layer`` emitted from ``from_block`` on, if any.
+    Raises RpcError."""
+    found = processed_events(evm, layer, msg_id, from_block)
+    return found[0] if found else None
+
+
+def processed_events(evm: SyncEvm, layer: str, msg_id: str, from_block: int = 0) -> list[Processed]:
+    """Every ``MessageProcessed`` of ``msg_id`` by ``layer`` from ``from_block`` on, oldest first (one,
+    or a failure then the successful ``retry``). Raises RpcError."""
+    query = {"address": layer, "topics": ["0x" + MESSAGE_PROCESSED_TOPIC.hex(), msg_id.lower()],
+             "fromBlock": hex(from_block), "toBlock": "latest"}
+    return [Processed.of_log(log) for log in evm.rpc("eth_getLogs", query)]
 
 
 def _follow_ack(src_evm: SyncEvm, dst_evm: SyncEvm, src: dict[str, Any], dst: dict[str, Any], result: SendResult,

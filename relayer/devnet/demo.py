@@ -1,10 +1,13 @@
 """``python -m relayer.devnet.demo --dir DIR`` (``make demo``): the whole system, end to end, checked.
 
-Starts the devnet, runs 24 transfers in four waves (both directions at once, three users
-each), prints a table of what happened, then checks every user's balance of every asset
-on both chains against the exact expected value (gas paid by the users' own transactions
-included) and that each bridge's locked amount equals the wrapped supply on the other
-chain. Always tears the devnet down; exits 0 only when every transfer and check passed.
+Starts the devnet, runs 24 transfers through the TokenRouters in four waves (both directions at
+once, three users each), prints a table of what happened, then checks every user's balance of
+every asset on both chains against the exact expected value (gas paid by the users' own
+transactions included) and that what each router holds locked for the other chain equals the
+wrapped supply there. Then one traceability record: a batch recorded on alpha's
+TraceabilityRegistry and mirrored to beta's, where its provable origin (source chain, registry,
+producer, source block and transaction) is read back. Always tears the devnet down; exits 0 only
+when every transfer, check and the record passed.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.cli import devnet_down, devnet_up
+from relayer.devnet.trace import trace_batch
 from relayer.devnet.transfer import ERC20_ABI, TransferResult, balance_of, transfer
 from relayer.errors import RelayerError, UsageError
 
@@ -83,7 +87,8 @@ def run_wave(devnet: Path, steps: Sequence[Step], timeout: float,
         try:
             result = transfer(devnet, step.source, step.destination, step.asset, step.amount,
                               wait=True, timeout=timeout, user_index=step.user)
-            outcome = Outcome(step, result)
+            outcome = Outcome(step, result) if result.outcome == "delivered" else \
+                Outcome(step, None, f"{result.outcome} on {step.destination} (message {result.message_id})")
         except RelayerError as exc:
             outcome = Outcome(step, None, str(exc))
         on_done(outcome)
@@ -143,17 +148,21 @@ def balance_mismatches(want: Balances, have: Balances) -> list[str]:
 
 
 def supply_mismatches(deployment: dict[str, Any]) -> list[str]:
-    """Locked on one chain == wrapped supply on the other, for both assets and both directions."""
+    """Locked in a router for the other chain == what it holds == wrapped supply on the other chain,
+    for both assets and both directions."""
     chains, problems = deployment["chains"], []
     for source, destination in ROUTES:
         src, dst = chains[source], chains[destination]
         with SyncEvm(src["rpc"]) as src_evm, SyncEvm(dst["rpc"]) as dst_evm:
-            pairs = (("native", balance_of(src_evm, None, src["bridge"]), dst["wrapped_native"]),
-                     ("token", balance_of(src_evm, src["test_token"], src["bridge"]), dst["wrapped_token"]))
-            for asset, locked, wrapped in pairs:
+            for asset, token, wrapped in (("native", None, dst["wrapped_native"]),
+                                          ("token", src["test_token"], dst["wrapped_token"])):
+                locked = int(src_evm.call(src["token_router"], "TokenRouter", "lockedFor", dst["chain_id"],
+                                          token or "0x" + "00" * 20))
+                held = balance_of(src_evm, token, src["token_router"])
                 supply = int(dst_evm.call(wrapped, ERC20_ABI, "totalSupply"))
-                if locked != supply:
-                    problems.append(f"{asset} of {source}: {locked} locked but {supply} wrapped on {destination}")
+                if not locked == held == supply:
+                    problems.append(f"{asset} of {source}: {locked} locked for {destination}, {held} held by the "
+                                    f"router, but {supply} wrapped on {destination}")
     return problems
 
 
@@ -180,14 +189,17 @@ def table(outcomes: Sequence[Outcome]) -> str:
 
 
 def summary(outcomes: Sequence[Outcome], balance_problems: list[str], supply_problems: list[str],
-            checks: int) -> str:
+            checks: int, trace_problems: Sequence[str] | None = None) -> str:
+    """The one-line verdict; ``trace_problems`` None when the traceability record was not run."""
     delivered = [o.result for o in outcomes if o.result is not None]
     latencies = [r.latency_s for r in delivered if r.latency_s is not None]
     per_msg = [r.per_message_gas for r in delivered if r.per_message_gas]
-    ok = len(delivered) == len(outcomes) and not balance_problems and not supply_problems
+    ok = len(delivered) == len(outcomes) and not balance_problems and not supply_problems and not trace_problems
+    trace = "" if trace_problems is None else (", traceability record FAILED" if trace_problems
+                                               else ", traceability record mirrored with its origin")
     return (f"demo {'PASSED' if ok else 'FAILED'}: {len(delivered)}/{len(outcomes)} transfers delivered, "
             f"{checks - len(balance_problems)}/{checks} balances exact, "
-            f"{4 - len(supply_problems)}/4 locked==wrapped checks"
+            f"{4 - len(supply_problems)}/4 locked==wrapped checks{trace}"
             + (f", median latency {statistics.median(latencies):.2f} s" if latencies else "")
             + (f", mean gas/message {statistics.mean(per_msg):,.0f}" if per_msg else ""))
 
@@ -222,11 +234,18 @@ def run_demo(dir: Path, timeout: float = 120.0) -> bool:
     (dir / "demo-results.json").write_text(json.dumps([r.to_json() for r in results], indent=2))
     want, have = expected(before, results), snapshot(deployment)
     balance_problems, supply_problems = balance_mismatches(want, have), supply_mismatches(deployment)
-    print(table(outcomes))
+    print(table(outcomes), flush=True)
     for problem in balance_problems + supply_problems:
         print(f"MISMATCH {problem}")
-    print(summary(outcomes, balance_problems, supply_problems, len(want)), flush=True)
-    return len(results) == len(outcomes) and not balance_problems and not supply_problems
+    trace_problems = trace_batch(deployment, timeout, report=_stdout)  # after the balance snapshot: it costs gas
+    for problem in trace_problems:
+        print(f"TRACEABILITY {problem}")
+    print(summary(outcomes, balance_problems, supply_problems, len(want), trace_problems), flush=True)
+    return len(results) == len(outcomes) and not balance_problems and not supply_problems and not trace_problems
+
+
+def _stdout(line: str) -> None:
+    print(line, flush=True)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -61,6 +61,9 @@ def test_report_marks_failures() -> None:
     assert demo.summary([ok], [], [], 24).startswith("demo PASSED: 1/1 transfers delivered, 24/24")
     assert demo.summary([ok, failed], [], [], 24).startswith("demo FAILED: 1/2")
     assert demo.summary([ok], ["x"], [], 24).startswith("demo FAILED")
+    assert "24/24 balances exact, 4/4 locked==wrapped checks, traceability record mirrored with its origin" in \
+        demo.summary([ok], [], [], 24, [])
+    assert demo.summary([ok], [], [], 24, ["did not arrive"]).startswith("demo FAILED")
 
 
 def test_prepare_dir_never_deletes_a_foreign_folder(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 The test plays the committee (it holds the operator keys) and delivers with
 ``MessageLayer.deliverBatch``, so ``transfer(..., wait=True)`` is checked end to end without
 the daemon: outcome, destination tx, batch gas split, message id, exact balances, and an
-expired transfer refunded on the source by its acknowledgement.
+expired transfer refunded on the source by its acknowledgement; and the demo's traceability record
+(``relayer.devnet.trace``), mirrored and acknowledged by the test.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from adapters.evm.proof import build_receipt_proof
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet.anvil import ANVIL_KEYS, start_anvil, stop_anvil
 from relayer.devnet.deploy import deploy_pair, sorted_members
-from relayer.devnet.network import save_deployment
+from relayer.devnet.network import load_deployment, save_deployment
+from relayer.devnet.trace import trace_batch
 from relayer.devnet.transfer import (
     DeliveryTimeout,
     fee_paid,
@@ -259,3 +261,28 @@ def test_main_prints_one_json_object(devnet: tuple[Path, dict[str, SyncEvm]],
     printed = json.loads(capsys.readouterr().out)
     assert printed["amount"] == "3" and printed["recipient"] == USERS[1]["address"]
     assert printed["message_id"].startswith("0x") and printed["destination_tx"] is None
+
+
+def test_traceability_record_arrives_with_its_provable_origin(devnet: tuple[Path, dict[str, SyncEvm]]) -> None:
+    folder, evms = devnet
+    chains = _chains(folder)
+    alpha = evms["alpha"]
+    lines: list[str] = []
+    start = alpha.block_number() + 1
+    with ThreadPoolExecutor(1) as pool:
+        traced = pool.submit(trace_batch, load_deployment(folder), 30, report=lines.append, user_index=1)
+        [mirror] = _sent(alpha, chains["alpha"]["message_layer"], 1, start)
+        delivered = _deliver(folder, evms, "alpha", "beta", [mirror], inline_update=True)
+        _deliver(folder, evms, "beta", "alpha", [delivered["transactionHash"]], inline_update=True)  # the ack
+        assert traced.result() == []
+    block = int(alpha.wait_receipt(mirror)["blockNumber"], 16)
+    assert lines[0].startswith("traceability: batch 0x") and f"mirrored to beta (tx {mirror}" in lines[0]
+    assert (f"its provable origin: chain alpha (1001), registry {chains['alpha']['traceability']}, "
+            f"producer {USERS[1]['address']}, block {block}, transaction #0 = {mirror}") in lines[1]
+    assert lines[2] == "  acknowledged on alpha: beta accepted the mirror"
+
+
+def test_traceability_record_that_does_not_arrive_is_a_problem(devnet: tuple[Path, dict[str, SyncEvm]]) -> None:
+    folder, _ = devnet
+    [problem] = trace_batch(load_deployment(folder), 0.3, report=lambda _: None, user_index=1)
+    assert "did not arrive in beta's registry within 0.3 s (message 0x" in problem

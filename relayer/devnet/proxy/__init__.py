@@ -27,14 +27,15 @@ from relayer.devnet.proxy.control import (
 )
 from relayer.devnet.proxy.faults import REJECTION, REVERT_REASON, TRANSPORT_FAULTS, FaultPlan, Faults, parse_fault
 from relayer.devnet.proxy.lies import (
-    BRIDGE_EVENT_TOPICS,
     FAKE_NONCE_OFFSET,
     LIE_FACTOR,
     LIE_RECIPIENT,
     LIES,
+    MESSAGE_EVENT_TOPICS,
     MODES,
     ConflictingHeader,
     Lie,
+    forged_data,
 )
 from relayer.devnet.proxy.sealing import QbftSealer, load_validator_keys
 from relayer.devnet.proxy.server import Proxy, main, serve
@@ -42,12 +43,12 @@ from relayer.devnet.proxy.upstream import Upstream
 
 __all__ = [
     "ADMIN_PATH",
-    "BRIDGE_EVENT_TOPICS",
     "FAKE_NONCE_OFFSET",
     "HEALTH_PATH",
     "LIES",
     "LIE_FACTOR",
     "LIE_RECIPIENT",
+    "MESSAGE_EVENT_TOPICS",
     "MODES",
     "PROXY_MARKER",
     "REJECTION",
@@ -63,6 +64,7 @@ __all__ = [
     "QbftSealer",
     "Upstream",
     "UpstreamError",
+    "forged_data",
     "get_fault",
     "load_validator_keys",
     "main",

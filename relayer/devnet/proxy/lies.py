@@ -12,13 +12,15 @@ The other lies, each small and each for the relayer's light client to refuse (``
 
 - ``header-field``  ``eth_getBlockByNumber``: the block's ``receiptsRoot`` altered, its claimed
                     ``hash`` kept
-- ``receipt``       ``eth_getBlockReceipts``: a receipt's ``status`` flipped (the one holding a bridge
-                    event, else the first)
-- ``log-data``      ``eth_getBlockReceipts`` and ``eth_getLogs``: every bridge ``Locked``/``Burned`` log
-                    pays 1000 x the amount to ``LIE_RECIPIENT`` (the same rewrite in both answers)
-- ``fake-log``      ``eth_getBlockReceipts`` and ``eth_getLogs``: after every bridge log a forged copy
-                    (nonce + ``FAKE_NONCE_OFFSET``, 1000 x the amount, to ``LIE_RECIPIENT``)
-- ``hide-log``      ``eth_getLogs`` only: the bridge logs left out (receipts untouched)
+- ``receipt``       ``eth_getBlockReceipts``: a receipt's ``status`` flipped (the one holding a
+                    message-layer ``MessageSent``, else the first)
+- ``log-data``      ``eth_getBlockReceipts`` and ``eth_getLogs``: every ``MessageSent`` log's envelope
+                    rewritten: a TokenRouter transfer pays 1000 x the amount to ``LIE_RECIPIENT``, any
+                    other message goes to recipient ``LIE_RECIPIENT`` (the same rewrite in both answers)
+- ``fake-log``      ``eth_getBlockReceipts`` and ``eth_getLogs``: after every ``MessageSent`` log a forged
+                    copy: its envelope's nonce + ``FAKE_NONCE_OFFSET`` (the id topic recomputed to match)
+                    and rewritten as ``log-data`` rewrites it
+- ``hide-log``      ``eth_getLogs`` only: the ``MessageSent`` logs left out (receipts untouched)
 - ``other-block``   ``eth_getBlockByNumber``: another block under the number: same parent, other
                     ``extraData``, its ``hash`` recomputed (self-consistent; only the next block's
                     parent link, or a block hash in another answer, shows it is not the chain's)
@@ -27,30 +29,34 @@ The other lies, each small and each for the relayer's light client to refuse (``
 - ``bad-block``     ``eth_getBlockByNumber``: the block with a ``receiptsRoot`` that is not hex (an
                     answer that does not parse)
 
-Bridge logs are recognised by their event topic (any emitting address).
+Message logs (``MessageSent(bytes32 indexed id, bytes envelope)``) are recognised by their event
+topic (any emitting address).
 
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from eth_utils import keccak
+import eth_abi
+from eth_abi.exceptions import DecodingError
 
+from adapters.evm.messaging import MESSAGE_SENT_TOPIC, address_word, decode_envelope
 from light_clients.evm.header import header_from_rpc
 from relayer.devnet.proxy.common import log_event
 from relayer.devnet.proxy.faults import TRANSPORT_FAULTS, FaultPlan
+from relayer.errors import ProofError
 
 if TYPE_CHECKING:
     from relayer.devnet.proxy.sealing import QbftSealer
 
-#: Topics of the bridge's Locked and Burned events (the logs the log lies rewrite).
-BRIDGE_EVENT_TOPICS = frozenset(
-    "0x" + keccak(text=f"{name}(uint64,uint64,uint64,address,address,address,uint256)").hex()
-    for name in ("Locked", "Burned"))
-LIE_RECIPIENT = "0x" + "bad0" * 10  # who a forged bridge log pays
+#: Topic of the message layer's MessageSent event (the logs the log lies rewrite).
+MESSAGE_EVENT_TOPICS = frozenset({"0x" + MESSAGE_SENT_TOPIC.hex()})
+LIE_RECIPIENT = "0x" + "bad0" * 10  # who a forged message pays (or is addressed to)
 LIE_FACTOR = 1000  # a forged amount is this many times the real one
 FAKE_NONCE_OFFSET = 1_000_000  # the nonce of a fake log: the real one's plus this
+TRANSFER_BODY = ["bool", "address", "address", "uint256"]  # TokenRouter: (burned, token, recipient, amount)
 OTHER_EXTRA = b"relayer devnet proxy: other"  # extraData of the block other-block serves
 
 
@@ -115,7 +121,7 @@ class HeaderField(Lie):
         return dict(result, receiptsRoot=_flip(result["receiptsRoot"]))
 
 class ReceiptStatus(Lie):
-    """``eth_getBlockReceipts``: the status of the receipt holding a bridge event (else the first) flipped."""
+    """``eth_getBlockReceipts``: the status of the receipt holding a ``MessageSent`` (else the first) flipped."""
 
     default_methods = ["eth_getBlockReceipts"]
 
@@ -123,14 +129,14 @@ class ReceiptStatus(Lie):
         receipts = [r for r in result if isinstance(r, dict) and self.about(r)] if isinstance(result, list) else []
         if not receipts:
             return result
-        target = next((r for r in receipts if any(_is_bridge_log(lg) for lg in r.get("logs") or [])), receipts[0])
+        target = next((r for r in receipts if any(_is_message_log(lg) for lg in r.get("logs") or [])), receipts[0])
         status = "0x0" if target.get("status") == "0x1" else "0x1"
         log_event("proxy.lie", lie="receipt", block=target.get("blockNumber"), tx=target.get("transactionHash"),
                   status=status)
         return [dict(r, status=status) if r is target else r for r in result]
 
-class _BridgeLogLie(Lie):
-    """Rewrites the bridge logs of ``eth_getLogs`` answers and of the receipts in ``eth_getBlockReceipts``."""
+class _MessageLogLie(Lie):
+    """Rewrites the ``MessageSent`` logs of ``eth_getLogs`` answers and of the receipts in ``eth_getBlockReceipts``."""
 
     default_methods = ["eth_getLogs", "eth_getBlockReceipts"]
 
@@ -146,23 +152,24 @@ class _BridgeLogLie(Lie):
                 else r for r in result]
 
     def chosen(self, log: Any) -> bool:
-        return _is_bridge_log(log) and self.about(log)
+        return _is_message_log(log) and self.about(log)
 
-class LogData(_BridgeLogLie):
-    """Every bridge log pays ``LIE_FACTOR`` x its amount to ``LIE_RECIPIENT``."""
+class LogData(_MessageLogLie):
+    """Every ``MessageSent`` envelope rewritten: a transfer pays ``LIE_FACTOR`` x its amount to
+    ``LIE_RECIPIENT``, another message is addressed to ``LIE_RECIPIENT``."""
 
     def logs(self, logs: list[Any]) -> list[Any]:
         out = []
         for lg in logs:
             if self.chosen(lg):
                 log_event("proxy.lie", lie="log-data", block=lg.get("blockNumber"), tx=lg.get("transactionHash"))
-                lg = dict(lg, data=_forged_data(lg["data"]))
+                lg = dict(lg, data=forged_data(lg["data"])[0])
             out.append(lg)
         return out
 
-class FakeLog(_BridgeLogLie):
-    """After every bridge log a forged copy: nonce + ``FAKE_NONCE_OFFSET``, ``LIE_FACTOR`` x the
-    amount, paid to ``LIE_RECIPIENT``."""
+class FakeLog(_MessageLogLie):
+    """After every ``MessageSent`` log a forged copy: the envelope's nonce + ``FAKE_NONCE_OFFSET`` (its
+    id topic recomputed) and rewritten as ``LogData`` rewrites it."""
 
     def logs(self, logs: list[Any]) -> list[Any]:
         out = []
@@ -171,12 +178,16 @@ class FakeLog(_BridgeLogLie):
             if self.chosen(lg):
                 log_event("proxy.lie", lie="fake-log", block=lg.get("blockNumber"), tx=lg.get("transactionHash"))
                 index = _quantity(lg.get("logIndex"))
-                out.append(dict(lg, data=_forged_data(lg["data"], nonce_offset=FAKE_NONCE_OFFSET),
+                data, msg_id = forged_data(lg["data"], nonce_offset=FAKE_NONCE_OFFSET)
+                topics = list(lg["topics"])
+                if msg_id is not None and len(topics) > 1:
+                    topics[1] = msg_id
+                out.append(dict(lg, data=data, topics=topics,
                                 logIndex=hex(index + 1) if index is not None else lg.get("logIndex")))
         return out
 
-class HideLog(_BridgeLogLie):
-    """``eth_getLogs`` only: the bridge logs left out; receipts untouched."""
+class HideLog(_MessageLogLie):
+    """``eth_getLogs`` only: the ``MessageSent`` logs left out; receipts untouched."""
 
     default_methods = ["eth_getLogs"]
 
@@ -237,22 +248,31 @@ def _flip(data: str) -> str:
     """0x-hex data with its last nibble changed."""
     return data[:-1] + ("0" if data[-1] != "0" else "1")
 
-def _is_bridge_log(log: Any) -> bool:
+def _is_message_log(log: Any) -> bool:
     topics = log.get("topics") if isinstance(log, dict) else None
-    return bool(topics) and isinstance(topics[0], str) and topics[0].lower() in BRIDGE_EVENT_TOPICS \
+    return bool(topics) and isinstance(topics[0], str) and topics[0].lower() in MESSAGE_EVENT_TOPICS \
         and isinstance(log.get("data"), str)
 
-def _forged_data(data: str, *, nonce_offset: int = 0) -> str:
-    """A Locked/Burned log's data (nonce, srcChainId, dstChainId, token, sender, recipient, amount)
-    with ``LIE_RECIPIENT`` as recipient, ``LIE_FACTOR`` x the amount and the nonce moved by ``nonce_offset``."""
-    raw = bytearray(bytes.fromhex(data[2:]))
-    if len(raw) < 7 * 32:
-        return data
-    nonce, amount = int.from_bytes(raw[0:32], "big"), int.from_bytes(raw[192:224], "big")
-    raw[0:32] = ((nonce + nonce_offset) % 2**64).to_bytes(32, "big")
-    raw[160:192] = bytes(12) + bytes.fromhex(LIE_RECIPIENT[2:])
-    raw[192:224] = (amount * LIE_FACTOR % 2**256).to_bytes(32, "big")
-    return "0x" + raw.hex()
+def forged_data(data: str, *, nonce_offset: int = 0) -> tuple[str, str | None]:
+    """A MessageSent log's data (abi.encode(bytes envelope)) with the envelope's nonce moved by
+    ``nonce_offset`` and its body forged (a TokenRouter transfer: ``LIE_RECIPIENT`` paid ``LIE_FACTOR`` x
+    the amount; any other message: addressed to ``LIE_RECIPIENT``), and the forged envelope's id
+    (0x-hex); ``(data, None)`` unchanged when the data holds no envelope."""
+    try:
+        (raw,) = eth_abi.decode(["bytes"], bytes.fromhex(data[2:]))
+        envelope = decode_envelope(raw)
+    except (DecodingError, ProofError, ValueError, TypeError):
+        return data, None
+    try:
+        burned, token, _, amount = eth_abi.decode(TRANSFER_BODY, envelope.body)
+        if len(envelope.body) != 128:
+            raise ValueError("not a transfer body")
+        forged = replace(envelope, body=eth_abi.encode(TRANSFER_BODY, [burned, token, LIE_RECIPIENT,
+                                                                       amount * LIE_FACTOR % 2**256]))
+    except (DecodingError, ValueError, TypeError):
+        forged = replace(envelope, recipient=address_word(LIE_RECIPIENT))
+    forged = replace(forged, nonce=(forged.nonce + nonce_offset) % 2**64)
+    return "0x" + eth_abi.encode(["bytes"], [forged.encode()]).hex(), "0x" + forged.id.hex()
 
 #: Lies by fault mode.
 LIES: dict[str, type[Lie]] = {
@@ -269,5 +289,5 @@ LIES: dict[str, type[Lie]] = {
 MODES = ("none", *TRANSPORT_FAULTS, *LIES)
 
 
-__all__ = ["BRIDGE_EVENT_TOPICS", "FAKE_NONCE_OFFSET", "LIES", "LIE_FACTOR", "LIE_RECIPIENT", "MODES",
-           "ConflictingHeader", "Lie"]
+__all__ = ["FAKE_NONCE_OFFSET", "LIES", "LIE_FACTOR", "LIE_RECIPIENT", "MESSAGE_EVENT_TOPICS", "MODES",
+           "ConflictingHeader", "Lie", "forged_data"]

@@ -100,7 +100,6 @@ def test_check_says_where_each_key_of_the_old_layout_moved(good_config: Path) ->
     `relayer devnet up` wrote it) is valid, and config check says exactly what to change."""
     text = good_config.read_text()
     for chain in ("alpha", "beta"):
-        text = text.replace(f"[chains.{chain}.evm]\n", "")
         text = text.replace(f"[chains.{chain}.evm.fees]", f"[chains.{chain}.fees]")
     old = good_config.with_name("old.toml")
     old.write_text(text)
@@ -109,12 +108,8 @@ def test_check_says_where_each_key_of_the_old_layout_moved(good_config: Path) ->
     assert "ok" in result.stdout
     warnings = result.stderr.splitlines()
     assert warnings == [
-        f"warning: {old}: chains.alpha.bridge: moved to chains.alpha.evm.bridge; still read from here for now: "
-        "move the line `bridge = ...` into a [chains.alpha.evm] table",
         f"warning: {old}: chains.alpha.fees: moved to chains.alpha.evm.fees; still read from here for now: "
         "rename the table [chains.alpha.fees] to [chains.alpha.evm.fees]",
-        f"warning: {old}: chains.beta.bridge: moved to chains.beta.evm.bridge; still read from here for now: "
-        "move the line `bridge = ...` into a [chains.beta.evm] table",
         f"warning: {old}: chains.beta.fees: moved to chains.beta.evm.fees; still read from here for now: "
         "rename the table [chains.beta.fees] to [chains.beta.evm.fees]",
     ]
@@ -129,3 +124,15 @@ def test_check_names_the_full_key_path_in_a_family_table(good_config: Path) -> N
     assert result.returncode == 2
     assert result.stderr.splitlines()[0] == (
         f"error: {bad}: chains.beta.evm.fees.max_fee_gwei: must be greater than 0 and at most 1000000000.0, got -1")
+
+
+def test_a_config_naming_the_old_bridge_is_one_error(good_config: Path) -> None:
+    """``bridge`` (the old Bridge contract) is refused with one line naming the key and its new name."""
+    bad = good_config.with_name("bad.toml")
+    bad.write_text(good_config.read_text().replace("message_layer = ", "bridge = ", 1))
+    for args in (("config", "check", bad), ("run", "--config", bad)):
+        result = relayer(*args)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert [line for line in result.stderr.splitlines() if "error" in line] == [
+            f"error: {bad}: chains.alpha.evm.bridge: renamed to message_layer (the relayer now delivers through the "
+            "message layer); write `message_layer = \"0x...\"` with the address of the chain's MessageLayer contract"]

@@ -129,7 +129,7 @@ def test_defaults_and_lenient_forms(example: dict[str, Any], config_path: Path) 
         del alpha[key]
     del alpha["evm"]["fees"]
     alpha["rpc"] = "https://rpc.example.org/v1"  # a single endpoint as a plain string
-    alpha["evm"]["bridge"] = alpha["evm"]["bridge"].lower()  # all-lowercase skips the checksum
+    alpha["evm"]["message_layer"] = alpha["evm"]["message_layer"].lower()  # all-lowercase skips the checksum
     del example["logging"], example["operator"]["api_listen"], example["committee"]["grace_period"]
     del example["routes"][0]["batch_size"]
     config = parse_config(example, config_path)
@@ -138,7 +138,7 @@ def test_defaults_and_lenient_forms(example: dict[str, Any], config_path: Path) 
     assert (chain.poll_interval, chain.start_block) == (2.0, 0)
     assert chain.family.fees == FeeConfig() and chain.light_client_options == {}
     assert chain.rpc == ("https://rpc.example.org/v1",)
-    assert chain.family.bridge == "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    assert chain.family.message_layer == "0x5FbDB2315678afecb367f032d93F642f64180aa3"
     assert (config.operator.api_host, config.operator.api_port) == ("127.0.0.1", 7100)
     assert config.logging.level == "info" and config.committee.grace_period == 8.0
     assert config.routes[0].batch_size == 128
@@ -215,12 +215,14 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     # removed: the follower reads bridge logs one scan step (100 blocks) per eth_getLogs, so it set nothing
     ("submit not a boolean", _set("operator.submit", "no"), "operator.submit", "expected true or false"),
     ("removed log_page_size", _set("chains.beta.log_page_size", 2000), "chains.beta.log_page_size", "unknown key"),
-    ("bridge zero", _set("chains.alpha.evm.bridge", "0x" + "0" * 40), "chains.alpha.evm.bridge", "zero address"),
-    ("bridge missing", _set("chains.alpha.evm.bridge", _DELETE), "chains.alpha.evm.bridge", "missing"),
-    ("bridge checksum", _set("chains.beta.evm.bridge", "0x5fbDB2315678afecb367f032d93F642f64180aa3"),
-     "chains.beta.evm.bridge", "checksum"),
+    ("layer zero", _set("chains.alpha.evm.message_layer", "0x" + "0" * 40), "chains.alpha.evm.message_layer",
+     "zero address"),
+    ("layer missing", _set("chains.alpha.evm.message_layer", _DELETE), "chains.alpha.evm.message_layer", "missing"),
+    ("layer checksum", _set("chains.beta.evm.message_layer", "0x5fbDB2315678afecb367f032d93F642f64180aa3"),
+     "chains.beta.evm.message_layer", "checksum"),
     ("evm not a table", _set("chains.beta.evm", "x"), "chains.beta.evm", "expected a table"),
-    ("evm unknown key", _set("chains.beta.evm.brige", "0x"), "chains.beta.evm.brige", "did you mean 'bridge'"),
+    ("evm unknown key", _set("chains.beta.evm.message_layr", "0x"), "chains.beta.evm.message_layr",
+     "did you mean 'message_layer'"),
     ("max fee negative", _set("chains.beta.evm.fees.max_fee_gwei", -1), "chains.beta.evm.fees.max_fee_gwei",
      "greater than 0"),
     ("fees unknown key", _set("chains.beta.evm.fees.max_gwei", 1), "chains.beta.evm.fees.max_gwei", "unknown key"),
@@ -269,12 +271,12 @@ def test_check_collects_every_problem_at_once(example: dict[str, Any], config_pa
     example["routes"][1]["to"] = "gamma"
     example["committee"]["members"][2]["address"] = "not an address"
     example["chains"]["beta"]["confirmatons"] = 1
-    example["chains"]["beta"]["evm"]["bridge"] = "0x" + "0" * 40
+    example["chains"]["beta"]["evm"]["message_layer"] = "0x" + "0" * 40
     example["chains"]["beta"]["evm"]["fees"]["mode"] = "fast"
     (config_path.parent / "bad.toml").write_text(_dump(example))
     errors = check_config(config_path.parent / "bad.toml")
     assert sorted(e.key for e in errors) == [
-        "chains.alpha.rpc[1]", "chains.beta.confirmatons", "chains.beta.evm.bridge", "chains.beta.evm.fees.mode",
+        "chains.alpha.rpc[1]", "chains.beta.confirmatons", "chains.beta.evm.fees.mode", "chains.beta.evm.message_layer",
         "committee.members[2].address", "routes[1].to",
     ]
     with pytest.raises(ConfigError) as caught:
@@ -557,11 +559,12 @@ def test_an_operator_can_attest_without_submitting(example: dict[str, Any], conf
 
 
 def _old_layout(example: dict[str, Any]) -> dict[str, Any]:
-    """``example`` as releases before the family tables wrote it (what `relayer devnet up` wrote):
-    the EVM keys ``bridge`` and ``fees`` directly under [chains.NAME]."""
+    """``example`` as releases before the family tables wrote it (what `relayer devnet up` wrote): the
+    EVM table ``fees`` directly under [chains.NAME] (``message_layer`` stays in [chains.NAME.evm]:
+    it never was anywhere else)."""
     old = copy.deepcopy(example)
     for chain in old["chains"].values():
-        chain.update(chain.pop("evm"))
+        chain["fees"] = chain["evm"].pop("fees")
     return old
 
 
@@ -570,10 +573,28 @@ def test_a_family_table_is_validated_by_its_adapter_with_full_key_paths(example:
     del example["chains"]["beta"]["evm"]
     example["chains"]["alpha"]["evm"]["fees"] = {"max_fee_gwei": "500", "mode": "eip1559", "replace": 1}
     assert problems(example, config_path) == {
-        "chains.beta.evm.bridge": 'required key is missing; add e.g. `bridge = "0x..."`',
+        "chains.beta.evm.message_layer": 'required key is missing; add e.g. `message_layer = "0x..."`',
         "chains.alpha.evm.fees.max_fee_gwei": "expected a number, got a string",
         "chains.alpha.evm.fees.replace": "unknown key; did you mean 'replace_after'?",
     }
+
+
+RENAMED = ("renamed to message_layer (the relayer now delivers through the message layer); write "
+           '`message_layer = "0x..."` with the address of the chain\'s MessageLayer contract')
+
+
+def test_bridge_is_refused_as_renamed_to_message_layer(example: dict[str, Any], config_path: Path) -> None:
+    """The key of the old Bridge contract is one error naming it and its new name, in the family table
+    (in place of message_layer, or beside it) and in its pre-table place under [chains.NAME]."""
+    alpha, beta = example["chains"]["alpha"], example["chains"]["beta"]
+    alpha["evm"]["bridge"] = alpha["evm"].pop("message_layer")
+    beta["evm"]["bridge"] = beta["evm"]["message_layer"]
+    assert problems(example, config_path) == {"chains.alpha.evm.bridge": RENAMED, "chains.beta.evm.bridge": RENAMED}
+    del alpha["evm"]["bridge"], beta["evm"]["bridge"]
+    beta["bridge"] = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    assert problems(example, config_path) == {"chains.alpha.evm.message_layer":
+                                              'required key is missing; add e.g. `message_layer = "0x..."`',
+                                              "chains.beta.bridge": RENAMED}
 
 
 def test_the_old_layout_still_loads_and_says_where_each_key_moved(example: dict[str, Any],
@@ -582,12 +603,8 @@ def test_the_old_layout_still_loads_and_says_where_each_key_moved(example: dict[
     warnings: list[Any] = []
     assert check_data(old, config_path, warnings=warnings) == []
     assert [str(w) for w in warnings] == [
-        f"{config_path}: chains.alpha.bridge: moved to chains.alpha.evm.bridge; still read from here for now: "
-        "move the line `bridge = ...` into a [chains.alpha.evm] table",
         f"{config_path}: chains.alpha.fees: moved to chains.alpha.evm.fees; still read from here for now: "
         "rename the table [chains.alpha.fees] to [chains.alpha.evm.fees]",
-        f"{config_path}: chains.beta.bridge: moved to chains.beta.evm.bridge; still read from here for now: "
-        "move the line `bridge = ...` into a [chains.beta.evm] table",
         f"{config_path}: chains.beta.fees: moved to chains.beta.evm.fees; still read from here for now: "
         "rename the table [chains.beta.fees] to [chains.beta.evm.fees]",
     ]
@@ -599,10 +616,10 @@ def test_the_old_layout_still_loads_and_says_where_each_key_moved(example: dict[
 def test_a_problem_in_the_old_place_is_named_where_it_is_written(example: dict[str, Any], config_path: Path) -> None:
     old = _old_layout(example)
     old["chains"]["alpha"]["fees"]["mode"] = "legacyy"
-    old["chains"]["beta"]["bridge"] = "0x1234"
+    old["chains"]["beta"]["fees"]["max_fee_gwei"] = "x"
     assert problems(old, config_path) == {
         "chains.alpha.fees.mode": "expected one of auto, eip1559, legacy, got 'legacyy'; did you mean 'legacy'?",
-        "chains.beta.bridge": "expected an address: 0x followed by 40 hex digits",
+        "chains.beta.fees.max_fee_gwei": "expected a number, got a string",
     }
 
 
@@ -623,9 +640,9 @@ def test_keys_in_their_old_place_are_logged_at_start(example: dict[str, Any], co
         log_deprecations(config)
     assert [(e["event"], e["log_level"], e["key"]) for e in logs] == [
         ("config.key_moved", "warning", key)
-        for key in ("chains.alpha.bridge", "chains.alpha.fees", "chains.beta.bridge", "chains.beta.fees")
+        for key in ("chains.alpha.fees", "chains.beta.fees")
     ]
-    assert logs[1]["action"].startswith("moved to chains.alpha.evm.fees;") and logs[1]["file"] == str(config_path)
+    assert logs[0]["action"].startswith("moved to chains.alpha.evm.fees;") and logs[1]["file"] == str(config_path)
     with capture_logs() as logs:
         log_deprecations(parse_config(example, config_path))
     assert logs == []

@@ -4,8 +4,12 @@ The core validates the keys every chain has (``chain_id``, ``rpc``, ``confirmati
 ``relayer.config``) and hands this table to :func:`parse_evm_config` through the adapter's
 ``parse_config`` (``relayer.contract.FamilyConfig``). Problems carry the full key path, as the
 core's do: ``chains.beta.evm.fees.max_fee_gwei: must be greater than 0 and at most 1000000000.0,
-got -1``. ``bridge`` and ``fees`` were once keys of ``[chains.NAME]`` itself (:data:`LEGACY_KEYS`);
+got -1``. ``fees`` (and ``bridge``) were once keys of ``[chains.NAME]`` itself (:data:`LEGACY_KEYS`);
 the core still reads them there, with a warning saying where they moved.
+
+``message_layer`` is the address of the chain's MessageLayer contract (issue 10). It replaced
+``bridge`` (the old Bridge contract): a table that still has ``bridge`` gets one error naming that
+key and the new one, wherever it is written.
 """
 
 from __future__ import annotations
@@ -19,12 +23,15 @@ from eth_utils.address import is_checksum_address, to_checksum_address
 
 from relayer.config_schema import Invalid, Report, Table, number_in, one_of, string_value
 
-__all__ = ["EVM_KEYS", "FEE_KEYS", "FEE_MODES", "LEGACY_KEYS", "EvmChainConfig", "FeeConfig", "parse_evm_config"]
+__all__ = ["EVM_KEYS", "FEE_KEYS", "FEE_MODES", "LEGACY_KEYS", "RENAMED", "EvmChainConfig", "FeeConfig", "parse_evm_config"]
 
-EVM_KEYS = ("bridge", "fees")
+EVM_KEYS = ("message_layer", "fees")
+RENAMED = {"bridge": "message_layer"}  # old key -> the key that replaced it
 FEE_KEYS = ("max_fee_gwei", "priority_fee_gwei", "gas_multiplier", "replace_after", "mode")
 FEE_MODES = ("auto", "eip1559", "legacy")
-LEGACY_KEYS = frozenset(EVM_KEYS)  # written directly under [chains.NAME] by releases before issue 9
+# written directly under [chains.NAME] by releases before issue 9 (``bridge`` is read there only to be
+# reported as renamed)
+LEGACY_KEYS = frozenset(("bridge", "fees"))
 
 
 @dataclass(frozen=True)
@@ -40,9 +47,9 @@ class FeeConfig:
 
 @dataclass(frozen=True)
 class EvmChainConfig:
-    """What the EVM family needs of one chain beyond the common keys: its Bridge and its fees."""
+    """What the EVM family needs of one chain beyond the common keys: its MessageLayer and its fees."""
 
-    bridge: str  # EIP-55 checksummed
+    message_layer: str  # EIP-55 checksummed
     fees: FeeConfig = FeeConfig()
 
 
@@ -50,15 +57,23 @@ def parse_evm_config(table: Mapping[str, Any], path: str) -> EvmChainConfig:
     """The ``[chains.NAME.evm]`` table at key path ``path`` (``chains.beta.evm``), validated.
 
     Raises ConfigProblems (a ConfigError; ``errors`` holds every problem, each naming its full key
-    path, e.g. ``chains.beta.evm.bridge``) when anything is missing or wrong.
+    path, e.g. ``chains.beta.evm.message_layer``) when anything is missing or wrong; a renamed key
+    (``bridge``) is one problem saying what it is called now.
     """
     report = Report()
-    t = Table(table, path, report, EVM_KEYS)
-    bridge = t.get("bridge", contract_address, example='bridge = "0x..."')
+    t = Table({k: v for k, v in table.items() if k not in RENAMED}, path, report, EVM_KEYS)
+    renamed = [old for old in RENAMED if old in table]
+    for old in renamed:
+        new = RENAMED[old]
+        report.add(t.key(old), f"renamed to {new} (the relayer now delivers through the message layer); "
+                               f"write `{new} = \"0x...\"` with the address of the chain's MessageLayer contract")
+    layer = None
+    if not renamed or "message_layer" in table:
+        layer = t.get("message_layer", contract_address, example='message_layer = "0x..."')
     fees = _fees(t.table("fees", FEE_KEYS))
     report.raise_if_any()
-    assert bridge is not None and fees is not None  # nothing reported: every value was checked
-    return EvmChainConfig(bridge, fees)
+    assert layer is not None and fees is not None  # nothing reported: every value was checked
+    return EvmChainConfig(layer, fees)
 
 
 def _fees(t: Table | None) -> FeeConfig | None:
@@ -96,5 +111,5 @@ def contract_address(value: Any) -> str:
     """The address of a deployed contract (not zero); raises Invalid."""
     checked = address(value)
     if int(checked, 16) == 0:
-        raise Invalid("is the zero address; set the address of the deployed Bridge contract")
+        raise Invalid("is the zero address; set the address of the deployed contract")
     return checked

@@ -1,8 +1,8 @@
 """The EVM chain adapter: everything the core needs from an EVM JSON-RPC chain.
 
 Reads go through one ``RpcClient`` (batched where it saves round trips). The source side
-(``source``, an ``adapters.evm.source.EvmSource``: the contract's Source role) takes bridge
-events from the block's receipts, which the light client has checked against the verified
+(``source``, an ``adapters.evm.source.EvmSource``: the contract's Source role) takes the message
+layer's MessageSent events from the block's receipts, which the light client has checked against the verified
 header, never from ``eth_getLogs`` alone; the methods of that side here delegate to it.
 """
 
@@ -15,11 +15,12 @@ from eth_utils import to_checksum_address
 
 from adapters.evm.abi import Contract
 from adapters.evm.config import LEGACY_KEYS, parse_evm_config
+from adapters.evm.messaging import address_word, word_address
 from adapters.evm.rpc import RpcClient, hex_int, redact_url
-from adapters.evm.source import KIND_BY_EVENT, BridgeEvent, EvmSource, keccak256, message_id
+from adapters.evm.source import KIND_LABELS, EvmSource, SentEvent, keccak256, message_id
 from adapters.evm.sync_client import SyncEvm
 from light_clients.evm.header import Header
-from relayer.errors import ConfigError, ContractRevert, RpcAnswerError
+from relayer.errors import ConfigError, ContractRevert, ProofError, RpcAnswerError
 
 FEE_MODES = ("auto", "eip1559", "legacy")
 
@@ -33,32 +34,41 @@ class FeeQuote:
     legacy: bool = False
 
 
+@dataclass(frozen=True)
+class Remote:
+    """How a MessageLayer reaches another chain (``remoteOf``): that chain's layer (a 32-byte word),
+    this chain's light client of it and the verifier of its proofs (zero when unknown)."""
+
+    layer: bytes
+    light_client: str
+    verifier: str
+
+
 class EvmAdapter:
-    """JSON-RPC access to one EVM chain and its Bridge contract."""
+    """JSON-RPC access to one EVM chain and its MessageLayer contract."""
 
     family = "evm"
     legacy_keys = LEGACY_KEYS  # relayer.contract.FamilyConfig: the [chains.NAME.evm] table
     parse_config = staticmethod(parse_evm_config)
 
-    def __init__(self, name: str, chain_id: int, rpc: RpcClient, bridge: str) -> None:
+    def __init__(self, name: str, chain_id: int, rpc: RpcClient, message_layer: str) -> None:
         self.name = name
         self.chain_id = chain_id
         self.rpc = rpc
-        self.bridge = to_checksum_address(bridge)
-        self.bridge_abi = Contract.load("Bridge")
+        self.message_layer = to_checksum_address(message_layer)
+        self.layer_abi = Contract.load("MessageLayer")
         self.lc_abi = Contract.load("CommitteeLightClient")
         self.qbft_abi = Contract.load("QbftLightClient")
-        self.source = EvmSource(name, chain_id, rpc, self.bridge, self.bridge_abi)
-        self.event_topics = self.source.event_topics
+        self.source = EvmSource(name, chain_id, rpc, self.message_layer)
         self.legacy_fees: bool | None = None  # fees.mode auto: the chain's answer, probed once
 
     @classmethod
     def connect(cls, name: str, chain_id: int, urls: tuple[str, ...], family: Any, *,
                 metrics: Any = None) -> EvmAdapter:
         """The adapter of chain ``name`` as the daemon opens it: a JSON-RPC client over ``urls``
-        (fail-over in order) and the bridge of the family's parsed ``[chains.NAME.evm]`` table.
-        Makes no request; close it with ``aclose``."""
-        return cls(name, chain_id, RpcClient(name, urls, metrics=metrics), family.bridge)
+        (fail-over in order) and the message layer of the family's parsed ``[chains.NAME.evm]``
+        table. Makes no request; close it with ``aclose``."""
+        return cls(name, chain_id, RpcClient(name, urls, metrics=metrics), family.message_layer)
 
     async def aclose(self) -> None:
         """Close the JSON-RPC connections. Shielding from cancellation is the caller's choice."""
@@ -89,17 +99,17 @@ class EvmAdapter:
         """Headers ``first..last`` with the hash the RPC claims for each. Raises RpcError, RpcAnswerError."""
         return await self.source.header_pairs(first, last)
 
-    async def bridge_log_blocks(self, first: int, last: int) -> dict[int, str]:
-        """Blocks in ``first..last`` holding bridge events per eth_getLogs: number -> block hash."""
-        return await self.source.bridge_log_blocks(first, last)
+    async def layer_log_blocks(self, first: int, last: int) -> dict[int, str]:
+        """Blocks in ``first..last`` holding MessageSent events per eth_getLogs: number -> block hash."""
+        return await self.source.layer_log_blocks(first, last)
 
     async def block_receipts(self, number: int) -> list[dict[str, Any]]:
         """All receipts of a block (unchecked). Raises RpcError, RpcAnswerError."""
         return await self.source.block_receipts(number)
 
-    def bridge_events(self, receipts: list[dict[str, Any]]) -> list[BridgeEvent]:
-        """Locked/Burned events of this chain's Bridge in (already verified) receipts."""
-        return self.source.bridge_events(receipts)
+    def layer_events(self, receipts: list[dict[str, Any]]) -> list[SentEvent]:
+        """MessageSent events of this chain's layer in (already verified) receipts. Raises RpcAnswerError."""
+        return self.source.layer_events(receipts)
 
     # destination side ------------------------------------------------------------
     async def call(self, contract: Contract, to: str, fn: str, *args: Any) -> Any:
@@ -108,26 +118,36 @@ class EvmAdapter:
         result = await self.rpc.call("eth_call", {"to": to, "data": data}, "latest")
         return contract.decode_result(fn, bytes.fromhex(result[2:]))
 
-    async def light_client_of(self, src_chain_id: int) -> str:
-        return to_checksum_address(await self.call(self.bridge_abi, self.bridge, "lightClientOf", src_chain_id))
+    async def remote_of(self, chain_id: int) -> Remote:
+        """How this chain's layer reaches chain ``chain_id`` (``remoteOf``; all zero when unknown).
+        Raises RpcError, ContractRevert."""
+        layer, light_client, verifier = await self.call(self.layer_abi, self.message_layer, "remoteOf", chain_id)
+        return Remote(bytes(layer), to_checksum_address(light_client), to_checksum_address(verifier))
 
-    async def remote_bridge(self, src_chain_id: int) -> str:
-        return to_checksum_address(await self.call(self.bridge_abi, self.bridge, "remoteBridge", src_chain_id))
+    async def light_client_of(self, src_chain_id: int) -> str:
+        """This chain's light client of chain ``src_chain_id`` per the layer (the zero address when
+        unknown). Raises RpcError, ContractRevert."""
+        return (await self.remote_of(src_chain_id)).light_client
 
     async def resolve_route(self, source: Any, key: str) -> tuple[str, str]:
         """For the route from ``source`` (the source chain's adapter) to this chain: the address of
         the source's light client on this chain and the name of its update policy (an entry of
-        ``relayer.update_policies``). Raises ConfigError naming ``key`` (or the source's
-        ``chains.NAME.evm.bridge``) when this bridge has no light client for the source or trusts
-        another bridge there; RpcError while the chain does not answer (the daemon retries)."""
-        light_client = await self.light_client_of(source.chain_id)
-        if int(light_client, 16) == 0:
-            raise ConfigError(key, f"the bridge on {self.name} has no light client registered for {source.name}")
-        remote = await self.remote_bridge(source.chain_id)
-        if remote.lower() != source.bridge.lower():
-            raise ConfigError(f"chains.{source.name}.evm.bridge", f"the bridge on {self.name} trusts {remote} "
-                              f"for {source.name}, not {source.bridge}")
-        return light_client, await self.light_client_policy(light_client)
+        ``relayer.update_policies``). Raises ConfigError naming ``key`` when this layer knows no
+        remote for the source, or the source's ``chains.NAME.evm.message_layer`` when this layer
+        trusts another layer there; RpcError while the chain does not answer (the daemon retries)."""
+        remote = await self.remote_of(source.chain_id)
+        if int(remote.light_client, 16) == 0 or int(remote.verifier, 16) == 0:
+            raise ConfigError(key, f"the message layer on {self.name} ({self.message_layer}) has no remote "
+                                   f"registered for {source.name} (chain id {source.chain_id}): setRemote is missing")
+        if remote.layer != address_word(source.message_layer):
+            try:
+                trusted = word_address(remote.layer)
+            except ProofError:
+                trusted = "0x" + remote.layer.hex()
+            raise ConfigError(f"chains.{source.name}.evm.message_layer",
+                              f"the message layer on {self.name} trusts {trusted} for {source.name}, "
+                              f"not {source.message_layer}")
+        return remote.light_client, await self.light_client_policy(remote.light_client)
 
     async def light_client_policy(self, light_client: str) -> str:
         """``qbft``/``ibft2`` when the contract is a QbftLightClient, else ``committee``. Raises RpcError."""
@@ -150,12 +170,22 @@ class EvmAdapter:
         """The receipts root the on-chain light client accepted at ``number`` (zero bytes if none)."""
         return bytes(await self.call(self.lc_abi, light_client, "receiptsRootOf", number))
 
-    async def delivered_words(self, src_chain_id: int, words: list[int]) -> dict[int, int]:
-        """Delivered-nonce bitmap words of the destination Bridge, in one JSON-RPC batch."""
-        calls = [("eth_call", [{"to": self.bridge, "data": "0x" + self.bridge_abi.encode_call(
-            "deliveredWord", src_chain_id, w).hex()}, "latest"]) for w in words]
-        results = await self.rpc.batch(calls)
-        return {w: int(r, 16) for w, r in zip(words, results)}
+    async def outcomes_of(self, src_chain_id: int, src_layer: bytes, nonces: list[int]) -> dict[int, int]:
+        """``outcomeOf`` of each nonce of the layer ``src_layer`` (a 32-byte word) of chain
+        ``src_chain_id`` as this chain's layer recorded it (0 not processed, 1 delivered, 2 failed,
+        3 expired), in one JSON-RPC batch. Raises RpcError, RpcAnswerError."""
+        if not nonces:
+            return {}
+        calls = [("eth_call", [{"to": self.message_layer, "data": "0x" + self.layer_abi.encode_call(
+            "outcomeOf", src_chain_id, src_layer, n).hex()}, "latest"]) for n in nonces]
+
+        def parse(results: list[Any]) -> list[int]:
+            try:
+                return [int(r, 16) for r in results]
+            except (TypeError, ValueError) as exc:
+                raise RpcAnswerError(f"outcomeOf answer is not a number: {exc}", chain=self.name) from exc
+
+        return dict(zip(nonces, await self.rpc.batch(calls, check=parse)))
 
     async def pending_nonce(self, address: str) -> int:
         return hex_int(await self.rpc.call("eth_getTransactionCount", address, "pending"), "nonce")
@@ -203,4 +233,4 @@ class EvmAdapter:
         return None if block is None else str(block["hash"])
 
 
-__all__ = ["FEE_MODES", "KIND_BY_EVENT", "BridgeEvent", "EvmAdapter", "FeeQuote", "keccak256", "message_id"]
+__all__ = ["FEE_MODES", "KIND_LABELS", "EvmAdapter", "FeeQuote", "Remote", "SentEvent", "keccak256", "message_id"]

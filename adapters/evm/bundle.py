@@ -1,22 +1,23 @@
-"""Evidence bundles of EVM bridge messages (``relayer.bundles`` entry point ``evm``).
+"""Evidence bundles of EVM message-layer messages (``relayer.bundles`` entry point ``evm``).
 
 ``export`` reads, through the chains' RPC, what the operator's store does not keep: the block's
 receipts (to build the Merkle-Patricia proof of the message's receipt), the committee the
 destination's ``CommitteeLightClient`` trusts (epoch, members, threshold, its address in the EIP-712
 domain) with M of its members' signatures of the header (this operator's own from its store, the
 others' from their attestation APIs, ``committee.members[].api``), and the destination transaction's
-receipt with the Bridge's ``Delivered`` log. ``verify`` checks them again with no network:
+receipt with the destination MessageLayer's ``MessageProcessed`` log. ``verify`` checks them again with no network:
 
 1. the header's hash recomputed from its RLP encoding equals the message's block hash;
 2. every signature recovers, over the EIP-712 ``Header`` digest of that hash and its receiptsRoot, to a
    distinct member of the trust anchor, and there are at least ``threshold`` of them;
 3. the receipt proof walks from that receiptsRoot to the receipt;
-4. the receipt holds, at the locator's log index, the source Bridge's Locked/Burned log whose fields
-   re-encode to the message's body and whose nonce gives the message id;
+4. the receipt holds, at the locator's log index, the source MessageLayer's ``MessageSent`` log whose
+   envelope is the message's body, whose indexed id is the message id and the id of that envelope
+   (source chain, source layer, nonce), and whose envelope goes to the destination chain;
 5. the destination receipt, proven under the receiptsRoot of its block's header (whose hash is the
    receipt's block hash; nothing in the bundle anchors that hash, an auditor compares it with the
-   destination chain), succeeded and holds the destination Bridge's ``Delivered`` log naming that
-   message id.
+   destination chain), succeeded and holds the destination MessageLayer's ``MessageProcessed`` log
+   naming that message id (its outcome: delivered, failed or expired).
 """
 
 from __future__ import annotations
@@ -27,20 +28,26 @@ from typing import Any
 import eth_abi
 import httpx
 import rlp
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
 from adapters.evm.committee import committee_domain_separator, contract_signer, header_digest
+from adapters.evm.messaging import (
+    MESSAGE_PROCESSED_TOPIC,
+    MESSAGE_SENT_TOPIC,
+    OUTCOME_DELIVERED,
+    OUTCOME_EXPIRED,
+    OUTCOME_FAILED,
+    address_word,
+    decode_envelope,
+)
 from adapters.evm.proof import ReceiptProof, build_receipt_proof, verify_receipt_proof
-from adapters.evm.source import BridgeEvent, decode_locator, encode_body, message_id
+from adapters.evm.source import decode_locator, message_id
 from adapters.evm.sync_client import SyncEvm
 from light_clients.evm.header import decode_header, header_from_rpc
 from light_clients.evm.receipts import receipt_key
 from relayer.errors import ContractRevert, FatalError, ProofError, VerificationError
 
-EVENT_FIELDS = ["uint64", "uint64", "uint64", "address", "address", "address", "uint256"]
-MESSAGE_EVENTS = {keccak(text=f"{name}(uint64,uint64,uint64,address,address,address,uint256)"): kind
-                  for name, kind in (("Locked", "lock"), ("Burned", "burn"))}
-DELIVERED_TOPIC = keccak(text="Delivered(bytes32,uint64,uint64)")
+OUTCOME_NAMES = {OUTCOME_DELIVERED: "delivered", OUTCOME_FAILED: "failed", OUTCOME_EXPIRED: "expired"}
 
 
 def _hex(data: bytes) -> str:
@@ -66,10 +73,10 @@ class EvmBundles:
         """See ``relayer.contract.BundleFamily.export``. Raises FatalError (not yet delivered, fewer
         than M signatures available, receipts disagreeing with the header), RpcError."""
         src, dst = config.chains[message.src_chain], config.chains[message.dst_chain]
-        src_bridge, dst_bridge = src.family.bridge, dst.family.bridge
+        src_layer, dst_layer = src.family.message_layer, dst.family.message_layer
         _, tx_index, log_index = decode_locator(message.locator)
         with SyncEvm(src.rpc[0]) as source, SyncEvm(dst.rpc[0]) as destination:
-            delivered = _delivery(destination, dst_bridge, message)
+            delivered = _delivery(destination, dst_layer, message)
             encoded = bytes.fromhex(header.encoded[2:]) if header is not None and header.encoded else b""
             if not encoded:
                 encoded = header_from_rpc(source.rpc("eth_getBlockByNumber", hex(message.block_number), False)).rlp
@@ -80,7 +87,8 @@ class EvmBundles:
             receipts = source.rpc("eth_getBlockReceipts", hex(message.block_number))
             proof = build_receipt_proof(receipts, tx_index)
             verify_receipt_proof(decoded.receipts_root, proof)
-            light_client = to_checksum_address(destination.call(dst_bridge, "Bridge", "lightClientOf", src.chain_id))
+            light_client = to_checksum_address(destination.call(dst_layer, "MessageLayer", "remoteOf",
+                                                                src.chain_id)[1])
             try:
                 epoch = int(destination.call(light_client, "CommitteeLightClient", "epoch"))
                 members = [to_checksum_address(a) for a in destination.call(light_client, "CommitteeLightClient",
@@ -101,7 +109,7 @@ class EvmBundles:
                              epoch=epoch)
         chosen = sorted(signatures.items(), key=lambda kv: int(kv[0], 16))[:threshold]
         return {
-            "source_bridge": src_bridge, "destination_bridge": dst_bridge,
+            "source_layer": src_layer, "destination_layer": dst_layer,
             "header": {"number": message.block_number, "hash": message.block_hash, "encoded": _hex(encoded)},
             "acceptance": {"policy": "committee", "light_client": light_client, "domain_chain_id": dst.chain_id,
                            "epoch": epoch, "members": members, "threshold": threshold,
@@ -109,7 +117,8 @@ class EvmBundles:
             "receipt": {"tx_index": tx_index, "log_index": log_index, "encoded": _hex(proof.value),
                         "proof": [_hex(n) for n in proof.nodes]},
             "destination_receipt": delivered,
-            "outcome": {"status": "delivered", "from": "Bridge.Delivered", "tx": delivered["transactionHash"]},
+            "outcome": {"status": delivered["outcome"], "from": "MessageLayer.MessageProcessed",
+                        "tx": delivered["transactionHash"]},
         }
 
     def verify(self, bundle: dict[str, Any], members: Sequence[str] | None,
@@ -179,32 +188,35 @@ def _message_log(value: bytes, log_index: int, bundle: dict[str, Any], src_id: i
         address, topics, data = logs[log_index]
     except (IndexError, ValueError, TypeError) as exc:
         raise VerificationError(f"receipt: no log {log_index} in it") from exc
-    src_bridge = str(bundle["source_bridge"])
-    if _hex(address) != src_bridge.lower():
+    src_layer = str(bundle["source_layer"])
+    if _hex(address) != src_layer.lower():
         raise VerificationError(f"receipt: log {log_index} is emitted by {to_checksum_address(address)}, "
-                                f"not the source bridge {src_bridge}")
-    kind = MESSAGE_EVENTS.get(bytes(topics[0])) if topics else None
-    if kind is None:
-        raise VerificationError(f"receipt: log {log_index} is no Locked/Burned event")
+                                f"not the source message layer {src_layer}")
+    if len(topics) != 2 or bytes(topics[0]) != MESSAGE_SENT_TOPIC:
+        raise VerificationError(f"receipt: log {log_index} is no MessageSent event")
     try:
-        nonce, f_src, f_dst, token, sender, recipient, amount = eth_abi.decode(EVENT_FIELDS, bytes(data))
+        (raw,) = eth_abi.decode(["bytes"], bytes(data))
+        envelope = decode_envelope(raw)
     except Exception as exc:  # noqa: BLE001 - eth_abi raises several unrelated types for bad data
         raise VerificationError(f"receipt: log {log_index} does not decode") from exc
-    locator_tx = decode_locator(_bytes(message["locator"], "message.locator"))
-    event = BridgeEvent(kind, nonce, f_src, f_dst, to_checksum_address(token), to_checksum_address(sender),
-                        to_checksum_address(recipient), amount, locator_tx[0], locator_tx[1], log_index)
-    if f_src != src_id or f_dst != dst_id:
-        raise VerificationError(f"receipt: the log is a message from chain {f_src} to {f_dst}, not {src_id}->{dst_id}")
-    if _hex(encode_body(event)) != str(message["body"]).lower():
-        raise VerificationError("receipt: the log's fields are not the message's body")
-    if nonce != int(message["nonce"]) or message_id(src_id, src_bridge, nonce) != str(message["id"]).lower():
-        raise VerificationError(f"receipt: the log's nonce {nonce} gives another message id than {message['id']}")
-    return f"message: log {log_index} is the {kind} of nonce {nonce}, id {message['id']}, body as bundled"
+    if envelope.source_chain != src_id or envelope.destination_chain != dst_id:
+        raise VerificationError(f"receipt: the log is a message from chain {envelope.source_chain} to "
+                                f"{envelope.destination_chain}, not {src_id}->{dst_id}")
+    if bytes(envelope.source_layer) != address_word(src_layer):
+        raise VerificationError("receipt: the envelope names another source layer than the one that emitted it")
+    if _hex(raw) != str(message["body"]).lower():
+        raise VerificationError("receipt: the log's envelope is not the message's body")
+    mid = str(message["id"]).lower()
+    if (envelope.nonce != int(message["nonce"]) or message_id(src_id, src_layer, envelope.nonce) != mid
+            or _hex(topics[1]) != mid):
+        raise VerificationError(f"receipt: the log's nonce {envelope.nonce} gives another message id than {mid}")
+    kind = "acknowledgement" if envelope.kind else "message"
+    return f"message: log {log_index} is the MessageSent of {kind} nonce {envelope.nonce}, id {mid}, body as bundled"
 
 
 def _delivered(bundle: dict[str, Any], mid: str) -> str:
     """The destination receipt, proven under its block's receiptsRoot, succeeded and logs
-    ``Delivered(mid)`` by the destination bridge."""
+    ``MessageProcessed(mid, outcome, result)`` by the destination layer."""
     d = bundle["destination_receipt"]
     header = decode_header(_bytes(d["header"], "destination_receipt.header"))
     if _hex(header.hash) != str(d["blockHash"]).lower():
@@ -220,13 +232,24 @@ def _delivered(bundle: dict[str, Any], mid: str) -> str:
     status, logs = _receipt_fields(value, "destination")
     if status != b"\x01":
         raise VerificationError(f"destination: the delivering transaction {d['transactionHash']} reverted")
-    bridge = bytes.fromhex(str(bundle["destination_bridge"])[2:].lower())
-    for address, topics, _data in logs:
-        if bytes(address) == bridge and [bytes(t) for t in topics[:2]] == [DELIVERED_TOPIC, _bytes(mid, "message.id")]:
+    layer = bytes.fromhex(str(bundle["destination_layer"])[2:].lower())
+    for address, topics, data in logs:
+        if bytes(address) == layer and [bytes(t) for t in topics[:2]] == [MESSAGE_PROCESSED_TOPIC,
+                                                                          _bytes(mid, "message.id")]:
+            outcome = _outcome(bytes(data))
             return (f"destination: receipt {tx_index} of block {header.number} ({_hex(header.hash)}), proven under its "
-                    f"receiptsRoot, logs Delivered({mid}) by the destination bridge")
-    raise VerificationError(f"destination: tx {d['transactionHash']} has no Delivered log of {mid} "
-                            f"by the destination bridge")
+                    f"receiptsRoot, logs MessageProcessed({mid}, {outcome}) by the destination message layer")
+    raise VerificationError(f"destination: tx {d['transactionHash']} has no MessageProcessed log of {mid} "
+                            f"by the destination message layer")
+
+
+def _outcome(data: bytes) -> str:
+    """The outcome name of a MessageProcessed log's data; raises VerificationError."""
+    try:
+        code, _ = eth_abi.decode(["uint8", "bytes"], data)
+    except Exception as exc:  # noqa: BLE001 - eth_abi raises several unrelated types for bad data
+        raise VerificationError("destination: the MessageProcessed log does not decode") from exc
+    return OUTCOME_NAMES.get(int(code), f"outcome {int(code)}")
 
 
 def _receipt_fields(value: bytes, where: str) -> tuple[bytes, list[Any]]:
@@ -239,17 +262,22 @@ def _receipt_fields(value: bytes, where: str) -> tuple[bytes, list[Any]]:
         raise VerificationError(f"{where}: the receipt does not decode") from exc
 
 
-def _delivery(destination: SyncEvm, bridge: str, message: Any) -> dict[str, Any]:
-    """The receipt of the destination transaction that logged ``Delivered(message id)``, with its block
-    header and the receipt's proof. Raises FatalError "not yet delivered"."""
+def _delivery(destination: SyncEvm, layer: str, message: Any) -> dict[str, Any]:
+    """The receipt of the destination transaction that logged ``MessageProcessed(message id)``, with its
+    block header, the receipt's proof and the outcome. Raises FatalError "not yet delivered"."""
     tx = message.delivered_tx
     receipt = destination.rpc("eth_getTransactionReceipt", tx) if tx else None
-    if not receipt or not _has_delivered(receipt, bridge, message.id):
-        logs = destination.rpc("eth_getLogs", {"address": bridge, "fromBlock": "0x0", "toBlock": "latest",
-                                               "topics": [_hex(DELIVERED_TOPIC), message.id]})
+    processed = _processed_log(receipt, layer, message.id) if receipt else None
+    if processed is None:
+        logs = destination.rpc("eth_getLogs", {"address": layer, "fromBlock": "0x0", "toBlock": "latest",
+                                               "topics": [_hex(MESSAGE_PROCESSED_TOPIC), message.id]})
         if not logs:
-            raise FatalError(f"message {message.id} is not yet delivered (no Delivered log on {message.dst_chain})")
-        receipt = destination.rpc("eth_getTransactionReceipt", logs[0]["transactionHash"])
+            raise FatalError(f"message {message.id} is not yet delivered (no MessageProcessed log on "
+                             f"{message.dst_chain})")
+        processed = logs[0]
+        receipt = destination.rpc("eth_getTransactionReceipt", processed["transactionHash"])
+    if not receipt:
+        raise FatalError(f"the delivery of message {message.id} has no receipt on {message.dst_chain} (a reorg?)")
     block = receipt["blockNumber"]
     header = header_from_rpc(destination.rpc("eth_getBlockByNumber", block, False))
     tx_index = int(receipt["transactionIndex"], 16)
@@ -257,13 +285,17 @@ def _delivery(destination: SyncEvm, bridge: str, message: Any) -> dict[str, Any]
     verify_receipt_proof(header.receipts_root, proof)
     return {"transactionHash": receipt["transactionHash"], "blockNumber": int(block, 16),
             "blockHash": receipt["blockHash"], "tx_index": tx_index, "header": _hex(header.rlp),
-            "encoded": _hex(proof.value), "proof": [_hex(n) for n in proof.nodes]}
+            "encoded": _hex(proof.value), "proof": [_hex(n) for n in proof.nodes],
+            "outcome": _outcome(bytes.fromhex(str(processed.get("data", "0x"))[2:]))}
 
 
-def _has_delivered(receipt: dict[str, Any], bridge: str, mid: str) -> bool:
-    return any(str(lg.get("address", "")).lower() == bridge.lower()
-               and [str(t).lower() for t in lg.get("topics") or []][:2] == [_hex(DELIVERED_TOPIC), mid.lower()]
-               for lg in receipt.get("logs") or [])
+def _processed_log(receipt: dict[str, Any], layer: str, mid: str) -> dict[str, Any] | None:
+    for lg in receipt.get("logs") or []:
+        if (str(lg.get("address", "")).lower() == layer.lower()
+                and [str(t).lower() for t in lg.get("topics") or []][:2] == [_hex(MESSAGE_PROCESSED_TOPIC),
+                                                                              mid.lower()]):
+            return dict(lg)
+    return None
 
 
 def _peer_records(config: Any, src_id: int, dst_id: int, number: int, epoch: int) -> list[dict[str, Any]]:

@@ -23,7 +23,8 @@ from eth_utils.address import is_checksum_address, to_checksum_address
 
 from relayer.config_schema import Invalid, Report, Table, number_in, one_of, string_value
 
-__all__ = ["EVM_KEYS", "FEE_KEYS", "FEE_MODES", "LEGACY_KEYS", "RENAMED", "EvmChainConfig", "FeeConfig", "parse_evm_config"]
+__all__ = ["EVM_KEYS", "FEE_KEYS", "FEE_MODES", "LEGACY_KEYS", "RENAMED", "EvmChainConfig", "FeeConfig",
+           "parse_evm_config"]
 
 EVM_KEYS = ("message_layer", "fees")
 RENAMED = {"bridge": "message_layer"}  # old key -> the key that replaced it

@@ -1,16 +1,18 @@
-"""The EVM family's ``Destination``: delivering batches to a chain's Bridge contract.
+"""The EVM family's ``Destination``: delivering batches to a chain's MessageLayer contract.
 
 Everything the core's submitter must not know lives here: ``deliverBatch`` calldata, gas
 estimates and their margin, fees, nonces, replacement and rebroadcast (``TxSender``), the
-receipts of a delivery (``Delivered``/``MessageFailed`` logs, status, gas used) and the
-destination's finality (``TxSender.finality``). The core hands it a ``Batch`` and records the
-``Delivery`` it returns; the journal of signed transactions stays in the core's store, written
-through ``TxSender`` before anything is sent.
+receipts of a delivery (``MessageProcessed`` logs with each message's outcome, the
+acknowledgements the layer sent back, status, gas used) and the destination's finality
+(``TxSender.finality``). The core hands it a ``Batch`` and records the ``Delivery`` it returns;
+the journal of signed transactions stays in the core's store, written through ``TxSender`` before
+anything is sent.
 
-A message's proof (``Proof.data``, made by the EVM source: ``adapters.evm.source.proof_data``)
-is ``abi.encode(bytes key, bytes[] nodes, uint256 logIndex)``: a receipt inclusion proof under
-the source header's receiptsRoot and the index of the message's log in that receipt;
-``deliverBatch`` takes it with the block number as a ``ReceiptProof``.
+A message's proof (``Proof.data``) is passed to the layer as it is: for an EVM source it is what
+``EvmReceiptVerifier`` takes (``abi.encode(uint256 blockNumber, bytes key, bytes[] nodes, uint256
+logIndex)``, made by ``adapters.evm.source``); for another family what that family's verifier takes.
+``MessageLayer.deliverBatch(uint64 sourceChain, bytes lightClientUpdate, bytes[] proofs)`` checks
+each through the verifier registered for the source chain.
 """
 
 from __future__ import annotations
@@ -21,12 +23,33 @@ from typing import Any
 import structlog
 import trio
 from eth_abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
 from eth_account.signers.local import LocalAccount
 
 from adapters.evm.adapter import EvmAdapter
 from adapters.evm.config import EvmChainConfig, FeeConfig
+from adapters.evm.messaging import (
+    KIND_ACK,
+    MESSAGE_PROCESSED_TOPIC,
+    OUTCOME_DELIVERED,
+    OUTCOME_EXPIRED,
+    OUTCOME_FAILED,
+    PROOF_TYPES,
+    decode_ack_body,
+    message_sent_logs,
+)
 from adapters.evm.sender import FeePolicy, Outcome, TxSender
-from relayer.contract import Batch, BatchResult, Confirmation, ConfirmationStatus, Delivery, DeliveryStatus, RouteRef
+from relayer.contract import (
+    Batch,
+    BatchResult,
+    Confirmation,
+    ConfirmationStatus,
+    Delivery,
+    DeliveryStatus,
+    MessageOutcome,
+    OutcomeStatus,
+    RouteRef,
+)
 from relayer.errors import ContractRevert, ProofError, VerificationError
 from relayer.metrics import Metrics
 from relayer.store import JournalTx, Store
@@ -34,7 +57,6 @@ from relayer.types import MessageId
 
 log = structlog.get_logger("relayer.submitter")
 
-PROOF_TYPES = ["bytes", "bytes[]", "uint256"]
 HEAD_REUSE = 0.5  # s: one head read serves every confirmation asked for within this time
 
 #: The reason a delivery's messages go back in line with, by how the send ended.
@@ -43,14 +65,19 @@ REASONS = {DeliveryStatus.NONCE_LOST: "nonce taken by another transaction of thi
            DeliveryStatus.REVERTED: "transaction reverted"}
 
 
-def decode_proof(data: bytes) -> tuple[bytes, list[bytes], int]:
-    """(key, nodes, logIndex) of ``Proof.data`` (made by ``adapters.evm.source.proof_data``).
-    Raises ProofError when it does not decode."""
+#: The core's outcome of each ``MessageProcessed`` outcome code of the layer.
+OUTCOMES = {OUTCOME_DELIVERED: OutcomeStatus.DELIVERED, OUTCOME_FAILED: OutcomeStatus.FAILED,
+            OUTCOME_EXPIRED: OutcomeStatus.EXPIRED}
+
+
+def decode_proof(data: bytes) -> tuple[int, bytes, list[bytes], int]:
+    """(block number, key, nodes, logIndex) of an EVM source's ``Proof.data`` (what
+    ``EvmReceiptVerifier`` takes). Raises ProofError when it does not decode."""
     try:
-        key, nodes, log_index = abi_decode(PROOF_TYPES, data)
+        number, key, nodes, log_index = abi_decode(PROOF_TYPES, data)
     except Exception as exc:  # eth_abi raises several unrelated types for malformed data
         raise ProofError(f"undecodable receipt proof: {exc}") from exc
-    return bytes(key), [bytes(n) for n in nodes], int(log_index)
+    return int(number), bytes(key), [bytes(n) for n in nodes], int(log_index)
 
 
 GWEI = 10**9
@@ -72,7 +99,7 @@ def open_destination(adapter: EvmAdapter, account: LocalAccount, store: Store, f
 
 
 class EvmDestination:
-    """``relayer.contract.Destination`` of one EVM chain: its Bridge, the operator's account on it."""
+    """``relayer.contract.Destination`` of one EVM chain: its MessageLayer, the operator's account on it."""
 
     def __init__(self, adapter: EvmAdapter, account: LocalAccount, store: Store, fees: FeePolicy,
                  metrics: Metrics, stopping: trio.Event) -> None:
@@ -85,31 +112,40 @@ class EvmDestination:
         self.metrics = metrics
         self.sender = TxSender(adapter, account, store, fees, metrics, stopping)
         self._head: tuple[float, int] | None = None  # (trio clock, number) of the last head read
+        self._source_layers: dict[int, bytes] = {}  # source chain id -> its layer as this layer trusts it
 
     # what is delivered ---------------------------------------------------------------
     async def delivered(self, route: RouteRef, nonces: Sequence[int]) -> frozenset[int]:
-        """The nonces of ``route`` the Bridge's delivered bitmap has set (one batched read).
-        Raises RpcError."""
+        """The nonces of ``route`` the layer has processed, whatever the outcome (``outcomeOf`` not 0;
+        one JSON-RPC batch). The source's layer is the one this layer trusts for the source chain
+        (``remoteOf``, read once per route). Raises RpcError, RpcAnswerError."""
         if not nonces:
             return frozenset()
-        words = await self.adapter.delivered_words(route.src_chain_id, sorted({n // 256 for n in nonces}))
-        return frozenset(n for n in nonces if words[n // 256] >> (n % 256) & 1)
+        src_layer = await self._source_layer(route.src_chain_id)
+        outcomes = await self.adapter.outcomes_of(route.src_chain_id, src_layer, sorted(set(nonces)))
+        return frozenset(n for n in nonces if outcomes[n])
+
+    async def _source_layer(self, src_chain_id: int) -> bytes:
+        layer = self._source_layers.get(src_chain_id)
+        if layer is None:
+            layer = (await self.adapter.remote_of(src_chain_id)).layer
+            if any(layer):  # an unknown remote is not remembered: it may be set later
+                self._source_layers[src_chain_id] = layer
+        return layer
 
     # delivering ------------------------------------------------------------------------
     async def deliver(self, batch: Batch) -> Delivery:
         """One ``deliverBatch`` transaction for ``batch``, followed until it is mined, refused or
-        given up. Raises ContractRevert (the estimate reverted; the reason decoded), ProofError (a
-        proof does not decode), RpcError."""
-        proofs = []
+        given up. Raises ContractRevert (the estimate reverted; the reason decoded with the layer's
+        ABI: a forged proof, a block its light client never accepted, a message for another layer),
+        RpcError."""
         for proof in batch.proofs:
-            key, nodes, log_index = decode_proof(proof.data)
-            proofs.append((proof.block_number, key, nodes, log_index))
-            log.debug("proof.built", message_id=proof.message_id, nodes=len(nodes))
-        data = self.adapter.bridge_abi.encode_call("deliverBatch", batch.route.src_chain_id, batch.update.data,
-                                                   proofs)
-        gas = await self._estimate(self.adapter.bridge, data)
+            log.debug("proof.built", message_id=proof.message_id, size=len(proof.data))
+        data = self.adapter.layer_abi.encode_call("deliverBatch", batch.route.src_chain_id, batch.update.data,
+                                                  [p.data for p in batch.proofs])
+        gas = await self._estimate(self.adapter.message_layer, data)
         ids = tuple(m.id for m in batch.messages)
-        return await self._delivery(await self.sender.send(self.adapter.bridge, data, gas, ids))
+        return await self._delivery(await self.sender.send(self.adapter.message_layer, data, gas, ids))
 
     async def send(self, to: str, data: bytes, gas: int) -> Delivery:
         """A transaction of an update policy's own, ``gas`` raised by ``fees.gas_multiplier``.
@@ -121,7 +157,7 @@ class EvmDestination:
         try:
             gas = await self.adapter.estimate_gas(self.address, to, data)
         except ContractRevert as exc:
-            reason = self.adapter.bridge_abi.decode_revert(exc.reason) if exc.reason.startswith("0x") \
+            reason = self.adapter.layer_abi.decode_revert(exc.reason) if exc.reason.startswith("0x") \
                 else exc.reason
             raise ContractRevert(reason, chain=self.name) from exc
         return int(gas * self.fees.gas_multiplier)
@@ -147,29 +183,48 @@ class EvmDestination:
         return Delivery(status, tx.hash, _ids(tx), reason=reason, sequence=tx.nonce)
 
     def mined(self, tx: JournalTx, receipt: Mapping[str, Any]) -> Delivery:
-        """What a mined ``tx`` did, read from its ``receipt``: ``mined`` with the messages its Bridge
-        logs say were delivered and those whose execution failed (decoded reason), or ``reverted``."""
+        """What a mined ``tx`` did, read from its ``receipt``: ``mined`` with the messages the layer's
+        ``MessageProcessed`` logs say it processed and each one's outcome (acknowledged when the same
+        receipt holds the layer's acknowledgement of it), or ``reverted``."""
         gas_used = int(receipt.get("gasUsed", "0x0"), 16)
         block = int(receipt.get("blockNumber", "0x0"), 16)
         if int(receipt.get("status", "0x0"), 16) != 1:
             return Delivery(DeliveryStatus.REVERTED, tx.hash, _ids(tx), reason=REASONS[DeliveryStatus.REVERTED],
                             block_number=block, cost=gas_used, sequence=tx.nonce)
-        result = BatchResult(delivered=frozenset(self._delivered_ids(receipt)), failed=self._failed_reasons(receipt))
+        outcomes = self.outcomes(receipt)
+        result = BatchResult(delivered=frozenset(outcomes), outcomes=outcomes)
         return Delivery(DeliveryStatus.MINED, tx.hash, _ids(tx), result=result, block_number=block, cost=gas_used,
                         sequence=tx.nonce)
 
-    def _delivered_ids(self, receipt: Mapping[str, Any]) -> set[MessageId]:
-        topic = "0x" + self.adapter.bridge_abi.event_topic("Delivered").hex()
-        bridge = self.adapter.bridge.lower()
-        return {MessageId(str(lg["topics"][1]).lower()) for lg in receipt.get("logs", [])
-                if str(lg.get("address", "")).lower() == bridge and lg.get("topics")
-                and str(lg["topics"][0]).lower() == topic}
-
-    def _failed_reasons(self, receipt: Mapping[str, Any]) -> dict[MessageId, str]:
-        """Message id -> decoded reason of each message whose execution failed in this transaction."""
-        abi = self.adapter.bridge_abi
-        return {MessageId("0x" + f["messageId"].hex()): abi.decode_revert(f["reason"])
-                for f in abi.logs_of(dict(receipt), self.adapter.bridge, "MessageFailed")}
+    def outcomes(self, receipt: Mapping[str, Any]) -> dict[MessageId, MessageOutcome]:
+        """Message id -> outcome of each ``MessageProcessed`` log of this layer in ``receipt``;
+        ``acknowledged`` when the receipt also holds a kind-1 ``MessageSent`` of this layer whose body
+        names that id. A log this layer emits that does not decode is left out (logged). Raises nothing."""
+        layer = self.adapter.message_layer
+        acked = set()
+        for _, envelope in message_sent_logs(dict(receipt), layer):
+            if envelope.kind == KIND_ACK:
+                try:
+                    acked.add(MessageId("0x" + decode_ack_body(envelope.body)[0].hex()))
+                except ProofError:
+                    log.warning("ack.undecodable", chain=self.name, tx=receipt.get("transactionHash"))
+        out: dict[MessageId, MessageOutcome] = {}
+        for lg in receipt.get("logs") or []:
+            topics = lg.get("topics") or []
+            if str(lg.get("address", "")).lower() != layer.lower() or len(topics) != 2:
+                continue
+            if bytes.fromhex(str(topics[0])[2:]) != MESSAGE_PROCESSED_TOPIC:
+                continue
+            message = MessageId(str(topics[1]).lower())
+            try:
+                code, result = abi_decode(["uint8", "bytes"], bytes.fromhex(str(lg.get("data", "0x"))[2:]))
+                status = OUTCOMES[int(code)]
+            except (DecodingError, ValueError, TypeError, KeyError):  # KeyError: an outcome code unknown here
+                log.warning("outcome.undecodable", chain=self.name, message_id=message,
+                            tx=receipt.get("transactionHash"))
+                continue
+            out[message] = MessageOutcome(status, bytes(result), message in acked)
+        return out
 
     async def observe_balance(self) -> None:
         """The operator's balance on this chain, as the ``relayer_wallet_balance`` gauge. Raises RpcError."""

@@ -1,16 +1,19 @@
-"""The EVM family's ``Source`` (``relayer.contract``): heads, headers, and the bridge's
-messages in verified blocks, with their receipt proofs.
+"""The EVM family's ``Source`` (``relayer.contract``): heads, headers, and the message layer's
+envelopes in verified blocks, with their receipt proofs.
 
 Per scan range the follower asks for the headers (one JSON-RPC batch), then which blocks may
-hold bridge events (one ``eth_getLogs``, plus every block whose logsBloom admits the bridge's
-Locked/Burned logs: a block ``eth_getLogs`` hid is read anyway), then each such block's receipts
+hold ``MessageSent`` events of the chain's MessageLayer (one ``eth_getLogs``, plus every block whose
+logsBloom admits them: a block ``eth_getLogs`` hid is read anyway), then each such block's receipts
 (``eth_getBlockReceipts``), which the light client checks against the header's receiptsRoot and
-logsBloom before the messages are decoded from them.
+logsBloom before the envelopes are decoded from them.
 
-A message's ``body`` is ``abi.encode(string kind, address token, address sender, address
-recipient, uint256 amount)``; its ``locator`` is ``abi.encode(bytes32 txHash, uint256 txIndex,
-uint256 logIndex)`` (the log's index within its receipt); ``decode_body``/``decode_locator``
-read them back.
+A message's ``body`` is the envelope exactly as ``MessageSent(bytes32 indexed id, bytes envelope)``
+carries it (``abi.encode(Envelope)``, read back by ``adapters.evm.messaging.decode_envelope``); its
+``id`` is ``keccak256(abi.encode(uint64 sourceChain, bytes32 sourceLayer, uint64 nonce))``, checked
+equal to the event's indexed id; its ``locator`` is ``abi.encode(bytes32 txHash, uint256 txIndex,
+uint256 logIndex)`` (the log's index within its receipt, ``decode_locator`` reads it back). A proof
+(``Proof.data``) is what ``EvmReceiptVerifier`` takes: ``abi.encode(uint256 blockNumber, bytes key,
+bytes[] nodes, uint256 logIndex)``.
 """
 
 from __future__ import annotations
@@ -23,60 +26,59 @@ import structlog
 from Crypto.Hash import keccak
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
+from eth_abi.exceptions import DecodingError
 from eth_utils import to_checksum_address
 
-from adapters.evm.abi import Contract
+from adapters.evm.messaging import (
+    KIND_ACK,
+    KIND_MESSAGE,
+    MESSAGE_SENT_TOPIC,
+    address_word,
+    decode_ack_body,
+    decode_envelope,
+    encode_evm_proof,
+)
+from adapters.evm.messaging import Envelope as LayerEnvelope
+from adapters.evm.messaging import message_id as layer_message_id
 from adapters.evm.proof import build_receipt_proofs, verify_receipt_proof
 from adapters.evm.rpc import MethodNotSupported, RpcClient, hex_int
 from light_clients.evm.header import Header, header_from_rpc
 from light_clients.evm.receipts import bloom_of, receipts_root
 from relayer.contract import BlockContents, CandidateHeader, Proof, ScanHints, VerifiedHeader
-from relayer.errors import RpcAnswerError, RpcUnanswered, VerificationError
+from relayer.errors import ProofError, RpcAnswerError, RpcUnanswered, VerificationError
 from relayer.types import Envelope, MessageId
 
 log = structlog.get_logger("adapters.evm.source")
 
-KIND_BY_EVENT = {"Locked": "lock", "Burned": "burn"}
-BODY_TYPES = ["string", "address", "address", "address", "uint256"]
+KIND_LABELS = {KIND_MESSAGE: "message", KIND_ACK: "ack"}
 LOCATOR_TYPES = ["bytes32", "uint256", "uint256"]
+MESSAGE_SENT = "0x" + MESSAGE_SENT_TOPIC.hex()
 
 
 def keccak256(data: bytes) -> bytes:
     return keccak.new(digest_bits=256, data=data).digest()
 
 
-def message_id(src_chain_id: int, src_bridge: str, nonce: int) -> str:
-    """keccak256(abi.encodePacked(uint64 srcChainId, address srcBridge, uint64 nonce)), 0x-hex."""
-    packed = src_chain_id.to_bytes(8, "big") + bytes.fromhex(src_bridge[2:]) + nonce.to_bytes(8, "big")
-    return "0x" + keccak256(packed).hex()
+def message_id(src_chain_id: int, src_layer: str, nonce: int) -> str:
+    """The id of envelope ``nonce`` of the MessageLayer at ``src_layer`` on chain ``src_chain_id``:
+    keccak256(abi.encode(uint64 sourceChain, bytes32 sourceLayer, uint64 nonce)), 0x-hex."""
+    return "0x" + layer_message_id(src_chain_id, address_word(src_layer), nonce).hex()
 
 
 @dataclass(frozen=True)
-class BridgeEvent:
-    """A Locked or Burned log found in a verified receipt."""
+class SentEvent:
+    """A ``MessageSent`` log of the layer found in a verified receipt."""
 
-    kind: str
-    nonce: int
-    src_chain_id: int
-    dst_chain_id: int
-    token: str
-    sender: str
-    recipient: str
-    amount: int
+    envelope: LayerEnvelope
+    raw: bytes  # the envelope bytes exactly as the event carries them
+    event_id: bytes  # the event's indexed id (topic 1)
     tx_hash: str
     tx_index: int
     log_index: int  # index of the log within its receipt
 
-
-def encode_body(event: BridgeEvent) -> bytes:
-    return abi_encode(BODY_TYPES, [event.kind, event.token, event.sender, event.recipient, event.amount])
-
-
-def decode_body(body: bytes) -> dict[str, Any]:
-    """``{"kind", "token", "sender", "recipient", "amount"}`` of a message body (addresses checksummed)."""
-    kind, token, sender, recipient, amount = abi_decode(BODY_TYPES, body)
-    return {"kind": kind, "token": to_checksum_address(token), "sender": to_checksum_address(sender),
-            "recipient": to_checksum_address(recipient), "amount": int(amount)}
+    @property
+    def kind(self) -> str:
+        return KIND_LABELS.get(self.envelope.kind, str(self.envelope.kind))
 
 
 def encode_locator(tx_hash: str, tx_index: int, log_index: int) -> bytes:
@@ -89,24 +91,16 @@ def decode_locator(locator: bytes) -> tuple[str, int, int]:
     return "0x" + bytes(tx_hash).hex(), int(tx_index), int(log_index)
 
 
-def proof_data(key: bytes, nodes: Sequence[bytes], log_index: int) -> bytes:
-    """A message's proof as ``deliverBatch`` takes it besides the block number: (key, nodes, logIndex)."""
-    return abi_encode(["bytes", "bytes[]", "uint256"], [key, list(nodes), log_index])
-
-
 class EvmSource:
-    """One EVM chain and its Bridge contract, read as the origin of messages."""
+    """One EVM chain and its MessageLayer contract, read as the origin of messages."""
 
-    def __init__(self, name: str, chain_id: int, rpc: RpcClient, bridge: str,
-                 bridge_abi: Contract | None = None) -> None:
+    def __init__(self, name: str, chain_id: int, rpc: RpcClient, message_layer: str) -> None:
         self.name = name
         self.chain_id = chain_id
         self.rpc = rpc
-        self.bridge = to_checksum_address(bridge)
-        self.bridge_abi = bridge_abi or Contract.load("Bridge")
-        self.event_topics = {"0x" + self.bridge_abi.event_topic(n).hex(): n for n in KIND_BY_EVENT}
-        self._bridge_bytes = bytes.fromhex(self.bridge[2:])
-        self._topic_bytes = [bytes.fromhex(t[2:]) for t in self.event_topics]
+        self.message_layer = to_checksum_address(message_layer)
+        self.layer_word = address_word(self.message_layer)
+        self._layer_bytes = bytes.fromhex(self.message_layer[2:])
         self._reported: frozenset[int] = frozenset()  # blocks eth_getLogs named in the last scan range
 
     # the contract -------------------------------------------------------------------
@@ -119,10 +113,10 @@ class EvmSource:
         return [CandidateHeader(h.number, claimed, h.rlp, h) for h, claimed in await self.header_pairs(first, last)]
 
     async def scan_hints(self, first: int, last: int, headers: Mapping[int, VerifiedHeader]) -> ScanHints:
-        """Blocks eth_getLogs names for the bridge's events, and every block whose logsBloom admits
-        them. Raises VerificationError when eth_getLogs names a block that is not the verified one;
+        """Blocks eth_getLogs names for the layer's MessageSent events, and every block whose
+        logsBloom admits them. Raises VerificationError when eth_getLogs names a block that is not the verified one;
         RpcError, RpcAnswerError."""
-        reported = await self.bridge_log_blocks(first, last)
+        reported = await self.layer_log_blocks(first, last)
         for number, block_hash in reported.items():
             known = headers.get(number)
             if known is None or block_hash is None or bytes.fromhex(block_hash[2:]) != known.hash:
@@ -138,28 +132,31 @@ class EvmSource:
 
     def messages(self, header: VerifiedHeader, contents: BlockContents,
                  destinations: Mapping[int, str]) -> list[Envelope]:
-        """The Locked/Burned events of checked receipts, as envelopes to the routed destinations
-        (others are logged ``event.unroutable`` and left out); events in a block eth_getLogs did not
-        name in the last ``scan_hints`` raise the ``logs.hidden`` alarm. Raises RpcAnswerError."""
+        """The layer's MessageSent envelopes (messages and acknowledgements) of checked receipts, to
+        the routed destinations by the envelope's destinationChain (others are logged
+        ``event.unroutable`` and left out); events in a block eth_getLogs did not name in the last
+        ``scan_hints`` raise the ``logs.hidden`` alarm. Raises RpcAnswerError naming chain and block
+        when an event does not decode or its indexed id is not the envelope's."""
         out = []
-        events = self.bridge_events(contents.data)
+        events = self.layer_events(contents.data, header.number)
         if events and header.number not in self._reported:
             log.error("logs.hidden", chain=self.name, block=header.number, events=len(events), alarm=True,
-                      action="eth_getLogs of this RPC hid bridge events that the verified receipts hold; "
-                             "the events are relayed anyway, but check or replace the endpoint")
+                      action="eth_getLogs of this RPC hid MessageSent events that the verified receipts hold; "
+                             "the messages are relayed anyway, but check or replace the endpoint")
         for event in events:
-            dst = destinations.get(event.dst_chain_id)
-            if event.src_chain_id != self.chain_id or dst is None:
-                log.warning("event.unroutable", chain=self.name, nonce=event.nonce,
-                            dst_chain_id=event.dst_chain_id, block=header.number)
+            e = event.envelope
+            dst = destinations.get(e.destination_chain)
+            if e.source_chain != self.chain_id or bytes(e.source_layer) != self.layer_word or dst is None:
+                log.warning("event.unroutable", chain=self.name, nonce=e.nonce, kind=event.kind,
+                            dst_chain_id=e.destination_chain, block=header.number)
                 continue
             out.append(self._envelope(header, event, dst))
         return out
 
     def prove(self, header: VerifiedHeader, contents: BlockContents, messages: Sequence[Envelope]) -> list[Proof]:
         """Receipt proofs of the messages' receipts under the header's receiptsRoot, each walked as
-        the on-chain verifier does. Raises VerificationError (the receipts are not the block's),
-        ProofError, RpcAnswerError."""
+        the on-chain verifier does, encoded as ``EvmReceiptVerifier`` takes them. Raises
+        VerificationError (the receipts are not the block's), ProofError, RpcAnswerError."""
         if receipts_root(contents.data) != header.commitment:
             raise VerificationError("receipts no longer match the verified header", chain=self.name,
                                     block=header.number)
@@ -169,7 +166,7 @@ class EvmSource:
         for m, (_, tx_index, log_index) in located:
             proof = built[tx_index]
             verify_receipt_proof(header.commitment, proof)
-            out.append(Proof(m.id, header.number, proof_data(proof.key, proof.nodes, log_index)))
+            out.append(Proof(m.id, header.number, encode_evm_proof(header.number, proof.key, proof.nodes, log_index)))
         return out
 
     # JSON-RPC reads (also used by EvmAdapter) ------------------------------------------
@@ -195,16 +192,17 @@ class EvmSource:
         result: list[tuple[Header, bytes]] = await self.rpc.batch(calls, check=parse)
         return result
 
-    async def bridge_log_blocks(self, first: int, last: int) -> dict[int, str]:
-        """Blocks in ``first..last`` holding bridge events per eth_getLogs: number -> block hash."""
+    async def layer_log_blocks(self, first: int, last: int) -> dict[int, str]:
+        """Blocks in ``first..last`` holding MessageSent events of the layer per eth_getLogs: number ->
+        block hash. Raises RpcError, RpcAnswerError."""
         def parse(logs: Any) -> dict[int, str]:
             if not isinstance(logs, list) or not all(isinstance(lg, dict) for lg in logs):
                 raise RpcAnswerError("eth_getLogs answer is not a list of logs", chain=self.name)
             return {hex_int(lg.get("blockNumber"), "log.blockNumber"): lg.get("blockHash") for lg in logs}
 
         result: dict[int, str] = await self.rpc.call("eth_getLogs", {
-            "fromBlock": hex(first), "toBlock": hex(last), "address": self.bridge,
-            "topics": [list(self.event_topics)]}, check=parse)
+            "fromBlock": hex(first), "toBlock": hex(last), "address": self.message_layer,
+            "topics": [[MESSAGE_SENT]]}, check=parse)
         return result
 
     async def block_receipts(self, number: int) -> list[dict[str, Any]]:
@@ -238,46 +236,59 @@ class EvmSource:
 
     # decoding -------------------------------------------------------------------------
     def bloom_may_hold_events(self, bloom: bytes) -> bool:
-        """True when a header's logsBloom admits a Locked/Burned log of our bridge (a bloom never
+        """True when a header's logsBloom admits a MessageSent log of our layer (a bloom never
         misses a log that is there, so a block it rules out needs no receipts)."""
-        return _bloom_contains(bloom, self._bridge_bytes) and any(
-            _bloom_contains(bloom, topic) for topic in self._topic_bytes)
+        return _bloom_contains(bloom, self._layer_bytes) and _bloom_contains(bloom, MESSAGE_SENT_TOPIC)
 
-    def bridge_events(self, receipts: list[dict[str, Any]]) -> list[BridgeEvent]:
-        """Locked/Burned events of this chain's Bridge in (already verified) receipts."""
+    def layer_events(self, receipts: list[dict[str, Any]], block: int | None = None) -> list[SentEvent]:
+        """MessageSent events of this chain's layer in (already verified) receipts, in order. Raises
+        RpcAnswerError naming the chain and ``block`` when one does not decode or its indexed id is not
+        the id of the envelope it carries."""
         events = []
         for receipt in receipts:
             for index, lg in enumerate(receipt.get("logs") or []):
-                event = self._decode_event(receipt, index, lg)
+                event = self._decode_event(receipt, index, lg, block)
                 if event is not None:
                     events.append(event)
         return events
 
-    def _decode_event(self, receipt: dict[str, Any], index: int, lg: dict[str, Any]) -> BridgeEvent | None:
+    def _decode_event(self, receipt: dict[str, Any], index: int, lg: dict[str, Any],
+                      block: int | None) -> SentEvent | None:
         topics = lg.get("topics") or []
-        if not topics or str(lg.get("address", "")).lower() != self.bridge.lower():
+        if not topics or str(lg.get("address", "")).lower() != self.message_layer.lower():
             return None
-        name = self.event_topics.get(str(topics[0]).lower())
-        if name is None:
+        if str(topics[0]).lower() != MESSAGE_SENT:
             return None
-        decoded = self.bridge_abi.decode_log(lg)
-        if decoded is None:
-            raise RpcAnswerError("undecodable bridge log", chain=self.name, tx=receipt.get("transactionHash"))
-        f = decoded[1]
-        return BridgeEvent(kind=KIND_BY_EVENT[name], nonce=f["nonce"], src_chain_id=f["srcChainId"],
-                           dst_chain_id=f["dstChainId"], token=to_checksum_address(f["token"]),
-                           sender=to_checksum_address(f["sender"]),
-                           recipient=to_checksum_address(f["recipient"]), amount=f["amount"],
-                           tx_hash=receipt["transactionHash"],
-                           tx_index=hex_int(receipt.get("transactionIndex"), "transactionIndex"),
-                           log_index=index)
+        tx = receipt.get("transactionHash")
+        try:
+            if len(topics) != 2:
+                raise ValueError(f"{len(topics)} topics")
+            (raw,) = abi_decode(["bytes"], bytes.fromhex(str(lg.get("data", "0x"))[2:]))
+            envelope = decode_envelope(raw)
+            event_id = bytes.fromhex(str(topics[1])[2:])
+        except (DecodingError, ProofError, ValueError, TypeError) as exc:
+            raise RpcAnswerError(f"undecodable MessageSent log: {exc}", chain=self.name, block=block, tx=tx) from exc
+        if event_id != envelope.id:
+            raise RpcAnswerError("MessageSent's indexed id is not the id of the envelope it carries",
+                                 chain=self.name, block=block, tx=tx, event_id="0x" + event_id.hex(),
+                                 envelope_id="0x" + envelope.id.hex())
+        return SentEvent(envelope=envelope, raw=bytes(raw), event_id=event_id, tx_hash=str(tx),
+                         tx_index=hex_int(receipt.get("transactionIndex"), "transactionIndex"), log_index=index)
 
-    def _envelope(self, header: VerifiedHeader, event: BridgeEvent, dst: str) -> Envelope:
-        return Envelope(id=MessageId(message_id(self.chain_id, self.bridge, event.nonce)), src_chain=self.name,
-                        dst_chain=dst, nonce=event.nonce, block_number=header.number, block_hash=header.hash,
-                        body=encode_body(event), locator=encode_locator(event.tx_hash, event.tx_index,
-                                                                        event.log_index),
-                        labels={"kind": event.kind, "tx": event.tx_hash, "amount": str(event.amount)})
+    def _envelope(self, header: VerifiedHeader, event: SentEvent, dst: str) -> Envelope:
+        e = event.envelope
+        acknowledges = None
+        if e.kind == KIND_ACK:
+            try:
+                original, _, _ = decode_ack_body(e.body)
+            except ProofError as exc:
+                raise RpcAnswerError(f"undecodable acknowledgement: {exc}", chain=self.name, block=header.number,
+                                     tx=event.tx_hash) from exc
+            acknowledges = MessageId("0x" + original.hex())
+        return Envelope(id=MessageId("0x" + event.event_id.hex()), src_chain=self.name, dst_chain=dst,
+                        nonce=e.nonce, block_number=header.number, block_hash=header.hash, body=event.raw,
+                        locator=encode_locator(event.tx_hash, event.tx_index, event.log_index),
+                        labels={"kind": event.kind, "tx": event.tx_hash}, acknowledges=acknowledges)
 
 
 def _bloom_contains(bloom: bytes, item: bytes) -> bool:
@@ -291,5 +302,4 @@ def _hash_bytes(value: Any, chain: str, number: int) -> bytes:
     return bytes.fromhex(value[2:])
 
 
-__all__ = ["BridgeEvent", "EvmSource", "KIND_BY_EVENT", "decode_body", "decode_locator", "encode_body",
-           "encode_locator", "message_id", "proof_data"]
+__all__ = ["KIND_LABELS", "EvmSource", "SentEvent", "decode_locator", "encode_locator", "keccak256", "message_id"]

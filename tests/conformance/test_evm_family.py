@@ -1,5 +1,8 @@
 """The EVM family passes the conformance kit (relayer.testing) on a real devnet: two automining anvil
-nodes (alpha 1001 -> beta 1002) with the bridge contracts deployed and a 1-of-1 committee.
+nodes (alpha 1001 -> beta 1002), each with a MessageLayer, an EvmReceiptVerifier and a
+CommitteeLightClient of the other chain (a 1-of-1 committee), the layers knowing each other as
+remotes; a message is a layer envelope sent to a MsgRecorder on beta that asks for an
+acknowledgement, so a delivery also shows the outcome and the acknowledgement the family reports.
 
 The roles are opened where the daemon opens them: the Source (adapters.evm.source.EvmSource), the
 light client (the ``relayer.light_clients`` entry point ``evm``), the FamilyConfig (the adapter
@@ -26,23 +29,51 @@ from eth_account import Account
 
 from adapters.evm.adapter import EvmAdapter
 from adapters.evm.committee import KeySigner
+from adapters.evm.messaging import ACK_ALWAYS, address_word
 from adapters.evm.rpc import RpcClient
 from adapters.evm.source import EvmSource
 from adapters.evm.sync_client import SyncEvm
 from light_clients.evm.client import EvmLightClient
-from relayer.contract import BlockContents, CandidateHeader, PolicyHost, Proof, RouteRef
+from relayer.contract import (
+    BlockContents,
+    CandidateHeader,
+    MessageOutcome,
+    OutcomeStatus,
+    PolicyHost,
+    Proof,
+    RouteRef,
+    VerifiedHeader,
+)
 from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode, start_anvil, stop_anvil
-from relayer.devnet.deploy import deploy_pair
 from relayer.metrics import Metrics
 from relayer.store import Store
-from relayer.testing import ConformanceSuite, Connection, Family, Produced
+from relayer.testing import ConformanceSuite, Connection, Family, Kit, Produced
 
 DEPLOYER, OPERATOR, USER = ANVIL_KEYS[0], ANVIL_KEYS[1], ANVIL_KEYS[2]
-RECIPIENT = "0x" + "42" * 20
+CHAINS = {"alpha": 1001, "beta": 1002}
+MAX_GAS_LIMIT, GAS_LIMIT = 5_000_000, 200_000
 
 
-def _quiet(line: str) -> None:
-    pass
+def deploy_layers(evms: Mapping[str, SyncEvm], members: list[str], threshold: int) -> dict[str, dict[str, Any]]:
+    """On each chain a MessageLayer (owner DEPLOYER), an EvmReceiptVerifier and a CommitteeLightClient of
+    the other chain (``members`` ascending, ``threshold``), each layer knowing the other as its remote;
+    and a MsgRecorder on each. ``{name: {"name", "chain_id", "message_layer", "light_client", "verifier",
+    "recorder"}}``."""
+    owner = Account.from_key(DEPLOYER).address
+    out: dict[str, dict[str, Any]] = {}
+    for name, evm in evms.items():
+        (other,) = [n for n in evms if n != name]
+        layer = evm.deploy(DEPLOYER, "MessageLayer", owner, MAX_GAS_LIMIT)
+        out[name] = {"name": name, "chain_id": CHAINS[name], "message_layer": layer,
+                     "light_client": evm.deploy(DEPLOYER, "CommitteeLightClient", CHAINS[other], members, threshold),
+                     "verifier": evm.deploy(DEPLOYER, "EvmReceiptVerifier"),
+                     "recorder": evm.deploy(DEPLOYER, "MsgRecorder", layer)}
+    for name, evm in evms.items():
+        (other,) = [n for n in evms if n != name]
+        here, there = out[name], out[other]
+        evm.transact(DEPLOYER, here["message_layer"], "MessageLayer", "setRemote", there["chain_id"],
+                     address_word(there["message_layer"]), here["light_client"], here["verifier"])
+    return out
 
 
 class EvmFamily(Family):
@@ -61,11 +92,10 @@ class EvmFamily(Family):
 
     # lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        for name, chain_id in (("alpha", 1001), ("beta", 1002)):
+        for name, chain_id in CHAINS.items():
             self.nodes[name] = start_anvil(chain_id, block_time=None)
         with SyncEvm(self.nodes["alpha"].url) as alpha, SyncEvm(self.nodes["beta"].url) as beta:
-            self.deployed = deploy_pair(alpha, beta, [Account.from_key(OPERATOR).address], 1, DEPLOYER,
-                                        report=_quiet)
+            self.deployed = deploy_layers({"alpha": alpha, "beta": beta}, [Account.from_key(OPERATOR).address], 1)
 
     def stop(self) -> None:
         for node in self.nodes.values():
@@ -88,7 +118,7 @@ class EvmFamily(Family):
 
     async def open_source(self) -> EvmSource:
         alpha = self.deployed["alpha"]
-        return EvmSource("alpha", alpha["chain_id"], self._rpc("alpha"), alpha["bridge"])
+        return EvmSource("alpha", alpha["chain_id"], self._rpc("alpha"), alpha["message_layer"])
 
     def light_client_factory(self) -> Any:
         return EvmLightClient
@@ -97,31 +127,32 @@ class EvmFamily(Family):
         return EvmAdapter
 
     def config_table(self) -> Mapping[str, Any]:
-        return {"bridge": self.deployed["alpha"]["bridge"], "fees": {"max_fee_gwei": 50}}
+        return {"message_layer": self.deployed["alpha"]["message_layer"], "fees": {"max_fee_gwei": 50}}
 
     def bad_config_table(self) -> Mapping[str, Any]:
-        return {"bridge": "0x1234"}
+        return {"message_layer": "0x1234"}
 
     def chain_adapter(self) -> Any:
         return EvmAdapter
 
     def connection(self, chain: str) -> Connection:
         deployed = self.deployed[chain]
-        family = EvmAdapter.parse_config({"bridge": deployed["bridge"]}, f"chains.{chain}.evm")
+        family = EvmAdapter.parse_config({"message_layer": deployed["message_layer"]}, f"chains.{chain}.evm")
         return Connection(chain, deployed["chain_id"], (self.nodes[chain].url,), family)
 
     def untrusted_connection(self) -> Connection:
-        """alpha's node and bridge under a chain id beta's bridge has no light client for."""
+        """alpha's node and layer under a chain id beta's layer knows no remote for."""
         return replace(self.connection("alpha"), name="gamma", chain_id=4242)
 
     def _adapter(self) -> EvmAdapter:
         beta = self.deployed["beta"]
-        return EvmAdapter("beta", beta["chain_id"], self._rpc("beta"), beta["bridge"])
+        return EvmAdapter("beta", beta["chain_id"], self._rpc("beta"), beta["message_layer"])
 
     async def open_destination(self) -> Any:
         (named,) = [ep for ep in entry_points(group="relayer.destinations") if ep.name == "evm"]
         beta = self.deployed["beta"]
-        family = EvmAdapter.parse_config({"bridge": beta["bridge"], "fees": {"max_fee_gwei": 100}}, "chains.beta.evm")
+        family = EvmAdapter.parse_config({"message_layer": beta["message_layer"], "fees": {"max_fee_gwei": 100}},
+                                         "chains.beta.evm")
         store = Store(self.state_dir / f"state-{len(list(self.state_dir.iterdir()))}.db")
         return named.load()(self._adapter(), Account.from_key(OPERATOR), store, family, Metrics(), trio.Event())
 
@@ -136,15 +167,15 @@ class EvmFamily(Family):
     async def produce_message(self) -> Produced:
         alpha, beta = self.deployed["alpha"], self.deployed["beta"]
 
-        def lock() -> dict[str, Any]:
+        def send() -> dict[str, Any]:
             with SyncEvm(self.nodes["alpha"].url) as evm:
-                return evm.transact(USER, alpha["bridge"], "Bridge", "lockNative", beta["chain_id"], RECIPIENT,
-                                    value=10**15)
+                return evm.transact(USER, alpha["message_layer"], "MessageLayer", "send", beta["chain_id"],
+                                    address_word(beta["recorder"]), b"conformance", GAS_LIMIT, 0, ACK_ALWAYS)
 
-        receipt = await trio.to_thread.run_sync(lock)
+        receipt = await trio.to_thread.run_sync(send)
         source = await self.open_source()
-        (event,) = source.bridge_events([receipt])
-        return Produced(int(receipt["blockNumber"], 16), event.nonce)
+        (event,) = source.layer_events([receipt])
+        return Produced(int(receipt["blockNumber"], 16), event.envelope.nonce)
 
     async def _mine(self, chain: str, blocks: int) -> None:
         await self._rpc(chain).call("anvil_mine", hex(blocks))
@@ -164,20 +195,21 @@ class EvmFamily(Family):
 
     def tamper_contents(self, contents: BlockContents) -> BlockContents:
         receipts = copy.deepcopy(contents.data)
-        bridge = self.deployed["alpha"]["bridge"].lower()
-        log = next(lg for r in receipts for lg in r["logs"] if lg["address"].lower() == bridge)
+        layer = self.deployed["alpha"]["message_layer"].lower()
+        log = next(lg for r in receipts for lg in r["logs"] if lg["address"].lower() == layer)
         data = bytearray.fromhex(log["data"][2:])
-        data[-1] ^= 1  # the last word of the event: one wei more or less
+        data[-32] ^= 1  # the envelope's last word: the first byte of its payload ("conformance")
         log["data"] = "0x" + data.hex()
         return BlockContents(contents.number, contents.block_hash, receipts)
 
     def tamper_proof(self, proof: Proof) -> Proof:
-        key, nodes, log_index = abi_decode(["bytes", "bytes[]", "uint256"], proof.data)
+        types = ["uint256", "bytes", "bytes[]", "uint256"]
+        number, key, nodes, log_index = abi_decode(types, proof.data)
         nodes = [bytes(n) for n in nodes]
         last = bytearray(nodes[-1])
         last[-1] ^= 1  # a byte of the receipt itself
         nodes[-1] = bytes(last)
-        return replace(proof, data=abi_encode(["bytes", "bytes[]", "uint256"], [bytes(key), nodes, log_index]))
+        return replace(proof, data=abi_encode(types, [number, bytes(key), nodes, log_index]))
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +219,36 @@ def relayer_family(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EvmFami
 
 class TestEvmFamily(ConformanceSuite):
     """Every check of the kit against the EVM family."""
+
+
+def test_a_delivery_reports_each_outcome_and_the_acknowledgement(relayer_kit: Kit) -> None:
+    """Beyond the kit: a delivery's result gives the layer's outcome of each message (the recorder's
+    result) and whether the layer acknowledged it in the same transaction; the acknowledgement is
+    itself a message of beta's layer back to alpha, whose ``acknowledges`` names the original."""
+
+    async def check(kit: Kit) -> None:
+        destination = await kit.destination()
+        source = await kit.family.open_source()
+        host = kit.host(destination)
+        policy = await kit.policy(host)
+        found = await kit.find(source)
+        (message,) = found.messages
+        assert message.acknowledges is None and message.labels["kind"] == "message"
+        delivery = await destination.deliver(await kit.batch(source, policy, host, found))
+        assert delivery.result is not None and delivery.result.delivered == {message.id}
+        assert delivery.result.outcomes == {
+            message.id: MessageOutcome(OutcomeStatus.DELIVERED, b"ok:conformance", acknowledged=True)}
+        assert not delivery.result.failed
+        family = kit.family
+        assert isinstance(family, EvmFamily)
+        beta = family.deployed["beta"]
+        receipt = await family._rpc("beta").call("eth_getTransactionReceipt", delivery.ref)
+        back = EvmSource("beta", beta["chain_id"], family._rpc("beta"), beta["message_layer"])
+        (ack,) = back.layer_events([receipt])
+        assert ack.kind == "ack" and ack.envelope.destination_chain == family.deployed["alpha"]["chain_id"]
+        header = VerifiedHeader(int(receipt["blockNumber"], 16), b"\x01" * 32, b"", b"", 0, b"")
+        (envelope,) = back.messages(header, BlockContents(header.number, header.hash, [receipt]), {1001: "alpha"})
+        assert envelope.acknowledges == message.id and envelope.labels["kind"] == "ack"
+        assert envelope.dst_chain == "alpha" and envelope.body == ack.raw
+
+    relayer_kit.run(check)

@@ -10,7 +10,9 @@ import pytest
 import rlp
 from rlp.codec import consume_item
 
-from adapters.evm.source import BridgeEvent, decode_body, decode_locator, encode_body, encode_locator
+from adapters.evm.messaging import Envelope as LayerEnvelope
+from adapters.evm.messaging import address_word, decode_envelope
+from adapters.evm.source import decode_locator, encode_locator, message_id
 from light_clients.bft.codec import IBFT2, QBFT, ExtraCodec, Vote
 from light_clients.bft.common import address_of
 from light_clients.bft.testing import BftChainBuilder, seal_header
@@ -104,9 +106,11 @@ def test_a_second_sealed_header_is_the_neutral_misbehaviour() -> None:
 
 
 def test_evm_body_and_locator_round_trip() -> None:
-    event = BridgeEvent(kind="lock", nonce=7, src_chain_id=1, dst_chain_id=2, token="0x" + "11" * 20,
-                        sender="0x" + "22" * 20, recipient="0x" + "33" * 20, amount=10**18,
-                        tx_hash="0x" + "ab" * 32, tx_index=3, log_index=1)
-    body = decode_body(encode_body(event))
-    assert body["kind"] == "lock" and body["amount"] == 10**18 and body["token"].lower() == event.token
-    assert decode_locator(encode_locator(event.tx_hash, 3, 1)) == (event.tx_hash, 3, 1)
+    layer = "0x" + "1a" * 20
+    envelope = LayerEnvelope(nonce=7, source_chain=1, source_layer=address_word(layer), sender=b"\x22" * 32,
+                             destination_chain=2, destination_layer=b"\x00" * 12 + b"\x2b" * 20,
+                             recipient=b"\x33" * 32, gas_limit=100_000, expiry=0, ack_mode=1, body=b"payload")
+    assert decode_envelope(envelope.encode()) == envelope
+    assert message_id(1, layer, 7) == "0x" + envelope.id.hex()
+    tx_hash = "0x" + "ab" * 32
+    assert decode_locator(encode_locator(tx_hash, 3, 1)) == (tx_hash, 3, 1)

@@ -40,8 +40,16 @@ bench: setup
 	$(PY) bench/fleet_takeover.py --rounds 20 --burst 100
 	$(PY) bench/render.py
 
+# The full matrix (about 45 minutes on 2 cores). A smoke run, written elsewhere:
+#   make faults FAULT_TRIALS=5 FAULT_SOLE_TRIALS=1 FAULT_PAUSE_TRIALS=0 FAULT_ARGS=--skip-pytest FAULT_OUT=/tmp/reliability.md
+FAULT_TRIALS ?= 60
+FAULT_SOLE_TRIALS ?= 15
+FAULT_PAUSE_TRIALS ?= 5
+FAULT_OUT ?= docs/reliability.md
+FAULT_ARGS ?=
 faults: setup
-	$(PY) bench/faults.py --trials 60 --sole-trials 15 --out docs/reliability.md
+	$(PY) bench/faults.py --trials $(FAULT_TRIALS) --sole-trials $(FAULT_SOLE_TRIALS) \
+		--pause-trials $(FAULT_PAUSE_TRIALS) --out $(FAULT_OUT) $(FAULT_ARGS)
 
 contracts: setup
 	node adapters/evm/build/compile.mjs

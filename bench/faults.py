@@ -1,40 +1,47 @@
 """The fault matrix: randomised crash trials at every named fault point, plus the other
-reliability rows, summarised in docs/reliability.md (``make faults``).
+reliability rows, summarised in docs/reliability.md and its JSON beside it (``make faults``).
 
     python bench/faults.py --trials 100 --out docs/reliability.md
 
-One devnet (two anvil chains, three operators) in a temporary folder. Each trial:
+One devnet (two anvil chains joined by the message layer, three operators) in a temporary
+folder, with test recipients deployed on both chains (``bench/fault_traffic.py``). Each trial:
 
 1. picks a fault point, an operator (1..3) and a probability; restarts that operator with
    ``RELAYER_FAULT=<point>:<probability>`` (see ``relayer/faults.py``);
-2. sends waves of transfers from the three devnet users at once (one per user per block:
-   native and token locks and burns of wrapped assets, both directions, random amounts, all
-   to a fresh recipient) without waiting for delivery, until at least ``--messages`` were
-   sent and the armed operator died (or ``--max-waves``);
+2. sends waves of messages from the three devnet users at once (one per user per block, both
+   directions): token transfers through the TokenRouters (native and token locks, burns of wrapped
+   assets, to a fresh recipient) and plain messages to a recipient that records them, to one that
+   always reverts, and through an app that asks for acknowledgements (always or on failure) and
+   records those it gets; a quarter with an expiry a few seconds ahead. It does not wait for
+   delivery and goes on until at least ``--messages`` were sent and the armed operator died (or
+   ``--max-waves``);
 3. as soon as the operator is gone (reaped: it must have died of SIGKILL, right after its
    ``fault.injected`` line), restarts it without the fault;
-4. polls ``Bridge.isDelivered`` until every message of the trial is delivered; the recovery
-   time runs from the crash (the ``fault.injected`` timestamp) to the last delivery;
-5. counts lost messages (not delivered within ``--lost-timeout``), messages delivered twice
-   (``Delivered`` logs per message id on both chains > 1) and checks the recipient's exact
-   balances of everything the trial sent it, then waits until the restarted operator is healthy.
+4. polls the layers' ``outcomeOf`` until every message of the trial is processed on its
+   destination and every acknowledgement due is processed back on its source; the recovery time
+   runs from the crash (the ``fault.injected`` timestamp) to the end of the last one;
+5. checks from the chains only (``bench/fault_checks.py``): one ``MessageProcessed`` per message
+   and per acknowledgement over the whole chain (*lost*: none within ``--lost-timeout``; *twice*:
+   an envelope processed, recorded, acknowledged or refunded more than once), each delivered body
+   recorded once, each acknowledgement due handled once with the destination's outcome, each
+   refused transfer refunded once, the recipient's exact balances, the routers' collateral
+   (``lockedFor``) against the wrapped supply on the other chain; then waits until the restarted
+   operator is healthy.
 
 ``--sole-trials`` adds trials where operator-1 is the only one allowed to submit (operators 2
 and 3 run with ``operator.submit = false``: they follow and attest but never send), and it is
-the one armed: every message of such a trial must be delivered by operator-1 itself, after its
-restart, from its own journal and store. After every trial the harness also checks the
-invariant *locked collateral = wrapped supply* on both chains (the bridge's native and token
-balances on one chain against the wrapped tokens' total supply on the other), records who
-delivered each message (the sender of the transaction with its ``Delivered`` log), and counts
-the relayer-side waste: operator transactions to the bridges, and their gas, spent on messages
-that were already delivered (a transaction delivering none of its messages counts whole, a
-partial one by its share of duplicates).
+the one armed: every message and acknowledgement of such a trial must be delivered by operator-1
+itself, after its restart, from its own journal and store. After every trial the harness also
+records who delivered each envelope (the sender of the transaction with its ``MessageProcessed``)
+and counts the relayer-side waste: operator transactions to the layers, and their gas, spent on
+envelopes that were already processed (a transaction processing none of its proofs counts whole,
+a partial one by its share of duplicates).
 
 ``--pause-trials`` adds trials where the point freezes the operator (``pause=SECONDS``)
 instead of killing it. Afterwards the other reliability rows (reorgs, stuck transactions,
 nonces, funds, store, lies: ``tests/reliability/test_*.py``) run once under pytest; their
 outcome and duration per test go into the report. Exit status 1 when anything was lost,
-delivered twice, mismatched, did not recover or failed.
+executed twice, mismatched, did not recover or failed.
 """
 
 from __future__ import annotations
@@ -52,59 +59,39 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+for _path in (REPO, BENCH):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 from eth_abi import decode as abi_decode  # noqa: E402
 from eth_account import Account  # noqa: E402
 
-from adapters.evm.abi import Contract, abi_type  # noqa: E402
-from adapters.evm.adapter import message_id  # noqa: E402
+from adapters.evm.abi import abi_type  # noqa: E402
 from adapters.evm.sync_client import SyncEvm  # noqa: E402
+from fault_checks import PROCESSED_TOPIC, balance_mismatches, check, collateral_violations  # noqa: E402
+from fault_traffic import LAYER, UNIT, Sent, Traffic  # noqa: E402
 from relayer.devnet import network  # noqa: E402
 from relayer.faults import POINTS  # noqa: E402
 
-BRIDGE = Contract.load("Bridge")
-ERC20 = Contract.load("TestToken")
-DELIVERED_TOPIC = "0x" + BRIDGE.event_topic("Delivered").hex()
-# a message the destination could not execute (set aside with its reason): not a duplicate
-FAILED_TOPIC = "0x" + BRIDGE.event_topic("MessageFailed").hex() if "MessageFailed" in BRIDGE.events else None
-UNIT = 10**18
-MAX_UINT = 2**256 - 1
-TX_GAS = 250_000
 # Points the follower reaches on every scan with messages (any operator) vs. points only the
 # operator delivering a block reaches: the latter get a higher probability so that they are hit.
 FOLLOWER_POINTS = ("after-observe", "after-attest")
 CHANCES = {"follower": (1.0, 0.5, 0.25), "sender": (1.0, 1.0, 0.5)}
 DEFAULT_PYTEST_FILES = ("tests/reliability/test_reorgs.py", "tests/reliability/test_destination_trouble.py",
                         "tests/reliability/test_store_trouble.py")
-ASSETS = ("native", "token", "wrapped-native", "wrapped-token")
 
 
 def log_time(stamp: str) -> float:
     """A log line's ISO-8601 UTC timestamp as epoch seconds."""
     return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
-
-
-@dataclass
-class Sent:
-    """One transfer: its message and what the recipient must receive for it."""
-
-    message_id: str
-    src: str
-    dst: str
-    asset: str
-    nonce: int
-    amount: int
-    source_tx: str
-    delivered_at: float | None = None  # wall clock, seen by the poller
 
 
 @dataclass
@@ -121,14 +108,19 @@ class Trial:
     exit: str = ""  # how the armed process ended: "SIGKILL", "exit 1", "unknown", ...
     crash_at: float | None = None  # wall clock of the fault.injected line
     recovery_s: float | None = None
-    lost: int = 0
-    twice: int = 0
+    acks: int = 0  # acknowledgements due (by the outcomes the destinations recorded)
+    lost: int = 0  # messages without a MessageProcessed on their destination
+    acks_lost: int = 0  # acknowledgements due without a MessageProcessed back on the source
+    twice: int = 0  # envelopes with any effect more than once
+    refunds: int = 0  # transfers refunded (expired on arrival)
+    outcomes: Counter[str] = field(default_factory=Counter)  # delivered / failed / expired
+    doubles: list[str] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
-    deliverers: Counter[str] = field(default_factory=Counter)  # operator (or address) -> messages delivered
+    deliverers: Counter[str] = field(default_factory=Counter)  # operator (or address) -> envelopes processed
     invariant: list[str] = field(default_factory=list)  # locked collateral != wrapped supply, per chain and asset
-    wasted_txs: int = 0  # operator transactions that delivered none of their messages
+    wasted_txs: int = 0  # operator transactions that processed none of their proofs
     wasted_gas: int = 0  # their gas, plus the duplicate share of partly useful ones
-    resent: int = 0  # messages carried by operator transactions that were already delivered
+    resent: int = 0  # envelopes carried by operator transactions after they were processed
     recovered: bool = True  # the restarted operator became healthy again
     duration_s: float = 0.0
     error: str = ""  # the harness itself failed (counts as a failure)
@@ -141,22 +133,42 @@ class Trial:
 
     @property
     def foreign(self) -> int:
-        """Messages of a sole-submitter trial that someone else delivered (must be 0)."""
+        """Envelopes of a sole-submitter trial that someone else delivered (must be 0)."""
         return sum(n for who, n in self.deliverers.items() if who != f"operator-{self.operator}") if self.sole else 0
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.lost or self.acks_lost or self.twice or self.mismatches or self.invariant or self.foreign
+                    or not self.recovered or self.error)
 
     def line(self) -> str:
         rec = "-" if self.recovery_s is None else f"{self.recovery_s:5.1f}s"
         what = ("paused" if self.pause is not None else f"killed ({self.exit})") if self.crashed else "not reached"
         bad = f" MISMATCH {self.mismatches}" if self.mismatches else ""
+        bad += f" TWICE {self.doubles}" if self.doubles else ""
         bad += f" INVARIANT {self.invariant}" if self.invariant else ""
         bad += f" DELIVERED BY OTHERS {self.foreign}" if self.foreign else ""
         by = ",".join(f"{k.removeprefix('operator-')}:{v}" for k, v in sorted(self.deliverers.items()))
         bad += "" if self.recovered else " NOT RECOVERED"
         bad += f" HARNESS ERROR {self.error}" if self.error else ""
+        ends = "/".join(str(self.outcomes[k]) for k in ("delivered", "failed", "expired"))
         return (f"trial {self.index:3d} {self.kind:<32} operator-{self.operator} p={self.chance:<4} {what:<18} "
-                f"msgs={len(self.messages):2d} lost={self.lost} twice={self.twice} recovery={rec} "
-                f"by={by or '-'} "
+                f"msgs={len(self.messages):2d} (d/f/x {ends}) acks={self.acks:2d} lost={self.lost}+{self.acks_lost} "
+                f"twice={self.twice} refunds={self.refunds} recovery={rec} by={by or '-'} "
                 f"wasted={self.wasted_txs}tx/{self.wasted_gas}gas ({self.duration_s:.1f}s){bad}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The trial's figures for the results JSON."""
+        return {"index": self.index, "point": self.point, "operator": self.operator, "chance": self.chance,
+                "pause_s": self.pause, "sole": self.sole, "crashed": self.crashed, "exit": self.exit,
+                "messages": len(self.messages), "kinds": dict(Counter(s.kind for s in self.messages)),
+                "with_expiry": sum(1 for s in self.messages if s.expiry), "outcomes": dict(self.outcomes),
+                "acks": self.acks, "lost": self.lost, "acks_lost": self.acks_lost, "twice": self.twice,
+                "refunds": self.refunds, "doubles": self.doubles, "mismatches": self.mismatches,
+                "invariant": self.invariant, "deliverers": dict(self.deliverers), "foreign": self.foreign,
+                "wasted_txs": self.wasted_txs, "wasted_gas": self.wasted_gas, "resent": self.resent,
+                "recovery_s": None if self.recovery_s is None else round(self.recovery_s, 2),
+                "recovered": self.recovered, "duration_s": round(self.duration_s, 1), "error": self.error}
 
 
 class Matrix:
@@ -176,6 +188,7 @@ class Matrix:
         self.chains: dict[str, dict[str, Any]] = deployment["chains"]
         self.users: list[dict[str, str]] = deployment["users"]
         self.evm = {name: SyncEvm(c["rpc"]) for name, c in self.chains.items()}
+        self.traffic = Traffic(self.chains, self.evm, self.users, rng)
         self.pids: dict[int, int] = {i + 1: op["pid"] for i, op in enumerate(deployment["operators"])}
         self.apis: dict[int, str] = {i + 1: op["api"] for i, op in enumerate(deployment["operators"])}
         self.names: dict[str, str] = {op["address"].lower(): op["name"] for op in deployment["operators"]}
@@ -232,138 +245,33 @@ class Matrix:
             time.sleep(0.2)
         return False
 
-    # ------------------------------------------------------------------ transfers
+    # ------------------------------------------------------------------ traffic
     def prepare(self) -> None:
-        """Approve the test tokens once and give every user wrapped assets to burn later."""
-        hashes = []
-        for user in self.users:
-            for name, chain in self.chains.items():
-                hashes.append((name, self.evm[name].send_transaction(
-                    user["key"], chain["test_token"], ERC20.encode_call("approve", chain["bridge"], MAX_UINT),
-                    gas=100_000)))
-        for name, tx in hashes:
-            self.evm[name].wait_receipt(tx)
+        """Deploy the test recipients, approve the test tokens once and give every user wrapped
+        assets to burn later. Raises RuntimeError when a seeding transfer does not arrive."""
+        self.traffic.deploy_recipients(network.DEPLOYER_KEY)
         seeded: list[Sent] = []
         for index, user in enumerate(self.users):
             for src in self.chains:
                 for asset in ("native", "token"):
-                    seeded.append(self._send(index, src, asset, UNIT, user["address"]))
-        self.settle(seeded)
-        undelivered = self.poll_delivered(seeded, time.monotonic() + self.lost_timeout)
-        if undelivered:
-            raise RuntimeError(f"{len(undelivered)} seeding transfers were not delivered")
-
-    def _send(self, user_index: int, src: str, asset: str, amount: int, recipient: str) -> Sent:
-        """Sign and send one lock or burn (no waiting); the message fields come with ``settle``."""
-        user, chain, dst = self.users[user_index], self.chains[src], self.chains[self.other(src)]
-        bridge = chain["bridge"]
-        if asset == "native":
-            data, value = BRIDGE.encode_call("lockNative", dst["chain_id"], recipient), amount
-        elif asset == "token":
-            data, value = BRIDGE.encode_call("lockToken", chain["test_token"], dst["chain_id"], recipient, amount), 0
-        else:
-            wrapped = chain["wrapped_" + asset.removeprefix("wrapped-")]
-            data, value = BRIDGE.encode_call("burn", wrapped, recipient, amount), 0
-        tx = self.evm[src].send_transaction(user["key"], bridge, data, value=value, gas=TX_GAS)
-        return Sent("", src, dst["name"], asset, -1, amount, tx)
-
-    def settle(self, sent: list[Sent]) -> None:
-        """Wait for the source receipts; fill in each transfer's nonce and message id."""
-        for s in sent:
-            receipt = self.evm[s.src].wait_receipt(s.source_tx, timeout=60)
-            if int(receipt["status"], 16) != 1:
-                raise RuntimeError(f"transfer {s.source_tx} on {s.src} reverted")
-            chain = self.chains[s.src]
-            for lg in receipt["logs"]:
-                if lg["address"].lower() != chain["bridge"].lower():
-                    continue
-                decoded = BRIDGE.decode_log(lg)
-                if decoded is not None and decoded[0] in ("Locked", "Burned"):
-                    s.nonce = int(decoded[1]["nonce"])
-                    s.message_id = message_id(chain["chain_id"], chain["bridge"], s.nonce)
-            if s.nonce < 0:
-                raise RuntimeError(f"transfer {s.source_tx} emitted no Locked/Burned log")
-
-    def wave(self, recipient: str) -> list[Sent]:
-        """One transfer from each user, all sent at once (they land in the same blocks)."""
-        out = []
-        for index in range(len(self.users)):
-            src = self.rng.choice(list(self.chains))
-            asset = self.rng.choice(ASSETS)
-            amount = self.rng.randint(1, 10**6) * 10**9  # up to 0.001 units: users never run dry
-            out.append(self._send(index, src, asset, amount, recipient))
-        return out
-
-    def poll_delivered(self, pending: Iterable[Sent], deadline: float,
-                       tick: Callable[[], None] | None = None) -> list[Sent]:
-        """Poll isDelivered until every message is delivered or ``deadline``; returns the undelivered."""
-        waiting = [s for s in pending if s.delivered_at is None]
-        while waiting:
-            if tick:
-                tick()
-            for dst in self.chains:
-                group = [s for s in waiting if s.dst == dst]
-                if not group:
-                    continue
-                calls = [("eth_call", [{"to": self.chains[dst]["bridge"], "data": "0x" + BRIDGE.encode_call(
-                    "isDelivered", self.chains[s.src]["chain_id"], s.nonce).hex()}, "latest"]) for s in group]
-                answers = self.evm[dst].batch(calls)
-                now = time.time()
-                for s, answer in zip(group, answers):
-                    if int(answer, 16) == 1:
-                        s.delivered_at = now
-            waiting = [s for s in waiting if s.delivered_at is None]
-            if not waiting or time.monotonic() > deadline:
-                break
-            time.sleep(0.25)
-        return waiting
-
-    def delivered_counts(self, sent: list[Sent], from_blocks: dict[str, int]) -> tuple[Counter[str], Counter[str]]:
-        """``Delivered`` logs per message id on the destination chains since ``from_blocks``, and
-        messages per deliverer (the operator that sent the transaction holding the log)."""
-        counts: Counter[str] = Counter()
-        deliverers: Counter[str] = Counter()
-        for dst in self.chains:
-            ids = sorted({s.message_id for s in sent if s.dst == dst})
-            if not ids:
-                continue
-            logs = self.evm[dst].rpc("eth_getLogs", {"fromBlock": hex(from_blocks[dst]), "toBlock": "latest",
-                                                     "address": self.chains[dst]["bridge"],
-                                                     "topics": [DELIVERED_TOPIC, ids]})
-            counts.update(str(lg["topics"][1]).lower() for lg in logs)
-            txs = Counter(lg["transactionHash"] for lg in logs)
-            answers = self.evm[dst].batch([("eth_getTransactionByHash", [h]) for h in txs])
-            for (_, n), tx in zip(txs.items(), answers):
-                deliverers[self.names.get(tx["from"].lower(), tx["from"])] += n
-        return counts, deliverers
-
-    def invariant_violations(self) -> list[str]:
-        """Locked collateral = wrapped supply: the native coin and test token the bridge of each
-        chain holds against the total supply of their wrapped forms on the other chain."""
-        out = []
-        for name, chain in self.chains.items():
-            other = self.other(name)
-            wrapped = self.chains[other]
-            locked_native = self.evm[name].balance(chain["bridge"])
-            locked_token = int(self.evm[name].call(chain["test_token"], "TestToken", "balanceOf", chain["bridge"]))
-            supply_native = int(self.evm[other].call(wrapped["wrapped_native"], "WrappedToken", "totalSupply"))
-            supply_token = int(self.evm[other].call(wrapped["wrapped_token"], "WrappedToken", "totalSupply"))
-            if locked_native != supply_native:
-                out.append(f"{name} native locked {locked_native} != wrapped supply {supply_native} on {other}")
-            if locked_token != supply_token:
-                out.append(f"{name} token locked {locked_token} != wrapped supply {supply_token} on {other}")
-        return out
+                    seeded.append(self.traffic.transfer(index, src, asset, UNIT, user["address"]))
+        self.traffic.settle(seeded)
+        undelivered = self.traffic.poll(seeded, time.monotonic() + self.lost_timeout)
+        if undelivered or any(s.outcome != 1 for s in seeded):
+            raise RuntimeError(f"{len(undelivered)} seeding transfers were not delivered, outcomes "
+                               f"{Counter(s.outcome for s in seeded)}")
 
     def waste(self, from_blocks: dict[str, int]) -> tuple[int, int, int]:
-        """(transactions that delivered none of their messages, gas spent on already delivered
-        messages, messages re-sent) of the operators' transactions to the bridges since ``from_blocks``."""
+        """(transactions that processed none of their proofs, gas spent on already processed envelopes,
+        envelopes re-sent) of the operators' transactions to the layers since ``from_blocks``."""
         wasted_txs = wasted_gas = resent = 0
         for dst, chain in self.chains.items():
+            layer = chain["message_layer"].lower()
             head = self.evm[dst].block_number()
             numbers = list(range(from_blocks[dst], head + 1))
             blocks = self.evm[dst].batch([("eth_getBlockByNumber", [hex(n), True]) for n in numbers])
             txs = [tx for b in blocks if b for tx in b["transactions"]
-                   if (tx.get("to") or "").lower() == chain["bridge"].lower() and tx["from"].lower() in self.names]
+                   if (tx.get("to") or "").lower() == layer and tx["from"].lower() in self.names]
             if not txs:
                 continue
             receipts = self.evm[dst].batch([("eth_getTransactionReceipt", [tx["hash"]]) for tx in txs])
@@ -371,9 +279,9 @@ class Matrix:
                 carried = messages_carried(tx["input"])
                 if not carried:
                     continue  # not a delivery (e.g. a bare header update)
-                topics = [lg["topics"][0] for lg in receipt["logs"] if lg["topics"]]
-                delivered = topics.count(DELIVERED_TOPIC)
-                duplicates = carried - delivered - (topics.count(FAILED_TOPIC) if FAILED_TOPIC else 0)
+                processed = sum(1 for lg in receipt["logs"] if lg["topics"] and lg["topics"][0] == PROCESSED_TOPIC
+                                and lg["address"].lower() == layer)
+                duplicates = carried - processed
                 gas = int(receipt["gasUsed"], 16)
                 if duplicates <= 0:
                     continue
@@ -396,27 +304,6 @@ class Matrix:
         self.restart(index)
         if not self.wait_healthy(index):
             raise RuntimeError(f"operator-{index} did not come back with submit = {str(submit).lower()}")
-
-    def balance_mismatches(self, recipient: str, sent: list[Sent]) -> list[str]:
-        """What the recipient holds against what the trial sent it, per destination asset."""
-        expected: Counter[tuple[str, str]] = Counter()
-        for s in sent:
-            if s.delivered_at is None:
-                continue
-            holding = {"native": "wrapped_native", "token": "wrapped_token",
-                       "wrapped-native": "native", "wrapped-token": "test_token"}[s.asset]
-            expected[(s.dst, holding)] += s.amount
-        out = []
-        for dst in self.chains:
-            for holding in ("wrapped_native", "wrapped_token", "native", "test_token"):
-                want = expected[(dst, holding)]
-                if holding == "native":
-                    have = self.evm[dst].balance(recipient)
-                else:
-                    have = int(self.evm[dst].call(self.chains[dst][holding], "TestToken", "balanceOf", recipient))
-                if have != want:
-                    out.append(f"{dst} {holding}: has {have}, expected {want}")
-        return out
 
     # ------------------------------------------------------------------ one trial
     def trial(self, index: int, point: str, operator: int, chance: float, pause: float | None = None,
@@ -453,27 +340,23 @@ class Matrix:
         waves = 0
         while waves < self.max_waves and (len(t.messages) < self.min_messages or not restarted):
             wave_started = time.monotonic()
-            t.messages += self.wave(t.recipient)
+            t.messages += self.traffic.wave(t.recipient)
             waves += 1
             while time.monotonic() - wave_started < 1.0:
                 tick()
                 time.sleep(0.05)
-        self.settle(t.messages)
+        self.traffic.settle(t.messages)
         death_deadline = time.monotonic() + self.death_timeout
-        undelivered = self.poll_delivered(t.messages, time.monotonic() + self.lost_timeout, tick)
+        unfinished = self.traffic.poll(t.messages, time.monotonic() + self.lost_timeout, tick)
         while not restarted and time.monotonic() < death_deadline:  # a late hit is still a hit
             tick()
             time.sleep(0.1)
-        t.lost = len(undelivered)
-        if t.crash_at is not None and not undelivered:
-            last = max(s.delivered_at or 0.0 for s in t.messages)
+        if t.crash_at is not None and not unfinished:
+            last = max(s.done_at or 0.0 for s in t.messages)
             t.recovery_s = max(0.0, last - t.crash_at)
         if not restarted or pause is not None:  # disarm: the point was not reached, or it only froze
             self.restart(operator, None, sig=signal.SIGKILL if pause is not None else signal.SIGTERM)
-        counts, t.deliverers = self.delivered_counts(t.messages, from_blocks)
-        t.twice = sum(1 for s in t.messages if counts[s.message_id] > 1)
-        t.mismatches = self.balance_mismatches(t.recipient, t.messages)
-        t.invariant = self.invariant_violations()
+        self.judge(t)
         t.wasted_txs, t.wasted_gas, t.resent = self.waste(from_blocks)
         t.recovered = self.wait_healthy(operator)
         if not t.recovered:  # keep the matrix going; the report shows it
@@ -482,21 +365,24 @@ class Matrix:
         t.duration_s = time.monotonic() - started
         return t
 
+    def judge(self, t: Trial) -> None:
+        """The chain checks of trial ``t``'s messages (again after a late look at the end of the run)."""
+        v = check(self.traffic, t.messages, self.names)
+        t.acks, t.lost, t.acks_lost, t.twice, t.refunds = v.acks, v.lost, v.acks_lost, v.twice, v.refunds
+        t.outcomes, t.deliverers, t.doubles = v.outcomes, v.deliverers, v.doubles
+        t.mismatches = v.mismatches + balance_mismatches(self.traffic, t.recipient, t.messages)
+        t.invariant = collateral_violations(self.traffic)
+
 
 def messages_carried(calldata: str) -> int | None:
-    """How many messages a bridge transaction carries (the length of deliverBatch's proofs, 1 for
-    mint/unlock), or None when the calldata is not a delivery."""
+    """How many proofs a layer transaction carries (deliverBatch's proofs), or None when the
+    calldata is not a delivery."""
     data = bytes.fromhex(calldata[2:])
-    for fn in BRIDGE.functions.values():
-        if BRIDGE.selector(fn["name"]) != data[:4]:
-            continue
-        names = [p["name"] for p in fn.get("inputs", [])]
-        if "proofs" in names:
-            values = abi_decode([abi_type(p) for p in fn["inputs"]], data[4:])
-            return len(values[names.index("proofs")])
-        return 1 if names and names[-1] in ("p", "proof") else None
-    return None
-
+    if data[:4] != LAYER.selector("deliverBatch"):
+        return None
+    inputs = LAYER.functions["deliverBatch"]["inputs"]
+    values = abi_decode([abi_type(p) for p in inputs], data[4:])
+    return len(values[[p["name"] for p in inputs].index("proofs")])
 
 # ---------------------------------------------------------------------- the other rows
 
@@ -570,7 +456,8 @@ def git_commit() -> str:
                                 capture_output=True, text=True).stdout
         # outputs (this report, benchmark results) do not make the code dirty
         dirty = [line for line in status.splitlines()
-                 if "bench/results/" not in line and not line.endswith("docs/reliability.md")]
+                 if "bench/results/" not in line
+                 and not line.endswith(("docs/reliability.md", "docs/reliability.json"))]
         return commit + (" (with uncommitted changes)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -595,8 +482,33 @@ def anvil_version() -> str:
         return "unknown"
 
 
+def all_passed(trials: list[Trial], rows: list[dict[str, Any]]) -> bool:
+    """Nothing lost, executed twice, wrong, delivered by others in a sole trial, unrecovered or failing."""
+    return not any(t.failed for t in trials) and all(r["outcome"] in ("passed", "skipped") for r in rows)
+
+
 def fmt_s(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
+
+
+def totals(group: list[Trial]) -> dict[str, Any]:
+    """The figures of a group of trials (a table row, the verdict, the JSON's totals)."""
+    recs = [t.recovery_s for t in group if t.recovery_s is not None and t.crashed]
+    outcomes: Counter[str] = sum((t.outcomes for t in group), Counter())
+    return {"trials": len(group), "crashed": sum(1 for t in group if t.crashed),
+            "messages": sum(len(t.messages) for t in group),
+            "with_expiry": sum(1 for t in group for s in t.messages if s.expiry),
+            "kinds": dict(Counter(s.kind for t in group for s in t.messages)), "outcomes": dict(outcomes),
+            "acks": sum(t.acks for t in group), "refunds": sum(t.refunds for t in group),
+            "lost": sum(t.lost for t in group), "acks_lost": sum(t.acks_lost for t in group),
+            "twice": sum(t.twice for t in group), "mismatched": sum(1 for t in group if t.mismatches),
+            "broken": sum(1 for t in group if t.invariant), "foreign": sum(t.foreign for t in group),
+            "deliverers": dict(sum((t.deliverers for t in group), Counter())),
+            "wasted_txs": sum(t.wasted_txs for t in group), "wasted_gas": sum(t.wasted_gas for t in group),
+            "resent": sum(t.resent for t in group), "unrecovered": sum(1 for t in group if not t.recovered),
+            "errors": sum(1 for t in group if t.error),
+            "max_recovery_s": round(max(recs), 2) if recs else None,
+            "median_recovery_s": round(statistics.median(recs), 2) if recs else None}
 
 
 def render(trials: list[Trial], rows: list[dict[str, Any]], *, args: argparse.Namespace, wall: float,
@@ -604,32 +516,32 @@ def render(trials: list[Trial], rows: list[dict[str, Any]], *, args: argparse.Na
     kills = [t for t in trials if t.pause is None]
     pauses = [t for t in trials if t.pause is not None]
     crashed = [t for t in kills if t.crashed]
-    messages = sum(len(t.messages) for t in trials)
-    lost = sum(t.lost for t in trials)
-    twice = sum(t.twice for t in trials)
-    mismatched = sum(1 for t in trials if t.mismatches)
-    broken = sum(1 for t in trials if t.invariant)
-    foreign = sum(t.foreign for t in trials)
-    wasted_txs, wasted_gas = sum(t.wasted_txs for t in trials), sum(t.wasted_gas for t in trials)
-    unrecovered = sum(1 for t in trials if not t.recovered)
-    errors = sum(1 for t in trials if t.error)
+    a = totals(trials)
     failed_rows = [r for r in rows if r["outcome"] not in ("passed", "skipped")]
-    ok = (lost == 0 and twice == 0 and mismatched == 0 and broken == 0 and foreign == 0 and unrecovered == 0
-          and not errors and not failed_rows)
+    ok = all_passed(trials, rows)
+    ends = a["outcomes"]
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [
         "# Reliability report",
         "",
-        f"Written by `python bench/faults.py {' '.join(args.argv)}` (`make faults`). "
-        "Each trial arms one named fault point (`RELAYER_FAULT`, see `relayer/faults.py`) in one of the "
-        "three operators of a local devnet, sends waves of transfers (native and token locks, burns of "
-        "wrapped assets, both directions, three users at once, a fresh recipient per trial) without "
-        "waiting, lets the armed operator die of SIGKILL at the point, restarts it without the fault and "
-        "waits until every message of the trial is delivered. *Lost*: not delivered within "
-        f"{args.lost_timeout:.0f} s. *Twice*: more than one `Delivered` log for a message id. *Balances*: "
-        "the recipient holds exactly what the trial sent it. *Recovery*: from the crash (the "
-        "`fault.injected` log line) to the last delivery of the trial's messages. The lying-RPC and forged-proof "
-        "rows are under *Other rows*.",
+        f"Written by `python bench/faults.py {' '.join(args.argv)}` (`make faults`; the figures are also in "
+        "the JSON beside this file). Each trial arms one named fault point (`RELAYER_FAULT`, see "
+        "`relayer/faults.py`) in one of the three operators of a local devnet joined by the message layer, "
+        "sends waves of messages (three users at once, both directions) without waiting: token transfers "
+        "through the TokenRouters (native and token locks, burns of wrapped assets, to a fresh recipient per "
+        "trial), plain messages to a recipient that records them and to one that always reverts, and messages "
+        "of an app that asks for acknowledgements (always or on failure) and records those it gets; a quarter "
+        "of them with an expiry a few seconds ahead, which passes during the fault window for some. It lets "
+        "the armed operator die of SIGKILL at the point, restarts it without the fault and waits until every "
+        "message is processed on its destination and every acknowledgement due is processed back on its "
+        "source. Everything is then checked from the chains only (`bench/fault_checks.py`). *Lost*: a message "
+        f"(or an acknowledgement due) without a `MessageProcessed` within {args.lost_timeout:.0f} s. *Twice*: "
+        "an envelope with more than one `MessageProcessed` over the whole chain, a body recorded twice, a "
+        "`handleAck` or a refund twice. *Wrong*: an outcome the message may not have (a recorder delivers, a "
+        "reverter fails, only a message with an expiry may expire), a delivered body not recorded, an "
+        "acknowledgement not handled or with another outcome, a refused transfer not refunded, the "
+        "recipient's balances. *Recovery*: from the crash (the `fault.injected` log line) to the end of the "
+        "last message of the trial. The lying-RPC and forged-proof rows are under *Other rows*.",
         "",
         f"- date: {now}",
         f"- machine: {os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} {platform.release()}, "
@@ -639,32 +551,35 @@ def render(trials: list[Trial], rows: list[dict[str, Any]], *, args: argparse.Na
         f"{network.THRESHOLD}, grace {network.GRACE_PERIOD:g} s, replace_after {network.REPLACE_AFTER:g} s",
         f"- seed: {seed} (replay the plan with `--seed {seed}`); wall time {wall / 60:.1f} min "
         f"(matrix {matrix_s / 60:.1f} min, pytest rows {pytest_s / 60:.1f} min)",
+        f"- traffic: {a['messages']} messages ({', '.join(f'{n} {k}' for k, n in sorted(a['kinds'].items()))}; "
+        f"{a['with_expiry']} with an expiry), outcomes {ends.get('delivered', 0)} delivered / "
+        f"{ends.get('failed', 0)} failed / {ends.get('expired', 0)} expired, {a['acks']} acknowledgements, "
+        f"{a['refunds']} refunds",
         f"- verdict: **{'PASS' if ok else 'FAIL'}**: {len(crashed)} SIGKILL trials at fault points, "
-        f"{messages} messages, {lost} lost, {twice} delivered twice, {mismatched} balance mismatches, "
-        f"{broken} trials with collateral ≠ wrapped supply, {foreign} messages of sole-submitter trials "
-        f"delivered by another operator, {wasted_txs} wasted transactions ({wasted_gas:,} gas), "
-        f"{unrecovered} operators that did not recover, {errors} harness errors, {len(failed_rows)} failing rows",
+        f"{a['messages']} messages and {a['acks']} acknowledgements, {a['lost']} messages and "
+        f"{a['acks_lost']} acknowledgements lost, {a['twice']} executed twice, {a['mismatched']} trials with "
+        f"wrong effects, {a['broken']} trials with collateral ≠ wrapped supply, {a['foreign']} envelopes of "
+        f"sole-submitter trials delivered by another operator, {a['wasted_txs']} wasted transactions "
+        f"({a['wasted_gas']:,} gas), {a['unrecovered']} operators that did not recover, {a['errors']} harness "
+        f"errors, {len(failed_rows)} failing rows",
         "",
         "## Crashes at fault points",
         "",
-        "| fault | trials | killed at the point | messages | lost | delivered twice | balances wrong "
-        "| collateral ≠ supply | delivered by operator 1 / 2 / 3 | wasted txs (gas) | re-sent messages "
-        "| max recovery s | median recovery s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| fault | trials | killed at the point | messages | acks | lost (msgs + acks) | executed twice "
+        "| wrong effects | collateral ≠ supply | delivered by operator 1 / 2 / 3 | wasted txs (gas) "
+        "| re-sent | max recovery s | median recovery s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def row(label: str, group: list[Trial]) -> str:
-        recs = [t.recovery_s for t in group if t.recovery_s is not None and t.crashed]
-        hit = sum(1 for t in group if t.crashed)
-        by: Counter[str] = sum((t.deliverers for t in group), Counter())
+        g = totals(group)
+        by = Counter(g["deliverers"])
         others = sum(n for who, n in by.items() if who not in ("operator-1", "operator-2", "operator-3"))
         by_text = " / ".join(str(by[f"operator-{i}"]) for i in (1, 2, 3)) + (f" (+{others} others)" if others else "")
-        return (f"| {label} | {len(group)} | {hit} | {sum(len(t.messages) for t in group)} | "
-                f"{sum(t.lost for t in group)} | {sum(t.twice for t in group)} | "
-                f"{sum(1 for t in group if t.mismatches)} | {sum(1 for t in group if t.invariant)} | {by_text} | "
-                f"{sum(t.wasted_txs for t in group)} ({sum(t.wasted_gas for t in group):,}) | "
-                f"{sum(t.resent for t in group)} | {fmt_s(max(recs) if recs else None)} | "
-                f"{fmt_s(statistics.median(recs) if recs else None)} |")
+        return (f"| {label} | {g['trials']} | {g['crashed']} | {g['messages']} | {g['acks']} | "
+                f"{g['lost']} + {g['acks_lost']} | {g['twice']} | {g['mismatched']} | {g['broken']} | {by_text} | "
+                f"{g['wasted_txs']} ({g['wasted_gas']:,}) | {g['resent']} | {fmt_s(g['max_recovery_s'])} | "
+                f"{fmt_s(g['median_recovery_s'])} |")
 
     shared = [t for t in kills if not t.sole]
     sole = [t for t in kills if t.sole]
@@ -687,15 +602,19 @@ def render(trials: list[Trial], rows: list[dict[str, Any]], *, args: argparse.Na
         out.append(row("**all (pause)**", pauses))
     out += ["", "*killed at the point*: the operator logged `fault.injected` for the armed point and was "
             "reaped with SIGKILL (for pause rows: it froze there). A trial whose operator never reached the "
-            "point (it delivered none of the trial's blocks) still counts its messages. *Sole submitter*: "
+            "point (it delivered none of the trial's blocks) still counts its messages. *Acks*: "
+            "acknowledgements due by the outcomes the destinations recorded (ackMode always, or on failure "
+            "and the message failed or expired; a refused transfer's is its refund). *Sole submitter*: "
             "operator-1 is armed and is the only one allowed to send (operators 2 and 3 run with "
-            "`operator.submit = false`: they attest but never send), so every message of such a row was "
-            "delivered by operator-1 after its restart, from its own journal and store; a message delivered by "
-            "anyone else there fails the run. *Collateral ≠ supply*: trials after which the native coin or test "
-            "token locked in a bridge differed from the total supply of its wrapped form on the other chain. "
-            "*Wasted*: operator transactions to a bridge during the trial that delivered none of their messages "
-            "(every one already delivered, or reverted), with their gas plus the duplicate share of the gas of "
-            "partly useful ones; *re-sent*: messages carried again after they were delivered.", ""]
+            "`operator.submit = false`: they attest but never send), so every message and acknowledgement of "
+            "such a row was delivered by operator-1 after its restart, from its own journal and store; one "
+            "delivered by anyone else there fails the run. *Delivered by*: envelopes (messages and "
+            "acknowledgements) per operator that sent the transaction with their `MessageProcessed`. "
+            "*Collateral ≠ supply*: trials after which a TokenRouter's `lockedFor` the other chain (native coin, "
+            "test token) differed from the total supply of its wrapped form there. *Wasted*: operator "
+            "`deliverBatch` transactions during the trial that processed none of their proofs (every one already "
+            "processed, or reverted), with their gas plus the duplicate share of the gas of partly useful ones; "
+            "*re-sent*: envelopes carried again after they were processed.", ""]
     out += ["## Other rows", "",
             "One run each of the reliability tests (`tests/reliability/`, except the quick fault-point subset "
             "this matrix supersedes), under pytest; *skipped* includes expected failures (xfail).", "",
@@ -759,7 +678,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="SIGKILL trials where operator-1 is armed and the only one allowed to submit")
     parser.add_argument("--pause-trials", type=int, default=5, help="trials that freeze instead of killing")
     parser.add_argument("--pause-seconds", type=float, default=8.0)
-    parser.add_argument("--messages", type=int, default=12, help="at least this many transfers per trial")
+    parser.add_argument("--messages", type=int, default=12, help="at least this many messages per trial")
     parser.add_argument("--lost-timeout", type=float, default=120.0)
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the random plan (printed at the start and in the report; give it back to "
@@ -811,11 +730,13 @@ def main(argv: list[str] | None = None) -> int:
             if alone:
                 for other in (2, 3):
                     matrix.set_submitting(other, True)
-            late = [s for t in trials for s in t.messages if s.delivered_at is None]
-            if late:  # a last look: delivered after its trial gave up counts as late, not lost
-                matrix.poll_delivered(late, time.monotonic() + 30)
-                for t in trials:
-                    t.lost = sum(1 for s in t.messages if s.delivered_at is None)
+            late = [s for t in trials for s in t.messages if s.done_at is None]
+            if late:  # a last look: processed after its trial gave up counts as late, not lost
+                matrix.traffic.poll(late, time.monotonic() + 30)
+            say("checking every trial again on the final chains (a later duplicate counts too)")
+            for t in trials:
+                if t.messages:
+                    matrix.judge(t)
         finally:
             matrix.close()
             network.down(root, report=lambda line: None)
@@ -831,8 +752,13 @@ def main(argv: list[str] | None = None) -> int:
     out = out if out.is_absolute() else REPO / out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
+    results = out.with_suffix(".json")
+    results.write_text(json.dumps({
+        "seed": seed, "argv": args.argv, "git_commit": git_commit(), "wall_s": round(wall, 1),
+        "matrix_s": round(matrix_s, 1), "pytest_s": round(pytest_s, 1), "passed": all_passed(trials, rows),
+        "totals": totals(trials), "trials": [t.to_json() for t in trials], "rows": rows}, indent=2) + "\n")
     summary = next(line for line in text.splitlines() if line.startswith("- verdict"))
-    say(f"wrote {out} in {wall / 60:.1f} min: {summary.removeprefix('- verdict: ')}")
+    say(f"wrote {out} and {results.name} in {wall / 60:.1f} min: {summary.removeprefix('- verdict: ')}")
     say(f"seed {seed}: replay this plan with --seed {seed}")
     return 0 if "**PASS**" in summary else 1
 

@@ -131,6 +131,16 @@ def _app(payload: bytes) -> tuple[Fields, str] | None:
     return None
 
 
+def app_labels(payload: bytes) -> dict[str, str]:
+    """A few words of a first-party application's payload for logs (``app`` and, of a transfer, its
+    ``amount``); empty for any other payload. Raises nothing."""
+    app = _app(bytes(payload))
+    if app is None:
+        return {}
+    fields = dict(app[0])
+    return {k: str(fields[k]) for k in ("app", "amount", "batch_id") if k in fields}
+
+
 def _party(word: bytes) -> str:
     """A left-padded address, checksummed; any other 32-byte word as 0x-hex (a non-EVM party)."""
     return _checksum(word[12:]) if _is_address(word) else "0x" + word.hex()
@@ -173,4 +183,4 @@ def _checksum(raw: bytes) -> str:
     return "0x" + "".join(c.upper() if int(d, 16) >= 8 else c for c, d in zip(hex_, digest))
 
 
-__all__ = ["describe"]
+__all__ = ["app_labels", "describe"]

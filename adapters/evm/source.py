@@ -29,6 +29,7 @@ from eth_abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 from eth_utils import to_checksum_address
 
+from adapters.evm.display import app_labels
 from adapters.evm.messaging import (
     KIND_ACK,
     KIND_MESSAGE,
@@ -285,10 +286,13 @@ class EvmSource:
                 raise RpcAnswerError(f"undecodable acknowledgement: {exc}", chain=self.name, block=header.number,
                                      tx=event.tx_hash) from exc
             acknowledges = MessageId("0x" + original.hex())
+        labels = {"kind": event.kind, "tx": event.tx_hash}
+        if e.kind == KIND_MESSAGE:
+            labels.update(app_labels(e.body))
         return Envelope(id=MessageId("0x" + event.event_id.hex()), src_chain=self.name, dst_chain=dst,
                         nonce=e.nonce, block_number=header.number, block_hash=header.hash, body=event.raw,
                         locator=encode_locator(event.tx_hash, event.tx_index, event.log_index),
-                        labels={"kind": event.kind, "tx": event.tx_hash}, acknowledges=acknowledges)
+                        labels=labels, acknowledges=acknowledges)
 
 
 def _bloom_contains(bloom: bytes, item: bytes) -> bool:

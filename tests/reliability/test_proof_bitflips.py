@@ -1,12 +1,13 @@
 """Random single-byte flips of a valid receipt proof, sent to the real contracts on anvil.
 
-A real ``lockToken`` on chain A (its receipt has two logs: the token's Transfer and the
-bridge's Locked), mined in a block with 23 other locks so that its proof has branch nodes
-above the leaf, its header accepted by chain B's light client, the valid proof built. Then
-K random single-byte flips across the proof's nodes, key, logIndex (and blockNumber) go to
-chain B's Bridge as ``mint`` and ``deliverBatch`` eth_calls in JSON-RPC batches, and a few as
-real transactions: every one must revert, and the recipient's wrapped balance and the wrapped
-token's totalSupply never move. Finally the unmodified proof mints exactly once.
+A real TokenRouter ``lockToken`` on chain A (its receipt has three logs: the token's Transfer,
+the layer's MessageSent and the router's TransferSent), mined in a block with 23 other locks so
+that its proof has branch nodes above the leaf, its header accepted by chain B's light client, the
+valid EvmReceiptVerifier proof built. Then K random single-byte flips across the proof's nodes,
+key, logIndex (and blockNumber) go to chain B's MessageLayer as ``deliverBatch`` eth_calls in
+JSON-RPC batches, and a few as real transactions: every one must revert, and the recipient's
+wrapped balance and the wrapped token's totalSupply never move. Finally the unmodified proof
+mints exactly once (a second delivery processes nothing).
 
 ``BITFLIP_SEED`` reproduces a run (the seed is printed); ``BITFLIP_COUNT`` changes K.
 """
@@ -27,9 +28,12 @@ from eth_account import Account
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "contracts"))
 
-from bridge_env import BRIDGE, CHAIN_A, DEPLOYER, USER, USER_KEY, BridgePair, bridge_pair, fresh_address  # noqa: E402
+from apps_env import NATIVE, ROUTER, AppPair, app_pair  # noqa: E402
+from bridge_env import fresh_address  # noqa: E402
+from msg_env import CHAIN_A, DEPLOYER, LAYER, USER, USER_KEY  # noqa: E402
 
 from adapters.evm.abi import decode_revert  # noqa: E402
+from adapters.evm.messaging import encode_evm_proof  # noqa: E402
 from relayer.errors import ContractRevert  # noqa: E402
 
 ETHER = 10**18
@@ -39,8 +43,8 @@ Proof = tuple[int, bytes, list[bytes], int]
 
 
 @pytest.fixture(scope="module")
-def pair() -> Iterator[BridgePair]:
-    with bridge_pair() as p:
+def pair() -> Iterator[AppPair]:
+    with app_pair() as p:
         yield p
 
 
@@ -70,11 +74,11 @@ def flipped(proof: Proof, rng: random.Random) -> tuple[str, Proof]:
     return "blockNumber", (number ^ change, key, nodes, log_index)
 
 
-def lock_in_a_busy_block(pair: BridgePair, recipient: str, amount: int, others: int = 23) -> dict[str, Any]:
-    """A lockToken for ``recipient`` mined in one block with ``others`` other bridge locks, so that its
+def lock_in_a_busy_block(pair: AppPair, recipient: str, amount: int, others: int = 23) -> dict[str, Any]:
+    """A lockToken for ``recipient`` mined in one block with ``others`` other router locks, so that its
     proof has branch nodes above the leaf; returns its receipt."""
-    a = pair.a
-    a.evm.transact(USER_KEY, a.token, "TestToken", "approve", a.bridge, amount * (others + 1))
+    a, router, token = pair.a, pair.router(pair.a), pair.token(pair.a)
+    a.evm.transact(USER_KEY, token, "TestToken", "approve", router, amount * (others + 1))
     nonce = a.evm.nonce(USER)
     target = others // 2 + 1
     a.evm.rpc("evm_setAutomine", False)
@@ -82,12 +86,12 @@ def lock_in_a_busy_block(pair: BridgePair, recipient: str, amount: int, others: 
         hashes = []
         for i in range(others + 1):
             if i == target:
-                data = BRIDGE.encode_call("lockToken", a.token, pair.b.chain_id, recipient, amount)
+                data = ROUTER.encode_call("lockToken", token, pair.b.chain_id, recipient, amount, 0)
                 value = 0
             else:
-                data = BRIDGE.encode_call("lockNative", pair.b.chain_id, USER)
+                data = ROUTER.encode_call("lockNative", pair.b.chain_id, USER, 0)
                 value = 1000 + i
-            hashes.append(a.evm.send_transaction(USER_KEY, a.bridge, data, value=value, gas=300_000,
+            hashes.append(a.evm.send_transaction(USER_KEY, router, data, value=value, gas=400_000,
                                                  nonce=nonce + i))
         a.evm.rpc("evm_mine")
     finally:
@@ -98,15 +102,15 @@ def lock_in_a_busy_block(pair: BridgePair, recipient: str, amount: int, others: 
 
 
 def eth_call_batch(url: str, sender: str, to: str, calldatas: list[bytes]) -> list[tuple[bool, str]]:
-    """(reverted, reason or result) of each eth_call, sent as JSON-RPC batches (of at most 500: anvil's
-    limit is near 1000)."""
+    """(reverted, reason or result) of each eth_call, sent as JSON-RPC batches (of at most 100: anvil
+    refuses a request of 500 such calls as invalid)."""
     payload = [{"jsonrpc": "2.0", "id": i, "method": "eth_call",
                 "params": [{"from": sender, "to": to, "data": "0x" + data.hex(), "gas": hex(3_000_000)}, "latest"]}
                for i, data in enumerate(calldatas)]
     reply: list[dict[str, Any]] = []
-    for start in range(0, len(payload), 500):
-        answers = httpx.post(url, json=payload[start:start + 500], timeout=120).json()
-        assert isinstance(answers, list) and len(answers) == len(payload[start:start + 500]), answers
+    for start in range(0, len(payload), 100):
+        answers = httpx.post(url, json=payload[start:start + 100], timeout=120).json()
+        assert isinstance(answers, list) and len(answers) == len(payload[start:start + 100]), answers
         reply += answers
     out: list[tuple[bool, str]] = []
     for answer in sorted(reply, key=lambda r: r["id"]):
@@ -120,18 +124,19 @@ def eth_call_batch(url: str, sender: str, to: str, calldatas: list[bytes]) -> li
     return out
 
 
-def test_bit_flipped_proofs_never_mint(pair: BridgePair, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bit_flipped_proofs_never_mint(pair: AppPair, capsys: pytest.CaptureFixture[str]) -> None:
     a, b = pair.a, pair.b
     seed = int(os.environ.get("BITFLIP_SEED", str(random.SystemRandom().randrange(2**32))))
     rng = random.Random(seed)
     recipient = fresh_address("bitflips")
     amount = 7 * ETHER
     receipt = lock_in_a_busy_block(pair, recipient, amount)
-    assert len(receipt["logs"]) == 2  # Transfer (token) and Locked (bridge): a wrong logIndex still decodes
-    pair.accept(a, int(receipt["blockNumber"], 16))
-    proof = pair.proof(a, receipt)
+    assert len(receipt["logs"]) == 3  # Transfer, MessageSent, TransferSent: a wrong logIndex still finds a log
+    pair.m.accept(a, int(receipt["blockNumber"], 16))
+    proof: Proof = pair.m.proof_parts(a, receipt)
     assert len(proof[2]) >= 3, "expected branch nodes above the leaf"
-    wrapped = b.wrapped[a.token]
+    wrapped = pair.wrapped(b, a, pair.token(a))
+    assert wrapped != NATIVE
 
     def balances() -> tuple[int, int]:
         return (int(b.evm.call(wrapped, "WrappedToken", "balanceOf", recipient)),
@@ -141,38 +146,35 @@ def test_bit_flipped_proofs_never_mint(pair: BridgePair, capsys: pytest.CaptureF
     sender = Account.from_key(DEPLOYER).address
     forged = [flipped(proof, rng) for _ in range(FLIPS)]
     assert all(f[1] != proof for f in forged)
-    calldatas = [BRIDGE.encode_call("mint", CHAIN_A, p) for _, p in forged]
-    calldatas += [BRIDGE.encode_call("deliverBatch", CHAIN_A, b"", [p]) for _, p in forged]
-    results = eth_call_batch(b.evm.url, sender, b.bridge, calldatas)
+    calldatas = [LAYER.encode_call("deliverBatch", CHAIN_A, b"", [encode_evm_proof(*p)]) for _, p in forged]
+    results = eth_call_batch(b.evm.url, sender, b.layer, calldatas)
 
-    accepted = [(fn, forged[i % FLIPS][0], results[i][1]) for i, fn in
-                ((i, "mint" if i < FLIPS else "deliverBatch") for i in range(2 * FLIPS)) if not results[i][0]]
+    accepted = [(forged[i][0], results[i][1]) for i in range(FLIPS) if not results[i][0]]
     assert not accepted, f"seed {seed}: flipped proofs accepted: {accepted[:5]}"
     reasons = Counter(reason for _, reason in results)
     targets = Counter(target.split("[")[0] for target, _ in forged)
 
     # a few as real transactions, mined with a fixed gas limit (no estimation to refuse them first)
     sent = rng.sample(range(FLIPS), SENT_AS_TRANSACTIONS)
-    for k, i in enumerate(sent):
-        fn = "mint" if k % 2 == 0 else "deliverBatch"
-        args = (CHAIN_A, forged[i][1]) if fn == "mint" else (CHAIN_A, b"", [forged[i][1]])
+    for i in sent:
         with pytest.raises(ContractRevert) as info:
-            b.evm.transact(DEPLOYER, b.bridge, "Bridge", fn, *args, gas=3_000_000)
+            b.evm.transact(DEPLOYER, b.layer, "MessageLayer", "deliverBatch", CHAIN_A, b"",
+                           [encode_evm_proof(*forged[i][1])], gas=3_000_000)
         assert "tx" in info.value.fields, "expected a mined, reverted transaction"
     assert balances() == before, f"seed {seed}: a flipped proof changed a balance"
 
-    # the unmodified proof mints exactly once
-    minted = pair.deliver(b, "mint", proof)
+    # the unmodified proof mints exactly once; again, it is skipped (nothing processed, no revert)
+    minted = pair.m.deliver(b, [encode_evm_proof(*proof)])
     assert int(minted["status"], 16) == 1
+    assert [p["outcome"] for p in pair.m.processed(b, minted)] == [1]
     assert balances() == (before[0] + amount, before[1] + amount)
-    with pytest.raises(ContractRevert) as again:
-        pair.deliver(b, "mint", proof)
-    assert again.value.reason.startswith("AlreadyDelivered(")
-    assert pair.b.evm.call(b.bridge, "Bridge", "deliverBatch", CHAIN_A, b"", [proof]) == 0
+    again = pair.m.deliver(b, [encode_evm_proof(*proof)])
+    assert int(again["status"], 16) == 1 and pair.m.processed(b, again) == []
+    assert b.evm.call(b.layer, "MessageLayer", "deliverBatch", CHAIN_A, b"", [encode_evm_proof(*proof)]) == 0
     assert balances() == (before[0] + amount, before[1] + amount)
 
     with capsys.disabled():
-        print(f"\nproof bit flips (seed {seed}): {FLIPS} flipped proofs {dict(targets)} x mint/deliverBatch = "
+        print(f"\nproof bit flips (seed {seed}): {FLIPS} flipped proofs {dict(targets)} as deliverBatch = "
               f"{len(results)} eth_calls, {sum(r[0] for r in results)} reverted, 0 accepted; "
               f"{SENT_AS_TRANSACTIONS} mined transactions reverted; reasons {dict(reasons)}; "
               f"valid proof minted once ({len(proof[2])} nodes, {sum(map(len, proof[2]))} bytes)")

@@ -1,6 +1,5 @@
 """Evidence bundles on a real devnet (anvil chains alpha and beta, 3 operators, committee 2 of 3):
-``relayer messages export`` writes the bundle of a delivered TokenRouter lock (a message-layer
-envelope), ``relayer messages verify`` accepts it
+``relayer messages export`` writes the bundle of a delivered lock, ``relayer messages verify`` accepts it
 with no network and rejects it after any byte of its header encoding, its signatures, its receipt,
 its receipt proof or the destination's header, receipt and proof is changed (every byte of each, each
 time with a reason), when the trust anchor given
@@ -18,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from devnet_helpers import chain, set_layer_paused, wait_for
+from devnet_helpers import chain, wait_for
 from eth_account import Account
 
+from adapters.evm.sync_client import SyncEvm
 from relayer.cli import main
 from relayer.devnet import network
+from relayer.devnet.anvil import ANVIL_KEYS
 from relayer.devnet.transfer import transfer
 
 pytestmark = pytest.mark.slow
@@ -69,7 +70,7 @@ def test_an_exported_bundle_holds_offline(devnet: Path, exported: tuple[Path, di
     assert acceptance["threshold"] == 2 and len(acceptance["members"]) == 3 and len(acceptance["signatures"]) == 2
     assert acceptance["domain_chain_id"] == chain(devnet, "beta")["chain_id"]
     out = relayer("messages", "verify", str(path), expect=0).stdout
-    assert "trust anchor from the bundle" in out and f"MessageProcessed({doc['message']['id']}, delivered)" in out
+    assert "trust anchor from the bundle" in out and "Delivered(" in out
     members = ",".join(acceptance["members"])
     out = relayer("messages", "verify", str(path), "--members", members, "--threshold", "2", expect=0).stdout
     assert "trust anchor from the command line" in out
@@ -127,11 +128,11 @@ def test_another_committee_or_a_wrong_delivery_is_rejected(exported: tuple[Path,
     status, answer = verify(path, capsys, "--members", one, "--threshold", "1")  # a committee of one signer
     assert status == 1 and "not a member" in answer["reason"]
     changed = json.loads(json.dumps(doc))
-    changed["destination_layer"] = Account.create().address  # a log of another contract counts for nothing
+    changed["destination_bridge"] = Account.create().address  # a Delivered log of another contract counts for nothing
     bad = tmp_path / "undelivered.json"
     bad.write_text(json.dumps(changed))
     status, answer = verify(bad, capsys)
-    assert status == 1 and "no MessageProcessed log" in answer["reason"]
+    assert status == 1 and "no Delivered log" in answer["reason"]
     changed = json.loads(json.dumps(doc))
     changed["message"]["body"] = changed["message"]["body"][:-2] + "ff"
     bad.write_text(json.dumps(changed))
@@ -150,7 +151,8 @@ def test_a_file_that_is_no_bundle_exits_2(tmp_path: Path) -> None:
 
 
 def test_a_message_not_yet_delivered_has_no_bundle(devnet: Path, tmp_path: Path) -> None:
-    set_layer_paused(devnet, "beta", True)
+    beta = chain(devnet, "beta")
+    SyncEvm(beta["rpc"]).transact(ANVIL_KEYS[0], beta["bridge"], "Bridge", "setPaused", True)
     try:
         held = transfer(devnet, "alpha", "beta", "native", "0.007", recipient=Account.create().address)
         wait_for(lambda: known(devnet, held.message_id), 30, "operator-1 to know the message")
@@ -158,4 +160,4 @@ def test_a_message_not_yet_delivered_has_no_bundle(devnet: Path, tmp_path: Path)
                       str(tmp_path / "b.json"), expect=1)
         assert "not yet delivered" in out.stderr and not (tmp_path / "b.json").exists()
     finally:
-        set_layer_paused(devnet, "beta", False)
+        SyncEvm(beta["rpc"]).transact(ANVIL_KEYS[0], beta["bridge"], "Bridge", "setPaused", False)

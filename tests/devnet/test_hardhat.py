@@ -66,7 +66,7 @@ def test_hardhat_headers_hash_and_per_transaction_receipts_give_the_root(hardhat
 
     async def read() -> tuple[list[dict], list[dict], RpcClient]:
         rpc = RpcClient("beta", (beta["rpc"],))
-        adapter = EvmAdapter("beta", beta["chain_id"], rpc, beta["bridge"])
+        adapter = EvmAdapter("beta", beta["chain_id"], rpc, beta["message_layer"])
         try:
             first = await adapter.block_receipts(sent.source_block)
             assert not rpc.supports("eth_getBlockReceipts")  # learnt from the first answer

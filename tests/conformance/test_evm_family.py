@@ -26,10 +26,12 @@ import trio
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_account import Account
+from eth_utils import keccak
 
 from adapters.evm.adapter import EvmAdapter
 from adapters.evm.committee import KeySigner
-from adapters.evm.messaging import ACK_ALWAYS, address_word
+from adapters.evm.messaging import ACK_ALWAYS, MESSAGE_SENT_TOPIC, address_word
+from adapters.evm.messaging import Envelope as LayerEnvelope
 from adapters.evm.rpc import RpcClient
 from adapters.evm.source import EvmSource
 from adapters.evm.sync_client import SyncEvm
@@ -45,11 +47,13 @@ from relayer.contract import (
     VerifiedHeader,
 )
 from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode, start_anvil, stop_anvil
+from relayer.errors import ConfigError, ContractRevert, RpcAnswerError
 from relayer.metrics import Metrics
 from relayer.store import Store
 from relayer.testing import ConformanceSuite, Connection, Family, Kit, Produced
 
 DEPLOYER, OPERATOR, USER = ANVIL_KEYS[0], ANVIL_KEYS[1], ANVIL_KEYS[2]
+USER_A = Account.from_key(USER).address
 CHAINS = {"alpha": 1001, "beta": 1002}
 MAX_GAS_LIMIT, GAS_LIMIT = 5_000_000, 200_000
 
@@ -252,3 +256,74 @@ def test_a_delivery_reports_each_outcome_and_the_acknowledgement(relayer_kit: Ki
         assert envelope.dst_chain == "alpha" and envelope.body == ack.raw
 
     relayer_kit.run(check)
+
+
+def test_a_failed_handler_a_refused_proof_and_a_route_to_another_layer(relayer_kit: Kit) -> None:
+    """A message whose recipient is no contract is processed as failed (counted delivered: the relayer's
+    job is done; its revert data as result, no acknowledgement asked for); a tampered proof is refused
+    before sending with the layer's decoded error; a source layer the destination does not trust is a
+    ConfigError naming the source's ``message_layer`` key."""
+
+    async def check(kit: Kit) -> None:
+        family = kit.family
+        assert isinstance(family, EvmFamily)
+        alpha, beta = family.deployed["alpha"], family.deployed["beta"]
+
+        def send() -> dict[str, Any]:
+            with SyncEvm(family.nodes["alpha"].url) as evm:
+                return evm.transact(USER, alpha["message_layer"], "MessageLayer", "send", beta["chain_id"],
+                                    address_word("0x" + "42" * 20), b"nobody", GAS_LIMIT, 0, 0)
+
+        receipt = await trio.to_thread.run_sync(send)
+        source = await family.open_source()
+        (event,) = source.layer_events([receipt])
+        destination = await kit.destination()
+        host = kit.host(destination)
+        policy = await kit.policy(host)
+        found = await kit.find(source, Produced(int(receipt["blockNumber"], 16), event.envelope.nonce))
+        batch = await kit.batch(source, policy, host, found)
+        with pytest.raises(ContractRevert) as refused:
+            await destination.deliver(replace(batch, proofs=tuple(family.tamper_proof(p) for p in batch.proofs)))
+        assert refused.value.reason == "InvalidProof()", refused.value.reason
+        delivery = await destination.deliver(batch)
+        (message,) = found.messages
+        assert delivery.result is not None and delivery.result.delivered == {message.id}
+        outcome = delivery.result.outcomes[message.id]
+        assert outcome.status == OutcomeStatus.FAILED and not outcome.acknowledged
+        assert outcome.result == keccak(text="RecipientNotContract(bytes32)")[:4] + address_word("0x" + "42" * 20)
+        assert await destination.delivered(kit.route, [message.nonce]) == {message.nonce}
+
+        impostor = EvmAdapter("alpha", alpha["chain_id"], family._rpc("alpha"), alpha["light_client"])
+        with pytest.raises(ConfigError) as wrong:
+            await family._adapter().resolve_route(impostor, "routes[0]")
+        assert wrong.value.key == "chains.alpha.evm.message_layer"
+        assert f"trusts {alpha['message_layer']} for alpha, not {alpha['light_client']}" in wrong.value.message
+
+    relayer_kit.run(check)
+
+
+def test_an_event_whose_indexed_id_is_not_its_envelopes_is_refused() -> None:
+    """``messages`` refuses a MessageSent whose indexed id is not the id of the envelope it carries, or
+    whose data is no envelope, naming the chain and the block (no node needed: the receipt is made here)."""
+    layer = "0x" + "1a" * 20
+    envelope = LayerEnvelope(nonce=3, source_chain=1001, source_layer=address_word(layer), sender=address_word(USER_A),
+                             destination_chain=1002, destination_layer=address_word("0x" + "2b" * 20),
+                             recipient=address_word(USER_A), gas_limit=GAS_LIMIT)
+    data = "0x" + abi_encode(["bytes"], [envelope.encode()]).hex()
+    log = {"address": layer, "topics": ["0x" + MESSAGE_SENT_TOPIC.hex(), "0x" + envelope.id.hex()], "data": data}
+    receipt = {"transactionHash": "0x" + "77" * 32, "transactionIndex": "0x0", "logs": [log]}
+    source = EvmSource("alpha", 1001, RpcClient("alpha", ("http://127.0.0.1:9",)), layer)
+    header = VerifiedHeader(12, b"\x01" * 32, b"", b"", 0, b"")
+    source._reported = frozenset({12})
+
+    def found(r: dict[str, Any]) -> list[Any]:
+        return source.messages(header, BlockContents(12, header.hash, [r]), {1002: "beta"})
+
+    (ok,) = found(receipt)
+    assert ok.id == "0x" + envelope.id.hex() and ok.nonce == 3 and ok.body == envelope.encode()
+    for lied in ({**log, "topics": [log["topics"][0], "0x" + "00" * 32]}, {**log, "data": "0x" + "00" * 64}):
+        with pytest.raises(RpcAnswerError) as caught:
+            found({**receipt, "logs": [lied]})
+        assert caught.value.fields["chain"] == "alpha" and caught.value.fields["block"] == 12
+    assert found({**receipt, "logs": [{**log, "address": "0x" + "99" * 20}]}) == []  # another contract's log
+    assert source.messages(header, BlockContents(12, header.hash, [receipt]), {}) == []  # unroutable

@@ -43,9 +43,10 @@ def test_deployment_json_describes_the_devnet(devnet: Path) -> None:
     d = _deployment(devnet)
     assert {name: c["chain_id"] for name, c in d["chains"].items()} == {"alpha": 1001, "beta": 1002}
     for chain in d["chains"].values():
-        assert set(chain) >= {"name", "chain_id", "rpc", "bridge", "light_client", "test_token",
-                              "wrapped_native", "wrapped_token", "block_time"}
-    assert d["chains"]["alpha"]["bridge"] != d["chains"]["beta"]["bridge"]
+        assert set(chain) >= {"name", "chain_id", "rpc", "message_layer", "light_client", "verifier", "token_router",
+                              "traceability", "test_token", "wrapped_native", "wrapped_token", "block_time"}
+    for key in ("message_layer", "token_router", "traceability", "light_client"):  # a chain mix-up cannot hide
+        assert d["chains"]["alpha"][key] != d["chains"]["beta"][key]
     assert d["threshold"] == 2 and len(d["users"]) == 3 and len(d["operators"]) == 3
     assert all(network.process_alive(op["pid"], "relayer") for op in d["operators"])
     assert all(network.process_alive(node["pid"], node["node"]) for node in d["nodes"].values())
@@ -68,6 +69,7 @@ def test_native_round_trip(devnet: Path) -> None:
     back = transfer(devnet, "beta", "alpha", "wrapped-native", Decimal("0.5"), wait=True, timeout=60,
                     user_index=0)
     for result in (there, back):
+        assert result.outcome == "delivered"
         assert result.destination_tx and result.destination_gas and result.latency_s
 
 
@@ -75,7 +77,7 @@ def test_two_of_three_deliver_while_one_operator_is_down(devnet: Path) -> None:
     assert network.stop_operator(devnet, 3, signal.SIGKILL)
     assert network.stop_operator(devnet, 3) is False  # already gone
     result = transfer(devnet, "beta", "alpha", "token", Decimal(7), wait=True, timeout=60, user_index=1)
-    assert result.destination_tx
+    assert result.destination_tx and result.outcome == "delivered"
     pid = network.start_operator(devnet, 3)
     assert _deployment(devnet)["operators"][2]["pid"] == pid
     network.wait_healthy(devnet, [3], timeout=60, report=lambda _: None)

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from devnet_helpers import wait_for
+from devnet_helpers import processed_logs, wait_for
 from eth_account import Account
 
-from adapters.evm.abi import Contract
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet.network import load_deployment
 from relayer.devnet.postgres import server_alive
@@ -28,7 +27,6 @@ from relayer.devnet.processes import process_alive
 
 pytestmark = pytest.mark.slow
 LEASE = "submitter:beta"
-BRIDGE = Contract.load("Bridge")
 
 
 def relayer(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -67,15 +65,13 @@ def send(root: Path, recipient: str) -> dict[str, Any]:
                    "--amount", "1", "--recipient", recipient, "--wait", "--json", "--timeout", "90")
     assert done.returncode == 0, done.stderr[-2000:]
     result: dict[str, Any] = json.loads(done.stdout)
+    assert result["outcome"] == "delivered", result
     return result
 
 
 def delivered(root: Path) -> Counter[str]:
-    beta = load_deployment(root)["chains"]["beta"]
-    topic = "0x" + BRIDGE.event_topic("Delivered").hex()
-    logs = SyncEvm(beta["rpc"]).rpc("eth_getLogs", {"fromBlock": "0x0", "toBlock": "latest",
-                                                    "address": beta["bridge"], "topics": [topic]})
-    return Counter(lg["topics"][1] for lg in logs)
+    """How many MessageProcessed beta's message layer emitted per message id."""
+    return Counter(lg["topics"][1] for lg in processed_logs(root, "beta"))
 
 
 def wrapped_balance(root: Path, owner: str) -> int:

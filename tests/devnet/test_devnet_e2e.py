@@ -1,5 +1,6 @@
-"""The whole devnet: ``devnet up`` (anvil + contracts + three relayer processes), transfers
-delivered by the relayers, an operator crash, ``devnet down``. Slow: real processes."""
+"""The whole devnet: ``devnet up`` (anvil + message layers and applications + three relayer
+processes), transfers and a traceability record (with its acknowledgement) delivered by the
+relayers, an operator crash, ``devnet down``. Slow: real processes."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 from relayer.config import check_config
 from relayer.devnet import network
 from relayer.devnet.cli import devnet_down, devnet_up
+from relayer.devnet.trace import trace_batch
 from relayer.devnet.transfer import transfer
 from relayer.errors import DevnetError
 
@@ -71,6 +73,13 @@ def test_native_round_trip(devnet: Path) -> None:
     for result in (there, back):
         assert result.outcome == "delivered"
         assert result.destination_tx and result.destination_gas and result.latency_s
+
+
+def test_traceability_record_crosses_with_its_provable_origin(devnet: Path) -> None:
+    lines: list[str] = []
+    assert trace_batch(network.load_deployment(devnet), 60, report=lines.append) == []  # origin checked inside
+    assert "its provable origin: chain alpha (1001), registry " in lines[1]
+    assert lines[2] == "  acknowledged on alpha: beta accepted the mirror"
 
 
 def test_two_of_three_deliver_while_one_operator_is_down(devnet: Path) -> None:

@@ -4,9 +4,9 @@
 The core writes the common part (format name and version, the family, the route and its chain ids,
 the message envelope); the family of the chain the message comes from (entry point
 ``relayer.bundles``, ``relayer.contract.BundleFamily``) adds the source header, the evidence of its
-acceptance, the receipt with its proof and the destination receipt, and checks them again with no
-network. ``outcome`` is the destination's outcome as the family read it (today the bridge's
-``Delivered`` log; the message layer's outcome event fills it later).
+acceptance, the receipt with its proof, the destination receipt with the message's outcome, and
+checks them again with no network. ``outcome`` is the destination's outcome as the family read it
+(``status`` delivered, failed or expired, the handler's ``result``, the ``acknowledgement`` sent back).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from relayer.errors import UsageError, VerificationError
 from relayer.store import Message, Store
 
 FORMAT = "relayer-evidence-bundle"
-VERSION = 1
+VERSION = 2  # 2: message-layer envelopes and outcomes (1 was the Bridge's)
 
 __all__ = ["FORMAT", "VERSION", "NotABundle", "export", "read_bundle", "verify"]
 
@@ -68,16 +68,19 @@ def read_bundle(path: Path) -> dict[str, Any]:
     return doc
 
 
-def verify(bundle: dict[str, Any], members: list[str] | None, threshold: int | None) -> list[str]:
-    """The checks of ``bundle`` that held (the family's, with no network). Raises VerificationError
-    with the reason when one does not hold; NotABundle when no installed family reads it."""
+def verify(bundle: dict[str, Any], members: list[str] | None, threshold: int | None,
+           validators: list[str] | None = None) -> list[str]:
+    """The checks of ``bundle`` that held (the family's, with no network) against the trust anchor
+    given (a committee ``members``/``threshold``, or a ``validators`` set; the bundle's own when None).
+    Raises VerificationError with the reason when one does not hold; NotABundle when no installed
+    family reads it."""
     family_name = bundle["family"]
     try:
         family = _family(family_name)
     except UsageError as exc:
         raise NotABundle(f"evidence bundle of family {family_name!r}: {exc}") from exc
     try:
-        return family.verify(bundle, members, threshold)
+        return family.verify(bundle, members, threshold, validators)
     except VerificationError:
         raise
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:

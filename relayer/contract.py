@@ -737,10 +737,11 @@ class BundleFamily(Protocol):
         ...
 
     def verify(self, bundle: dict[str, Any], members: Sequence[str] | None,
-               threshold: int | None) -> list[str]:
-        """Check ``bundle`` with no network against the trust anchor ``members``/``threshold`` (the
-        bundle's own when None); returns the checks that held, one line each. Raises
-        VerificationError with the reason when one does not hold (a malformed part included)."""
+               threshold: int | None, validators: Sequence[str] | None = None) -> list[str]:
+        """Check ``bundle`` with no network against the trust anchor: a committee ``members`` /
+        ``threshold`` or a validator set ``validators`` (at most one of them given; the bundle's own
+        when None); returns the checks that held, one line each. Raises VerificationError with the
+        reason when one does not hold (a malformed part, or an anchor of the wrong kind, included)."""
         ...
 
 

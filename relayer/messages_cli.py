@@ -68,6 +68,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     check.add_argument("--members", default=None,
                        help="trust anchor: committee members A,B,C (default: the bundle's)")
     check.add_argument("--threshold", type=int, default=None, help="with --members: signatures needed")
+    check.add_argument("--validators", default=None,
+                       help="trust anchor: validator set A,B,C of a sealed (QBFT) source chain (default: the bundle's)")
     check.add_argument("--json", action="store_true", help="print JSON")
     check.set_defaults(handler=_cmd_verify)
     return parser
@@ -94,26 +96,38 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     if (args.members is None) != (args.threshold is None):
         raise UsageError("--members and --threshold go together")
-    members = [a.strip() for a in args.members.split(",") if a.strip()] if args.members is not None else None
-    if members is not None and not members:
-        raise UsageError("--members names no address")
+    if args.validators is not None and args.members is not None:
+        raise UsageError("--validators and --members are two kinds of trust anchor: give one")
+    members, validators = _addresses(args.members, "--members"), _addresses(args.validators, "--validators")
     bundle = bundles.read_bundle(args.file)
-    anchor = "command line" if members is not None else "bundle"
+    anchor = "command line" if members is not None or validators is not None else "bundle"
     try:
-        held = bundles.verify(bundle, members, args.threshold)
+        held = bundles.verify(bundle, members, args.threshold, validators)
     except VerificationError as exc:
         if args.json:
             print(json.dumps({"ok": False, "anchor": anchor, "reason": str(exc)}))
         else:
             print(f"REJECTED ({args.file}, trust anchor from the {anchor}): {exc}")
         return 1
+    found = bundle.get("outcome")
+    outcome: dict[str, Any] = found if isinstance(found, dict) else {}
     if args.json:
-        print(json.dumps({"ok": True, "anchor": anchor, "checks": held}))
+        print(json.dumps({"ok": True, "anchor": anchor, "outcome": outcome.get("status"), "checks": held}))
     else:
-        print(f"OK: {args.file} holds (trust anchor from the {anchor})")
+        print(f"OK: {args.file} holds (trust anchor from the {anchor}): outcome {outcome.get('status')}")
         for line in held:
             print(f"  {line}")
     return 0
+
+
+def _addresses(text: str | None, flag: str) -> list[str] | None:
+    """The comma-separated addresses of ``flag`` (None when not given). Raises UsageError for none."""
+    if text is None:
+        return None
+    found = [a.strip() for a in text.split(",") if a.strip()]
+    if not found:
+        raise UsageError(f"{flag} names no address")
+    return found
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

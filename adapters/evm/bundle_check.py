@@ -259,14 +259,18 @@ def message_sent(value: bytes, bundle: dict[str, Any]) -> tuple[Envelope, str]:
     envelope = _envelope(raw, "receipt")
     route = (envelope.source_chain, envelope.source_layer, envelope.destination_chain, envelope.destination_layer)
     if route != (src_id, address_word(layer), dst_id, address_word(str(bundle["destination_layer"]))):
-        raise VerificationError(f"receipt: the envelope goes from chain {envelope.source_chain} to "
-                                f"{envelope.destination_chain}, not between the bundled layers of {src_id} and "
-                                f"{dst_id}")
+        raise VerificationError(f"receipt: the envelope goes from layer {_word(envelope.source_layer)} on chain "
+                                f"{envelope.source_chain} to layer {_word(envelope.destination_layer)} on chain "
+                                f"{envelope.destination_chain}, not between the bundled layers")
     if envelope.nonce != int(message["nonce"]) or message_id(src_id, address_word(layer), envelope.nonce) != mid:
         raise VerificationError(f"receipt: the envelope's nonce {envelope.nonce} gives another id than {message['id']}")
     kind = "acknowledgement" if envelope.kind == KIND_ACK else "message"
     return envelope, (f"message: log {log_index} of receipt {receipt['tx_index']} is the source layer's MessageSent of "
                       f"{kind} {message['id']} (nonce {envelope.nonce}), the envelope as bundled")
+
+
+def _word(word: bytes) -> str:
+    return to_checksum_address(word[12:]) if not any(word[:12]) else hexs(word)
 
 
 def _envelope(raw: bytes, where: str) -> Envelope:

@@ -19,7 +19,7 @@ from typing import Any
 from relayer import plugins
 from relayer.config import Config
 from relayer.contract import BundleFamily
-from relayer.errors import UsageError, VerificationError
+from relayer.errors import FatalError, UsageError, VerificationError
 from relayer.store import Message, Store
 
 FORMAT = "relayer-evidence-bundle"
@@ -33,8 +33,9 @@ class NotABundle(UsageError):
 
 
 def export(store: Store, config: Config, m: Message) -> dict[str, Any]:
-    """The bundle of ``m``. Raises UsageError (no family plugin for its source chain), FatalError from
-    the family (not yet delivered, a signature missing), RpcError."""
+    """The bundle of ``m``, checked as ``verify`` will check it (against its own trust anchor) before
+    it is returned. Raises UsageError (no family plugin for its source chain), FatalError from the
+    family (not yet delivered, a signature missing) or when the bundle built does not hold, RpcError."""
     src, dst = config.chains[m.src_chain], config.chains[m.dst_chain]
     family = _family(src.adapter)
     header = store.header(m.src_chain, m.block_number)
@@ -47,7 +48,12 @@ def export(store: Store, config: Config, m: Message) -> dict[str, Any]:
         "message": {"id": m.id, "nonce": m.nonce, "block_number": m.block_number, "block_hash": m.block_hash,
                     "body": "0x" + m.body.hex(), "locator": "0x" + m.locator.hex()},
     }
-    return {**common, **family.export(config, m, header, attestations)}
+    bundle = {**common, **family.export(config, m, header, attestations)}
+    try:
+        verify(bundle, None, None)
+    except VerificationError as exc:
+        raise FatalError(f"the evidence bundle of {m.id} does not hold, not written: {exc}") from exc
+    return bundle
 
 
 def read_bundle(path: Path) -> dict[str, Any]:

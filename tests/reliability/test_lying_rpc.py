@@ -1,5 +1,6 @@
 """Lying RPCs on a real devnet: every operator reads alpha through one proxy (its only endpoint
-for alpha), which lies about the block holding a fresh lock (``relayer.devnet.proxy`` lies).
+for alpha), which lies about the block holding a fresh TokenRouter lock, a message-layer envelope in a
+``MessageSent`` event (``relayer.devnet.proxy`` lies).
 
 For each lie the off-chain light client refuses before anything is signed or sent: every
 operator's follower of alpha halts with the ``service.halted`` alarm (header-field: the hash is
@@ -19,14 +20,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import eth_abi
 import httpx
 import pytest
-from devnet_helpers import chain, events, now_iso, quiet, restart, use_rpcs, wait_for
+from devnet_helpers import chain, events, now_iso, processed, processed_logs, quiet, restart, use_rpcs, wait_for
 from eth_account import Account
 
 from adapters.evm.abi import Contract
 from adapters.evm.adapter import message_id
-from adapters.evm.source import decode_body
+from adapters.evm.messaging import decode_envelope, message_sent_logs
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.proxy import (
@@ -40,7 +42,8 @@ from relayer.devnet.proxy import (
 )
 
 pytestmark = pytest.mark.slow
-BRIDGE = Contract.load("Bridge")
+ROUTER = Contract.load("TokenRouter")
+TRANSFER = ["bool", "address", "address", "uint256"]  # a TokenRouter payload: (burned, token, recipient, amount)
 AMOUNT = 7 * 10**15
 OPERATORS = (1, 2, 3)
 
@@ -95,9 +98,7 @@ def wrapped_native(root: Path, owner: str) -> int:
 
 
 def delivered(root: Path, nonce: int) -> bool:
-    beta = chain(root, "beta")
-    with SyncEvm(beta["rpc"]) as evm:
-        return bool(evm.call(beta["bridge"], "Bridge", "isDelivered", chain(root, "alpha")["chain_id"], nonce))
+    return processed(root, "alpha", "beta", nonce)
 
 
 def beta_nonces(root: Path) -> dict[str, tuple[int, int]]:
@@ -107,11 +108,9 @@ def beta_nonces(root: Path) -> dict[str, tuple[int, int]]:
                 for op in network.load_deployment(root)["operators"]}
 
 
-def delivered_logs(root: Path, msg_id: str) -> list[dict[str, Any]]:
-    beta = chain(root, "beta")
-    with SyncEvm(beta["rpc"]) as evm:
-        return list(evm.rpc("eth_getLogs", {"address": beta["bridge"], "fromBlock": "0x0", "toBlock": "latest",
-                                            "topics": ["0x" + BRIDGE.event_topic("Delivered").hex(), msg_id]}))
+def sent_nonces(data: list[str]) -> list[int]:
+    """The envelope nonces of MessageSent log data."""
+    return [decode_envelope(eth_abi.decode(["bytes"], bytes.fromhex(d[2:]))[0]).nonce for d in data]
 
 
 def resume_mining(root: Path) -> None:
@@ -122,7 +121,7 @@ def resume_mining(root: Path) -> None:
 def lock_in_known_block(root: Path, proxy: ProxyHandle, lie: str, recipient: str) -> tuple[int, int]:
     """Lock AMOUNT on alpha for ``recipient`` in the next block B, with the lie set on B before B
     exists; then mine B+1 and B+2 (B is final, 2 confirmations) and leave mining paused, so every
-    follower's scan ends at B whatever its timing. Returns (B, bridge nonce)."""
+    follower's scan ends at B whatever its timing. Returns (B, the envelope's nonce)."""
     alpha, user = chain(root, "alpha"), network.load_deployment(root)["users"][0]
     with SyncEvm(alpha["rpc"]) as evm:
         evm.rpc("evm_setAutomine", False)
@@ -130,9 +129,9 @@ def lock_in_known_block(root: Path, proxy: ProxyHandle, lie: str, recipient: str
         try:
             account = Account.from_key(user["key"])
             signed = account.sign_transaction({
-                "type": 2, "chainId": alpha["chain_id"], "to": alpha["bridge"], "value": AMOUNT, "gas": 200_000,
-                "nonce": int(evm.rpc("eth_getTransactionCount", account.address, "pending"), 16),
-                "data": "0x" + BRIDGE.encode_call("lockNative", chain(root, "beta")["chain_id"], recipient).hex(),
+                "type": 2, "chainId": alpha["chain_id"], "to": alpha["token_router"], "value": AMOUNT,
+                "gas": 400_000, "nonce": int(evm.rpc("eth_getTransactionCount", account.address, "pending"), 16),
+                "data": "0x" + ROUTER.encode_call("lockNative", chain(root, "beta")["chain_id"], recipient, 0).hex(),
                 "maxFeePerGas": 50 * 10**9, "maxPriorityFeePerGas": 10**9})
             tx = evm.rpc("eth_sendRawTransaction", "0x" + bytes(signed.raw_transaction).hex())
             block = int(evm.rpc("eth_blockNumber"), 16) + 1
@@ -144,14 +143,14 @@ def lock_in_known_block(root: Path, proxy: ProxyHandle, lie: str, recipient: str
             raise
         receipt = evm.wait_receipt(tx)
     assert int(receipt["blockNumber"], 16) == block and int(receipt["status"], 16) == 1
-    nonce = next(int(d[1]["nonce"]) for lg in receipt["logs"] if (d := BRIDGE.decode_log(lg)) and d[0] == "Locked")
-    return block, nonce
+    ((_, envelope),) = message_sent_logs(receipt, alpha["message_layer"])
+    return block, envelope.nonce
 
 
 def proxy_tells(root: Path, proxy: ProxyHandle, lie: str, block: int) -> None:
     """What the proxy answers about ``block`` differs from anvil's answer as the lie says."""
     alpha = chain(root, "alpha")
-    logs_query = {"fromBlock": hex(block), "toBlock": hex(block), "address": alpha["bridge"]}
+    logs_query = {"fromBlock": hex(block), "toBlock": hex(block), "address": alpha["message_layer"]}
     with SyncEvm(alpha["rpc"]) as honest, SyncEvm(proxy.url) as liar:
         def both(method: str, *params: Any) -> tuple[Any, Any]:
             return honest.rpc(method, *params), liar.rpc(method, *params)
@@ -178,7 +177,7 @@ def proxy_tells(root: Path, proxy: ProxyHandle, lie: str, block: int) -> None:
             assert LIE_RECIPIENT[2:] in told[0]["data"]
         elif lie == "fake-log":
             assert len(told) == 2 * len(real)
-            assert int(told[1]["data"][2:66], 16) == int(real[0]["data"][2:66], 16) + FAKE_NONCE_OFFSET
+            assert sent_nonces([told[1]["data"]]) == [n + FAKE_NONCE_OFFSET for n in sent_nonces([real[0]["data"]])]
         else:
             assert told == real
         assert liar.rpc("eth_getBlockByNumber", hex(block - 1), False) == \
@@ -203,7 +202,7 @@ def test_a_lie_is_refused_before_anything_is_sent(devnet: tuple[Path, ProxyHandl
     forged_before = wrapped_native(root, LIE_RECIPIENT)
     try:
         block, nonce = lock_in_known_block(root, proxy, lie, recipient)
-        msg_id = message_id(chain(root, "alpha")["chain_id"], chain(root, "alpha")["bridge"], nonce)
+        msg_id = message_id(chain(root, "alpha")["chain_id"], chain(root, "alpha")["message_layer"], nonce)
         proxy_tells(root, proxy, lie, block)
         expected = LIES[lie]
         if expected is None:  # hide-log: seen by the bloom, relayed from the verified receipts
@@ -236,14 +235,17 @@ def test_a_lie_is_refused_before_anything_is_sent(devnet: tuple[Path, ProxyHandl
         wait_for(lambda: delivered(root, nonce), 60, "delivery after the lie was cleared")
     assert wrapped_native(root, recipient) == AMOUNT
     assert wrapped_native(root, LIE_RECIPIENT) == forged_before == 0
-    assert len(delivered_logs(root, msg_id)) == 1
+    assert len(processed_logs(root, "beta", msg_id)) == 1
     wait_for(lambda: events(root, "message.confirmed", since), 10, "message.confirmed")
     confirmed = [e for e in events(root, "message.confirmed", since) if e["message_id"] == msg_id]
     assert len(confirmed) == 1 and confirmed[0]["amount"] == str(AMOUNT), confirmed
-    stored = [(nonce, decode_body(bytes(body))) for i in OPERATORS
+    stored = [(nonce, decode_envelope(bytes(body))) for i in OPERATORS
               for nonce, body in rows(root, i, "SELECT nonce, body FROM messages")]
-    forged = [(nonce, b) for nonce, b in stored if b["amount"] == AMOUNT * LIE_FACTOR
-              or b["recipient"].lower() == LIE_RECIPIENT or nonce >= FAKE_NONCE_OFFSET]
+    transfers = [(nonce, eth_abi.decode(TRANSFER, e.body)) for nonce, e in stored if len(e.body) == 128]
+    assert any(t[3] == AMOUNT and t[2].lower() == recipient.lower() for _, t in transfers)
+    forged = [(nonce, t) for nonce, t in transfers if t[3] == AMOUNT * LIE_FACTOR
+              or t[2].lower() == LIE_RECIPIENT or nonce >= FAKE_NONCE_OFFSET]
+    forged += [(nonce, e) for nonce, e in stored if nonce >= FAKE_NONCE_OFFSET]
     assert forged == []
     print(f"{lie}: refused {refused:.1f} s after the lock was sent, delivered "
           f"{time.monotonic() - started:.1f} s after it")

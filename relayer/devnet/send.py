@@ -328,7 +328,7 @@ def describe(result: SendResult) -> str:
     outcome = f"{result.outcome}: {result.reason}" if result.reason else str(result.outcome)
     lines += [f"  destination tx  {result.destination_tx} (block {result.destination_block})",
               f"  outcome         {outcome}",
-              f"  result          {_short(result.result or '0x')}",
+              f"  result          {_short(result.result or '0x')}{_as_text(result.result or '0x')}",
               f"  latency         {result.latency_s:.2f} s"]
     if result.ack_id is not None:
         ack_outcome = f"{result.ack_outcome}: {result.ack_reason}" if result.ack_reason else str(result.ack_outcome)
@@ -338,6 +338,12 @@ def describe(result: SendResult) -> str:
     elif result.ack != "none":
         lines.append(f"  acknowledgement none due (ack {result.ack}, outcome {result.outcome})")
     return "\n".join(lines)
+
+
+def _as_text(hex_text: str) -> str:
+    """`` ("text")`` when the bytes are printable ASCII, else nothing."""
+    raw = bytes.fromhex(hex_text[2:])
+    return f" ({raw.decode()!r})" if raw and all(32 <= b < 127 for b in raw) else ""
 
 
 def _short(hex_text: str, keep: int = 66) -> str:

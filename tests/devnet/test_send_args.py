@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from relayer.devnet.network import save_deployment
-from relayer.devnet.send import ack_due, parse_body
+from relayer.devnet.send import SendResult, ack_due, describe, parse_body
 from relayer.errors import UsageError
 
 LAYER = "0x" + "11" * 20
@@ -98,3 +99,20 @@ def test_body_hex_with_or_without_prefix() -> None:
     ("on-failure", "expired", True), ("always", "delivered", True), ("always", "expired", True)])
 def test_acknowledgement_due(ack: str, outcome: str, due: bool) -> None:
     assert ack_due(ack, outcome) is due
+
+
+def test_human_lines_of_a_failed_message_with_its_acknowledgement() -> None:
+    sent = SendResult(message_id="0x" + "ab" * 32, nonce=7, source="alpha", destination="beta",
+                      sender=RECIPIENT, recipient=RECIPIENT, body="0x6869", gas_limit=200_000, expiry=0,
+                      ack="on-failure", source_tx="0x" + "01" * 32, source_block=10)
+    assert describe(sent).endswith("not waiting for delivery (use --wait)")
+    done = replace(sent, destination_tx="0x" + "02" * 32, destination_block=12, outcome="failed",
+                   result="0x6f6b", reason="NotYet()", latency_s=3.5, ack_id="0x" + "cd" * 32,
+                   ack_tx="0x" + "03" * 32, ack_outcome="delivered", ack_latency_s=6.5)
+    lines = describe(done).splitlines()
+    assert lines[0] == f"sent message 0x{'ab' * 32} (nonce 7) from alpha to beta"
+    assert "  outcome         failed: NotYet()" in lines
+    assert "  result          0x6f6b ('ok')" in lines
+    assert f"  ack tx          0x{'03' * 32} on alpha (delivered), 6.50 s after the send" in lines
+    delivered = replace(done, outcome="delivered", reason=None, ack_id=None, ack_tx=None, ack_outcome=None)
+    assert "  acknowledgement none due (ack on-failure, outcome delivered)" in describe(delivered).splitlines()

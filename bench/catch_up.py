@@ -7,9 +7,9 @@ Brings up the devnet (anvil alpha and beta, 1 s blocks, 3 operators), then stops
 and runs two phases, each of ``--blocks`` source blocks on alpha while operator-1 is down:
 
 - *empty*: ``anvil_mine`` adds the blocks (no transactions);
-- *messages*: interval mining off, one pre-signed ``lockNative`` then ``evm_mine``, per block (so every
-  block holds a bridge event: its receipts are fetched and checked against ``receiptsRoot``, the
-  message is persisted), interval mining back on.
+- *messages*: interval mining off, one pre-signed ``TokenRouter.lockNative`` then ``evm_mine``, per block
+  (so every block holds a ``MessageSent`` of the message layer: its receipts are fetched and checked
+  against ``receiptsRoot``, the message is persisted), interval mining back on.
 
 Operator-1 alone is then started; its ``relayer_light_client_height{chain="alpha"}`` is scraped
 every 0.25 s; the rate is blocks / seconds between the first scrape at or above the start height
@@ -120,14 +120,15 @@ def mine_empty(evm: SyncEvm, count: int) -> None:
 
 
 def mine_locks(evm: SyncEvm, chain: dict[str, Any], dst_chain_id: int, count: int) -> None:
-    """``count`` blocks with one lockNative each (automine: every transaction is its own block)."""
+    """``count`` blocks with one TokenRouter lockNative each (``evm_mine`` after every transaction)."""
     user = rt.User(network.DEPLOYER_KEY, Account.from_key(network.DEPLOYER_KEY).address)
     user.nonces[SOURCE] = evm.nonce(user.address)
-    data = rt.BRIDGE.encode_call("lockNative", dst_chain_id, user.address)
-    gas = rt.hx(evm.rpc("eth_estimateGas", {"from": user.address, "to": chain["bridge"], "data": "0x" + data.hex(),
+    router = chain["token_router"]
+    data = rt.ROUTER.encode_call("lockNative", dst_chain_id, user.address, rt.EXPIRY)
+    gas = rt.hx(evm.rpc("eth_estimateGas", {"from": user.address, "to": router, "data": "0x" + data.hex(),
                                               "value": hex(10**9)})) * 5 // 4
     say(f"  signing {count} locks")
-    raws = [rt.sign(chain["chain_id"], user, SOURCE, chain["bridge"], data, gas, 10**9 + i) for i in range(count)]
+    raws = [rt.sign(chain["chain_id"], user, SOURCE, router, data, gas, 10**9 + i) for i in range(count)]
     evm.rpc("evm_setIntervalMining", 0)
     try:
         say(f"  sending {count} locks, each followed by evm_mine (one block each)")
@@ -188,7 +189,7 @@ def markdown(doc: dict[str, Any]) -> str:
              "the operator was down; then operator-1 alone was started (peers down, so nothing was delivered) "
              "and its `relayer_light_client_height` timed from one scan step above its start to the final head. "
              f"The follower asks for headers in JSON-RPC batches of {p['header_batch']} and for the receipts of "
-             "every block whose bloom names the bridge; the node limit is a plain client doing the same "
+             "every block whose bloom names the message layer; the node limit is a plain client doing the same "
              "requests over the same blocks, right after.", "",
              "| phase | blocks timed | relayer blocks/s | node limit blocks/s | relayer / node | relayer / block rate "
              "| messages persisted |",

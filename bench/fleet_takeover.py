@@ -7,12 +7,12 @@ Brings up a fleet devnet (``relayer.devnet.network.up`` with 1 operator, thresho
 ``--store postgresql``: operator-1 runs as two processes sharing one PostgreSQL database, lease
 ttl ``network.LEASE_TTL``), then, ``--rounds`` times:
 
-1. a lock transfer alpha -> beta with no kill, timed from its ``eth_sendRawTransaction`` to the
-   first new ``Delivered`` log on beta (the reference delivery time of this route);
+1. a ``TokenRouter`` lock transfer alpha -> beta with no kill, timed from its ``eth_sendRawTransaction``
+   to the first new ``MessageProcessed`` log of beta's message layer (the reference delivery time of this route);
 2. the holder of ``submitter:beta`` (read from the lease table of the operator's database) is
    killed with SIGKILL; a lock transfer is sent right after;
 3. *takeover*: from the kill to the lease row naming the other process (polled every 0.05 s);
-   *delivery*: from the kill to the first new ``Delivered`` log on beta (polled every 0.1 s);
+   *delivery*: from the kill to the first new ``MessageProcessed`` log on beta (polled every 0.1 s);
 4. the killed process is started again with the devnet's own command line
    (``network.start_operator`` / ``network.start_fleet``, from deployment.json) and waited for
    until healthy, so the next round kills the other process.
@@ -24,7 +24,7 @@ against (a holder on another host, whose death cannot be seen, loses its lease o
 Before the kills, ``--burst`` messages (both routes, native coin and test token, pre-signed and sent
 at once with ``relay_throughput``'s machinery) are relayed by the same fleet of 2 and, on a
 second devnet with the same topology but ``--fleet 1`` (one process, also on PostgreSQL), by one
-process: throughput (messages / seconds from sending to the last ``Delivered`` seen) and latency
+process: throughput (messages / seconds from sending to the last ``MessageProcessed`` seen) and latency
 (destination block timestamp of the delivery minus source block timestamp of the lock).
 
 Writes ``bench/results/fleet-takeover.json`` (and ``.md``, rendered from it).
@@ -64,7 +64,8 @@ def say(line: str) -> None:
 
 
 class Route:
-    """Lock transfers alpha -> beta from the deployer, and the ``Delivered`` logs on beta."""
+    """TokenRouter lock transfers alpha -> beta from the deployer, and the ``MessageProcessed`` logs of
+    beta's message layer."""
 
     def __init__(self, deployment: dict[str, Any]) -> None:
         chains = deployment["chains"]
@@ -72,25 +73,26 @@ class Route:
         self.src_evm, self.dst_evm = SyncEvm(self.src["rpc"]), SyncEvm(self.dst["rpc"])
         self.user = rt.User(network.DEPLOYER_KEY, Account.from_key(network.DEPLOYER_KEY).address)
         self.user.nonces[SOURCE] = self.src_evm.nonce(self.user.address)
-        self.data = rt.BRIDGE.encode_call("lockNative", self.dst["chain_id"], self.user.address)
+        self.data = rt.ROUTER.encode_call("lockNative", self.dst["chain_id"], self.user.address, rt.EXPIRY)
         self.gas = rt.hx(self.src_evm.rpc("eth_estimateGas", {
-            "from": self.user.address, "to": self.src["bridge"], "data": "0x" + self.data.hex(),
+            "from": self.user.address, "to": self.src["token_router"], "data": "0x" + self.data.hex(),
             "value": hex(10**15)})) * 5 // 4
         self.sent = 0
 
     def delivered(self) -> int:
-        logs = self.dst_evm.rpc("eth_getLogs", {"fromBlock": "0x0", "toBlock": "latest", "address": self.dst["bridge"],
-                                               "topics": [rt.DELIVERED_TOPIC]})
+        logs = self.dst_evm.rpc("eth_getLogs", {"fromBlock": "0x0", "toBlock": "latest",
+                                               "address": self.dst["message_layer"],
+                                               "topics": [rt.PROCESSED_TOPIC]})
         return len(logs)
 
     def send(self) -> None:
         self.sent += 1
-        raw = rt.sign(self.src["chain_id"], self.user, SOURCE, self.src["bridge"], self.data, self.gas,
+        raw = rt.sign(self.src["chain_id"], self.user, SOURCE, self.src["token_router"], self.data, self.gas,
                       10**15 + self.sent)
         self.src_evm.rpc("eth_sendRawTransaction", "0x" + raw.hex())
 
     def wait_delivered(self, count: int, since: float, timeout: float) -> float:
-        """Seconds from ``since`` (monotonic) until beta shows ``count`` Delivered logs."""
+        """Seconds from ``since`` (monotonic) until beta shows ``count`` MessageProcessed logs."""
         while self.delivered() < count:
             if time.monotonic() - since > timeout:
                 raise SystemExit(f"fleet-takeover: message {count} not delivered on {DEST} after {timeout:g} s")
@@ -243,7 +245,7 @@ def markdown(doc: dict[str, Any]) -> str:
              f"{p['confirmations']} confirmations). In each of {p['rounds']} rounds the holder of `{p['lease']}` "
              "was killed with SIGKILL and a transfer on "
              f"{p['route']} sent right after; *takeover* runs from the kill to the lease row naming the other "
-             "process, *delivery* from the kill to that transfer's `Delivered` log on the destination. The same "
+             "process, *delivery* from the kill to that transfer's `MessageProcessed` log on the destination. The same "
              "transfer sent with no kill, just before, gives the route's own delivery time. The killed process "
              "was then restarted with the devnet's command line, so the rounds alternate between the two.", "",
              "| figure | median | maximum | minimum |", "|---|---:|---:|---:|",

@@ -5,19 +5,22 @@
 Brings up the devnet (``relayer.devnet.network.up``: anvil alpha 1001 and beta 1002 with 1 s
 blocks, 2 confirmations, 3 operators, committee 2-of-3) in a temporary folder, funds more
 users (anvil keys 1..9, plus generated accounts funded with ``anvil_setBalance`` when
-``--users`` asks for more) and approves the bridges, then:
+``--users`` asks for more) and approves the token routers, then:
 
 1. scrapes every operator's ``/metrics`` and measures the idle JSON-RPC request rate for
    ``--idle`` seconds with no traffic;
-2. sends ``--messages`` lock transfers, mixed native coin / test token and both directions,
+2. sends ``--messages`` lock transfers through ``TokenRouter`` (``lockNative`` / ``lockToken``, the
+   router's default expiry), mixed native coin / test token and both directions,
    pre-signed with explicit nonces and pushed as JSON-RPC batches of ``eth_sendRawTransaction``
    (all at once by default, as fast as the source chains take them; ``--rate`` spreads them
    at R messages per second over both chains); recipients are fresh addresses, the costlier
-   mint (a new balance slot), as in ``bench/results/contract-gas.json``;
-3. waits until the destination bridges emitted ``Delivered`` for every message, then lets
+   mint (a new balance slot);
+3. waits until the destination message layers emitted ``MessageProcessed`` for every message
+   (its outcome is recorded: a transfer the router refused would be ``failed``), then lets
    the operators settle (the grace period of every peer) and scrapes the metrics again;
-4. reads every transaction the operators sent to the destination bridges in that window
-   (receipts, ``Delivered`` / ``HeaderAccepted`` logs, block gas limits) and the operators' logs.
+4. reads every transaction the operators sent to the destination message layers in that window
+   (``deliverBatch`` receipts, ``MessageProcessed`` / ``HeaderAccepted`` logs, block gas limits) and
+   the operators' logs.
 
 Per message: source block timestamp, source finality (timestamp of block number + confirmations),
 destination block timestamp of the delivering transaction; latency beyond finality in destination
@@ -62,7 +65,7 @@ from eth_utils import keccak, to_checksum_address  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from adapters.evm.abi import Contract  # noqa: E402
-from adapters.evm.adapter import message_id  # noqa: E402
+from adapters.evm.messaging import MESSAGE_PROCESSED_TOPIC, message_sent_logs  # noqa: E402
 from adapters.evm.sync_client import SyncEvm  # noqa: E402
 from relayer.config import RouteConfig  # noqa: E402
 from relayer.devnet import network  # noqa: E402
@@ -79,10 +82,12 @@ USER_TOKENS = 10_000 * 10**18
 LOCK_AMOUNT = 10**15  # 0.001 of the coin / token (+ message index wei, so every lock differs)
 MAX_FEE, TIP = 50 * 10**9, 10**9  # source transactions: ample for an anvil base fee
 GAS_HEADROOM_NUM, GAS_HEADROOM_DEN = 5, 4  # source gas limit = estimate x 1.25
-MINT_AIM_SINGLE, MINT_AIM_BATCH = 120_000, 60_000  # the core issue's aims (gas per message)
-BRIDGE, LIGHT_CLIENT = Contract.load("Bridge"), Contract.load("CommitteeLightClient")
+MINT_AIM_BATCH = 40_000  # the message layer's aim: gas per message in a batch of 32 (issue 10)
+EXPIRY = 0  # TokenRouter: 0 = its DEFAULT_TTL after the lock
+OUTCOMES = {1: "delivered", 2: "failed", 3: "expired"}
+ROUTER, LIGHT_CLIENT = Contract.load("TokenRouter"), Contract.load("CommitteeLightClient")
 TOKEN = Contract.load("TestToken")
-DELIVERED_TOPIC = "0x" + BRIDGE.event_topic("Delivered").hex()
+PROCESSED_TOPIC = "0x" + MESSAGE_PROCESSED_TOPIC.hex()
 HEADER_TOPIC = "0x" + LIGHT_CLIENT.event_topic("HeaderAccepted").hex()
 MESSAGE_COLUMNS = ("index", "route", "asset", "message_id", "src_block", "src_ts", "final_ts", "dst_block", "dst_ts",
                    "beyond_finality_s", "end_to_end_s", "operator", "dst_tx", "lock_gas", "sent_at",
@@ -239,7 +244,7 @@ def make_users(count: int) -> list[User]:
 
 
 def prepare_users(chains: Chains, deployment: dict[str, Any], users: list[User]) -> None:
-    """Coin for generated users, test tokens for everyone, unlimited bridge allowances; waits until mined."""
+    """Coin for generated users, test tokens for everyone, unlimited router allowances; waits until mined."""
     deployer = User(network.DEPLOYER_KEY, Account.from_key(network.DEPLOYER_KEY).address)
     funded = {u["address"].lower() for u in deployment["users"]}
     anvil_keys = {Account.from_key(k).address.lower() for k in ANVIL_KEYS}
@@ -256,7 +261,7 @@ def prepare_users(chains: Chains, deployment: dict[str, Any], users: list[User])
                 raws.append(sign(evm.chain_id, deployer, name, chain["test_token"],
                                  TOKEN.encode_call("transfer", u.address, USER_TOKENS), 80_000))
             raws.append(sign(evm.chain_id, u, name, chain["test_token"],
-                             TOKEN.encode_call("approve", chain["bridge"], UNLIMITED), 80_000))
+                             TOKEN.encode_call("approve", chain["token_router"], UNLIMITED), 80_000))
         pending[name] = chains.send_raws(name, raws)
     for name, hashes in pending.items():
         wait_mined(chains, name, hashes, what=f"[{name}] setup transactions")
@@ -298,12 +303,13 @@ def lock_gas_limits(chains: Chains, user: User) -> dict[tuple[str, str], int]:
     limits = {}
     for name, chain in chains.info.items():
         dst_id = next(c["chain_id"] for n, c in chains.info.items() if n != name)
-        calls = {"native": ({"data": BRIDGE.encode_call("lockNative", dst_id, user.address), "value": LOCK_AMOUNT}),
-                 "token": ({"data": BRIDGE.encode_call("lockToken", chain["test_token"], dst_id, user.address,
-                                                       LOCK_AMOUNT), "value": 0})}
+        calls = {"native": ({"data": ROUTER.encode_call("lockNative", dst_id, user.address, EXPIRY),
+                             "value": LOCK_AMOUNT}),
+                 "token": ({"data": ROUTER.encode_call("lockToken", chain["test_token"], dst_id, user.address,
+                                                       LOCK_AMOUNT, EXPIRY), "value": 0})}
         for asset, call in calls.items():
             estimate = hx(chains.evm[name].rpc("eth_estimateGas", {
-                "from": user.address, "to": chain["bridge"], "data": "0x" + call["data"].hex(),
+                "from": user.address, "to": chain["token_router"], "data": "0x" + call["data"].hex(),
                 "value": hex(call["value"])}))
             limits[(name, asset)] = estimate * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN
     return limits
@@ -314,10 +320,11 @@ def sign_all(chains: Chains, planned: list[Planned], limits: dict[tuple[str, str
         chain = chains.info[p.src]
         dst_id = chains.info[p.dst]["chain_id"]
         if p.asset == "native":
-            data, value = BRIDGE.encode_call("lockNative", dst_id, p.recipient), p.amount
+            data, value = ROUTER.encode_call("lockNative", dst_id, p.recipient, EXPIRY), p.amount
         else:
-            data, value = BRIDGE.encode_call("lockToken", chain["test_token"], dst_id, p.recipient, p.amount), 0
-        p.raw = sign(chain["chain_id"], p.user, p.src, chain["bridge"], data, limits[(p.src, p.asset)], value)
+            data, value = ROUTER.encode_call("lockToken", chain["test_token"], dst_id, p.recipient, p.amount,
+                                             EXPIRY), 0
+        p.raw = sign(chain["chain_id"], p.user, p.src, chain["token_router"], data, limits[(p.src, p.asset)], value)
 
 
 def send(chains: Chains, planned: list[Planned], rate: float | None) -> None:
@@ -346,26 +353,36 @@ def send(chains: Chains, planned: list[Planned], rate: float | None) -> None:
 
 
 def record_sources(chains: Chains, planned: list[Planned]) -> None:
-    """Block, bridge nonce and message id of every lock, from its receipt."""
+    """Block, envelope nonce and message id of every lock, from the ``MessageSent`` of its receipt."""
     for name in chains.info:
         mine = [p for p in planned if p.src == name]
         receipts = wait_mined(chains, name, [p.tx_hash for p in mine], what=f"[{name}] locks", timeout=120.0)
-        bridge = chains.info[name]["bridge"].lower()
+        layer = chains.info[name]["message_layer"]
         for p in mine:
             r = receipts[p.tx_hash]
             p.src_block, p.lock_gas = hx(r["blockNumber"]), hx(r["gasUsed"])
-            for lg in r["logs"]:
-                decoded = BRIDGE.decode_log(lg) if lg["address"].lower() == bridge else None
-                if decoded and decoded[0] == "Locked":
-                    p.nonce = int(decoded[1]["nonce"])
-            p.msg_id = message_id(chains.info[name]["chain_id"], chains.info[name]["bridge"], p.nonce)
+            sent = message_sent_logs(r, layer)
+            if len(sent) != 1:
+                raise SystemExit(f"[{name}] lock {p.tx_hash} emitted {len(sent)} MessageSent, not 1")
+            envelope = sent[0][1]
+            p.nonce, p.msg_id = envelope.nonce, "0x" + envelope.id.hex()
 
 
 # ---------------------------------------------------------------------- waiting
 def delivered_logs(chains: Chains, dst: str, from_block: int) -> dict[str, dict[str, Any]]:
-    logs = chains.evm[dst].rpc("eth_getLogs", {"address": chains.info[dst]["bridge"], "topics": [DELIVERED_TOPIC],
+    """The ``MessageProcessed`` logs of ``dst``'s message layer from ``from_block`` on, by message id
+    (any outcome: the relayer's job is done once the layer processed the message; see ``outcome_of``)."""
+    logs = chains.evm[dst].rpc("eth_getLogs", {"address": chains.info[dst]["message_layer"],
+                                               "topics": [PROCESSED_TOPIC],
                                                "fromBlock": hex(from_block), "toBlock": "latest"})
     return {lg["topics"][1].lower(): lg for lg in logs}
+
+
+def outcome_of(log: dict[str, Any]) -> str:
+    """The outcome a ``MessageProcessed`` log records: delivered, failed or expired."""
+    data = bytes.fromhex(log["data"][2:])
+    code = int.from_bytes(data[:32], "big")  # abi.encode(uint8 outcome, bytes result): first word
+    return OUTCOMES.get(code, str(code))
 
 
 def wait_delivered(chains: Chains, planned: list[Planned], dst_start: dict[str, int],
@@ -396,11 +413,12 @@ def wait_delivered(chains: Chains, planned: list[Planned], dst_start: dict[str, 
 # ---------------------------------------------------------------------- destination transactions
 def operator_txs(chains: Chains, dst: str, first: int, last: int,
                  operators: dict[str, str]) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
-    """Every transaction an operator sent to the bridge of ``dst`` in blocks first..last, with its receipt."""
+    """Every transaction an operator sent to the message layer of ``dst`` in blocks first..last, with its
+    receipt; ``delivered`` = the ids of its ``MessageProcessed`` logs."""
     blocks = chains.blocks(dst, range(first, last + 1), full=True)
-    bridge, lc = chains.info[dst]["bridge"].lower(), chains.info[dst]["light_client"].lower()
+    layer, lc = chains.info[dst]["message_layer"].lower(), chains.info[dst]["light_client"].lower()
     txs = [(n, tx) for n, b in sorted(blocks.items()) for tx in b["transactions"]
-           if tx["from"].lower() in operators and (tx.get("to") or "").lower() == bridge]
+           if tx["from"].lower() in operators and (tx.get("to") or "").lower() == layer]
     receipts = chains.receipts(dst, [tx["hash"] for _, tx in txs])
     out = []
     for n, tx in txs:
@@ -415,7 +433,7 @@ def operator_txs(chains: Chains, dst: str, first: int, last: int,
             # EIP-7623 (Prague) floor: 21000 + 10 per token, a token per zero byte and 4 per other byte
             "floor_gas": 21000 + 10 * sum(1 if b == 0 else 4 for b in data),
             "delivered": [lg["topics"][1].lower() for lg in logs
-                          if lg["address"].lower() == bridge and lg["topics"][0].lower() == DELIVERED_TOPIC],
+                          if lg["address"].lower() == layer and lg["topics"][0].lower() == PROCESSED_TOPIC],
             "header_updates": sum(1 for lg in logs
                                   if lg["address"].lower() == lc and lg["topics"][0].lower() == HEADER_TOPIC),
         })
@@ -514,7 +532,7 @@ def measure(args: argparse.Namespace, deployment: dict[str, Any], chains: Chains
     operators = deployment["operators"]
     op_addr = {op["address"].lower(): op["name"] for op in operators}
     users = make_users(args.users)
-    say(f"preparing {len(users)} users (tokens, bridge allowances) on both chains")
+    say(f"preparing {len(users)} users (tokens, router allowances) on both chains")
     prepare_users(chains, deployment, users)
     limits = lock_gas_limits(chains, users[0])
     planned = plan(users, args.messages)
@@ -779,6 +797,7 @@ def analyse(args: argparse.Namespace, deployment: dict[str, Any], chains: Chains
                    "first_send_to_all_delivered_s": round(t_delivered - t_send, 1)},
         "delivered": delivered_n,
         "undelivered": len(planned) - delivered_n,
+        "outcomes": dict(sorted(Counter(outcome_of(lg) for lg in seen.values()).items())),
         "summary": {
             "gas_per_message": round(gas_all / msgs_all) if msgs_all else None,
             "gas_per_message_vs_batch_aim": round(gas_all / msgs_all / MINT_AIM_BATCH, 3) if msgs_all else None,
@@ -805,12 +824,13 @@ def method_text(args: argparse.Namespace) -> str:
     return (f"devnet (anvil, {network.BLOCK_TIME:g} s blocks, {network.CONFIRMATIONS} confirmations, "
             f"{network.OPERATORS} operators, committee {network.THRESHOLD}-of-{network.OPERATORS}, grace "
             f"{network.GRACE_PERIOD:g} s, poll {network.POLL_INTERVAL:g} s, batch_size {RouteConfig.batch_size}); "
-            f"{args.messages} lockNative/lockToken transfers, alternating alpha->beta / beta->alpha, "
+            f"{args.messages} TokenRouter lockNative/lockToken transfers, alternating alpha->beta / beta->alpha, "
             f"from {args.users} users, "
             f"pre-signed and sent {load}, each to a fresh recipient; latencies from block timestamps "
             f"(1 s resolution): finality = timestamp of block + {network.CONFIRMATIONS}; destination gas = all gas of "
-            "the operators' transactions to the destination bridge (header updates and wasted duplicates "
-            "included) / messages delivered; JSON-RPC = relayer_rpc_requests_total deltas of the 3 operators "
+            "the operators' deliverBatch transactions to the destination message layer (header updates and "
+            "wasted duplicates included) / messages processed (MessageProcessed logs); "
+            "JSON-RPC = relayer_rpc_requests_total deltas of the 3 operators "
             f"from the first send until every peer's grace period after the last delivery, marginal = minus the "
             f"idle rate measured for {args.idle:g} s before")
 
@@ -843,7 +863,8 @@ def markdown(result: dict[str, Any]) -> str:
 
     lat = s["latency"]
     lines = [
-        f"# Relay throughput: {result['parameters']['messages']} lock transfers through the devnet",
+        f"# Relay throughput: {result['parameters']['messages']} TokenRouter lock transfers through the devnet's "
+        "message layer",
         "",
         f"`python bench/relay_throughput.py --messages {result['parameters']['messages']}"
         + (f" --rate {result['parameters']['rate_per_s']:g}" if result["parameters"]["rate_per_s"] else "")
@@ -852,8 +873,10 @@ def markdown(result: dict[str, Any]) -> str:
         f"Host: {result['host']['cpus']} CPUs, 1-minute load average {result['host']['load_average_1m_at_end']} at the "
         "end (the 3 operators, 2 anvil nodes and the benchmark share them).",
         "",
-        f"Delivered {result['delivered']} of {result['parameters']['messages']} "
-        f"({result['undelivered']} undelivered); sent in {result['timing']['send_s']:.2f} s, all delivered "
+        f"Processed by the destination layer {result['delivered']} of {result['parameters']['messages']} "
+        f"({result['undelivered']} unprocessed; outcomes: "
+        + (", ".join(f"{k} {v}" for k, v in result.get("outcomes", {}).items()) or "none")
+        + f"); sent in {result['timing']['send_s']:.2f} s, all processed "
         f"{result['timing']['first_send_to_all_delivered_s']:.1f} s after the first send.",
         "",
         "| metric | alpha→beta | beta→alpha | all | aim / physical limit | ratio |",
@@ -864,14 +887,14 @@ def markdown(result: dict[str, Any]) -> str:
         + " | | |",
         "| lock gas in the fullest source block / block gas limit "
         + both(lambda x: f"{x['source']['lock_gas_fill_max']:.1%}") + " | 100% | |",
-        "| operator transactions to the bridge (wasted: reverted or 0 delivered) "
+        "| operator transactions to the message layer (wasted: reverted or 0 processed) "
         + both(lambda x: f"{x['destination']['operator_txs']} ({x['destination']['wasted_txs']})") + " | | |",
         "| messages per delivery tx (mean / max) "
         + both(lambda x: f"{x['destination']['messages_per_tx']['mean']:.1f} / "
                          f"{x['destination']['messages_per_tx']['max']:.0f}"
                if x["destination"]["messages_per_tx"] else "—", fmt(s["messages_per_tx"], 2))
-        + f" | {RouteConfig.batch_size} (batch_size) | "
-        + (f"{s['messages_per_tx'] / 32:.2f}" if s["messages_per_tx"] else "—") + " |",
+        + f" | {result['devnet']['batch_size']} (batch_size) | "
+        + (f"{s['messages_per_tx'] / result['devnet']['batch_size']:.2f}" if s["messages_per_tx"] else "—") + " |",
         "| source blocks (headers) per delivery tx (max) "
         + both(lambda x: fmt((x["destination"]["source_blocks_per_tx"] or {}).get("max"))) + " | | |",
         "| calldata per message, bytes (gas at 4/16 per byte) "

@@ -5,18 +5,19 @@ that load left behind.
     python bench/sustained.py [--messages 20000] [--rate 100]
 
 Brings up the devnet (anvil alpha and beta, 1 s blocks, 3 operators, committee 2-of-3), funds
-9 users and approves the bridges (as ``bench/relay_throughput.py``), measures the operators' idle
+9 users and approves the token routers (as ``bench/relay_throughput.py``), measures the operators' idle
 JSON-RPC rate for ``--idle`` s, then:
 
-1. *memory and RPC*: sends ``--messages`` pre-signed locks (native and token, both directions,
-   fresh recipients) at ``--rate`` messages per second, and samples every operator's resident set
-   (``VmRSS`` of ``/proc/PID/status``) every second until all are delivered (``Delivered`` logs on
-   both bridges). Growth = RSS at the end / RSS once the first 10% of the messages were delivered
+1. *memory and RPC*: sends ``--messages`` pre-signed ``TokenRouter`` locks (native and token, both
+   directions, fresh recipients) at ``--rate`` messages per second, and samples every operator's resident set
+   (``VmRSS`` of ``/proc/PID/status``) every second until all are delivered (``MessageProcessed`` logs
+   of both message layers). Growth = RSS at the end / RSS once the first 10% of the messages were delivered
    (the caches are warm then) - 1. JSON-RPC = ``relayer_rpc_requests_total`` deltas of the three
    operators over that window / messages delivered (gross), and minus the idle rate (marginal).
 2. *restart to first delivery*: stops every operator (SIGTERM), sends ``--restart-messages``
    locks alpha->beta into one block, waits until they are final, starts all three at once and
-   polls beta's bridge every 0.1 s: seconds from the spawn to the first ``Delivered`` of them, and
+   polls beta's message layer every 0.1 s: seconds from the spawn to the first ``MessageProcessed``
+   of them, and
    ``relayer_store_reads_total`` of each operator scraped right then, per route (2 routes).
 
 Writes ``bench/results/sustained.json`` (and ``.md``, rendered from it).
@@ -204,8 +205,9 @@ def markdown(doc: dict[str, Any]) -> str:
     lines = ["# Sustained load: memory, JSON-RPC per message, restart to first delivery", "",
              f"Devnet (anvil, {p['block_time_s']:g} s blocks, {p['confirmations']} confirmations, {p['operators']} "
              f"operators, committee 2-of-3, grace {p['grace_period_s']:g} s, poll {p['poll_interval_s']:g} s). "
-             f"{load['messages_sent']:,} lock transfers (native and token, both directions, fresh recipients) "
-             f"sent at {p['rate_per_s']:g} messages/s; {load['messages_delivered']:,} delivered (Delivered logs) "
+             f"{load['messages_sent']:,} TokenRouter lock transfers (native and token, both directions, fresh "
+             f"recipients) sent at {p['rate_per_s']:g} messages/s; {load['messages_delivered']:,} delivered "
+             "(MessageProcessed logs of the destination message layers) "
              f"in a window of {load['window_s']:,} s.", "",
              "## Resident memory", "",
              f"VmRSS sampled every second; *warm* = once {load['warm_at_delivered']:,} messages (10%) were "
@@ -227,7 +229,7 @@ def markdown(doc: dict[str, Any]) -> str:
               f"All three operators stopped (SIGTERM) with {again['messages_in_store_before']:,} messages in "
               f"their stores; {again['messages']} locks alpha→beta sent and final; all three started at once.", "",
               "| figure | value |", "|---|---:|",
-              f"| spawn → first Delivered on beta, s | {again['first_delivery_s']:g} |",
+              f"| spawn → first MessageProcessed on beta, s | {again['first_delivery_s']:g} |",
               f"| delivered by | {again['delivered_by']} |"]
     for name, reads in again["store_reads_per_route"].items():
         lines.append(f"| store reads per route until then, {name} | {reads:g} |")

@@ -28,7 +28,6 @@ node_modules/.installed: package.json package-lock.json
 # Every benchmark, each writing bench/results/NAME.json and the NAME.md rendered from it
 # (about 25 minutes on 2 cores); then the README performance table is rendered from them all.
 bench: setup
-	$(PY) bench/contract_gas.py
 	$(PY) bench/header_update_gas.py
 	$(PY) bench/fisco_bcos_gas.py
 	$(PY) bench/relay_throughput.py --messages 200

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from msg_env import DEPLOYER, USER, USER_KEY, MessagePair, Side, message_pair
+from msg_env import DEPLOYER, USER, USER_KEY, MessagePair, Side, fresh_address, message_pair
 
 from adapters.evm import committee as cm
 from adapters.evm.abi import Contract
@@ -26,7 +26,8 @@ ROUTER = Contract.load("TokenRouter")
 REGISTRY = Contract.load("TraceabilityRegistry")
 ONE_DAY = 86_400
 
-__all__ = ["DEPLOYER", "NATIVE", "OWNER", "REGISTRY", "ROUTER", "USER", "USER_KEY", "AppPair", "app_pair"]
+__all__ = ["DEPLOYER", "NATIVE", "OWNER", "REGISTRY", "ROUTER", "USER", "USER_KEY", "AppPair", "app_pair",
+           "fresh_address"]
 
 
 @dataclass

@@ -13,31 +13,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_account import Account
-from eth_utils import keccak
+from msg_env import CHAIN_A, CHAIN_B, DEPLOYER, USER, USER_KEY, fresh_address, make_keys
 
 from adapters.evm import committee as cm
 from adapters.evm.abi import Contract
 from adapters.evm.proof import build_receipt_proof
 from adapters.evm.sync_client import SyncEvm
-from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode, start_anvil, stop_anvil
+from relayer.devnet.anvil import AnvilNode, start_anvil, stop_anvil
 
-CHAIN_A, CHAIN_B = 1001, 1002
 NATIVE = "0x" + "00" * 20
-DEPLOYER = ANVIL_KEYS[0]
-USER_KEY = ANVIL_KEYS[1]
-USER = Account.from_key(USER_KEY).address
 BRIDGE = Contract.load("Bridge")
 
-
-def make_keys(label: str, count: int) -> list[str]:
-    """Deterministic private keys, sorted by their address."""
-    keys = ["0x" + keccak(text=f"{label}-{i}").hex() for i in range(count)]
-    return sorted(keys, key=lambda k: int(cm.signer_address(k), 16))
-
-
-def fresh_address(label: str) -> str:
-    return Account.from_key(keccak(text=f"address-{label}")).address
+# the chain ids, accounts and key helpers live in msg_env (the message layer's fixture) since the
+# switch to the message layer; the Bridge's own tests still import them from here
+__all__ = ["BRIDGE", "CHAIN_A", "CHAIN_B", "DEPLOYER", "NATIVE", "USER", "USER_KEY", "BridgePair", "Chain",
+           "bridge_log_index", "bridge_pair", "events", "fresh_address", "make_keys"]
 
 
 @dataclass

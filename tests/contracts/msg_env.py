@@ -18,22 +18,39 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from bridge_env import CHAIN_A, CHAIN_B, DEPLOYER, USER, USER_KEY, make_keys
+from eth_account import Account
+from eth_utils import keccak
 
 from adapters.evm import committee as cm
 from adapters.evm.abi import Contract
 from adapters.evm.messaging import Envelope, address_word, encode_evm_proof, message_sent_logs
 from adapters.evm.proof import build_receipt_proof
 from adapters.evm.sync_client import SyncEvm
-from relayer.devnet.anvil import AnvilNode, start_anvil, stop_anvil
+from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode, start_anvil, stop_anvil
 from relayer.errors import ContractRevert
+
+CHAIN_A, CHAIN_B = 1001, 1002
+DEPLOYER = ANVIL_KEYS[0]
+USER_KEY = ANVIL_KEYS[1]
+USER = Account.from_key(USER_KEY).address
 
 LAYER = Contract.load("MessageLayer")
 MAX_GAS_LIMIT = 5_000_000
 DEFAULT_GAS_LIMIT = 200_000
 
-__all__ = ["CHAIN_A", "CHAIN_B", "DEPLOYER", "LAYER", "USER", "USER_KEY", "MessagePair", "Side", "make_keys",
-           "message_pair", "reverts", "wire"]
+__all__ = ["CHAIN_A", "CHAIN_B", "DEPLOYER", "LAYER", "USER", "USER_KEY", "MessagePair", "Side", "fresh_address",
+           "make_keys", "message_pair", "reverts", "wire"]
+
+
+def make_keys(label: str, count: int) -> list[str]:
+    """Deterministic private keys, sorted by their address."""
+    keys = ["0x" + keccak(text=f"{label}-{i}").hex() for i in range(count)]
+    return sorted(keys, key=lambda k: int(cm.signer_address(k), 16))
+
+
+def fresh_address(label: str) -> str:
+    """A deterministic address no one holds a key of in the tests (a fresh recipient)."""
+    return Account.from_key(keccak(text=f"address-{label}")).address
 
 
 @dataclass

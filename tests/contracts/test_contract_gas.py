@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apps_env import ROUTER, USER, USER_KEY, AppPair, app_pair
-from bridge_env import fresh_address
+from apps_env import ROUTER, USER, USER_KEY, AppPair, app_pair, fresh_address
 
 from adapters.evm.messaging import OUTCOME_DELIVERED
 

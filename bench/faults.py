@@ -390,7 +390,7 @@ FILE_ROWS = {"reorgs": "reorg", "store_trouble": "store", "fault_points": "fault
              "proof_bitflips": "lies: forged proofs (bit flips)", "fuzz_decoders": "lies: malformed answers (fuzz)",
              "lying_rpc": "lies: lying RPC", "rpc_failover": "RPC failover"}
 TEST_ROWS = (("stuck", "stuck transaction"), ("dropped", "stuck transaction"), ("nonce", "nonce"),
-             ("fund", "funds"), ("paused_bridge", "refused attempts (paused bridge)"))
+             ("fund", "funds"), ("paused_layer", "refused attempts (paused message layer)"))
 
 
 def row_of(file: str, test: str) -> str:

@@ -1,7 +1,7 @@
 """Destination gas of the same work on our message layer and on Hyperlane's published contracts,
 side by side on the same anvil.
 
-    python bench/gas_vs_hyperlane.py
+    python bench/gas_vs_hyperlane.py [--hardfork NAME --output NAME]
 
 Starts two automining anvil nodes (chain ids 1001 -> 1002) with our message layer and token
 router on both (``tests/contracts/apps_env.py``), and deploys on the destination (1002), beside
@@ -25,7 +25,11 @@ and ERC-20, each to a fresh recipient) and the refund acknowledgement of an expi
 Every figure is the ``gasUsed`` of one transaction (21000 base and calldata included), measured
 on an evm_snapshot that is reverted afterwards, in steady state: each light client, mailbox,
 token and replay guard has already served one delivery, so only what every delivery writes is
-new. Writes ``bench/results/gas-vs-hyperlane.json`` and ``.md``.
+new. From Prague on (anvil's default hardfork), EIP-7623 makes a transaction pay at least 21000
++ 2.5 x its calldata gas: the table shows that floor beside our batches, whose proofs are mostly
+calldata. ``--hardfork cancun`` runs both nodes at the last hardfork without that floor (the one
+consortium EVM chains are closer to; Hyperlane's bytecode needs Cancun's opcodes). Writes
+``bench/results/NAME.json`` and ``.md`` (NAME ``gas-vs-hyperlane`` unless ``--output``).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ for extra in (BENCH.parent, BENCH, BENCH.parent / "tests" / "contracts"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
+NAME = "gas-vs-hyperlane"
 COMMITTEES = ((1, 1), (2, 3), (3, 5), (7, 10))  # (threshold, members)
 BLOCK_SIZES = (1, 50, 200)
 BATCHES = (8, 32, 128)
@@ -57,6 +62,12 @@ def gas(receipt: dict[str, Any]) -> int:
 def calldata_gas(data: bytes) -> int:
     """Intrinsic gas of transaction input ``data`` (EIP-2028: 16 per non-zero byte, 4 per zero byte)."""
     return sum(16 if byte else 4 for byte in data)
+
+
+def floor_gas(calldata: int) -> int:
+    """EIP-7623's least gas of a transaction (Prague on): 21000 + 10 per calldata token, a token
+    being a zero byte and four tokens a non-zero byte, i.e. 21000 + 2.5 x the EIP-2028 calldata gas."""
+    return 21_000 + calldata * 10 // 4
 
 
 def _snapshot_gas(evm: Any, run: Callable[[], dict[str, Any]],
@@ -172,7 +183,7 @@ class Ours:
             for batch, chosen in ((1, [proofs[middle]]), *((n, proofs[:n]) for n in BATCHES if n <= size)):
                 got = self.deliver_gas(b, chosen, update, [1] * batch)
                 rows.append({"block_receipts": size, "batch": batch, "total_gas": got["gas"],
-                             "per_message_gas": round(got["gas"] / batch),
+                             "calldata_gas": got["calldata_gas"], "per_message_gas": round(got["gas"] / batch),
                              "per_message_calldata_gas": round(got["calldata_gas"] / batch),
                              "proof_bytes": round(sum(len(p) for p in chosen) / batch)})
         return rows
@@ -267,12 +278,13 @@ def hyperlane_figures(ours: Ours) -> dict[int, dict[str, dict[str, int]]]:
     return out
 
 
-def measure() -> dict[str, Any]:
-    """Start the nodes, deploy both sides and measure every figure."""
+def measure(hardfork: str | None = None) -> dict[str, Any]:
+    """Start the nodes (anvil's default hardfork, or ``hardfork``), deploy both sides and measure
+    every figure."""
     import hyperlane_env as hl
     from apps_env import app_pair
 
-    with app_pair() as pair:
+    with app_pair(["--hardfork", hardfork] if hardfork else None) as pair:
         ours = Ours(pair)
         b = pair.b
         theirs = hyperlane_figures(ours)
@@ -326,6 +338,22 @@ def of_limit(value: int, limit: int) -> str:
     return f"{100 * value / limit:.2f} %"
 
 
+FLOOR_NOTE = {
+    True: ("This hardfork has EIP-7623 (Prague on): a transaction pays at least 21000 + 2.5 x its calldata gas; "
+           "a batch marked (the floor) paid exactly that, so only fewer proof bytes would make it cheaper."),
+    False: ("This hardfork predates EIP-7623: the floor column shows what the same transaction would at least "
+            "cost from Prague on."),
+}
+# hardforks before Prague (anvil's names): no calldata floor
+BEFORE_PRAGUE = {"frontier", "homestead", "tangerine", "spuriousdragon", "byzantium", "constantinople", "petersburg",
+                 "istanbul", "muirglacier", "berlin", "london", "arrowglacier", "grayglacier", "paris", "merge",
+                 "shanghai", "cancun"}
+
+
+def floor_applies(doc: dict[str, Any]) -> bool:
+    return str(doc["hardfork"]).lower().replace("_", "") not in BEFORE_PRAGUE
+
+
 def headline(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the 2/3 empty-handler pair, the 50-receipt block's batch of 32)."""
     pair = next(p for p in doc["pairs"] if (p["threshold"], p["members"], p["work"]) == (2, 3, "empty"))
@@ -343,7 +371,8 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         f"Hyperlane: {doc['hyperlane_package']} as published on npm (its shipped bytecode). "
         f"Anvil hardfork {doc['hardfork']}, block gas limit {limit:,}. {doc['notes']}. "
-        "Calldata gas: 16 per non-zero and 4 per zero byte of the transaction input (EIP-2028), part of the gas.",
+        "Calldata gas: 16 per non-zero and 4 per zero byte of the transaction input (EIP-2028), part of the gas. "
+        + FLOOR_NOTE[floor_applies(doc)],
         "",
         f"- One message, empty handler, committee 2/3: ours **{pair['ours_gas']:,}** with the header update in the "
         f"same transaction, Hyperlane **{pair['hyperlane_gas']:,}**: ratio "
@@ -372,13 +401,17 @@ def markdown(doc: dict[str, Any]) -> str:
         "One message alone is the middle message of its block; a batch is the block's first messages.",
         "",
         "| receipts in the source block | messages in the transaction | gas of the transaction | per message "
-        "| of which calldata | per message / 40,000 aim | proof bytes per message | transaction, of block gas limit |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| of which calldata | EIP-7623 floor per message | per message / 40,000 aim | proof bytes per message "
+        "| transaction, of block gas limit |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in doc["ours_blocks"]:
-        lines.append(f"| {r['block_receipts']} | {r['batch']} | {r['total_gas']:,} | {r['per_message_gas']:,} "
-                     f"| {r['per_message_calldata_gas']:,} | {ratio(r['per_message_gas'], aim)} "
-                     f"| {r['proof_bytes']:,} | {of_limit(r['total_gas'], limit)} |")
+        floor = floor_gas(r["calldata_gas"])
+        at_floor = " (the floor)" if floor_applies(doc) and r["total_gas"] == floor else ""
+        lines.append(f"| {r['block_receipts']} | {r['batch']} | {r['total_gas']:,}{at_floor} "
+                     f"| {r['per_message_gas']:,} | {r['per_message_calldata_gas']:,} | {round(floor / r['batch']):,} "
+                     f"| {ratio(r['per_message_gas'], aim)} | {r['proof_bytes']:,} "
+                     f"| {of_limit(r['total_gas'], limit)} |")
     lines += ["", "## Ours: the way back (committee 2/3, update included)", "",
               "| path | gas | of which calldata | of block gas limit |", "|---|---:|---:|---:|"]
     for key, label in OTHER_LABELS:
@@ -389,20 +422,30 @@ def markdown(doc: dict[str, Any]) -> str:
 
 
 def summary(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    if not doc.get("readme_rows", True):
+        return []
     pair, batch = headline(doc)
     aim = doc["aims"]["per_message_batch_32_block_50"]
-    return [("destination gas, one message with its 2/3 header update (empty handler)", f"{pair['ours_gas']:,}",
+    fork = f" ({doc['hardfork']})"
+    return [(f"destination gas, one message with its 2/3 header update (empty handler){fork}", f"{pair['ours_gas']:,}",
              f"{pair['hyperlane_gas']:,} (Hyperlane, same work)", ratio(pair["ours_gas"], pair["hyperlane_gas"])),
-            ("destination gas per message, batch of 32 from a 50-receipt block, update included",
+            (f"destination gas per message, batch of 32 from a 50-receipt block, update included{fork}",
              f"{batch['per_message_gas']:,}", f"{aim:,} (aim)", ratio(batch["per_message_gas"], aim))]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
     from common import start, write_result
 
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--hardfork", help="anvil --hardfork for both nodes (default: anvil's own default)")
+    parser.add_argument("--output", default=NAME, help=f"result name under bench/results (default {NAME})")
+    args = parser.parse_args(argv)
     started = start()
-    figures = measure()
-    write_result("gas-vs-hyperlane", "gas-vs-hyperlane", figures, started)
+    figures = measure(args.hardfork)
+    figures["readme_rows"] = args.output == NAME  # the README table shows the default run's figures only
+    write_result(args.output, NAME, figures, started)
 
 
 if __name__ == "__main__":

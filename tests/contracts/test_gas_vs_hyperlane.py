@@ -106,15 +106,17 @@ def test_the_mailbox_refuses_too_few_foreign_or_misordered_signatures(destinatio
 
 
 # ---------------------------------------------------------------------- rendering
-def _document() -> dict[str, Any]:
+def _document(hardfork: str = "Bpo1") -> dict[str, Any]:
     pairs = [{"threshold": t, "members": n, "work": work, "ours_gas": 150_000 + n, "ours_calldata_gas": 10_000,
               "hyperlane_gas": 75_000, "hyperlane_calldata_gas": 4_000}
              for t, n in bench.COMMITTEES for work, _ in bench.WORKS]
-    blocks = [{"block_receipts": size, "batch": batch, "total_gas": 60_000 * batch, "per_message_gas": 60_000,
-               "per_message_calldata_gas": 20_000, "proof_bytes": 2_000}
+    blocks = [{"block_receipts": size, "batch": batch, "total_gas": 60_000 * batch, "calldata_gas": 20_000 * batch,
+               "per_message_gas": 60_000, "per_message_calldata_gas": 20_000, "proof_bytes": 2_000}
               for size in bench.BLOCK_SIZES for batch in (1, *bench.BATCHES) if batch <= size]
+    # a batch that paid exactly the EIP-7623 floor: 21000 + 2.5 x 2,800,000 calldata gas
+    blocks[-1].update(total_gas=7_021_000, calldata_gas=2_800_000, per_message_gas=54_852)
     other = {key: {"gas": 200_000, "calldata_gas": 18_000} for key, _ in bench.OTHER_LABELS}
-    return {"hyperlane_package": "@hyperlane-xyz/core 12.1.0", "hardfork": "Bpo1", "block_gas_limit": 30_000_000,
+    return {"hyperlane_package": "@hyperlane-xyz/core 12.1.0", "hardfork": hardfork, "block_gas_limit": 30_000_000,
             "pairs": pairs, "ours_single_header_already_accepted": {"gas": 90_000, "calldata_gas": 8_000},
             "ours_blocks": blocks, "ours_other": other,
             "aims": {"single_with_update": "at or below Hyperlane", "per_message_batch_32_block_50": 40_000},
@@ -127,13 +129,24 @@ def test_the_table_shows_each_pair_as_a_ratio_and_against_the_block_gas_limit() 
     assert ("| 2/3 | one message, empty handler | 150,003 | 10,000 | 75,000 | 4,000 | 2.00 | 0.50 % | 0.25 % |"
             in text)
     assert "| 7/10 | token mint to a fresh recipient | 150,010 |" in text
-    # the 50-receipt block's batch of 32: 60,000 per message against the 40,000 aim = 1.50; 1,920,000 = 6.40 %
-    assert "| 50 | 32 | 1,920,000 | 60,000 | 20,000 | 1.50 | 2,000 | 6.40 % |" in text
-    assert "| 200 | 128 |" in text and "| 50 | 128 |" not in text
+    # the 50-receipt block's batch of 32: 60,000 per message against the 40,000 aim = 1.50; 1,920,000 = 6.40 %;
+    # its floor 21000 + 2.5 x 640,000 = 1,621,000, 50,656 per message
+    assert "| 50 | 32 | 1,920,000 | 60,000 | 20,000 | 50,656 | 1.50 | 2,000 | 6.40 % |" in text
+    assert "| 200 | 128 | 7,021,000 (the floor) | 54,852 |" in text and "| 50 | 128 |" not in text
+    assert "This hardfork has EIP-7623" in text and "(the floor)" not in bench.markdown(_document("Cancun"))
     assert "ours **150,003** with the header update" in text and "Hyperlane **75,000**: ratio 2.00" in text
 
 
 def test_the_readme_rows_are_the_two_headline_figures() -> None:
     rows = bench.summary(_document())
     assert [(measured, ratio) for _, measured, _, ratio in rows] == [("150,003", "2.00"), ("60,000", "1.50")]
-    assert rows[1][2] == "40,000 (aim)"
+    assert rows[1][2] == "40,000 (aim)" and rows[0][0].endswith("(Bpo1)")
+    assert bench.summary({**_document("Cancun"), "readme_rows": False}) == []
+
+
+def test_the_calldata_floor_is_eip_7623s_and_only_from_prague_on() -> None:
+    # 3 zero bytes and 2 non-zero: 3*4 + 2*16 = 44 calldata gas; 3 + 2*4 = 11 tokens: floor 21000 + 110
+    assert bench.calldata_gas(bytes([0, 0, 0, 1, 255])) == 44
+    assert bench.floor_gas(44) == 21_110
+    assert bench.floor_applies({"hardfork": "Bpo1"}) and bench.floor_applies({"hardfork": "Prague"})
+    assert not bench.floor_applies({"hardfork": "Cancun"}) and not bench.floor_applies({"hardfork": "berlin"})

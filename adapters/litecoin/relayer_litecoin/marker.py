@@ -18,7 +18,7 @@ from enum import IntEnum
 
 from embit.transaction import Transaction
 
-from relayer_litecoin.deposits import op_return_data
+from relayer_litecoin.deposits import op_return_data, spends_custody
 
 MAGIC = b"rr"
 VERSION = 1
@@ -72,12 +72,6 @@ def markers_of(tx: Transaction) -> list[Marker]:
         if data is not None and (marker := decode(data)) is not None:
             found.append(marker)
     return found
-
-
-def spends_custody(tx: Transaction, witness_script: bytes) -> bool:
-    """Whether any input of ``tx`` spends a custody output: its witness ends with the custody's witness
-    script (only M operators' signatures make such an input valid). Raises nothing."""
-    return any(vin.witness.items and bytes(vin.witness.items[-1]) == witness_script for vin in tx.vin)
 
 
 __all__ = ["Kind", "MAGIC", "Marker", "decode", "markers_of", "spends_custody"]

@@ -4,10 +4,11 @@ Before signing, the operator (1) checks the fee rate against its own policy, (2)
 its own node against its own verified headers (:mod:`utxo`), (3) asks its own ``authorize`` whether the
 request is due (for a release: the burn verified with its own EVM light client and proof, which the
 caller supplies; for a return: :func:`relayer_litecoin.returns.authorize_return`), (4) rebuilds the
-transaction with the deterministic rules (:mod:`release`) and requires it byte for byte, and (5) writes to its journal the inputs it signs for the marker, refusing
-another set of inputs for a marker already signed (a replacement by fee spends the same inputs). Only
-then it signs each input (BIP 143, SIGHASH_ALL) with its key and returns the PSBT with its signatures.
-The key never leaves the signer and is never logged; log lines carry the operator's address."""
+transaction with the deterministic rules (:mod:`release`) and requires it byte for byte, and (5) writes
+to its journal the inputs it signs for the marker, refusing another set of inputs for a marker already
+signed (a replacement by fee spends the same inputs). Only then it signs each input (BIP 143,
+SIGHASH_ALL) with its key and returns the PSBT with its signatures. The key never leaves the signer and
+is never logged; log lines carry the operator's address."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ from relayer_litecoin.policy import ReleasePolicy, submitters
 from relayer_litecoin.release import Release, ReleaseError, ReleaseRequest, build
 from relayer_litecoin.rpc import LitecoinRpc
 from relayer_litecoin.spv import HeaderChain
-from relayer_litecoin.utxo import Outpoint, custody_utxos, locate
+from relayer_litecoin.utxo import Outpoint, ProvenUtxo, custody_utxos, locate
 
 log = structlog.get_logger("relayer_litecoin")
 
@@ -92,17 +92,21 @@ class ReleaseSubmitter:
         self.policy, self.journal, self.peers = policy, journal, list(peers)
         self.ledger = CustodyLedger(rpc, chain, custody)
 
-    async def release(self, request: ReleaseRequest, *, takeover: bool = False) -> Outcome:
+    async def release(self, request: ReleaseRequest, *, takeover: bool = False,
+                      candidates: list[ProvenUtxo] | None = None) -> Outcome:
         """``prepare`` then ``broadcast``. Raises like them."""
-        outcome = await self.prepare(request, takeover=takeover)
+        outcome = await self.prepare(request, takeover=takeover, candidates=candidates)
         if outcome.state == "found":
             return outcome
         return replace(await self.broadcast(request.marker), release=outcome.release)
 
-    async def prepare(self, request: ReleaseRequest, *, takeover: bool = False) -> Outcome:
+    async def prepare(self, request: ReleaseRequest, *, takeover: bool = False,
+                      candidates: list[ProvenUtxo] | None = None) -> Outcome:
         """An existing spend of the marker (``found``), or the signed transaction, written to the journal but
-        not broadcast (``signed``). Raises ReleaseError (not the designated submitter, fewer than M
-        signatures, a request the custody cannot pay), VerificationError (a lying node), RpcError.
+        not broadcast (``signed``). ``candidates``: the proven outputs to build from (a return: the refused
+        deposit's, :func:`relayer_litecoin.returns.refused_deposit`); default all the custody's. Raises
+        ReleaseError (not the designated submitter, fewer than M signatures, a request the custody cannot
+        pay), VerificationError (a lying node), RpcError.
         Cancelled: what was written to the journal stays; a later call resumes from it."""
         marker = str(request.marker)
         if not takeover and submitters(self.custody, request.marker)[0] != self.me:
@@ -121,7 +125,8 @@ class ReleaseSubmitter:
                       for p in record["inputs"]]
             release = build(request, inputs, self.custody, self.net, int(record["fee_rate"]))
         else:
-            candidates = await custody_utxos(self.rpc, self.chain, self.custody.script_pubkey)
+            if candidates is None:
+                candidates = await custody_utxos(self.rpc, self.chain, self.custody.script_pubkey)
             release = build(request, candidates, self.custody, self.net, self.policy.fee_rate)
             self.journal.put(marker, {"request": _request_record(request), "fee_rate": release.fee_rate, "txs": [],
                                       "inputs": [str(p) for p in release.outpoints]})
@@ -162,6 +167,10 @@ class ReleaseSubmitter:
         try:
             await self.rpc.call("sendrawtransaction", last["hex"])
         except RpcError as exc:
+            if len(record["txs"]) > 1 and "txn-mempool-conflict" in str(exc):
+                raise ReleaseError("the node refuses replacements by fee (Litecoin Core's default "
+                                   "-mempoolreplacement=0); the earlier spend stays", marker=str(marker),
+                                   txid=last["txid"]) from exc
             if not any(sign in str(exc) for sign in ALREADY_KNOWN):
                 raise
         if "broadcast_at" not in last:

@@ -39,9 +39,9 @@ RECIPIENT = bytes.fromhex("42" * 20)
 class Devnet:
     """One litecoind regtest node with a wallet holding mature coins (101 blocks mined)."""
 
-    def __init__(self) -> None:
-        """Raises DevnetError (no litecoind, or it did not start)."""
-        self.node = regtest.start()
+    def __init__(self, *extra: str) -> None:
+        """``extra``: more litecoind options. Raises DevnetError (no litecoind, or it did not start)."""
+        self.node = regtest.start(extra=extra)
         self.miner = self.node.call("getnewaddress", wallet="relayer")
         self.mine(101)
 
@@ -121,16 +121,18 @@ async def approve_all(request: ReleaseRequest, inputs: list[ProvenUtxo]) -> None
 class ReleaseTeam:
     """The three operators (each its own connection, verified chain and journal ``folder/operatorN.json``) and
     the submitter of operator ``me`` (journal ``folder/submitter.json``) asking ``order`` (indexes into
-    OPERATORS) for signatures. ``down``: operators whose node is unreachable; ``transports``: an httpx
-    transport per operator (a lying node)."""
+    OPERATORS) for signatures; ``signers``: the operators' keys (default OPERATORS, e.g. from keystores);
+    ``down``: operators whose node is unreachable; ``transports``: an httpx transport per operator (a lying
+    node)."""
 
     def __init__(self, url: str, folder: Any, me: int, *, order: tuple[int, ...] = (0, 1, 2),
                  down: tuple[int, ...] = (), transports: dict[int, httpx.AsyncBaseTransport] | None = None,
                  submitter_transport: httpx.AsyncBaseTransport | None = None,
-                 policy: ReleasePolicy | None = None, authorize: Authorize = approve_all) -> None:
+                 policy: ReleasePolicy | None = None, authorize: Authorize = approve_all,
+                 signers: list[LitecoinSigner] | None = None) -> None:
         transports, policy = transports or {}, policy or ReleasePolicy()
         self.operators = []
-        for i, signer in enumerate(OPERATORS):
+        for i, signer in enumerate(signers or OPERATORS):
             chain = header_chain(UNREACHABLE if i in down else url, transports.get(i))
             self.operators.append(ReleaseOperator(signer, chain.source.rpc, chain, CUSTODY, REGTEST, policy,
                                                   Journal(folder / f"operator{i}.json"), authorize))

@@ -103,7 +103,8 @@ async def prove(rpc: LitecoinRpc, chain: HeaderChain, script: bytes, point: Outp
 
 async def custody_utxos(rpc: LitecoinRpc, chain: HeaderChain, script: bytes) -> list[ProvenUtxo]:
     """The custody's outputs that are final, unspent (in the chain and the node's mempool) and proven
-    (``prove``), in the node's order. Raises like ``prove``. Cancelled: no effect."""
+    (``prove``), in the node's order; syncs ``chain`` first. Raises like ``prove``. Cancelled: no effect."""
+    await chain.sync()
     scan = await rpc.call("scantxoutset", "start", [f"raw({script.hex()})"])
     if not isinstance(scan, dict) or not isinstance(scan.get("unspents"), list):
         raise RpcAnswerError("scantxoutset answered no unspent outputs", chain=chain.source.name)

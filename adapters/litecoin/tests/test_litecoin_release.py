@@ -130,8 +130,10 @@ async def test_two_of_three_operators_release_with_one_down_and_the_figures_are_
 
     team = ReleaseTeam(devnet.node.url, tmp_path, me, order=(down, me, other), down=(down,), signers=signers)
     try:
+        began = trio.current_time()
         with structlog.testing.capture_logs() as logs:
             outcome = await team.submitter.release(request)
+        took = trio.current_time() - began
     finally:
         await team.aclose()
     release = outcome.release
@@ -157,7 +159,7 @@ async def test_two_of_three_operators_release_with_one_down_and_the_figures_are_
     assert round(Decimal(str(entry["fees"]["base"])) * 100_000_000) == release.fee == inputs - paid.value - change.value
     assert entry["vsize"] <= release.vsize and entry["bip125-replaceable"]
     print(f"\nrelease: fee {release.fee} litoshis = 10 litoshis/vbyte x {release.vsize} vbytes estimated "
-          f"(real {entry['vsize']}); paid {paid.value}")
+          f"(real {entry['vsize']}); paid {paid.value}; release() took {took:.2f} s (history scan, proofs, 3 asked)")
 
     (block,) = devnet.mine(1)
     assert received(devnet, address) == AMOUNT - release.fee
@@ -459,3 +461,22 @@ def test_the_journal_survives_a_torn_write(tmp_path: Path) -> None:
     (tmp_path / "j.json.tmp").write_text("{ torn")  # a crash while writing the next version
     assert Journal(tmp_path / "j.json").get("a") == {"inputs": ["x:0"]}
     os.remove(tmp_path / "j.json.tmp")
+
+
+async def test_a_node_that_refuses_replacements_says_so_and_the_first_release_stays(tmp_path: Path) -> None:
+    plain = Devnet()  # Litecoin Core 0.21's default: -mempoolreplacement=0
+    try:
+        fund(plain, "0.9")
+        marker = marker_of("no replacement")
+        me, _, _ = roles(marker)
+        request = ReleaseRequest(marker, plain.call("getnewaddress"), AMOUNT)
+        team = ReleaseTeam(plain.node.url, tmp_path, me)
+        try:
+            first = await team.submitter.release(request)
+            with pytest.raises(ReleaseError, match="mempoolreplacement"):
+                await team.submitter.bump(request)
+            assert plain.node.call("getrawmempool") == [first.txid]
+        finally:
+            await team.aclose()
+    finally:
+        plain.stop()

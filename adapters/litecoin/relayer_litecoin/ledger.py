@@ -70,7 +70,7 @@ class CustodyLedger:
             for m, spend in self._spends(block, height):
                 if m == marker:
                     return spend
-        return await self._in_mempool(marker)
+        return await self.in_mempool(marker)
 
     async def _block(self, block_hash: str, height: int, commitment: bytes | None) -> Block:
         raw = await self.rpc.call("getblock", block_hash, 0)
@@ -94,7 +94,9 @@ class CustodyLedger:
                     out.append((m, Found(tx.txid().hex(), tx.serialize(), height)))
         return out
 
-    async def _in_mempool(self, marker: Marker) -> Found | None:
+    async def in_mempool(self, marker: Marker) -> Found | None:
+        """The custody spend carrying ``marker`` in the node's mempool; None when there is none. Raises
+        RpcError, RpcAnswerError. Cancelled: no effect."""
         txids = await self.rpc.call("getrawmempool")
         if not isinstance(txids, list):
             raise RpcAnswerError("getrawmempool answered no list", chain=self.chain.source.name)

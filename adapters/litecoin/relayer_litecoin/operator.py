@@ -1,7 +1,8 @@
 """An operator signing a custody spend: it trusts neither the submitter nor the submitter's node.
 
 Before signing, the operator (1) checks the fee rate against its own policy, (2) proves every input on
-its own node against its own verified headers (:mod:`utxo`), (3) asks its own ``authorize`` whether the
+its own node against its own verified headers (:mod:`utxo`), refusing an input a mempool transaction of
+another marker spends, (3) asks its own ``authorize`` whether the
 request is due (for a release: the burn verified with its own EVM light client and proof, which the
 caller supplies; for a return: :func:`relayer_litecoin.returns.authorize_return`), (4) rebuilds the
 transaction with the deterministic rules (:mod:`release`) and requires it byte for byte, and (5) writes
@@ -18,10 +19,12 @@ from typing import Protocol
 import structlog
 from embit.ec import PublicKey
 from embit.psbt import PSBT
+from embit.transaction import Transaction
 
 from relayer_litecoin.custody import SIGHASH_ALL, Custody
 from relayer_litecoin.journal import Journal
 from relayer_litecoin.keys import LitecoinSigner
+from relayer_litecoin.ledger import CustodyLedger
 from relayer_litecoin.network import Network
 from relayer_litecoin.policy import ReleasePolicy
 from relayer_litecoin.release import ReleaseError, ReleaseRequest, build
@@ -72,6 +75,7 @@ class ReleaseOperator:
         points = [Outpoint(bytes(i.txid), int(i.vout)) for i in unsigned.inputs]
         await self.chain.sync()
         proven = [await locate(self.rpc, self.chain, self.custody.script_pubkey, p) for p in points]
+        await self._not_spent_by_another(request, points)
         await self.authorize(request, proven)
         rebuilt = build(request, proven, self.custody, self.net, fee_rate)
         if rebuilt.tx.serialize() != unsigned.tx.serialize():
@@ -91,6 +95,19 @@ class ReleaseOperator:
         log.info("release.signed", marker=marker, txid=rebuilt.txid, operator=self.signer.address, fee=rebuilt.fee,
                  fee_rate=fee_rate)
         return str(signed.to_base64())
+
+    async def _not_spent_by_another(self, request: ReleaseRequest, points: list[Outpoint]) -> None:
+        """An input a mempool transaction spends must be spent by this marker's own spend (the one a
+        replacement replaces), never by another marker's: signing would evict another release. Raises
+        ReleaseError."""
+        spent = {p for p in points if await self.rpc.call("gettxout", p.txid.hex(), p.vout, True) is None}
+        if not spent:
+            return
+        own = await CustodyLedger(self.rpc, self.chain, self.custody).in_mempool(request.marker)
+        ours = set() if own is None else {Outpoint(bytes(i.txid), i.vout) for i in Transaction.parse(own.raw).vin}
+        if not spent <= ours:
+            raise ReleaseError("an input is spent in the mempool by another transaction than this marker's",
+                               marker=str(request.marker), inputs=",".join(str(p) for p in sorted(spent - ours)))
 
 
 __all__ = ["Authorize", "ReleaseOperator", "SigningPeer"]

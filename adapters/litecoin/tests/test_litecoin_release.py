@@ -356,6 +356,12 @@ async def test_a_stuck_release_is_replaced_by_fee_and_only_one_confirms(devnet: 
         devnet.mine(1)
         assert first.txid in devnet.node.call("getrawmempool")
         assert await team.submitter.pending(marker) == 1 >= policy.bump_after
+        # no operator signs another marker's spend of these inputs (it would evict this release)
+        assert first.release is not None
+        thief = ReleaseRequest(marker_of("another"), address, AMOUNT)
+        evicting = build(thief, list(first.release.inputs), CUSTODY, REGTEST, 30)
+        with pytest.raises(ReleaseError, match="spent in the mempool by another"):
+            await team.operators[me].sign(thief, str(evicting.psbt(CUSTODY).to_base64()), 30)
         with structlog.testing.capture_logs() as logs:
             second = await team.submitter.bump(request)
         assert second.state == "replaced" and second.release is not None and first.release is not None

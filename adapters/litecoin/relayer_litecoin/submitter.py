@@ -12,6 +12,7 @@ only conflict. A submitter that is not the designated one refuses unless it is t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -117,6 +118,9 @@ class ReleaseSubmitter:
             log.info("release.found", marker=marker, txid=found.txid, height=found.height)
             return Outcome("found", found.txid, found.raw, found.height)
         record = self.journal.get(marker)
+        if record and record.get("request", _request_record(request)) != _request_record(request):
+            raise ReleaseError("the journal holds another request for this marker", marker=marker,
+                               recorded=json.dumps(record["request"], sort_keys=True))
         if record and record.get("txs"):
             last = record["txs"][-1]
             return Outcome("signed", last["txid"], bytes.fromhex(last["hex"]))

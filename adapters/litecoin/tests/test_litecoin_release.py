@@ -235,6 +235,8 @@ async def test_the_submitter_killed_between_combining_and_broadcasting_releases_
     try:
         rebuilt = await rebuilt_team.submitter.prepare(request)
         assert (rebuilt.state, rebuilt.txid) == ("signed", txid)
+        with pytest.raises(ReleaseError, match="another request"):
+            await rebuilt_team.submitter.prepare(ReleaseRequest(marker, address, AMOUNT + 1))
     finally:
         await rebuilt_team.aclose()
 

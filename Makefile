@@ -30,6 +30,8 @@ node_modules/.installed: package.json package-lock.json
 bench: setup
 	$(PY) bench/contract_gas.py
 	$(PY) bench/header_update_gas.py
+	$(PY) bench/gas_vs_hyperlane.py
+	$(PY) bench/gas_vs_hyperlane.py --hardfork cancun --output gas-vs-hyperlane-cancun
 	$(PY) bench/fisco_bcos_gas.py
 	$(PY) bench/relay_throughput.py --messages 200
 	$(PY) bench/relay_throughput.py --messages 200 --rate 20 --output relay-throughput-rate-20

@@ -15,8 +15,10 @@ The table::
     bump_after = 3                    # blocks a release waits unconfirmed before it is replaced
     bump_factor = 150                 # percent of the old rate a replacement pays
 
-What does not apply yet: Litecoin as a destination (releases are issue 11 item 5), so ``resolve_route``
-refuses a route into a Litecoin chain with a ConfigError naming the route's key."""
+What does not apply yet: Litecoin as a route's destination. Releases from the custody are this family's
+own library (:mod:`relayer_litecoin.submitter`, :mod:`relayer_litecoin.operator`), not yet a core
+Destination, so ``resolve_route`` refuses a route into a Litecoin chain with a ConfigError naming the
+route's key."""
 
 from __future__ import annotations
 

@@ -117,8 +117,8 @@ class EvmDestination:
     # what is delivered ---------------------------------------------------------------
     async def delivered(self, route: RouteRef, nonces: Sequence[int]) -> frozenset[int]:
         """The nonces of ``route`` the layer has processed, whatever the outcome (``outcomeOf`` not 0;
-        one JSON-RPC batch). The source's layer is the one this layer trusts for the source chain
-        (``remoteOf``, read once per route). Raises RpcError, RpcAnswerError."""
+        JSON-RPC batches of at most ``OUTCOME_BATCH`` calls). The source's layer is the one this layer
+        trusts for the source chain (``remoteOf``, read once per route). Raises RpcError, RpcAnswerError."""
         if not nonces:
             return frozenset()
         src_layer = await self._source_layer(route.src_chain_id)

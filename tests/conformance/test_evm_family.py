@@ -28,7 +28,7 @@ from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import keccak
 
-from adapters.evm.adapter import EvmAdapter
+from adapters.evm.adapter import OUTCOME_BATCH, EvmAdapter
 from adapters.evm.committee import KeySigner
 from adapters.evm.messaging import ACK_ALWAYS, MESSAGE_SENT_TOPIC, address_word
 from adapters.evm.messaging import Envelope as LayerEnvelope
@@ -292,6 +292,11 @@ def test_a_failed_handler_a_refused_proof_and_a_route_to_another_layer(relayer_k
         assert outcome.status == OutcomeStatus.FAILED and not outcome.acknowledged
         assert outcome.result == keccak(text="RecipientNotContract(bytes32)")[:4] + address_word("0x" + "42" * 20)
         assert await destination.delivered(kit.route, [message.nonce]) == {message.nonce}
+        many = list(range(1, 2 * OUTCOME_BATCH + 7))  # more than one JSON-RPC batch of outcomeOf reads
+        done = await destination.delivered(kit.route, many)
+        assert message.nonce in done
+        assert done == frozenset().union(*[await destination.delivered(kit.route, many[i:i + 50])
+                                           for i in range(0, len(many), 50)])
 
         impostor = EvmAdapter("alpha", alpha["chain_id"], family._rpc("alpha"), alpha["light_client"])
         with pytest.raises(ConfigError) as wrong:

@@ -733,10 +733,12 @@ def main(argv: list[str] | None = None) -> int:
             late = [s for t in trials for s in t.messages if s.done_at is None]
             if late:  # a last look: processed after its trial gave up counts as late, not lost
                 matrix.traffic.poll(late, time.monotonic() + 30)
-            say("checking every trial again on the final chains (a later duplicate counts too)")
+            rejudged = time.monotonic()
             for t in trials:
                 if t.messages:
                     matrix.judge(t)
+            say(f"every trial checked again on the final chains, so a later duplicate counts too "
+                f"({time.monotonic() - rejudged:.1f} s)")
         finally:
             matrix.close()
             network.down(root, report=lambda line: None)

@@ -42,7 +42,7 @@ bench: setup
 	$(PY) bench/fleet_takeover.py --rounds 20 --burst 100
 	$(PY) bench/render.py
 
-# The full matrix (about an hour on 2 cores: ~37 min of trials, ~21 min of pytest rows). A smoke run,
+# The full matrix (about 50 minutes on 2 cores: ~30 min of trials, ~21 min of pytest rows). A smoke run,
 # written elsewhere:
 #   make faults FAULT_TRIALS=5 FAULT_SOLE_TRIALS=1 FAULT_PAUSE_TRIALS=0 FAULT_ARGS=--skip-pytest FAULT_OUT=/tmp/reliability.md
 FAULT_TRIALS ?= 60

@@ -141,7 +141,7 @@ class EvmDestination:
         ABI: a forged proof, a block its light client never accepted, a message for another layer),
         RpcError."""
         for proof in batch.proofs:
-            log.debug("proof.built", message_id=proof.message_id, size=len(proof.data))
+            log.debug("proof.built", message_id=proof.message_id, nodes=_node_count(proof.data), size=len(proof.data))
         data = self.adapter.layer_abi.encode_call("deliverBatch", batch.route.src_chain_id, batch.update.data,
                                                   [p.data for p in batch.proofs])
         gas = await self._estimate(self.adapter.message_layer, data)
@@ -299,6 +299,14 @@ def _abandoned(status: str) -> DeliveryStatus:
     except ValueError:
         return DeliveryStatus.PENDING
     return DeliveryStatus.PENDING if ended in (DeliveryStatus.MINED, DeliveryStatus.REFUSED) else ended
+
+
+def _node_count(data: bytes) -> int | None:
+    """The number of trie nodes of an EVM source's proof, for the log; None for another family's proof."""
+    try:
+        return len(decode_proof(data)[2])
+    except ProofError:
+        return None
 
 
 def _ids(tx: JournalTx) -> tuple[MessageId, ...]:

@@ -96,6 +96,7 @@ contract MessageLayer is Administered, IMessageLayer {
     Origin private _origin;
 
     constructor(address owner_, uint64 maxGasLimit_) Administered(owner_) {
+        _origin = Origin(bytes32(uint256(1)), 1, 1, 1); // a sentinel: never zero, so writes stay cheap
         maxGasLimit = maxGasLimit_;
         emit MaxGasLimitSet(maxGasLimit_);
     }
@@ -175,6 +176,7 @@ contract MessageLayer is Administered, IMessageLayer {
         _enter();
         Remote memory r = _remote(sourceChain);
         if (lightClientUpdate.length != 0) ILightClient(r.lightClient).submitUpdate(lightClientUpdate);
+        Origin memory saved = _origin; // restored below: slots set back to their value are refunded
         uint256 freeMemory = _freeMemory();
         for (uint256 i; i < proofs.length; ++i) {
             (bytes memory raw, uint64 blockNumber, uint32 txIndex) =
@@ -182,6 +184,7 @@ contract MessageLayer is Administered, IMessageLayer {
             if (_deliver(sourceChain, r.layer, raw, blockNumber, txIndex)) ++processed;
             _releaseMemory(freeMemory); // nothing of one message is kept: memory cost stays linear
         }
+        _origin = saved;
         _lock = IDLE;
     }
 

@@ -59,7 +59,7 @@ APP_GAS = 300_000  # also MsgApp.handleAck's gas: it stores the acknowledgement 
 REVERT_GAS = 50_000
 ASSETS = ("native", "token", "wrapped-native", "wrapped-token")
 KINDS = ("transfer", "transfer", "transfer", "record", "revert", "app-always", "app-on-failure")
-SHORT_EXPIRY = (4, 14)  # seconds ahead of the source chain's latest block
+SHORT_EXPIRY = (6, 16)  # seconds ahead of the source chain's clock (a send must land before it)
 SHORT_SHARE = 0.25
 OUTCOMES = {0: "none", OUTCOME_DELIVERED: "delivered", OUTCOME_FAILED: "failed", OUTCOME_EXPIRED: "expired"}
 

@@ -390,7 +390,7 @@ FILE_ROWS = {"reorgs": "reorg", "store_trouble": "store", "fault_points": "fault
              "proof_bitflips": "lies: forged proofs (bit flips)", "fuzz_decoders": "lies: malformed answers (fuzz)",
              "lying_rpc": "lies: lying RPC", "rpc_failover": "RPC failover"}
 TEST_ROWS = (("stuck", "stuck transaction"), ("dropped", "stuck transaction"), ("nonce", "nonce"),
-             ("fund", "funds"), ("paused_bridge", "refused attempts (paused bridge)"))
+             ("fund", "funds"), ("paused_layer", "refused attempts (paused message layer)"))
 
 
 def row_of(file: str, test: str) -> str:
@@ -733,10 +733,12 @@ def main(argv: list[str] | None = None) -> int:
             late = [s for t in trials for s in t.messages if s.done_at is None]
             if late:  # a last look: processed after its trial gave up counts as late, not lost
                 matrix.traffic.poll(late, time.monotonic() + 30)
-            say("checking every trial again on the final chains (a later duplicate counts too)")
+            rejudged = time.monotonic()
             for t in trials:
                 if t.messages:
                     matrix.judge(t)
+            say(f"every trial checked again on the final chains, so a later duplicate counts too "
+                f"({time.monotonic() - rejudged:.1f} s)")
         finally:
             matrix.close()
             network.down(root, report=lambda line: None)

@@ -14,7 +14,7 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
-from light_clients.bft.codec import QBFT, decode_extra
+from light_clients.bft.codec import IBFT2, QBFT, decode_extra
 from light_clients.evm.header import decode_header
 
 Path = tuple[str | int, ...]
@@ -70,15 +70,18 @@ def _prefix(data: bytes, at: int) -> tuple[bool, int, int]:
 
 def header_flips(doc: dict[str, Any], path: Path, label: str) -> Iterator[Flip]:
     """First and last byte of every field of the header at ``path``; three bytes of each committed
-    seal when its extraData is a QBFT one."""
+    seal when its extraData is a QBFT or IBFT 2.0 one."""
     encoded = raw(doc, path)
     for i, (start, end) in enumerate(item_spans(encoded)):
         yield f"{label} field {i} first byte", path, start
         yield f"{label} field {i} last byte", path, end - 1
-    try:
-        seals = decode_extra(QBFT, decode_header(encoded).extra_data).seals
-    except Exception:  # noqa: BLE001 - not a sealed header: no seals to flip
-        return
+    seals: tuple[bytes, ...] = ()
+    for codec in (QBFT, IBFT2):
+        try:
+            seals = decode_extra(codec, decode_header(encoded).extra_data).seals
+            break
+        except Exception:  # noqa: BLE001 - not a sealed header of this codec: no seals to flip
+            continue
     for i, seal in enumerate(seals):
         at = encoded.find(seal)
         for part, offset in (("r", 0), ("s", 40), ("v", 64)):

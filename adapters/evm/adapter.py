@@ -23,6 +23,7 @@ from light_clients.evm.header import Header
 from relayer.errors import ConfigError, ContractRevert, ProofError, RpcAnswerError
 
 FEE_MODES = ("auto", "eip1559", "legacy")
+OUTCOME_BATCH = 200  # outcomeOf calls per JSON-RPC batch (geth's default cap is 1000 calls)
 
 
 @dataclass(frozen=True)
@@ -173,19 +174,21 @@ class EvmAdapter:
     async def outcomes_of(self, src_chain_id: int, src_layer: bytes, nonces: list[int]) -> dict[int, int]:
         """``outcomeOf`` of each nonce of the layer ``src_layer`` (a 32-byte word) of chain
         ``src_chain_id`` as this chain's layer recorded it (0 not processed, 1 delivered, 2 failed,
-        3 expired), in one JSON-RPC batch. Raises RpcError, RpcAnswerError."""
-        if not nonces:
-            return {}
-        calls = [("eth_call", [{"to": self.message_layer, "data": "0x" + self.layer_abi.encode_call(
-            "outcomeOf", src_chain_id, src_layer, n).hex()}, "latest"]) for n in nonces]
-
+        3 expired), in JSON-RPC batches of at most OUTCOME_BATCH calls (nodes cap a batch's size; a
+        backlog may hold thousands of messages). Raises RpcError, RpcAnswerError; cancelled: no effect."""
         def parse(results: list[Any]) -> list[int]:
             try:
                 return [int(r, 16) for r in results]
             except (TypeError, ValueError) as exc:
                 raise RpcAnswerError(f"outcomeOf answer is not a number: {exc}", chain=self.name) from exc
 
-        return dict(zip(nonces, await self.rpc.batch(calls, check=parse)))
+        out: dict[int, int] = {}
+        for start in range(0, len(nonces), OUTCOME_BATCH):
+            part = nonces[start:start + OUTCOME_BATCH]
+            calls = [("eth_call", [{"to": self.message_layer, "data": "0x" + self.layer_abi.encode_call(
+                "outcomeOf", src_chain_id, src_layer, n).hex()}, "latest"]) for n in part]
+            out.update(zip(part, await self.rpc.batch(calls, check=parse)))
+        return out
 
     async def pending_nonce(self, address: str) -> int:
         return hex_int(await self.rpc.call("eth_getTransactionCount", address, "pending"), "nonce")
@@ -233,4 +236,5 @@ class EvmAdapter:
         return None if block is None else str(block["hash"])
 
 
-__all__ = ["FEE_MODES", "KIND_LABELS", "EvmAdapter", "FeeQuote", "Remote", "SentEvent", "keccak256", "message_id"]
+__all__ = ["FEE_MODES", "KIND_LABELS", "OUTCOME_BATCH", "EvmAdapter", "FeeQuote", "Remote", "SentEvent", "keccak256",
+           "message_id"]

@@ -31,12 +31,13 @@ from adapters.evm.config import EvmChainConfig, FeeConfig
 from adapters.evm.messaging import (
     KIND_ACK,
     MESSAGE_PROCESSED_TOPIC,
+    MESSAGE_SENT_TOPIC,
     OUTCOME_DELIVERED,
     OUTCOME_EXPIRED,
     OUTCOME_FAILED,
     PROOF_TYPES,
     decode_ack_body,
-    message_sent_logs,
+    decode_envelope,
 )
 from adapters.evm.sender import FeePolicy, Outcome, TxSender
 from relayer.contract import (
@@ -117,8 +118,8 @@ class EvmDestination:
     # what is delivered ---------------------------------------------------------------
     async def delivered(self, route: RouteRef, nonces: Sequence[int]) -> frozenset[int]:
         """The nonces of ``route`` the layer has processed, whatever the outcome (``outcomeOf`` not 0;
-        one JSON-RPC batch). The source's layer is the one this layer trusts for the source chain
-        (``remoteOf``, read once per route). Raises RpcError, RpcAnswerError."""
+        JSON-RPC batches of at most ``OUTCOME_BATCH`` calls). The source's layer is the one this layer
+        trusts for the source chain (``remoteOf``, read once per route). Raises RpcError, RpcAnswerError."""
         if not nonces:
             return frozenset()
         src_layer = await self._source_layer(route.src_chain_id)
@@ -140,7 +141,7 @@ class EvmDestination:
         ABI: a forged proof, a block its light client never accepted, a message for another layer),
         RpcError."""
         for proof in batch.proofs:
-            log.debug("proof.built", message_id=proof.message_id, size=len(proof.data))
+            log.debug("proof.built", message_id=proof.message_id, nodes=_node_count(proof.data), size=len(proof.data))
         data = self.adapter.layer_abi.encode_call("deliverBatch", batch.route.src_chain_id, batch.update.data,
                                                   [p.data for p in batch.proofs])
         gas = await self._estimate(self.adapter.message_layer, data)
@@ -191,40 +192,46 @@ class EvmDestination:
         if int(receipt.get("status", "0x0"), 16) != 1:
             return Delivery(DeliveryStatus.REVERTED, tx.hash, _ids(tx), reason=REASONS[DeliveryStatus.REVERTED],
                             block_number=block, cost=gas_used, sequence=tx.nonce)
-        outcomes = self.outcomes(receipt)
-        result = BatchResult(delivered=frozenset(outcomes), outcomes=outcomes)
+        processed, outcomes = self.outcomes(receipt)
+        result = BatchResult(delivered=processed, outcomes=outcomes)
         return Delivery(DeliveryStatus.MINED, tx.hash, _ids(tx), result=result, block_number=block, cost=gas_used,
                         sequence=tx.nonce)
 
-    def outcomes(self, receipt: Mapping[str, Any]) -> dict[MessageId, MessageOutcome]:
-        """Message id -> outcome of each ``MessageProcessed`` log of this layer in ``receipt``;
-        ``acknowledged`` when the receipt also holds a kind-1 ``MessageSent`` of this layer whose body
-        names that id. A log this layer emits that does not decode is left out (logged). Raises nothing."""
-        layer = self.adapter.message_layer
+    def outcomes(self, receipt: Mapping[str, Any]) -> tuple[frozenset[MessageId], dict[MessageId, MessageOutcome]]:
+        """(ids of every ``MessageProcessed`` log of this layer in ``receipt``, id -> outcome of each
+        whose log decodes); ``acknowledged`` when the receipt also holds a kind-1 ``MessageSent`` of this
+        layer whose body names that id. A log that does not decode is logged (``outcome.undecodable``,
+        ``ack.undecodable``): its message still counts as processed. Raises nothing."""
+        layer = self.adapter.message_layer.lower()
+        tx = receipt.get("transactionHash")
+        logs = [lg for lg in receipt.get("logs") or []
+                if str(lg.get("address", "")).lower() == layer and len(lg.get("topics") or []) == 2]
         acked = set()
-        for _, envelope in message_sent_logs(dict(receipt), layer):
-            if envelope.kind == KIND_ACK:
-                try:
+        for lg in logs:
+            if bytes.fromhex(str(lg["topics"][0])[2:]) != MESSAGE_SENT_TOPIC:
+                continue
+            try:
+                (raw,) = abi_decode(["bytes"], bytes.fromhex(str(lg.get("data", "0x"))[2:]))
+                envelope = decode_envelope(raw)
+                if envelope.kind == KIND_ACK:
                     acked.add(MessageId("0x" + decode_ack_body(envelope.body)[0].hex()))
-                except ProofError:
-                    log.warning("ack.undecodable", chain=self.name, tx=receipt.get("transactionHash"))
+            except (DecodingError, ProofError, ValueError, TypeError):
+                log.warning("ack.undecodable", chain=self.name, tx=tx)
+        processed: set[MessageId] = set()
         out: dict[MessageId, MessageOutcome] = {}
-        for lg in receipt.get("logs") or []:
-            topics = lg.get("topics") or []
-            if str(lg.get("address", "")).lower() != layer.lower() or len(topics) != 2:
+        for lg in logs:
+            if bytes.fromhex(str(lg["topics"][0])[2:]) != MESSAGE_PROCESSED_TOPIC:
                 continue
-            if bytes.fromhex(str(topics[0])[2:]) != MESSAGE_PROCESSED_TOPIC:
-                continue
-            message = MessageId(str(topics[1]).lower())
+            message = MessageId(str(lg["topics"][1]).lower())
+            processed.add(message)
             try:
                 code, result = abi_decode(["uint8", "bytes"], bytes.fromhex(str(lg.get("data", "0x"))[2:]))
                 status = OUTCOMES[int(code)]
             except (DecodingError, ValueError, TypeError, KeyError):  # KeyError: an outcome code unknown here
-                log.warning("outcome.undecodable", chain=self.name, message_id=message,
-                            tx=receipt.get("transactionHash"))
+                log.warning("outcome.undecodable", chain=self.name, message_id=message, tx=tx)
                 continue
             out[message] = MessageOutcome(status, bytes(result), message in acked)
-        return out
+        return frozenset(processed), out
 
     async def observe_balance(self) -> None:
         """The operator's balance on this chain, as the ``relayer_wallet_balance`` gauge. Raises RpcError."""
@@ -292,6 +299,14 @@ def _abandoned(status: str) -> DeliveryStatus:
     except ValueError:
         return DeliveryStatus.PENDING
     return DeliveryStatus.PENDING if ended in (DeliveryStatus.MINED, DeliveryStatus.REFUSED) else ended
+
+
+def _node_count(data: bytes) -> int | None:
+    """The number of trie nodes of an EVM source's proof, for the log; None for another family's proof."""
+    try:
+        return len(decode_proof(data)[2])
+    except ProofError:
+        return None
 
 
 def _ids(tx: JournalTx) -> tuple[MessageId, ...]:

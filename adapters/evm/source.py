@@ -149,7 +149,7 @@ class EvmSource:
             dst = destinations.get(e.destination_chain)
             if e.source_chain != self.chain_id or bytes(e.source_layer) != self.layer_word or dst is None:
                 log.warning("event.unroutable", chain=self.name, nonce=e.nonce, kind=event.kind,
-                            dst_chain_id=e.destination_chain, block=header.number)
+                            dst_chain_id=e.destination_chain, block=header.number, tx=event.tx_hash)
                 continue
             out.append(self._envelope(header, event, dst))
         return out

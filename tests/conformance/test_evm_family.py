@@ -28,7 +28,7 @@ from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import keccak
 
-from adapters.evm.adapter import EvmAdapter
+from adapters.evm.adapter import OUTCOME_BATCH, EvmAdapter
 from adapters.evm.committee import KeySigner
 from adapters.evm.messaging import ACK_ALWAYS, MESSAGE_SENT_TOPIC, address_word
 from adapters.evm.messaging import Envelope as LayerEnvelope
@@ -292,6 +292,32 @@ def test_a_failed_handler_a_refused_proof_and_a_route_to_another_layer(relayer_k
         assert outcome.status == OutcomeStatus.FAILED and not outcome.acknowledged
         assert outcome.result == keccak(text="RecipientNotContract(bytes32)")[:4] + address_word("0x" + "42" * 20)
         assert await destination.delivered(kit.route, [message.nonce]) == {message.nonce}
+        many = list(range(1, 2 * OUTCOME_BATCH + 7))  # more than one JSON-RPC batch of outcomeOf reads
+        done = await destination.delivered(kit.route, many)
+        assert message.nonce in done
+        assert done == frozenset().union(*[await destination.delivered(kit.route, many[i:i + 50])
+                                           for i in range(0, len(many), 50)])
+
+        # a receipt made here: a MessageProcessed that does not decode still counts as processed
+        layer, other = beta["message_layer"], "0x" + "99" * 20
+        good, bad, stranger = "0x" + "a1" * 32, "0x" + "b2" * 32, "0x" + "c3" * 32
+        processed_topic = "0x" + keccak(text="MessageProcessed(bytes32,uint8,bytes)").hex()
+        ack = LayerEnvelope(nonce=9, source_chain=beta["chain_id"], source_layer=address_word(layer),
+                            sender=address_word(layer), destination_chain=alpha["chain_id"],
+                            destination_layer=address_word(alpha["message_layer"]), recipient=address_word(USER_A),
+                            gas_limit=GAS_LIMIT, kind=1,
+                            body=abi_encode(["bytes32", "uint8", "bytes"], [bytes.fromhex(good[2:]), 1, b""]))
+        receipt = {"transactionHash": "0x" + "55" * 32, "logs": [
+            {"address": layer, "topics": [processed_topic, good], "data": "0x" + abi_encode(
+                ["uint8", "bytes"], [3, b""]).hex()},
+            {"address": layer, "topics": [processed_topic, bad], "data": "0x1234"},
+            {"address": other, "topics": [processed_topic, stranger], "data": "0x" + abi_encode(
+                ["uint8", "bytes"], [1, b""]).hex()},
+            {"address": layer, "topics": ["0x" + MESSAGE_SENT_TOPIC.hex(), "0x" + ack.id.hex()],
+             "data": "0x" + abi_encode(["bytes"], [ack.encode()]).hex()}]}
+        processed, outcomes = destination.outcomes(receipt)
+        assert processed == {good, bad}
+        assert outcomes == {good: MessageOutcome(OutcomeStatus.EXPIRED, b"", acknowledged=True)}
 
         impostor = EvmAdapter("alpha", alpha["chain_id"], family._rpc("alpha"), alpha["light_client"])
         with pytest.raises(ConfigError) as wrong:

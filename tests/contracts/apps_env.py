@@ -130,9 +130,9 @@ def _wire(side: Side, remote: Side) -> None:
 
 
 @contextmanager
-def app_pair() -> Iterator[AppPair]:
-    """Start the message pair and deploy and wire the applications on it."""
-    with message_pair() as m:
+def app_pair(anvil_args: list[str] | None = None) -> Iterator[AppPair]:
+    """Start the message pair (``anvil_args`` as message_pair's) and deploy and wire the applications on it."""
+    with message_pair(anvil_args) as m:
         for side in (m.a, m.b):
             _deploy(m, side)
         _wire(m.a, m.b)

@@ -217,12 +217,13 @@ def wire(side: Side, remote: Side) -> dict[str, Any]:
 
 
 @contextmanager
-def message_pair() -> Iterator[MessagePair]:
-    """Start two automining anvil nodes and deploy and wire the message layers."""
+def message_pair(anvil_args: list[str] | None = None) -> Iterator[MessagePair]:
+    """Start two automining anvil nodes (with ``anvil_args``, say a ``--hardfork``) and deploy and
+    wire the message layers."""
     nodes: list[AnvilNode] = []
     try:
-        nodes.append(start_anvil(CHAIN_A, block_time=None))
-        nodes.append(start_anvil(CHAIN_B, block_time=None))
+        nodes.append(start_anvil(CHAIN_A, block_time=None, extra_args=anvil_args))
+        nodes.append(start_anvil(CHAIN_B, block_time=None, extra_args=anvil_args))
         a = Side("A", CHAIN_A, nodes[0], SyncEvm(nodes[0].url))
         b = Side("B", CHAIN_B, nodes[1], SyncEvm(nodes[1].url))
         committee = make_keys("committee", 3)

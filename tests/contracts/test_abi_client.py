@@ -54,7 +54,7 @@ def test_unknown_names_and_bad_arguments_raise_abi_error() -> None:
 
 
 def test_decode_result_single_and_tuple() -> None:
-    lc = Contract.load("CommitteeLightClient")
+    lc = Contract.load("CommitteeHashLightClient")
     assert lc.decode_result("epoch", (5).to_bytes(32, "big")) == 5
     h, r = b"\x11" * 32, b"\x22" * 32
     assert lc.decode_result("headers", h + r) == (h, r)

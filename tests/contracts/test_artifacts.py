@@ -12,8 +12,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 COMPILE = REPO / "adapters" / "evm" / "build" / "compile.mjs"
 ARTIFACTS = REPO / "adapters" / "evm" / "artifacts"
-EXPECTED = {"Bridge", "CommitteeLightClient", "ILightClient", "MPTHarness", "QbftLightClient", "TestToken",
-            "WrappedToken",
+EXPECTED = {"Bridge", "CommitteeLightClient", "CommitteeHashLightClient", "ILightClient", "MPTHarness",
+            "QbftLightClient", "TestToken", "WrappedToken",
             # FISCO BCOS sources (contracts/verifiers/)
             "FiscoBcosReceiptVerifier", "FiscoBcosSealCheck",
             # Litecoin deposits (contracts/verifiers/)

@@ -232,14 +232,49 @@ def test_signature_encoding_rules(pair: BridgePair) -> None:
 
 
 def test_conflicting_header(pair: BridgePair) -> None:
+    """Another receipts root for an accepted number is refused; the accepted root again is a no-op whatever
+    block hash comes with it: the client keeps only the root (what proofs are checked against), the block
+    hash is in HeaderAccepted."""
     number, block_hash, root = _header_args(pair)
-    pair.accept(pair.a, number)
-    pair.accept(pair.a, number)  # the same header again is a no-op
-    other = keccak(b"another block")
-    sigs = pair.signatures(pair.b, number, other, root, pair.committee[:2])
-    reason = reverts(pair.b.evm.transact, DEPLOYER, pair.b.light_client, LC, "updateHeader", number, other, root, sigs)
+    accepted = pair.accept(pair.a, number)
+    assert events(accepted, Contract.load(LC)) == [
+        ("HeaderAccepted", {"number": number, "blockHash": block_hash, "receiptsRoot": root})]
+    assert events(pair.accept(pair.a, number), Contract.load(LC)) == []  # the same header again is a no-op
+    other_root = keccak(b"another root")
+    sigs = pair.signatures(pair.b, number, block_hash, other_root, pair.committee[:2])
+    reason = reverts(pair.b.evm.transact, DEPLOYER, pair.b.light_client, LC, "updateHeader", number, block_hash,
+                     other_root, sigs)
     assert reason == f"ConflictingHeader({number})"
-    assert pair.b.evm.call(pair.b.light_client, LC, "headers", number) == (block_hash, root)
+    other = keccak(b"another block")
+    sigs = pair.signatures(pair.b, number, other, other_root, pair.committee[:2])
+    reason = reverts(pair.b.evm.transact, DEPLOYER, pair.b.light_client, LC, "updateHeader", number, other,
+                     other_root, sigs)
+    assert reason == f"ConflictingHeader({number})"
+    sigs = pair.signatures(pair.b, number, other, root, pair.committee[:2])
+    same_root = pair.b.evm.transact(DEPLOYER, pair.b.light_client, LC, "updateHeader", number, other, root, sigs)
+    assert events(same_root, Contract.load(LC)) == []
+    assert pair.b.evm.call(pair.b.light_client, LC, "receiptsRootOf", number) == root
+
+
+def test_hash_keeping_client_refuses_another_block_hash(pair: BridgePair) -> None:
+    """CommitteeHashLightClient keeps the block hash too: another hash or another root for an accepted
+    number is refused, the same header again is a no-op."""
+    evm, hlc = pair.b.evm, "CommitteeHashLightClient"
+    lc = evm.deploy(DEPLOYER, hlc, pair.a.chain_id, [cm.signer_address(k) for k in pair.committee], 2)
+    number, block_hash, root = _header_args(pair)
+    assert evm.call(lc, hlc, "headers", number) == (bytes(32), bytes(32))
+
+    def update(hash_: bytes, root_: bytes) -> dict[str, Any]:
+        sigs = pair.signatures(pair.b, number, hash_, root_, pair.committee[:2], light_client=lc)
+        return evm.transact(DEPLOYER, lc, hlc, "updateHeader", number, hash_, root_, sigs)
+
+    assert [name for name, _ in events(update(block_hash, root), Contract.load(hlc))] == ["HeaderAccepted"]
+    assert events(update(block_hash, root), Contract.load(hlc)) == []
+    for hash_, root_ in ((keccak(b"another block"), root), (block_hash, keccak(b"another root")),
+                         (keccak(b"another block"), keccak(b"another root"))):
+        assert reverts(update, hash_, root_) == f"ConflictingHeader({number})"
+    assert evm.call(lc, hlc, "headers", number) == (block_hash, root)
+    assert evm.call(lc, hlc, "receiptsRootOf", number) == root and evm.call(lc, hlc, "latestNumber") == number
 
 
 def test_committee_rotation(pair: BridgePair) -> None:

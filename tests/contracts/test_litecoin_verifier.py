@@ -37,7 +37,7 @@ from relayer_litecoin.source import ParsedProof, deposit_body, deposit_id, depos
 from relayer_litecoin.testing import ALPHA, CUSTODY, RECIPIENT, Devnet
 
 VERIFIER = "LitecoinDepositVerifier"
-LC = "CommitteeLightClient"
+LC = "CommitteeHashLightClient"
 DEPLOYER = ANVIL_KEYS[0]
 LTC_CHAIN = 7001  # the consortium's id for the Litecoin chain
 GAS_LIMIT = 250_000
@@ -253,6 +253,17 @@ def test_an_inner_node_is_no_transaction(env: Env) -> None:
     header = env.block.header
     data = bytes([1]) + header + (index >> 1).to_bytes(4, "big") + bytes([len(branch)]) + b"".join(branch) + inner
     assert "AmbiguousTransaction(64)" in reverts(env.verify, env.height.to_bytes(8, "big") + data)
+
+
+def test_a_light_client_without_block_hashes_is_refused(env: Env) -> None:
+    """A plain CommitteeLightClient keeps only the root: with the same header accepted, every proof against
+    it reverts (the verifier must see the accepted block hash)."""
+    plain = env.evm.deploy(DEPLOYER, "CommitteeLightClient", LTC_CHAIN, [cm.signer_address(k) for k in KEYS], 2)
+    header = Header.parse(env.block.header)
+    env.accept(env.height, header.hash, header.merkle_root, lc=plain)
+    assert env.evm.call(plain, "CommitteeLightClient", "receiptsRootOf", env.height) == header.merkle_root
+    with pytest.raises(ContractRevert):
+        env.verify(env.proof_of("deposit"), lc=plain)
 
 
 # ---------------------------------------------------------------------- through the message layer

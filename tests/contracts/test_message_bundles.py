@@ -1,10 +1,10 @@
 """Evidence bundles of message-layer deliveries on two real anvil chains (``adapters.evm.bundle``),
 without the daemon: a message A -> B asking for an acknowledgement is delivered through B's
-committee light client of A, another through a QBFT light client of A (A's headers sealed by
-validator keys made here: anvil cannot seal). Each bundle, built from the chains, holds offline with
-its outcome and acknowledgement, and is rejected with a reason after a representative byte of every
-part its proof rests on is changed (header fields, committed seals, signatures, receipts, proof nodes
-of both sides); a trust anchor of the wrong kind or of other keys is rejected.
+committee light client of A, others through a QBFT and an IBFT 2.0 light client of A (A's headers
+sealed by validator keys made here: anvil cannot seal). Each bundle, built from the chains, holds
+offline with its outcome and acknowledgement, and is rejected with a reason after a representative
+byte of every part its proof rests on is changed (header fields, committed seals, signatures,
+receipts, proof nodes of both sides); a trust anchor of the wrong kind or of other keys is rejected.
 """
 
 from __future__ import annotations
@@ -71,25 +71,36 @@ def committee_bundle(pair: MessagePair) -> dict[str, Any]:
     return {**common, **build(pair.a.evm, pair.b.evm, _delivery(common, pair), lambda epoch: records)}
 
 
-@pytest.fixture(scope="module")
-def qbft_bundle(pair: MessagePair, committee_bundle: dict[str, Any]) -> dict[str, Any]:
-    """B's layer now reaches A through a QbftLightClient of A (4 validators, checkpoint the current block)."""
+def _sealed_bundle(pair: MessagePair, flavour: str) -> dict[str, Any]:
+    """B's layer now reaches A through a QbftLightClient of A of ``flavour`` (4 validators, checkpoint
+    the current block); a message delivered through it, its header sealed by 3 of them (a quorum)."""
     keys = sorted(("0x" + keccak(text=f"bundle-validator-{i}").hex() for i in range(4)),
                   key=lambda k: int(qbft.address_of(k), 16))
     validators = [qbft.address_of(k) for k in keys]
     start = pair.a.evm.block_number()
-    pair.b.light_client = pair.b.evm.deploy(DEPLOYER, "QbftLightClient", pair.a.chain_id, start, validators, 0)
+    pair.b.light_client = pair.b.evm.deploy(DEPLOYER, "QbftLightClient", pair.a.chain_id, start, validators,
+                                            qbft.FLAVOUR_ID[flavour])
     wire(pair.b, pair.a)
     sent = _send(pair)
     number = int(sent["blockNumber"], 16)
     header = qbft.sealed_header(header_from_rpc(pair.a.evm.rpc("eth_getBlockByNumber", hex(number), False)),
-                                keys[:3], round=1, listed=validators)  # 3 of the 4 seal: a quorum
+                                keys[:3], round=1, flavour=flavour, listed=validators)
     pair.deliver(pair.b, [pair.proof(pair.a, sent)], header.rlp)
-    common = _common(pair, sent, "0x" + qbft.qbft_block_hash(header).hex())
+    common = _common(pair, sent, "0x" + qbft.qbft_block_hash(header, flavour).hex())
     return {**common, **build(pair.a.evm, pair.b.evm, _delivery(common, pair), lambda epoch: [], header.rlp)}
 
 
-@pytest.mark.parametrize("which", ["committee_bundle", "qbft_bundle"])
+@pytest.fixture(scope="module")
+def qbft_bundle(pair: MessagePair, committee_bundle: dict[str, Any]) -> dict[str, Any]:
+    return _sealed_bundle(pair, "qbft")
+
+
+@pytest.fixture(scope="module")
+def ibft2_bundle(pair: MessagePair, qbft_bundle: dict[str, Any]) -> dict[str, Any]:
+    return _sealed_bundle(pair, "ibft2")
+
+
+@pytest.mark.parametrize("which", ["committee_bundle", "qbft_bundle", "ibft2_bundle"])
 def test_a_bundle_holds_offline_with_its_outcome_and_acknowledgement(which: str,
                                                                      request: pytest.FixtureRequest) -> None:
     doc = request.getfixturevalue(which)
@@ -101,16 +112,17 @@ def test_a_bundle_holds_offline_with_its_outcome_and_acknowledgement(which: str,
     policy = doc["acceptance"]["policy"]
     assert policy == ("committee" if which == "committee_bundle" else "qbft")
     if policy == "qbft":
+        assert doc["acceptance"]["flavour"] == which.split("_")[0]
         assert doc["acceptance"]["seals"] == 3 and doc["acceptance"]["quorum"] == 3
         assert any("3 of 4 validators committed-sealed" in line for line in held), held
 
 
-@pytest.mark.parametrize("which", ["committee_bundle", "qbft_bundle"])
+@pytest.mark.parametrize("which", ["committee_bundle", "qbft_bundle", "ibft2_bundle"])
 def test_a_changed_byte_anywhere_is_rejected_with_a_reason(which: str, request: pytest.FixtureRequest) -> None:
     doc = request.getfixturevalue(which)
     planned = flips(doc)
     labels = {label for label, _, _ in planned}
-    assert any("committed seal 2 v" in lb for lb in labels) == (which == "qbft_bundle")
+    assert any("committed seal 2 v" in lb for lb in labels) == (which != "committee_bundle")
     assert any("committee signature 1 s" in lb for lb in labels) == (which == "committee_bundle")
     assert any(lb.startswith("destination receipt proof node") for lb in labels)
     for label, path, offset in planned:

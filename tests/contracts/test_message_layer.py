@@ -69,6 +69,24 @@ def test_deliver_calls_the_handler_with_exact_body_source_and_sender(pair: Messa
                                                 int(receipt["transactionIndex"], 16))
 
 
+def test_each_handler_of_a_batch_sees_its_own_origin(pair: MessagePair) -> None:
+    """currentOrigin names the message whose handler runs, message after message of one batch (the layer
+    restores its storage after the batch); outside a handler it reverts, before and after the batch."""
+    recorder = pair.b.evm.deploy(DEPLOYER, "MsgRecorder", pair.b.layer)
+    assert reverts(pair.b.evm.call, pair.b.layer, "MessageLayer", "currentOrigin") == "NoMessageInProgress()"
+    receipts = pair.send_in_one_block(pair.a, [{"recipient": recorder, "body": bytes([i]), "gas_limit": 300_000}
+                                               for i in range(3)])
+    pair.accept(pair.a, int(receipts[0]["blockNumber"], 16))
+    pair.deliver(pair.b, [pair.proof(pair.a, r) for r in receipts])
+    assert pair.b.evm.call(recorder, "MsgRecorder", "count") == 3
+    for i, r in enumerate(receipts):
+        _chain, _sender, body, got_id, source_block, tx_index, _gas = pair.b.evm.call(recorder, "MsgRecorder",
+                                                                                     "received", i)
+        assert (body, got_id, source_block, tx_index) == (bytes([i]), pair.envelope(pair.a, r).id,
+                                                          int(r["blockNumber"], 16), int(r["transactionIndex"], 16))
+    assert reverts(pair.b.evm.call, pair.b.layer, "MessageLayer", "currentOrigin") == "NoMessageInProgress()"
+
+
 # ---------------------------------------------------------------------- helpers
 def error_data(contract: str, name: str, *types_and_values: tuple[str, Any]) -> bytes:
     """The revert data of custom error ``name(types)`` with ``values``."""

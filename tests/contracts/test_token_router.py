@@ -12,8 +12,7 @@ from typing import Any
 import eth_abi
 import pytest
 from apps_env import NATIVE, ROUTER, USER, AppPair, app_pair
-from bridge_env import fresh_address
-from msg_env import DEPLOYER, USER_KEY, Side
+from msg_env import DEPLOYER, USER_KEY, Side, fresh_address
 
 from adapters.evm.abi import Contract, decode_revert
 from adapters.evm.messaging import ACK_ON_FAILURE, OUTCOME_DELIVERED, OUTCOME_EXPIRED, OUTCOME_FAILED, decode_ack_body

@@ -17,7 +17,7 @@ from typing import IO, Any
 import pytest
 
 from relayer.config import check_config
-from relayer.devnet import network
+from relayer.devnet import demo, network
 from relayer.devnet.cli import devnet_down, devnet_up
 from relayer.devnet.trace import trace_batch
 from relayer.devnet.transfer import transfer
@@ -66,13 +66,17 @@ def test_second_up_is_refused(devnet: Path) -> None:
         devnet_up(devnet, detach=True)
 
 
-def test_native_round_trip(devnet: Path) -> None:
+def test_native_round_trip_with_the_demo_checks(devnet: Path) -> None:
+    deployment = network.load_deployment(devnet)
+    before = demo.snapshot(deployment)
     there = transfer(devnet, "alpha", "beta", "native", Decimal(2), wait=True, timeout=60, user_index=0)
     back = transfer(devnet, "beta", "alpha", "wrapped-native", Decimal("0.5"), wait=True, timeout=60,
                     user_index=0)
     for result in (there, back):
         assert result.outcome == "delivered"
         assert result.destination_tx and result.destination_gas and result.latency_s
+    assert demo.balance_mismatches(demo.expected(before, [there, back]), demo.snapshot(deployment)) == []
+    assert demo.supply_mismatches(deployment) == []  # locked in each router == held == wrapped supply
 
 
 def test_traceability_record_crosses_with_its_provable_origin(devnet: Path) -> None:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from devnet_helpers import chain, events, now_iso, wait_for
+from devnet_helpers import chain, events, now_iso, outcome_of, wait_for
 from eth_account import Account
 
 from adapters.evm import committee as cm
@@ -96,13 +96,8 @@ def test_a_rotation_on_chain_is_followed_without_a_restart(devnet: Path) -> None
                for _ in range(3)] + [transfer(devnet, "beta", "alpha", "native", "0.01",
                                               recipient=Account.create().address)]
 
-    def delivered() -> bool:
-        for r in results:
-            dst, src = chain(devnet, r.destination), chain(devnet, r.source)
-            with SyncEvm(dst["rpc"]) as evm:
-                if not evm.call(dst["bridge"], "Bridge", "isDelivered", src["chain_id"], r.nonce):
-                    return False
-        return True
+    def delivered() -> bool:  # executed on the destination layer (outcome delivered), not only processed
+        return all(outcome_of(devnet, r.source, r.destination, r.nonce) == 1 for r in results)
 
     wait_for(delivered, 120, "every transfer after the rotation")
     signed = [e for e in events(devnet, "attestation.signed", since) if e["route"] == "alpha->beta"]
@@ -116,18 +111,20 @@ def test_after_a_rotation_on_chain_the_old_configuration_is_refused(devnet: Path
     assert operators[2]["address"] in line and "does not trust" in line, line
 
 
-def test_a_bridge_the_destination_does_not_trust_is_refused(devnet: Path) -> None:
-    """Route resolution is the adapter's (resolve_route): a configured source bridge that the
-    destination's bridge does not trust for that source stops the start with the family's key."""
-    real = chain(devnet, "alpha")["bridge"]
+def test_a_message_layer_the_destination_does_not_trust_is_refused(devnet: Path) -> None:
+    """Route resolution is the adapter's (resolve_route): a configured source message layer that the
+    destination's layer does not trust for that source (``remoteOf``) stops the start with the
+    family's key."""
+    real = chain(devnet, "alpha")["message_layer"]
     stranger = Account.create().address
 
     def edit(text: str) -> str:
         head, rest = text.split("[chains.alpha.evm]\n", 1)
+        assert real in rest.split("\n[", 1)[0], "alpha's message_layer is not in its [chains.alpha.evm]"
         return head + "[chains.alpha.evm]\n" + rest.replace(real, stranger, 1)
 
-    out = run(variant(devnet, "bridge", edit))
+    out = run(variant(devnet, "layer", edit))
     assert out.returncode == 2, (out.returncode, out.stderr[-2000:])
     assert "Traceback" not in out.stderr, out.stderr
-    line = next(ln for ln in out.stderr.splitlines() if "chains.alpha.evm.bridge:" in ln)
-    assert f"the bridge on beta trusts {real} for alpha, not {stranger}" in line, line
+    line = next(ln for ln in out.stderr.splitlines() if "chains.alpha.evm.message_layer:" in ln)
+    assert f"the message layer on beta trusts {real} for alpha, not {stranger}" in line, line

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devnet_helpers import outcome_of, processed_logs
 from eth_account import Account
 
 from adapters.evm.abi import Contract
@@ -28,7 +29,6 @@ from relayer.devnet.transfer import TransferResult, transfer
 
 pytestmark = pytest.mark.slow
 UNIT = 10**18
-BRIDGE = Contract.load("Bridge")
 TOKEN = Contract.load("WrappedToken")
 
 
@@ -56,22 +56,18 @@ def send_all(root: Path, plan: list[tuple[str, str, str, str]], recipient: str,
 
 
 def wait_delivered(root: Path, results: list[TransferResult], timeout: float = 150.0) -> None:
-    chains = deployment(root)["chains"]
+    """Every message of ``results`` executed on its destination layer (outcome delivered)."""
     deadline = time.monotonic() + timeout
     pending = list(results)
     while pending and time.monotonic() < deadline:
-        pending = [r for r in pending if not SyncEvm(chains[r.destination]["rpc"]).call(
-            chains[r.destination]["bridge"], "Bridge", "isDelivered", chains[r.source]["chain_id"], r.nonce)]
+        pending = [r for r in pending if outcome_of(root, r.source, r.destination, r.nonce) != 1]
         time.sleep(0.5)
     assert not pending, f"{len(pending)} messages not delivered within {timeout} s: {[r.message_id for r in pending]}"
 
 
 def delivered_events(root: Path, chain: str) -> Counter[str]:
-    c = deployment(root)["chains"][chain]
-    topic = "0x" + BRIDGE.event_topic("Delivered").hex()
-    logs = SyncEvm(c["rpc"]).rpc("eth_getLogs", {"fromBlock": "0x0", "toBlock": "latest",
-                                                 "address": c["bridge"], "topics": [topic]})
-    return Counter(lg["topics"][1] for lg in logs)
+    """How many ``MessageProcessed`` logs ``chain``'s message layer emitted per message id."""
+    return Counter(lg["topics"][1] for lg in processed_logs(root, chain))
 
 
 def token_balance(root: Path, chain: str, token_key: str, owner: str) -> int:

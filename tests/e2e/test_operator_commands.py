@@ -7,7 +7,8 @@ alpha and beta, 1 s blocks, 2 confirmations, 3 operators), through the command l
     history the chain has now (the undelivered lock of the replaced blocks set aside, kept in
     the resolution) and the running daemons resume without a restart: the gauge drops to 0 and
     a new lock (by ``relayer transfer --user 2``) is delivered.
-(b) A message whose delivery the destination refuses (alpha's bridge paused) until its attempts
+(b) A message whose delivery the destination refuses (alpha's message layer paused by its guardian:
+    every deliverBatch reverts ``IsPaused()``; only the owner unpauses) until its attempts
     run out is ``failed``: ``relayer messages list --state failed`` and ``messages show`` give its
     source, proof and every refused attempt with the reason; nothing delivers it after unpausing
     until ``relayer messages retry --state failed`` puts it back in line, and then it arrives.
@@ -28,12 +29,21 @@ from typing import Any
 
 import httpx
 import pytest
-from devnet_helpers import chain, events, now_iso, operator_status, restart, retry_quickly, wait_for
+from devnet_helpers import (
+    chain,
+    events,
+    now_iso,
+    operator_status,
+    outcome_of,
+    restart,
+    retry_quickly,
+    set_layer_paused,
+    wait_for,
+)
 from eth_account import Account
 
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
-from relayer.devnet.anvil import ANVIL_KEYS
 from relayer.devnet.transfer import TransferResult, transfer
 
 pytestmark = pytest.mark.slow
@@ -65,14 +75,18 @@ def gauge(root: Path, index: int, chain_name: str) -> float | None:
 
 
 def paused(root: Path, name: str, value: bool) -> None:
-    c = chain(root, name)
-    SyncEvm(c["rpc"]).transact(ANVIL_KEYS[0], c["bridge"], "Bridge", "setPaused", value)
+    """Pause (guardian) or unpause (owner) ``name``'s message layer: it refuses every delivery while paused."""
+    set_layer_paused(root, name, value)
+
+
+def processed(root: Path, r: TransferResult) -> bool:
+    """The destination's message layer processed the transfer's message (any outcome)."""
+    return outcome_of(root, r.source, r.destination, r.nonce) != 0
 
 
 def delivered(root: Path, r: TransferResult) -> bool:
-    d = chain(root, r.destination)
-    return bool(SyncEvm(d["rpc"]).call(d["bridge"], "Bridge", "isDelivered", chain(root, r.source)["chain_id"],
-                                       r.nonce))
+    """The destination's message layer executed the transfer's message (outcome delivered)."""
+    return outcome_of(root, r.source, r.destination, r.nonce) == 1
 
 
 def message_state(root: Path, index: int, message_id: str) -> str | None:
@@ -120,7 +134,7 @@ def test_a_deep_reorg_halts_until_the_operators_resolve_it(devnet: Path) -> None
     assert shown["resolution"] is None and shown["detail"]["accepted_hash"] != shown["detail"]["parent_hash"]
     relayer("evidence", "resolve", "999", "--config", config(devnet, 1), "--reason", "x", expect=2)
     time.sleep(3)
-    assert not delivered(devnet, orphan)  # unpaused, but halted: the lock of the replaced history waits
+    assert not processed(devnet, orphan)  # unpaused, but halted: the lock of the replaced history waits
 
     released = now_iso()
     for i, rows in zip(OPERATORS, evidence):
@@ -139,7 +153,9 @@ def test_a_deep_reorg_halts_until_the_operators_resolve_it(devnet: Path) -> None
                   "--amount", "0.019", "--user", "2", "--wait", "--timeout", "90", "--json")
     after = json.loads(out.stdout)
     assert after["destination_tx"] and after["sender"] == network.load_deployment(devnet)["users"][2]["address"]
-    assert after["nonce"] == orphan.nonce  # the replaced lock's bridge nonce, taken again and delivered
+    assert after["outcome"] == "delivered"
+    # the replaced lock's layer nonce (so its message id), taken again and delivered
+    assert (after["nonce"], after["message_id"]) == (orphan.nonce, orphan.message_id)
     assert not [e for e in events(devnet, "message.confirmed", since) if e.get("source_tx") == orphan.source_tx]
     for i in OPERATORS:
         kept = as_json(devnet, i, "evidence", "list")["evidence"]
@@ -160,24 +176,26 @@ def test_b_a_failed_message_is_shown_and_retried(devnet: Path) -> None:
     life = as_json(devnet, 1, "messages", "show", mid)
     assert life["source"]["tx_hash"] == failing.source_tx and life["source"]["block"] == failing.source_block
     assert life["source"]["where"].startswith(f"tx {failing.source_tx} receipt ")  # the EVM family's words
-    assert life["kind"] in ("lock", "burn") and life["amount"] == str(17 * 10**15) and life["cost"] is None
+    assert (life["kind"], life["app"], life["transfer"]) == ("message", "token-router", "lock")
+    assert life["amount"] == str(17 * 10**15) and life["cost"] is None and life["outcome"] is None
     assert life["proof"]["header_verified"] and life["proof"]["commitment"].startswith("0x")
     assert len(life["proof"]["attestations"]) == 1
     refused = [a for a in life["attempts"] if a["outcome"] in ("refused", "failed")]
-    assert len(refused) == ATTEMPTS and all(a["reason"] == "Paused()" for a in refused)
+    assert len(refused) == ATTEMPTS and all(a["reason"] == "IsPaused()" for a in refused)
     assert life["attempts"][-1]["outcome"] == "failed" and life["destination"]["tx"] is None
     relayer("messages", "retry", mid, "--config", config(devnet, 1), "--route", "beta->alpha", expect=2)
     relayer("messages", "list", "--config", config(devnet, 1), "--route", "nowhere", expect=2)
 
     paused(devnet, "alpha", False)
     time.sleep(5)
-    assert not delivered(devnet, failing)  # a failed message is not retried by itself
+    assert not processed(devnet, failing)  # a failed message is not retried by itself
     since = now_iso()
     assert as_json(devnet, 1, "messages", "retry", "--state", "failed") == {"retried": [mid]}
     wait_for(lambda: delivered(devnet, failing), 60, "delivery after the retry")
     wait_for(lambda: message_state(devnet, 1, mid) == "confirmed", 30, "operator-1 to confirm it")
     life = as_json(devnet, 1, "messages", "show", mid)
     assert [a["outcome"] for a in life["attempts"]][-1] == "retry-requested"
+    assert (life["outcome"], life["ack"]) == ("delivered", "none")  # executed: no acknowledgement due (on-failure)
     assert life["destination"]["tx"] and any(t["state"] == "confirmed" for t in life["destination"]["transactions"])
     confirmed = [e["operator"] for e in events(devnet, "message.confirmed", since) if e["message_id"] == mid]
     assert confirmed == ["operator-1"]

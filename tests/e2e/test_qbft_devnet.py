@@ -33,6 +33,7 @@ from eth_account import Account
 from eth_utils import keccak
 
 from adapters.evm.abi import Contract
+from adapters.evm.messaging import address_word
 from adapters.evm.sync_client import SyncEvm
 from light_clients.evm.header import decode_header, header_from_rpc
 from light_clients.qbft import QbftLightClient
@@ -88,9 +89,10 @@ def status(root: Path, index: int) -> dict[str, Any]:
 
 
 def delivered(root: Path, source: str, destination: str, nonce: int) -> bool:
+    """Whether ``destination``'s message layer processed message ``nonce`` of ``source`` (any outcome)."""
     d = deployment(root)["chains"]
-    return bool(evm(root, destination).call(d[destination]["bridge"], "Bridge", "isDelivered",
-                                            d[source]["chain_id"], nonce))
+    return bool(evm(root, destination).call(d[destination]["message_layer"], "MessageLayer", "outcomeOf",
+                                            d[source]["chain_id"], address_word(d[source]["message_layer"]), nonce))
 
 
 def wait_for(predicate: Any, timeout: float, what: str) -> None:

@@ -25,16 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from devnet_helpers import chain, events, now_iso, wait_for
+from devnet_helpers import chain, events, now_iso, processed_logs, wait_for
 from eth_account import Account
 
-from adapters.evm.abi import Contract
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.transfer import TransferResult, transfer
 
 pytestmark = pytest.mark.slow
-BRIDGE = Contract.load("Bridge")
 MILLI = 10**15
 DEPTH = network.CONFIRMATIONS
 
@@ -58,10 +56,8 @@ def state_of(root: Path, operator: str, message_id: str) -> str:
 
 
 def delivered_logs(root: Path, message_id: str) -> list[dict[str, Any]]:
-    b = chain(root, "beta")
-    return list(beta(root).rpc("eth_getLogs", {"address": b["bridge"], "fromBlock": "0x0", "toBlock": "latest",
-                                               "topics": ["0x" + BRIDGE.event_topic("Delivered").hex(),
-                                                          message_id]}))
+    """beta's message layer's MessageProcessed logs of ``message_id`` (on the current branch)."""
+    return processed_logs(root, "beta", message_id)
 
 
 def wrapped_native(root: Path, owner: str) -> int:

@@ -5,13 +5,13 @@ replaces the last ``depth`` blocks by as many new blocks (same height) holding t
 transactions; the transactions of the replaced blocks are dropped, not put back in the pool.
 (``anvil_rollback(depth)`` and ``evm_snapshot``/``evm_revert`` also drop them, but lower the head.)
 
-(a) A lock in a block that is replaced before it has its 2 confirmations is never relayed and
-    never attested; the lock that took its place (the same bridge nonce, another recipient) and
-    a later lock are relayed normally.
+(a) A TokenRouter lock in a block that is replaced before it has its 2 confirmations is never
+    relayed and never attested; the lock that took its place (the same message-layer nonce,
+    another recipient) and a later lock are relayed normally.
 (b) A reorg deeper than the finality rule (blocks the operators accepted as final replaced)
     halts every operator's follower of that chain: evidence ``reorg-below-finality`` kept and
     shown by ``relayer status``, ``reorg.below_finality`` logged as an alarm; the message of the
-    orphaned history, still undelivered (the destination bridge was paused), is not delivered
+    orphaned history, still undelivered (the destination layer was paused), is not delivered
     afterwards; the other route keeps working.
 """
 
@@ -23,18 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from devnet_helpers import chain, events, now_iso, operator_status, wait_for
+from devnet_helpers import chain, events, now_iso, operator_status, processed, set_layer_paused, wait_for
 from eth_account import Account
 
 from adapters.evm.abi import Contract
+from adapters.evm.messaging import message_sent_logs
 from adapters.evm.source import decode_locator
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
-from relayer.devnet.anvil import ANVIL_KEYS
 from relayer.devnet.transfer import transfer
 
 pytestmark = pytest.mark.slow
-BRIDGE = Contract.load("Bridge")
+ROUTER = Contract.load("TokenRouter")
 MILLI = 10**15
 
 
@@ -43,8 +43,7 @@ def evm(root: Path, name: str) -> SyncEvm:
 
 
 def delivered(root: Path, src: str, dst: str, nonce: int) -> bool:
-    d = chain(root, dst)
-    return bool(SyncEvm(d["rpc"]).call(d["bridge"], "Bridge", "isDelivered", chain(root, src)["chain_id"], nonce))
+    return processed(root, src, dst, nonce)
 
 
 def wrapped_native(root: Path, on: str, owner: str) -> int:
@@ -53,12 +52,12 @@ def wrapped_native(root: Path, on: str, owner: str) -> int:
 
 
 def signed_lock(root: Path, key: str, nonce: int, recipient: str, amount: int) -> str:
-    """A signed ``lockNative`` on alpha for ``recipient`` on beta at account nonce ``nonce`` (raw hex)."""
+    """A signed TokenRouter ``lockNative`` on alpha for ``recipient`` on beta at account nonce ``nonce`` (raw hex)."""
     alpha = chain(root, "alpha")
-    data = BRIDGE.encode_call("lockNative", chain(root, "beta")["chain_id"], recipient)
+    data = ROUTER.encode_call("lockNative", chain(root, "beta")["chain_id"], recipient, 0)
     signed = Account.sign_transaction({
-        "type": 2, "chainId": alpha["chain_id"], "nonce": nonce, "to": alpha["bridge"], "value": amount,
-        "data": data, "gas": 200_000, "maxFeePerGas": 50 * 10**9, "maxPriorityFeePerGas": 10**9}, key)
+        "type": 2, "chainId": alpha["chain_id"], "nonce": nonce, "to": alpha["token_router"], "value": amount,
+        "data": data, "gas": 400_000, "maxFeePerGas": 50 * 10**9, "maxPriorityFeePerGas": 10**9}, key)
     return "0x" + bytes(signed.raw_transaction).hex()
 
 
@@ -66,12 +65,10 @@ def block(e: SyncEvm, number: int) -> dict[str, Any]:
     return dict(e.rpc("eth_getBlockByNumber", hex(number), False))
 
 
-def lock_nonce(receipt: dict[str, Any]) -> int:
-    for lg in receipt["logs"]:
-        decoded = BRIDGE.decode_log(lg)
-        if decoded is not None and decoded[0] == "Locked":
-            return int(decoded[1]["nonce"])
-    raise AssertionError("no Locked log")
+def lock_nonce(root: Path, receipt: dict[str, Any]) -> int:
+    """The nonce of the envelope alpha's message layer sent in ``receipt``."""
+    ((_, envelope),) = message_sent_logs(receipt, chain(root, "alpha")["message_layer"])
+    return envelope.nonce
 
 
 def state_rows(root: Path, index: int, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -96,7 +93,7 @@ def test_a_lock_orphaned_before_it_is_final_is_never_relayed(devnet: Path) -> No
                                                              3 * MILLI)[2:]))
         alpha.rpc("evm_mine")
         receipt = alpha.wait_receipt(orphan_tx, timeout=10)
-        number, orphan_nonce = int(receipt["blockNumber"], 16), lock_nonce(receipt)
+        number, orphan_nonce = int(receipt["blockNumber"], 16), lock_nonce(devnet, receipt)
         orphan_block = receipt["blockHash"]
         alpha.rpc("evm_mine")  # one confirmation of the two the operators wait for
         time.sleep(2.0)  # the operators poll every 0.5 s: they see the head, nothing final to relay
@@ -110,7 +107,7 @@ def test_a_lock_orphaned_before_it_is_final_is_never_relayed(devnet: Path) -> No
     finally:
         alpha.rpc("evm_setIntervalMining", 1)
     replacement_receipt = alpha.wait_receipt(new_block["transactions"][0], timeout=10)
-    assert lock_nonce(replacement_receipt) == orphan_nonce  # the bridge nonce was taken again
+    assert lock_nonce(devnet, replacement_receipt) == orphan_nonce  # the layer's nonce was taken again
     wait_for(lambda: wrapped_native(devnet, "beta", replacement) == 5 * MILLI, 60, "the replacement lock")
     assert delivered(devnet, "alpha", "beta", orphan_nonce)  # ... by the replacement lock
     after = transfer(devnet, "alpha", "beta", "native", "0.007", recipient=later, wait=True, timeout=60)
@@ -136,11 +133,10 @@ def test_a_lock_orphaned_before_it_is_final_is_never_relayed(devnet: Path) -> No
 
 
 def test_b_reorg_deeper_than_finality_halts_the_route_with_evidence(devnet: Path) -> None:
-    alpha, beta = evm(devnet, "alpha"), evm(devnet, "beta")
-    beta_bridge = chain(devnet, "beta")["bridge"]
+    alpha = evm(devnet, "alpha")
     orphan = Account.create().address
     since = now_iso()
-    beta.transact(ANVIL_KEYS[0], beta_bridge, "Bridge", "setPaused", True)  # the lock stays undelivered
+    set_layer_paused(devnet, "beta", True)  # the lock stays undelivered
     try:
         lock = transfer(devnet, "alpha", "beta", "native", "0.011", recipient=orphan)
         wait_for(lambda: {e["operator"] for e in events(devnet, "message.final", since)
@@ -177,7 +173,7 @@ def test_b_reorg_deeper_than_finality_halts_the_route_with_evidence(devnet: Path
         assert all(a["alarm"] is True and a["chain"] == "alpha" and a["level"] == "error" for a in alarms)
         assert all(a["accepted_hash"] != a["parent_hash"] for a in alarms)
     finally:
-        beta.transact(ANVIL_KEYS[0], beta_bridge, "Bridge", "setPaused", False)
+        set_layer_paused(devnet, "beta", False)
     unpaused = time.monotonic()
 
     # the other route keeps working

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from devnet_helpers import chain, events, now_iso, operator_status, quiet, restart, use_rpcs, wait_for
+from devnet_helpers import chain, events, now_iso, operator_status, processed, quiet, restart, use_rpcs, wait_for
 from eth_account import Account
 
 from adapters.evm.adapter import EvmAdapter
@@ -156,9 +156,7 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pro
 
 
 def delivered(root: Path, r: TransferResult) -> bool:
-    dst = chain(root, r.destination)
-    with SyncEvm(dst["rpc"]) as evm:
-        return bool(evm.call(dst["bridge"], "Bridge", "isDelivered", chain(root, r.source)["chain_id"], r.nonce))
+    return processed(root, r.source, r.destination, r.nonce)
 
 
 def endpoint(root: Path, index: int, url: str) -> dict[str, Any]:

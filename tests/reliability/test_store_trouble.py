@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 
+from adapters.evm.messaging import address_word
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import network
 from relayer.devnet.transfer import TransferResult, transfer
@@ -347,8 +348,9 @@ def limited_relayer(config: Path, limit: int) -> subprocess.Popen[str]:
 def is_delivered(root: Path, result: TransferResult) -> bool:
     chains = network.load_deployment(root)["chains"]
     dst, src = chains[result.destination], chains[result.source]
-    with SyncEvm(dst["rpc"]) as evm:
-        return bool(evm.call(dst["bridge"], "Bridge", "isDelivered", src["chain_id"], result.nonce))
+    with SyncEvm(dst["rpc"]) as evm:  # processed by the destination's message layer (any outcome)
+        return bool(evm.call(dst["message_layer"], "MessageLayer", "outcomeOf", src["chain_id"],
+                             address_word(src["message_layer"]), result.nonce))
 
 
 def test_daemon_stops_cleanly_when_the_disk_refuses_and_resumes(devnet: Path,

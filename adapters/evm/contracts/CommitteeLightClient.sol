@@ -8,12 +8,11 @@ import {ILightClient} from "./ILightClient.sol";
 ///   Header(uint64 sourceChainId,uint256 number,bytes32 blockHash,bytes32 receiptsRoot,uint64 epoch)
 /// in the domain (name "RelayerCommitteeLightClient", version "1", chainId = this chain, verifyingContract = this).
 /// The committee rotates itself with M-of-N signatures over Rotation(uint64 epoch,address[] members,uint8 threshold).
+/// Storage keeps only what the verifiers read: the receipts root per accepted number (one slot); the block
+/// hash is in the HeaderAccepted event. A second root for an accepted number is refused (ConflictingHeader);
+/// the same root again is a no-op whatever block hash comes with it (the root is all a proof is checked
+/// against). CommitteeHashLightClient also keeps the block hash, for verifiers that read it on-chain.
 contract CommitteeLightClient is ILightClient {
-    struct HeaderRecord {
-        bytes32 blockHash;
-        bytes32 receiptsRoot;
-    }
-
     event HeaderAccepted(uint256 indexed number, bytes32 blockHash, bytes32 receiptsRoot);
     event CommitteeRotated(uint64 epoch, address[] members, uint8 threshold);
 
@@ -47,8 +46,8 @@ contract CommitteeLightClient is ILightClient {
     uint8 public threshold;
     /// @notice Highest accepted block number.
     uint256 public latestNumber;
-    /// @notice Accepted headers by block number.
-    mapping(uint256 => HeaderRecord) public headers;
+    /// @dev Accepted receipts roots by block number (zero: none accepted).
+    mapping(uint256 => bytes32) internal _roots;
 
     address[] private _members;
     /// @dev epoch + 1 of the last committee an address belongs to.
@@ -64,7 +63,8 @@ contract CommitteeLightClient is ILightClient {
     // ------------------------------------------------------------------ updates
 
     /// @notice Accept the header at `number` signed by at least `threshold` members; a zero block hash or
-    /// receipts root is malformed (ZeroHeaderField).
+    /// receipts root is malformed (ZeroHeaderField); another root than the one accepted at `number` is
+    /// refused (ConflictingHeader); the accepted one again is a no-op.
     /// @param signatures concatenated 65-byte r||s||v (v 27/28), signers strictly ascending
     function updateHeader(uint256 number, bytes32 blockHash, bytes32 receiptsRoot, bytes calldata signatures)
         external
@@ -95,7 +95,7 @@ contract CommitteeLightClient is ILightClient {
 
     /// @inheritdoc ILightClient
     function receiptsRootOf(uint256 number) external view returns (bytes32) {
-        return headers[number].receiptsRoot;
+        return _roots[number];
     }
 
     /// @notice Members of the current committee, ascending.
@@ -124,18 +124,24 @@ contract CommitteeLightClient is ILightClient {
         private
     {
         if (blockHash == bytes32(0) || receiptsRoot == bytes32(0)) revert ZeroHeaderField(number);
-        HeaderRecord storage rec = headers[number];
-        bytes32 known = rec.blockHash;
-        if (known != bytes32(0)) {
-            if (known == blockHash && rec.receiptsRoot == receiptsRoot) return; // already accepted
-            revert ConflictingHeader(number);
-        }
+        if (_accepted(number, blockHash, receiptsRoot)) return;
         _checkSignatures(headerDigest(number, blockHash, receiptsRoot), signatures);
-        rec.blockHash = blockHash;
-        rec.receiptsRoot = receiptsRoot;
+        _roots[number] = receiptsRoot;
+        _record(number, blockHash);
         if (number > latestNumber) latestNumber = number;
         emit HeaderAccepted(number, blockHash, receiptsRoot);
     }
+
+    /// @dev Whether this header was accepted already; reverts ConflictingHeader when another one was.
+    function _accepted(uint256 number, bytes32, bytes32 receiptsRoot) internal view virtual returns (bool) {
+        bytes32 known = _roots[number];
+        if (known == bytes32(0)) return false;
+        if (known != receiptsRoot) revert ConflictingHeader(number);
+        return true;
+    }
+
+    /// @dev Keep more of an accepted header than its root (nothing here).
+    function _record(uint256 number, bytes32 blockHash) internal virtual {}
 
     function _checkSignatures(bytes32 digest, bytes calldata signatures) private view {
         if (signatures.length % 65 != 0) revert BadSignatureLength();

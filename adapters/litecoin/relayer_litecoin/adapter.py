@@ -9,9 +9,16 @@ The table::
     [chains.ltc.litecoin.custody]
     threshold = 2                     # M of the N keys below
     keys = ["02...", "03...", "02..."]  # the operators' compressed public keys (any order; sorted)
+    [chains.ltc.litecoin.release]       # optional: releases and returns from the custody
+    fee_rate = 10                     # litoshis per virtual byte of a new release (the recipient's)
+    max_fee_rate = 100                # the highest rate a replacement by fee may reach
+    bump_after = 3                    # blocks a release waits unconfirmed before it is replaced
+    bump_factor = 150                 # percent of the old rate a replacement pays
 
-What does not apply yet: Litecoin as a destination (releases are issue 11 item 5), so ``resolve_route``
-refuses a route into a Litecoin chain with a ConfigError naming the route's key."""
+What does not apply yet: Litecoin as a route's destination. Releases from the custody are this family's
+own library (:mod:`relayer_litecoin.submitter`, :mod:`relayer_litecoin.operator`), not yet a core
+Destination, so ``resolve_route`` refuses a route into a Litecoin chain with a ConfigError naming the
+route's key."""
 
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ from relayer.config_schema import Invalid, Report, Table, integer_in, one_of
 from relayer.errors import ConfigError, RpcAnswerError
 from relayer_litecoin.custody import Custody
 from relayer_litecoin.network import NETWORKS, Network
+from relayer_litecoin.policy import ReleasePolicy
 from relayer_litecoin.rpc import LitecoinRpc
 from relayer_litecoin.source import LitecoinSource
 
@@ -34,6 +42,7 @@ class LitecoinConfig:
 
     network: Network
     custody: Custody
+    release: ReleasePolicy = ReleasePolicy()
 
 
 def _public_key(value: Any) -> bytes:
@@ -46,6 +55,22 @@ def _public_key(value: Any) -> bytes:
     if len(key) != 33 or key[0] not in (2, 3):
         raise Invalid("expected a compressed public key: 66 hex digits starting 02 or 03")
     return key
+
+
+def _release_policy(table: Table | None) -> ReleasePolicy | None:
+    if table is None:
+        return None
+    default = ReleasePolicy()
+    rate = table.get("fee_rate", integer_in(1, 100_000), default.fee_rate)
+    top = table.get("max_fee_rate", integer_in(1, 100_000), default.max_fee_rate)
+    after = table.get("bump_after", integer_in(1, 1000), default.bump_after)
+    factor = table.get("bump_factor", integer_in(101, 1000), default.bump_factor)
+    if rate is None or top is None or after is None or factor is None:
+        return None
+    if top < rate:
+        table.report.add(table.key("max_fee_rate"), f"must be at least fee_rate ({rate}), got {top}")
+        return None
+    return ReleasePolicy(rate, top, after, factor)
 
 
 class LitecoinAdapter:
@@ -61,7 +86,7 @@ class LitecoinAdapter:
     def parse_config(table: Mapping[str, Any], path: str) -> LitecoinConfig:
         """The typed table. Raises ConfigProblems naming every wrong key under ``path``."""
         report = Report()
-        root = Table(table, path, report, ("network", "custody"))
+        root = Table(table, path, report, ("network", "custody", "release"))
         name = root.get("network", one_of(tuple(NETWORKS)), example='network = "regtest"')
         custody_table = root.table("custody", ("threshold", "keys"),
                                    example='[custody] with threshold = 2 and keys = ["02...", ...]')
@@ -75,9 +100,10 @@ class LitecoinAdapter:
                     custody = Custody.of(threshold, keys)
                 except ValueError as exc:
                     report.add(custody_table.key("keys" if "repeated" in str(exc) else "threshold"), str(exc))
+        release = _release_policy(root.table("release", ("fee_rate", "max_fee_rate", "bump_after", "bump_factor")))
         report.raise_if_any()
-        assert name is not None and custody is not None
-        return LitecoinConfig(NETWORKS[name], custody)
+        assert name is not None and custody is not None and release is not None
+        return LitecoinConfig(NETWORKS[name], custody, release)
 
     # ---------------------------------------------------------------- ChainAdapter
     @classmethod

@@ -3,7 +3,9 @@
 A transaction is a deposit when one or more of its outputs pay the custody's script (their amounts add
 up) and it has an OP_RETURN output whose data starts with the payload's magic. One with a custody output
 and a malformed payload (or none) is not relayed: it is returned as :class:`Refused`, so the source can
-log it (the coins stay in custody; a later release may return them)."""
+log it (the coins stay in custody; the operators may return them, :mod:`relayer_litecoin.returns`). A
+transaction that spends a custody output (the consortium's own: a release or a return, whose change goes
+back to the custody) is neither."""
 
 from __future__ import annotations
 
@@ -50,10 +52,20 @@ def op_return_data(script_pubkey: bytes) -> bytes | None:
     return None
 
 
-def scan(txs: tuple[Transaction, ...], custody_script: bytes) -> tuple[list[Deposit], list[Refused]]:
-    """The deposits and the refused custody payments among ``txs`` (block order). Raises nothing."""
+def spends_custody(tx: Transaction, witness_script: bytes) -> bool:
+    """Whether any input of ``tx`` spends a custody output: its witness ends with the custody's witness
+    script (only M operators' signatures make such an input valid). Raises nothing."""
+    return any(vin.witness.items and bytes(vin.witness.items[-1]) == witness_script for vin in tx.vin)
+
+
+def scan(txs: tuple[Transaction, ...], custody_script: bytes,
+         witness_script: bytes | None = None) -> tuple[list[Deposit], list[Refused]]:
+    """The deposits and the refused custody payments among ``txs`` (block order); with ``witness_script``
+    (the custody's), its own spends are left out. Raises nothing."""
     deposits, refused = [], []
     for index, tx in enumerate(txs):
+        if witness_script is not None and spends_custody(tx, witness_script):
+            continue
         outputs = tuple(i for i, out in enumerate(tx.vout) if bytes(out.script_pubkey.data) == custody_script)
         if not outputs:
             continue
@@ -72,4 +84,4 @@ def scan(txs: tuple[Transaction, ...], custody_script: bytes) -> tuple[list[Depo
     return deposits, refused
 
 
-__all__ = ["Deposit", "Refused", "op_return_data", "scan"]
+__all__ = ["Deposit", "Refused", "op_return_data", "scan", "spends_custody"]

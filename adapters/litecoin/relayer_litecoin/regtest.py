@@ -92,9 +92,12 @@ class RegtestNode:
             shutil.rmtree(self.datadir, ignore_errors=True)
 
 
-def start(datadir: Path | None = None, *, timeout: float = READY_TIMEOUT, binary: str = "litecoind") -> RegtestNode:
+def start(datadir: Path | None = None, *, timeout: float = READY_TIMEOUT, binary: str = "litecoind",
+          extra: tuple[str, ...] = ()) -> RegtestNode:
     """A litecoind regtest node on free loopback ports, ready to answer RPC, with a wallet ``relayer``.
-    ``datadir``: kept afterwards when given; a temporary one removed by ``stop`` otherwise. A port taken by
+    ``datadir``: kept afterwards when given; a temporary one removed by ``stop`` otherwise. ``extra``: more
+    command-line options (e.g. ``-mempoolreplacement=1``: Litecoin Core 0.21 refuses replacements by fee
+    unless told). A port taken by
     another process between choosing it and litecoind binding it is retried with new ports (3 tries).
     Raises DevnetError (no litecoind, it exited, or it did not answer within ``timeout`` seconds)."""
     exe = shutil.which(binary)
@@ -103,7 +106,7 @@ def start(datadir: Path | None = None, *, timeout: float = READY_TIMEOUT, binary
     for attempt in range(BIND_TRIES):
         path = Path(tempfile.mkdtemp(prefix="litecoind-")) if datadir is None else datadir
         try:
-            node = _launch(exe, path, datadir is None, timeout)
+            node = _launch(exe, path, datadir is None, timeout, extra)
         except _PortTaken as exc:
             if attempt + 1 == BIND_TRIES:
                 raise DevnetError(f"litecoind could not bind its ports {BIND_TRIES} times: {exc}") from exc
@@ -117,14 +120,14 @@ class _PortTaken(Exception):
     pass
 
 
-def _launch(exe: str, path: Path, own: bool, timeout: float) -> RegtestNode:
+def _launch(exe: str, path: Path, own: bool, timeout: float, extra: tuple[str, ...] = ()) -> RegtestNode:
     path.mkdir(parents=True, exist_ok=True)
     rpc_port, p2p_port = free_port(), free_port()
     user, password = "relayer", secrets.token_hex(16)
     args = [exe, "-regtest", f"-datadir={path}", f"-rpcport={rpc_port}", f"-port={p2p_port}", "-bind=127.0.0.1",
             "-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1", f"-rpcuser={user}", f"-rpcpassword={password}",
             "-listen=1", "-listenonion=0", "-discover=0", "-dnsseed=0", "-upnp=0",
-            "-server=1", "-txindex=0", "-fallbackfee=0.0001", "-vbparams=mweb:-2:0", "-printtoconsole=0"]
+            "-server=1", "-txindex=0", "-fallbackfee=0.0001", "-vbparams=mweb:-2:0", "-printtoconsole=0", *extra]
     with open(path / "launcher.log", "wb") as log:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     node = RegtestNode(process, path, rpc_port, p2p_port, user, password, own)

@@ -43,6 +43,9 @@ from relayer_litecoin.rpc import LitecoinRpc
 log = structlog.get_logger("relayer_litecoin")
 
 BODY_VERSION = 1
+#: what an operator does about a refused deposit (the ``action`` of ``deposit.refused``)
+RETURN_HINT = ("the coins stay in custody; to return them: relayer litecoin return --config FILE --chain NAME "
+               "--deposit {tx} --block {block} --to ADDRESS")
 PROOF_VERSION = 1
 INDEX_BITS = 20
 
@@ -164,10 +167,10 @@ class LitecoinSource:
         block = contents.data
         if not isinstance(block, Block):
             raise RpcAnswerError("block contents are not a Litecoin block", chain=self.name, block=contents.number)
-        found, refused = scan(block.txs, self.custody_script)
+        found, refused = scan(block.txs, self.custody_script, self.custody.witness_script)
         for r in refused:
             log.warning("deposit.refused", chain=self.name, block=contents.number, tx=r.txid.hex(), amount=r.amount,
-                        reason=r.reason, action="the coins stay in custody; the operators may return them")
+                        reason=r.reason, action=RETURN_HINT.format(tx=r.txid.hex(), block=contents.number))
         return found
 
     def messages(self, header: VerifiedHeader, contents: BlockContents,

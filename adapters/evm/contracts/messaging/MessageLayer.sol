@@ -96,6 +96,7 @@ contract MessageLayer is Administered, IMessageLayer {
     Origin private _origin;
 
     constructor(address owner_, uint64 maxGasLimit_) Administered(owner_) {
+        _origin = Origin(bytes32(uint256(1)), 1, 1, 1); // a sentinel: never zero, so writes stay cheap
         maxGasLimit = maxGasLimit_;
         emit MaxGasLimitSet(maxGasLimit_);
     }
@@ -175,6 +176,7 @@ contract MessageLayer is Administered, IMessageLayer {
         _enter();
         Remote memory r = _remote(sourceChain);
         if (lightClientUpdate.length != 0) ILightClient(r.lightClient).submitUpdate(lightClientUpdate);
+        Origin memory saved = _origin; // restored below: slots set back to their value are refunded
         uint256 freeMemory = _freeMemory();
         for (uint256 i; i < proofs.length; ++i) {
             (bytes memory raw, uint64 blockNumber, uint32 txIndex) =
@@ -182,6 +184,7 @@ contract MessageLayer is Administered, IMessageLayer {
             if (_deliver(sourceChain, r.layer, raw, blockNumber, txIndex)) ++processed;
             _releaseMemory(freeMemory); // nothing of one message is kept: memory cost stays linear
         }
+        _origin = saved;
         _lock = IDLE;
     }
 
@@ -262,26 +265,27 @@ contract MessageLayer is Administered, IMessageLayer {
         if (_outcomeAt(channel, e.nonce) != Envelopes.OUTCOME_NONE) return false;
         bytes32 id = Envelopes.idOf(e);
         if (_expired(e)) {
-            _conclude(channel, e, id, Envelopes.OUTCOME_EXPIRED, "");
+            _setOutcome(channel, e.nonce, Envelopes.OUTCOME_EXPIRED);
+            _conclude(e, id, Envelopes.OUTCOME_EXPIRED, "");
             return true;
         }
         _setOutcome(channel, e.nonce, Envelopes.OUTCOME_DELIVERED); // before the untrusted call
         (bool ok, bytes memory result) = _execute(e, id, blockNumber, txIndex);
         if (ok) {
-            _conclude(channel, e, id, Envelopes.OUTCOME_DELIVERED, result);
+            _conclude(e, id, Envelopes.OUTCOME_DELIVERED, result); // the outcome recorded above stands
         } else if (e.kind == Envelopes.KIND_ACK || e.ackMode == Envelopes.ACK_NONE) {
             _setOutcome(channel, e.nonce, Envelopes.OUTCOME_FAILED);
             _retriable[id] = Retriable(keccak256(raw), blockNumber, txIndex);
             emit MessageProcessed(id, Envelopes.OUTCOME_FAILED, result);
         } else {
-            _conclude(channel, e, id, Envelopes.OUTCOME_FAILED, result); // final: acknowledged
+            _setOutcome(channel, e.nonce, Envelopes.OUTCOME_FAILED);
+            _conclude(e, id, Envelopes.OUTCOME_FAILED, result); // final: acknowledged
         }
         return true;
     }
 
-    /// @dev Record a final outcome, emit it and acknowledge it when the sender asked for it.
-    function _conclude(bytes32 channel, Envelope memory e, bytes32 id, uint8 outcome, bytes memory result) private {
-        _setOutcome(channel, e.nonce, outcome);
+    /// @dev Emit a final outcome (already recorded) and acknowledge it when the sender asked for it.
+    function _conclude(Envelope memory e, bytes32 id, uint8 outcome, bytes memory result) private {
         emit MessageProcessed(id, outcome, result);
         if (e.kind != Envelopes.KIND_MESSAGE || e.ackMode == Envelopes.ACK_NONE) return;
         if (e.ackMode == Envelopes.ACK_ON_FAILURE && outcome == Envelopes.OUTCOME_DELIVERED) return;

@@ -5,7 +5,7 @@ import {ILightClient} from "../ILightClient.sol";
 import {Envelope, Envelopes} from "../messaging/Envelope.sol";
 import {IMessageVerifier} from "../messaging/IMessageVerifier.sol";
 
-/// @notice The accepted-header record of a committee light client (CommitteeLightClient.headers).
+/// @notice The accepted-header record of a committee light client (CommitteeHashLightClient.headers).
 interface ILitecoinHeaderRecords {
     function headers(uint256 number) external view returns (bytes32 blockHash, bytes32 receiptsRoot);
 }
@@ -21,9 +21,10 @@ interface ILitecoinHeaderRecords {
 /// (relayer_litecoin.evm_proof builds it.)
 ///
 /// Header: its sha256d (the sha256 precompile twice) and its merkle root field must both be the ones the
-/// light client's committee accepted at `height` (CommitteeLightClient.headers: blockHash = the block id,
+/// light client's committee accepted at `height` (CommitteeHashLightClient.headers: blockHash = the block id,
 /// receiptsRoot = the merkle root, both in display order, as relayer_litecoin's VerifiedHeader has them), so
-/// no other header can stand in for it. The light client must expose `headers(uint256)`.
+/// no other header can stand in for it. The light client must expose `headers(uint256)` (a plain
+/// CommitteeLightClient keeps no block hash and has none: every proof against it reverts).
 ///
 /// Branch: walked from the transaction's sha256d with the index's bits choosing left/right; an index with
 /// bits above the branch's depth is refused (one branch proves one position). CVE-2012-2459: a level whose

@@ -671,6 +671,15 @@ class ChainAdapter(Protocol):
 
     name: str
     chain_id: int
+
+    @property
+    def source_layer(self) -> bytes:
+        """The 32-byte word that names, on a destination's message layer, where this chain's messages
+        come from (their envelopes' ``sourceLayer``: EVM the MessageLayer's address left-padded, Litecoin
+        the custody's witness program). A destination family checks its own record of the source
+        against it in ``resolve_route``. Raises nothing; makes no request."""
+        ...
+
     @property
     def source(self) -> Source:
         """The chain read as the origin of messages: the follower of this chain reads heads, headers,

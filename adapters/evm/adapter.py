@@ -80,6 +80,11 @@ class EvmAdapter:
         return [{"url": redact_url(h.url), "state": h.state, "requests": h.requests, "errors": h.errors}
                 for h in self.rpc.health.values()]
 
+    @property
+    def source_layer(self) -> bytes:
+        """The message layer's address as a 32-byte word (relayer.contract.ChainAdapter). Raises nothing."""
+        return address_word(self.message_layer)
+
     # source side (see EvmSource) ------------------------------------------------------
     @staticmethod
     def fetch_block(url: str, tag: str) -> dict[str, Any] | None:
@@ -140,14 +145,17 @@ class EvmAdapter:
         if int(remote.light_client, 16) == 0 or int(remote.verifier, 16) == 0:
             raise ConfigError(key, f"the message layer on {self.name} ({self.message_layer}) has no remote "
                                    f"registered for {source.name} (chain id {source.chain_id}): setRemote is missing")
-        if remote.layer != address_word(source.message_layer):
+        if remote.layer != source.source_layer:
             try:
                 trusted = word_address(remote.layer)
             except ProofError:
                 trusted = "0x" + remote.layer.hex()
-            raise ConfigError(f"chains.{source.name}.evm.message_layer",
-                              f"the message layer on {self.name} trusts {trusted} for {source.name}, "
-                              f"not {source.message_layer}")
+            if isinstance(source, EvmAdapter):
+                raise ConfigError(f"chains.{source.name}.evm.message_layer",
+                                  f"the message layer on {self.name} trusts {trusted} for {source.name}, "
+                                  f"not {source.message_layer}")
+            raise ConfigError(key, f"the message layer on {self.name} trusts 0x{remote.layer.hex()} as the layer "
+                                   f"of {source.name}, not its 0x{source.source_layer.hex()}")
         return remote.light_client, await self.light_client_policy(remote.light_client)
 
     async def light_client_policy(self, light_client: str) -> str:

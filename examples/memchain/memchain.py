@@ -583,6 +583,11 @@ class MemAdapter:
         return cls(name, chain_id, tuple(urls), family)
 
     @property
+    def source_layer(self) -> bytes:
+        """A memchain has no message layer: its chain id as a word (relayer.contract.ChainAdapter)."""
+        return self.chain_id.to_bytes(32, "big")
+
+    @property
     def source(self) -> MemSource:
         """The chain read as the origin of messages, at the first URL a devnet serves. Raises
         RpcUnanswered when none does (a real family's source would fail at its first read instead)."""

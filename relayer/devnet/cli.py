@@ -14,7 +14,8 @@ from relayer.devnet import network
 
 def devnet_up(dir: Path, detach: bool, policy: str = "committee", nodes: dict[str, str] | None = None,
               *, hardforks: dict[str, str] | None = None, as_json: bool = False, operators: int = network.OPERATORS,
-              threshold: int = network.THRESHOLD, fleet: int = 1, store: str = "sqlite") -> int:
+              threshold: int = network.THRESHOLD, fleet: int = 1, store: str = "sqlite",
+              with_litecoin: bool = False) -> int:
     """Start the devnet in ``dir`` and print where everything is; returns the exit status (0).
 
     With ``detach`` return once every operator is healthy; otherwise stay in the foreground
@@ -23,12 +24,13 @@ def devnet_up(dir: Path, detach: bool, policy: str = "committee", nodes: dict[st
     started is stopped again). ``nodes`` maps a chain to its node (``hardhat``; default anvil),
     ``hardforks`` a chain to its hardfork (e.g. ``berlin``; default the node's latest);
     ``operators``/``threshold`` the committee, ``fleet`` processes per operator on ``store``
-    (UsageError for a fleet on SQLite).
+    (UsageError for a fleet on SQLite); ``with_litecoin`` adds the Litecoin regtest chain
+    (``relayer.devnet.litecoin``).
     """
     network.check_topology(operators, threshold, fleet, store)
     stop = None if detach else _catch_stop_signals()
     deployment = network.up(dir, policy=policy, nodes=nodes, hardforks=hardforks, operators=operators,
-                            threshold=threshold, fleet=fleet, store=store)
+                            threshold=threshold, fleet=fleet, store=store, with_litecoin=with_litecoin)
     paths = network.DevnetPaths.of(dir)
     print(json.dumps({"dir": str(paths.root), "deployment_file": str(paths.deployment), **deployment})
           if as_json else describe(paths, deployment, detach=detach), flush=True)
@@ -54,6 +56,13 @@ def describe(paths: network.DevnetPaths, deployment: dict[str, Any], *, detach: 
     """Human summary of a running devnet: RPCs, contracts, operators, files."""
     lines = [f"devnet is up in {paths.root}"]
     for name, chain in deployment["chains"].items():
+        if chain.get("family") == "litecoin":
+            custody = chain["custody"]
+            lines.append(f"  {name:<6} litecoind regtest, chain {chain['chain_id']}  rpc {chain['rpc']}  "
+                         f"confirmations {chain['confirmations']}")
+            lines.append(f"         custody {custody['address']} ({custody['threshold']} of {len(custody['keys'])}"
+                         f" operator keys, keys/operator-N.litecoin.json)  user {chain['user']['address']}")
+            continue
         fork = f" ({chain['hardfork']})" if chain.get("hardfork") else ""
         lines.append(f"  {name:<6} {chain.get('node', 'anvil')}{fork} chain {chain['chain_id']}  rpc {chain['rpc']}  "
                      f"message layer {chain['message_layer']}  light client {chain['light_client']}")
@@ -61,6 +70,10 @@ def describe(paths: network.DevnetPaths, deployment: dict[str, Any], *, detach: 
                      f"verifier {chain['verifier']}")
         lines.append(f"         test token {chain['test_token']}  wrapped native "
                      f"{chain['wrapped_native']}  wrapped token {chain['wrapped_token']}")
+        if "litecoin" in chain:
+            ltc = chain["litecoin"]
+            lines.append(f"         Litecoin: light client {ltc['light_client']}  verifier {ltc['verifier']}  "
+                         f"wrapped LTC {ltc['wrapped']}")
     for op in deployment["operators"]:
         lines.append(f"  {op['name']}  {op['address']}  api {op['api']}  pid {op['pid']}  "
                      f"config {op['config']}")

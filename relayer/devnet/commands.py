@@ -38,6 +38,9 @@ def add_devnet(subparsers: Any) -> None:
                     help="relayer processes per operator sharing its store (default 1; >1 needs --store postgresql)")
     up.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite",
                     help="operator store: sqlite (default) or postgresql (a PostgreSQL server in DIR/postgres)")
+    up.add_argument("--with", dest="with_chains", action="append", default=[], choices=["litecoin"],
+                    help="also run a Litecoin regtest chain named litecoin (litecoind), its custody and "
+                         "wrapped LTC on alpha; the operators relay litecoin->alpha")
     up.add_argument("--json", action="store_true", help="print the deployment as one JSON object")
     up.set_defaults(handler=_cmd_devnet_up)
     down = devnet_sub.add_parser("down", help="stop everything `devnet up` started")
@@ -122,7 +125,8 @@ def _cmd_devnet_up(args: argparse.Namespace) -> int:
     return devnet_up(args.dir, detach=args.detach, policy=args.policy,
                      nodes=_pairs(args.node, "--node", "beta=hardhat"),
                      hardforks=_pairs(args.hardfork, "--hardfork", "alpha=berlin"), as_json=args.json,
-                     operators=args.operators, threshold=args.threshold, fleet=args.fleet, store=args.store)
+                     operators=args.operators, threshold=args.threshold, fleet=args.fleet, store=args.store,
+                     with_litecoin="litecoin" in args.with_chains)
 
 
 def _pairs(values: list[str], option: str, example: str) -> dict[str, str]:
@@ -143,6 +147,10 @@ def _cmd_devnet_down(args: argparse.Namespace) -> int:
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
+    if args.source == "litecoin":  # a deposit to the custody of `devnet up --with litecoin`
+        from relayer.devnet.litecoin_transfer import main as deposit_main
+
+        return deposit_main(args)
     from relayer.devnet.transfer import main as transfer_main
 
     return transfer_main(args)

@@ -306,9 +306,10 @@ def _fail_operator(paths: DevnetPaths, op: dict[str, Any], why: str) -> None:
 def up(root: Path | str, *, policy: str = "committee", report: Report = stderr_report,
        health_timeout: float = HEALTH_TIMEOUT, nodes: dict[str, str] | None = None,
        hardforks: dict[str, str] | None = None, operators: int = OPERATORS, threshold: int = THRESHOLD,
-       fleet: int = 1, store: str = "sqlite") -> dict[str, Any]:
+       fleet: int = 1, store: str = "sqlite", with_litecoin: bool = False) -> dict[str, Any]:
     """Start chains alpha/beta, deploy, configure and start ``operators`` operators (committee
-    ``threshold``); returns deployment.json.
+    ``threshold``); returns deployment.json. ``with_litecoin``: also a Litecoin regtest chain named
+    ``litecoin``, its custody and the wrapped-LTC contracts on alpha (``relayer.devnet.litecoin``).
 
     With ``store="postgresql"`` a PostgreSQL server runs for the devnet (a cluster in DIR/postgres,
     ``relayer.devnet.postgres``), each operator's store is its own database there, and each operator
@@ -329,13 +330,15 @@ def up(root: Path | str, *, policy: str = "committee", report: Report = stderr_r
         raise UsageError("--hardfork: policy qbft runs at the nodes' default hardfork only")
     if policy == "qbft" and set(kinds.values()) != {"anvil"}:
         raise UsageError("--node: the QBFT sealing proxy (policy qbft) runs in front of anvil only")
+    if with_litecoin and (policy != "committee" or fleet != 1):
+        raise UsageError("--with litecoin: runs with policy committee and one process per operator only")
     check_topology(operators, threshold, fleet, store)
     paths = DevnetPaths.of(root)
     _refuse_running(paths)
     _clean(paths)
     try:
         return _up(paths, report, health_timeout, policy, kinds, forks,
-                   _Topology(operators, threshold, fleet, store))
+                   _Topology(operators, threshold, fleet, store), with_litecoin)
     except BaseException:
         report("devnet up failed; stopping what was started")
         down(paths.root, report=report)
@@ -417,7 +420,8 @@ def _clean(paths: DevnetPaths) -> None:
 
 
 def _up(paths: DevnetPaths, report: Report, health_timeout: float, policy: str,
-        kinds: dict[str, str], forks: dict[str, str | None], topology: _Topology) -> dict[str, Any]:
+        kinds: dict[str, str], forks: dict[str, str | None], topology: _Topology,
+        with_litecoin: bool = False) -> dict[str, Any]:
     for folder in (paths.root, paths.logs, paths.state):
         folder.mkdir(parents=True, exist_ok=True)
     deployment: dict[str, Any] = {"policy": policy, "chains": {}, "users": [], "operators": [],
@@ -426,6 +430,12 @@ def _up(paths: DevnetPaths, report: Report, health_timeout: float, policy: str,
     store_urls = _start_postgres(paths, deployment, topology.operators, report) \
         if topology.store == "postgresql" else {}
     nodes = _start_chains(paths, deployment, report, kinds, forks)
+    ltc_node = None
+    if with_litecoin:
+        from relayer.devnet import litecoin
+
+        ltc_node = litecoin.start(paths.root, deployment, report)
+        save_deployment(paths.root, deployment)  # recorded at once so `down` finds it
     qbft = _QbftChains.start(paths, nodes, deployment, report) if policy == "qbft" else None
     evms = {name: SyncEvm(node.url) for name, node in nodes.items()}
     operators = [Account.create() for _ in range(topology.operators)]
@@ -438,8 +448,14 @@ def _up(paths: DevnetPaths, report: Report, health_timeout: float, policy: str,
             evm.close()
     if qbft is not None:
         qbft.describe(deployment)
+    ltc_secrets = _litecoin_custody(deployment, ltc_node, nodes, [op.address for op in operators],
+                                    topology.threshold, report) if ltc_node is not None else []
     deployment["users"] = [{"address": u.address, "key": key} for u, key in zip(users, USER_KEYS)]
     _write_operators(paths, operators, deployment, store_urls, topology.fleet)
+    if ltc_secrets:
+        from relayer.devnet import litecoin
+
+        litecoin.write_keys(paths.root, ltc_secrets)
     save_deployment(paths.root, deployment)
     for index in range(1, topology.operators + 1):
         pid = start_operator(paths.root, index)
@@ -500,6 +516,26 @@ def start_fleet(deployment_dir: Path | str, index: int) -> list[dict[str, Any]]:
             started.append(extra)
     save_deployment(paths.root, deployment)
     return started
+
+
+def _litecoin_custody(deployment: dict[str, Any], node: Any, nodes: dict[str, ChainNode], operators: list[str],
+                      threshold: int, report: Report) -> list[bytes]:
+    """The operators' Litecoin secrets (written to their keystores later), their M-of-N custody, the
+    wrapped-LTC contracts on alpha and the height the operators start at, in ``deployment``."""
+    from relayer.devnet import litecoin
+
+    chains = deployment["chains"]
+    chain = chains.pop(litecoin.NAME)
+    chains[litecoin.NAME] = chain  # after alpha and beta
+    secrets_ = [os.urandom(32) for _ in operators]
+    litecoin.describe_custody(chain, litecoin.public_keys(secrets_), threshold)
+    alpha = chains[litecoin.DESTINATION]
+    with SyncEvm(nodes[litecoin.DESTINATION].url) as evm:
+        alpha[litecoin.NAME] = litecoin.deploy(evm, DEPLOYER_KEY, chain, alpha["message_layer"], operators,
+                                               threshold, report)
+    report(f"[{litecoin.NAME}] custody {chain['custody']['address']} ({threshold} of {len(operators)} operator keys)")
+    litecoin.start_at(node, chain)
+    return secrets_
 
 
 def _start_chains(paths: DevnetPaths, deployment: dict[str, Any], report: Report,
@@ -618,6 +654,12 @@ def operator_toml(index: int, port: int, members: list[dict[str, str]],
     for member in members:
         lines += _toml_table("[[committee.members]]", member)
     for chain in chains.values():
+        if chain.get("family") == "litecoin":
+            from relayer.devnet import litecoin
+
+            for header, values in litecoin.operator_tables(chain, POLL_INTERVAL):
+                lines += _toml_table(header, values)
+            continue
         qbft = chain.get("qbft")  # policy qbft: the QBFT light client from the checkpoint
         lines += _toml_table(f"[chains.{chain['name']}]", {
             "chain_id": chain["chain_id"], "adapter": "evm", "light_client": "qbft" if qbft else "evm",
@@ -630,11 +672,14 @@ def operator_toml(index: int, port: int, members: list[dict[str, str]],
         lines += _toml_table(f"[chains.{chain['name']}.evm]",  # the EVM family's keys
                              {"message_layer": chain["message_layer"]})
         lines += _toml_table(f"[chains.{chain['name']}.evm.fees]", {"replace_after": REPLACE_AFTER})
-    names = list(chains)
+    names = [name for name, chain in chains.items() if chain.get("family", "evm") == "evm"]
     for source in names:
         for destination in names:
             if source != destination:
                 lines += _toml_table("[[routes]]", {"from": source, "to": destination})
+    for name, chain in chains.items():
+        if chain.get("family") == "litecoin":  # a source only: Litecoin is no destination yet
+            lines += _toml_table("[[routes]]", {"from": name, "to": "alpha"})
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal, Inexact, InvalidOperation, localcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import eth_abi
 from eth_utils import is_address, to_checksum_address
@@ -51,6 +51,7 @@ POLL_INTERVAL = 0.25
 DEFAULT_EXPIRY = 3600  # seconds after the source chain's latest block
 OUTCOMES = {OUTCOME_DELIVERED: "delivered", OUTCOME_FAILED: "failed", OUTCOME_EXPIRED: "expired"}
 ERC20_ABI = "TestToken"  # any artifact with the plain ERC-20 interface
+R = TypeVar("R", bound="TransferResult")
 
 
 class DeliveryTimeout(RetryableError):
@@ -319,6 +320,13 @@ def _await_delivery(evm: SyncEvm, layer: str, src: dict[str, Any], result: Trans
             raise DeliveryTimeout(f"message not processed on {result.destination} within {timeout:g} s",
                                   message_id=result.message_id, source_tx=result.source_tx)
         time.sleep(POLL_INTERVAL)
+    return read_outcome(evm, layer, result, from_block, started)
+
+
+def read_outcome(evm: SyncEvm, layer: str, result: R, from_block: int, started: float) -> R:
+    """``result`` with the destination's side of a message the layer processed (its MessageProcessed
+    from ``from_block`` on): transaction, block, gas, outcome, latency since ``started``. Raises
+    RelayerError (no such log), RpcError."""
     latency = time.monotonic() - started
     log = _processed_log(evm, layer, result.message_id, from_block)
     outcome, outcome_result = eth_abi.decode(["uint8", "bytes"], bytes.fromhex(log["data"][2:]))

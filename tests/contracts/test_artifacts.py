@@ -24,7 +24,8 @@ EXPECTED = {"Bridge", "CommitteeLightClient", "CommitteeHashLightClient", "ILigh
             "MessageLayer", "EvmReceiptVerifier",
             "MsgRecorder", "MsgReverter", "MsgGasBurner", "MsgSwitch", "MsgReentrant", "MsgApp", "MsgEmpty",
             # applications (contracts/apps/), governance (contracts/governance/), test sender (test/AppSenders.sol)
-            "TokenRouter", "TraceabilityRegistry", "Timelock", "ConsortiumMultisig", "AppRefusingSender"}
+            "TokenRouter", "TraceabilityRegistry", "WrappedLitecoin",
+            "Timelock", "ConsortiumMultisig", "AppRefusingSender"}
 
 
 def _node() -> str:

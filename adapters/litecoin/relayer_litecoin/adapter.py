@@ -130,6 +130,12 @@ class LitecoinAdapter:
         """Routes into Litecoin are not provided yet. Raises ConfigError naming ``key``."""
         raise ConfigError(key, "Litecoin is not a destination yet (releases to Litecoin are not implemented)")
 
+    @property
+    def source_layer(self) -> bytes:
+        """The custody's witness program (sha256 of its witness script): the ``sourceLayer`` of deposits
+        (relayer.contract.ChainAdapter). Raises nothing."""
+        return self.config.custody.script_pubkey[2:]
+
     def endpoints(self) -> list[dict[str, Any]]:
         """Each endpoint's health, credentials redacted. Raises nothing."""
         return [e.health() for e in self.rpc.endpoints]

@@ -2,25 +2,20 @@
 ``MessageLayer.deliverBatch``'s ``proofs``): the block height the committee accepted the header at
 (8 bytes, big-endian; a Litecoin header does not carry its height) followed by the family's own proof,
 version 1, unchanged (:class:`relayer_litecoin.source.ParsedProof`: header, transaction index, sha256d
-branch, transaction without witness)."""
+branch, transaction without witness). ``LitecoinSource.prove`` gives these bytes as ``Proof.data``."""
 
 from __future__ import annotations
 
 from relayer.errors import ProofError
 from relayer_litecoin.block import Block, stripped
 from relayer_litecoin.merkle import merkle_branch
-from relayer_litecoin.source import INDEX_BITS, ParsedProof
-
-HEIGHT_BYTES = 8
+from relayer_litecoin.source import HEIGHT_BYTES, ParsedProof, with_height
 
 
 def evm_proof(height: int, proof_data: bytes) -> bytes:
-    """The verifier's proof of ``proof_data`` (``Proof.data`` of ``LitecoinSource.prove``) in the block at
-    ``height``. Raises ProofError for a height whose nonce would not fit 64 bits or data that is no proof."""
-    if not 0 <= height < 1 << (64 - INDEX_BITS):
-        raise ProofError(f"block height {height} does not fit the nonce's {64 - INDEX_BITS} bits")
-    ParsedProof.decode(proof_data)
-    return height.to_bytes(HEIGHT_BYTES, "big") + proof_data
+    """The verifier's proof of the family proof ``proof_data`` (version 1) in the block at ``height``.
+    Raises ProofError for a height whose nonce would not fit 64 bits or data that is no proof."""
+    return with_height(height, proof_data)
 
 
 def deposit_proof(block: Block, height: int, index: int) -> bytes:

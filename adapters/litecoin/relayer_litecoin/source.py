@@ -13,11 +13,14 @@ A deposit's envelope:
   (8) || recipient length (1) || recipient``;
 * ``locator``: the transaction's index in its block (4 bytes, big-endian).
 
-A proof (``Proof.data``, version 1): ``0x01 || the 80-byte header || transaction index (4, big-endian) ||
-branch length n (1) || n sibling hashes (32 each, internal order) || the transaction without witness``
-(its sha256d is the txid the branch starts from). The destination's verifier recomputes the txid, the
-root from the branch and compares it with the merkle root of a header its client of Litecoin accepted,
-then reads the custody outputs and the OP_RETURN from the transaction itself.
+A proof (``Proof.data``): exactly the bytes an EVM destination's ``LitecoinDepositVerifier`` takes (the
+destination passes it through unchanged): the block height (8 bytes, big-endian; a Litecoin header does
+not carry its height) followed by the family's proof version 1: ``0x01 || the 80-byte header ||
+transaction index (4, big-endian) || branch length n (1) || n sibling hashes (32 each, internal order) ||
+the transaction without witness`` (its sha256d is the txid the branch starts from). The destination's
+verifier recomputes the txid, the root from the branch and compares it with the merkle root of a header
+its client of Litecoin accepted at that height, then reads the custody outputs and the OP_RETURN from the
+transaction itself.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ RETURN_HINT = ("the coins stay in custody; to return them: relayer litecoin retu
                "--deposit {tx} --block {block} --to ADDRESS")
 PROOF_VERSION = 1
 INDEX_BITS = 20
+HEIGHT_BYTES = 8
 
 
 def deposit_nonce(height: int, index: int) -> int:
@@ -96,10 +100,33 @@ class ParsedProof:
         return cls(data[1:1 + HEADER_SIZE], index, branch, tx)
 
 
-def verify_proof(data: bytes, commitment: bytes) -> bytes:
-    """The txid (display order) a proof shows under merkle root ``commitment`` (display order). Raises
-    ProofError when it does not."""
-    parsed = ParsedProof.decode(data)
+def with_height(height: int, data: bytes) -> bytes:
+    """``Proof.data`` of the family proof ``data`` (version 1) in the block at ``height``: the height
+    (8 bytes, big-endian) then ``data``. Raises ProofError for a height whose nonce would not fit 64 bits
+    or data that is no proof."""
+    if not 0 <= height < 1 << (64 - INDEX_BITS):
+        raise ProofError(f"block height {height} does not fit the nonce's {64 - INDEX_BITS} bits")
+    ParsedProof.decode(data)
+    return height.to_bytes(HEIGHT_BYTES, "big") + data
+
+
+def split_height(data: bytes) -> tuple[int, ParsedProof]:
+    """The height and family proof of ``Proof.data``. Raises ProofError when it is not of that layout."""
+    if len(data) < HEIGHT_BYTES:
+        raise ProofError("not a Litecoin proof: no height")
+    return int.from_bytes(data[:HEIGHT_BYTES], "big"), ParsedProof.decode(data[HEIGHT_BYTES:])
+
+
+def verify_proof(data: bytes, commitment: bytes, height: int | None = None) -> bytes:
+    """The txid (display order) a proof shows under merkle root ``commitment`` (display order); ``data``
+    is ``Proof.data`` (height first) when ``height`` is given, which its height must then be, else the
+    family proof alone. Raises ProofError when it does not."""
+    if height is None:
+        parsed = ParsedProof.decode(data)
+    else:
+        at, parsed = split_height(data)
+        if at != height:
+            raise ProofError(f"the proof names block {at}, not {height}")
     header = Header.parse(parsed.header)
     if header.merkle_root != commitment:
         raise ProofError("the proof's header is not the verified one")
@@ -192,7 +219,8 @@ class LitecoinSource:
         return out
 
     def prove(self, header: VerifiedHeader, contents: BlockContents, messages: Sequence[Envelope]) -> list[Proof]:
-        """A merkle proof per message, each verified against ``header.commitment`` before it is returned.
+        """A merkle proof per message (height first: the verifier's bytes), each verified against
+        ``header.commitment`` before it is returned.
         Raises ProofError (a locator out of range, a proof that does not verify), VerificationError (the
         contents are of another header)."""
         block = contents.data
@@ -205,8 +233,9 @@ class LitecoinSource:
             if len(m.locator) != 4 or index >= len(txids):
                 raise ProofError("message locator is not a transaction of the block", message_id=m.id)
             tx = stripped(block.txs[index])
-            data = ParsedProof(block.header, index, tuple(merkle_branch(txids, index)), tx).encode()
-            txid = verify_proof(data, header.commitment)
+            family = ParsedProof(block.header, index, tuple(merkle_branch(txids, index)), tx).encode()
+            data = with_height(header.number, family)
+            txid = verify_proof(data, header.commitment, header.number)
             nonce = deposit_nonce(header.number, index)
             if m.nonce != nonce or deposit_id(self.chain_id, self.custody_program, nonce) != m.id \
                     or m.body[1:33] != txid:
@@ -217,4 +246,5 @@ class LitecoinSource:
         return proofs
 
 
-__all__ = ["LitecoinSource", "ParsedProof", "deposit_body", "deposit_id", "deposit_nonce", "verify_proof"]
+__all__ = ["HEIGHT_BYTES", "LitecoinSource", "ParsedProof", "deposit_body", "deposit_id", "deposit_nonce",
+           "split_height", "verify_proof", "with_height"]

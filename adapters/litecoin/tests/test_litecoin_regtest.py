@@ -24,6 +24,7 @@ from relayer.errors import BrokenLinkError, ConfigError, ProofError, RpcAnswerEr
 from relayer_litecoin.adapter import LitecoinAdapter, LitecoinConfig
 from relayer_litecoin.block import Block
 from relayer_litecoin.client import LitecoinLightClient
+from relayer_litecoin.evm_proof import deposit_proof
 from relayer_litecoin.header import Header, bits_to_target
 from relayer_litecoin.network import MAIN, REGTEST
 from relayer_litecoin.payload import MAGIC, DepositPayload
@@ -113,8 +114,11 @@ async def test_the_client_follows_from_a_checkpoint_and_deposits_are_found_and_p
         assert (version, tx.hex(), amount, dst, message.body[50:]) == (1, txid, 125_000_000, ALPHA, RECIPIENT)
         assert length == len(RECIPIENT) and message.nonce >> 20 == height
         (proof,) = source.prove(header, contents, [message])
-        assert verify_proof(proof.data, header.commitment).hex() == txid
-        parsed = ParsedProof.decode(proof.data)
+        assert proof.data == deposit_proof(contents.data, height, int.from_bytes(message.locator, "big"))
+        assert verify_proof(proof.data, header.commitment, height).hex() == txid
+        with pytest.raises(ProofError):
+            verify_proof(proof.data, header.commitment, height + 1)
+        parsed = ParsedProof.decode(proof.data[8:])
         assert parsed.index == int.from_bytes(message.locator, "big") > 0 and parsed.branch
         lied = replace(parsed, tx=parsed.tx.replace(RECIPIENT, b"\x66" * 20)).encode()
         with pytest.raises(ProofError):

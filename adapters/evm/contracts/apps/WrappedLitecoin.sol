@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {ERC20} from "../ERC20.sol";
+import {IMessageRecipient} from "../messaging/IMessageRecipient.sol";
+
+/// @title WrappedLitecoin: wrapped LTC (8 decimals, 1 unit = 1 litoshi) minted for deposits to the
+/// consortium's Litecoin custody and burned to be released there.
+/// @notice The application of a LitecoinDepositVerifier deployment (its `application`): the MessageLayer
+/// `layer` calls `handleMessage` with a proven deposit whose envelope came from chain `litecoinChain`
+/// and custody `custody` (the P2WSH witness program, the envelope's sender). The body is the Litecoin
+/// family's deposit body version 1 (relayer_litecoin.source.deposit_body):
+/// 0x01 || txid (32, display order) || amount in litoshis (8, big-endian) || destination chain (8) ||
+/// recipient length (1) || recipient (here a 20-byte EVM address).
+/// A Litecoin transaction is minted for at most once (`minted[txid]`), whatever block or nonce it is
+/// proven in (a reorg that moves it to another height gives it another message id).
+/// `burn(litecoinAddress, amount)` destroys the caller's tokens and emits `BurnedForLitecoin`, which the
+/// operators' release side reads: they pay `amount` less the stated fee from the custody to that address.
+contract WrappedLitecoin is ERC20, IMessageRecipient {
+    uint8 public constant BODY_VERSION = 1;
+    uint256 public constant MAX_ADDRESS = 90; // a bech32 address is at most 90 characters
+
+    /// @notice The MessageLayer whose deliveries this application accepts.
+    address public immutable layer;
+    /// @notice The consortium's chain id of Litecoin (the envelope's sourceChain).
+    uint64 public immutable litecoinChain;
+    /// @notice The custody's witness program (the envelope's sender and source layer).
+    bytes32 public immutable custody;
+
+    /// @notice Litecoin transactions already minted for (txid, display order).
+    mapping(bytes32 => bool) public minted;
+    /// @notice Burns so far; each burn's `nonce` (the release side's key besides the message id).
+    uint64 public burns;
+
+    event DepositMinted(bytes32 indexed txid, address indexed recipient, uint64 amount);
+    /// @notice A burn to be released on Litecoin: `amount` litoshis (less the stated fee) to `litecoinAddress`
+    /// (the address as text, e.g. "rltc1q..."), `nonce` counting burns from 1.
+    event BurnedForLitecoin(uint64 indexed nonce, address indexed from, string litecoinAddress, uint64 amount);
+
+    error NotLayer(address caller);
+    error UnknownSource(uint64 sourceChain, bytes32 sender);
+    error BadBody();
+    error WrongChain(uint64 destinationChain);
+    error AlreadyMinted(bytes32 txid);
+    error BadAddress();
+    error ZeroAmount();
+    error ZeroParameter();
+
+    constructor(address layer_, uint64 litecoinChain_, bytes32 custody_) ERC20("Wrapped LTC", "WLTC", 8) {
+        if (layer_ == address(0) || litecoinChain_ == 0 || custody_ == bytes32(0)) revert ZeroParameter();
+        layer = layer_;
+        litecoinChain = litecoinChain_;
+        custody = custody_;
+    }
+
+    /// @inheritdoc IMessageRecipient
+    /// @dev Reverts NotLayer, UnknownSource (another chain or custody), BadBody (version, length, a
+    /// recipient that is not 20 bytes), WrongChain (a deposit for another chain), AlreadyMinted, ZeroAmount.
+    /// Returns abi.encode(txid, amount).
+    function handleMessage(uint64 sourceChain, bytes32 sender, bytes calldata body)
+        external
+        returns (bytes memory)
+    {
+        if (msg.sender != layer) revert NotLayer(msg.sender);
+        if (sourceChain != litecoinChain || sender != custody) revert UnknownSource(sourceChain, sender);
+        if (body.length != 50 + 20 || uint8(body[0]) != BODY_VERSION || uint8(body[49]) != 20) revert BadBody();
+        bytes32 txid = bytes32(body[1:33]);
+        uint64 amount = uint64(bytes8(body[33:41]));
+        uint64 destination = uint64(bytes8(body[41:49]));
+        address recipient = address(bytes20(body[50:70]));
+        if (destination != block.chainid) revert WrongChain(destination);
+        if (amount == 0) revert ZeroAmount();
+        if (minted[txid]) revert AlreadyMinted(txid);
+        minted[txid] = true;
+        _mint(recipient, amount);
+        emit DepositMinted(txid, recipient, amount);
+        return abi.encode(txid, amount);
+    }
+
+    /// @notice Burn `amount` litoshis of the caller's wrapped LTC to be released to `litecoinAddress`.
+    /// @dev Reverts ZeroAmount, BadAddress (empty, longer than 90 or not printable ASCII),
+    /// InsufficientBalance. The address is checked for form only: a wrong address is the caller's loss.
+    function burn(string calldata litecoinAddress, uint64 amount) external returns (uint64 nonce) {
+        if (amount == 0) revert ZeroAmount();
+        bytes calldata a = bytes(litecoinAddress);
+        if (a.length == 0 || a.length > MAX_ADDRESS) revert BadAddress();
+        for (uint256 i; i < a.length; ++i) {
+            if (uint8(a[i]) < 0x21 || uint8(a[i]) > 0x7e) revert BadAddress();
+        }
+        _burn(msg.sender, amount);
+        nonce = ++burns;
+        emit BurnedForLitecoin(nonce, msg.sender, litecoinAddress, amount);
+    }
+}

@@ -4,7 +4,7 @@ One ``TokenRouter.lockNative`` delivered with its committee header update in the
 (as the relayer sends it), and a ``deliverBatch`` of 32 locks mined into one source block (one
 update), each minting the wrapped coin to a fresh recipient, in steady state (the router, the
 wrapped token and the replay guard have served one delivery before). Asserts only upper bounds
-that catch a regression: the figures (about 209,000 and 87,000 per message on anvil's default
+that catch a regression: the figures (about 182,000 and 85,000 per message on anvil's default
 hardfork) are above the aims of 120,000 for one message with its proof and 40,000 per message in a
 batch of 32. ``make bench`` records the figures (``bench/gas_vs_hyperlane.py``), never a test; run
 with ``-s`` to see them.

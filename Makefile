@@ -36,7 +36,7 @@ bench: setup
 	$(PY) bench/relay_throughput.py --messages 200 --rate 20 --output relay-throughput-rate-20
 	$(PY) bench/relay_throughput.py --messages 1000 --rate 100 --output relay-throughput-rate-100
 	$(PY) bench/relay_throughput.py --messages 1000 --output relay-throughput-burst-1000
-	$(PY) bench/catch_up.py --blocks 20000
+	$(PY) bench/catch_up.py --blocks 3000
 	$(PY) bench/sustained.py --messages 20000
 	$(PY) bench/fleet_takeover.py --rounds 20 --burst 100
 	$(PY) bench/render.py

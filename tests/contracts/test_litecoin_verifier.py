@@ -19,6 +19,7 @@ import pytest
 from embit.script import Script
 from embit.transaction import Transaction, TransactionOutput
 from eth_utils import keccak
+from msg_env import reverts
 
 from adapters.evm import committee as cm
 from adapters.evm.abi import Contract
@@ -46,12 +47,6 @@ KEYS = sorted(("0x" + keccak(text=f"ltc-committee-{i}").hex() for i in range(3))
 LAYER = "0x" + keccak(text="destination message layer").hex()[-40:]
 APP = "0x" + keccak(text="wrapped LTC application").hex()[-40:]
 PROGRAM = CUSTODY.script_pubkey[2:]
-
-
-def reverts(fn: Any, *args: Any) -> str:
-    with pytest.raises(ContractRevert) as info:
-        fn(*args)
-    return info.value.reason
 
 
 @dataclass

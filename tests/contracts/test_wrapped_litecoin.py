@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 from eth_utils import keccak
+from msg_env import reverts
 
 from adapters.evm import committee as cm
 from adapters.evm.abi import Contract
 from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode
-from relayer.errors import ContractRevert
 from relayer_litecoin.block import Block, stripped
 from relayer_litecoin.evm_proof import deposit_proof, evm_proof
 from relayer_litecoin.header import Header, sha256d
@@ -36,12 +36,6 @@ PROGRAM = CUSTODY.script_pubkey[2:]
 KEYS = sorted(("0x" + keccak(text=f"ltc-committee-{i}").hex() for i in range(3)),
               key=lambda k: int(cm.signer_address(k), 16))
 WRAPPED = Contract.load(APP)
-
-
-def reverts(fn: Any, *args: Any) -> str:
-    with pytest.raises(ContractRevert) as info:
-        fn(*args)
-    return info.value.reason
 
 
 @dataclass

@@ -31,9 +31,6 @@ from adapters.evm.messaging import (
     ACK_NONE,
     ACK_ON_FAILURE,
     KIND_ACK,
-    MESSAGE_PROCESSED_TOPIC,
-    OUTCOME_DELIVERED,
-    OUTCOME_EXPIRED,
     OUTCOME_FAILED,
     Envelope,
     address_word,
@@ -42,17 +39,12 @@ from adapters.evm.messaging import (
 )
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet.network import load_deployment
-from relayer.errors import DevnetError, RelayerError, RetryableError, UsageError
+from relayer.devnet.transfer import OUTCOMES, POLL_INTERVAL, DeliveryTimeout, latest_timestamp, processed_logs
+from relayer.errors import DevnetError, RelayerError, UsageError
 
 ACK_MODES = {"none": ACK_NONE, "on-failure": ACK_ON_FAILURE, "always": ACK_ALWAYS}
-OUTCOMES = {OUTCOME_DELIVERED: "delivered", OUTCOME_FAILED: "failed", OUTCOME_EXPIRED: "expired"}
 DEFAULT_GAS_LIMIT = 200_000
 DEFAULT_TIMEOUT = 120.0
-POLL_INTERVAL = 0.25
-
-
-class DeliveryTimeout(RetryableError):
-    """The message (or its acknowledgement) was not processed within the timeout."""
 
 
 @dataclass(frozen=True)
@@ -230,7 +222,7 @@ def _check_gas_limit(evm: SyncEvm, chain: dict[str, Any], gas_limit: int) -> Non
 
 def _send(evm: SyncEvm, src: dict[str, Any], dst: dict[str, Any], user: dict[str, str], recipient: str,
           request: SendRequest) -> SendResult:
-    expiry = _head_timestamp(evm) + request.expiry_s if request.expiry_s else 0
+    expiry = latest_timestamp(evm) + request.expiry_s if request.expiry_s else 0
     receipt = evm.transact(user["key"], src["message_layer"], "MessageLayer", "send", dst["chain_id"],
                            address_word(recipient), request.body, request.gas_limit, expiry,
                            ACK_MODES[request.ack])
@@ -249,10 +241,6 @@ def _sent_envelope(receipt: dict[str, Any], layer: str) -> Envelope:
         raise RelayerError(f"the send emitted {len(sent)} MessageSent events, expected 1",
                            tx=receipt.get("transactionHash"))
     return sent[0][1]
-
-
-def _head_timestamp(evm: SyncEvm) -> int:
-    return int(str(evm.rpc("eth_getBlockByNumber", "latest", False)["timestamp"]), 16)
 
 
 # --------------------------------------------------------------------------- waiting
@@ -283,9 +271,7 @@ def processed_event(evm: SyncEvm, layer: str, msg_id: str, from_block: int = 0) 
 def processed_events(evm: SyncEvm, layer: str, msg_id: str, from_block: int = 0) -> list[Processed]:
     """Every ``MessageProcessed`` of ``msg_id`` by ``layer`` from ``from_block`` on, oldest first (one,
     or a failure then the successful ``retry``). Raises RpcError."""
-    query = {"address": layer, "topics": ["0x" + MESSAGE_PROCESSED_TOPIC.hex(), msg_id.lower()],
-             "fromBlock": hex(from_block), "toBlock": "latest"}
-    return [Processed.of_log(log) for log in evm.rpc("eth_getLogs", query)]
+    return [Processed.of_log(log) for log in processed_logs(evm, layer, msg_id, from_block)]
 
 
 def _follow_ack(src_evm: SyncEvm, dst_evm: SyncEvm, src: dict[str, Any], dst: dict[str, Any], result: SendResult,

@@ -55,7 +55,7 @@ R = TypeVar("R", bound="TransferResult")
 
 
 class DeliveryTimeout(RetryableError):
-    """The message was not delivered on the destination within the timeout."""
+    """The message (or its acknowledgement) was not processed on its destination within the timeout."""
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ def transfer(
         _check_balance(src_evm, src, what, user["address"], value)
         dst_from_block = dst_evm.block_number()
         started = time.monotonic()
-        deadline = _latest_timestamp(src_evm) + expiry
+        deadline = latest_timestamp(src_evm) + expiry
         result = _send(src_evm, src, dst, what, user, to, value, deadline)
         if not wait:
             return result
@@ -303,7 +303,8 @@ def _block_timestamp(evm: SyncEvm, number: int) -> int:
     return as_int(evm.rpc("eth_getBlockByNumber", hex(number), False)["timestamp"])
 
 
-def _latest_timestamp(evm: SyncEvm) -> int:
+def latest_timestamp(evm: SyncEvm) -> int:
+    """Timestamp of the chain's latest block. Raises RpcError."""
     return as_int(evm.rpc("eth_getBlockByNumber", "latest", False)["timestamp"])
 
 
@@ -340,12 +341,19 @@ def read_outcome(evm: SyncEvm, layer: str, result: R, from_block: int, started: 
                    outcome=OUTCOMES.get(outcome, str(outcome)), outcome_result="0x" + bytes(outcome_result).hex())
 
 
+def processed_logs(evm: SyncEvm, layer: str, msg_id: str, from_block: int = 0) -> list[dict[str, Any]]:
+    """Every ``MessageProcessed`` log of ``msg_id`` by ``layer`` from ``from_block`` on, oldest first.
+    Raises RpcError."""
+    query = {"address": layer, "topics": [_hex(MESSAGE_PROCESSED_TOPIC), msg_id.lower()],
+             "fromBlock": hex(from_block), "toBlock": "latest"}
+    logs: list[dict[str, Any]] = evm.rpc("eth_getLogs", query)
+    return logs
+
+
 def _processed_log(evm: SyncEvm, layer: str, msg_id: str, from_block: int) -> dict[str, Any]:
     """The ``MessageProcessed`` log of ``msg_id``; retried briefly in case the node lags its state."""
-    query = {"address": layer, "topics": [_hex(MESSAGE_PROCESSED_TOPIC), msg_id], "fromBlock": hex(from_block),
-             "toBlock": "latest"}
     for _ in range(20):
-        logs = evm.rpc("eth_getLogs", query)
+        logs = processed_logs(evm, layer, msg_id, from_block)
         if logs:
             found: dict[str, Any] = logs[0]
             return found

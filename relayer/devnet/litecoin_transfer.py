@@ -11,12 +11,9 @@ recipient's wrapped LTC balance. The JSON has the shape of any transfer's plus `
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -29,8 +26,9 @@ from adapters.evm.sync_client import SyncEvm
 from relayer.devnet import litecoin
 from relayer.devnet.network import load_deployment
 from relayer.devnet.transfer import POLL_INTERVAL, DeliveryTimeout, TransferResult, describe, read_outcome
-from relayer.errors import DevnetError, UsageError
+from relayer.errors import UsageError
 from relayer_litecoin.payload import DepositPayload
+from relayer_litecoin.regtest import json_rpc
 from relayer_litecoin.source import deposit_id, deposit_nonce
 
 LITOSHIS = Decimal(10) ** 8
@@ -44,32 +42,17 @@ class DepositResult(TransferResult):
 
 
 class WalletRpc:
-    """litecoind's JSON-RPC for one wallet, credentials taken from the URL (urllib: no extra client)."""
+    """litecoind's JSON-RPC for one wallet, credentials taken from the URL; amounts read as Decimal."""
 
     def __init__(self, url: str, wallet: str) -> None:
         parts = urlsplit(url)
-        self.auth = base64.b64encode(f"{parts.username}:{parts.password}".encode()).decode()
+        self.user, self.password = parts.username or "", parts.password or ""
         host = parts.hostname or "127.0.0.1"
         self.url = urlunsplit((parts.scheme, f"{host}:{parts.port}", f"/wallet/{wallet}", "", ""))
 
     def call(self, method: str, *params: Any) -> Any:
         """The result of ``method``. Raises DevnetError (the node's error, or no answer)."""
-        body = json.dumps({"jsonrpc": "1.0", "id": 1, "method": method, "params": list(params)}).encode()
-        request = urllib.request.Request(self.url, body, {"Authorization": f"Basic {self.auth}",
-                                                          "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                reply = json.loads(answer.read(), parse_float=Decimal)
-        except urllib.error.HTTPError as exc:
-            try:
-                reply = json.loads(exc.read(), parse_float=Decimal)
-            except ValueError:
-                raise DevnetError(f"litecoind {method}: HTTP {exc.code}") from exc
-        except (OSError, ValueError) as exc:
-            raise DevnetError(f"litecoind {method}: {exc}") from exc
-        if reply.get("error"):
-            raise DevnetError(f"litecoind {method}: {reply['error'].get('message', reply['error'])}")
-        return reply["result"]
+        return json_rpc(self.url, self.user, self.password, method, params, parse_float=Decimal)
 
 
 def to_litoshis(amount: Decimal | str | int) -> int:

@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from base64 import b64encode
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,30 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def json_rpc(url: str, user: str, password: str, method: str, params: Sequence[Any], *, timeout: float = 30.0,
+             parse_float: Callable[[str], Any] = float) -> Any:
+    """The result of one JSON-RPC call to litecoind at ``url`` (blocking; basic auth; numbers with a
+    fraction read by ``parse_float``, e.g. Decimal for exact amounts). Raises DevnetError with
+    litecoind's message, the HTTP status, or why there was no answer."""
+    request = urllib.request.Request(
+        url, data=json.dumps({"jsonrpc": "1.0", "id": 0, "method": method, "params": list(params)}).encode(),
+        headers={"Authorization": "Basic " + b64encode(f"{user}:{password}".encode()).decode(),
+                 "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = json.load(response, parse_float=parse_float)
+    except urllib.error.HTTPError as exc:
+        try:
+            body = json.load(exc, parse_float=parse_float)
+        except ValueError:
+            raise DevnetError(f"litecoind {method}: HTTP {exc.code}") from exc
+    except (OSError, ValueError) as exc:
+        raise DevnetError(f"litecoind {method}: {exc}") from exc
+    if body.get("error"):
+        raise DevnetError(f"litecoind {method}: {body['error'].get('message', body['error'])}")
+    return body["result"]
 
 
 @dataclass
@@ -56,24 +81,8 @@ class RegtestNode:
     def call(self, method: str, *params: Any, wallet: str | None = None, timeout: float = 30.0) -> Any:
         """The result of one RPC (blocking). Raises DevnetError with litecoind's message."""
         path = f"/wallet/{wallet}" if wallet else "/"
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.rpc_port}{path}",
-            data=json.dumps({"jsonrpc": "1.0", "id": 0, "method": method, "params": list(params)}).encode(),
-            headers={"Authorization": "Basic " + b64encode(f"{self.user}:{self.password}".encode()).decode(),
-                     "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                body = json.load(response)
-        except urllib.error.HTTPError as exc:
-            try:
-                body = json.load(exc)
-            except ValueError:
-                raise DevnetError(f"litecoind {method}: HTTP {exc.code}") from exc
-        except (OSError, ValueError) as exc:
-            raise DevnetError(f"litecoind {method}: {exc}") from exc
-        if body.get("error"):
-            raise DevnetError(f"litecoind {method}: {body['error'].get('message')}")
-        return body["result"]
+        return json_rpc(f"http://127.0.0.1:{self.rpc_port}{path}", self.user, self.password, method, params,
+                        timeout=timeout)
 
     def stop(self) -> None:
         """Stop the node (RPC ``stop``, then SIGTERM, then SIGKILL) and remove its data directory if it made

@@ -1,8 +1,11 @@
 """WrappedLitecoin (apps/WrappedLitecoin.sol) behind a MessageLayer whose Litecoin remote is
 (custody program, CommitteeHashLightClient, LitecoinDepositVerifier), with deposits from a real litecoind
 regtest: a deposit mints its amount (8 decimals, litoshis) to its recipient once; the same transaction
-proven again at another accepted height is not minted twice; a burn names a Litecoin address and
-amount in ``BurnedForLitecoin``; calls not from the layer, or from another chain or custody, are refused."""
+proven again at another accepted height is not minted twice; a burn destroys the caller's tokens and is
+a message of the layer to the custody program on Litecoin (burn body version 1: amount, address), its id
+in ``BurnedForLitecoin``; a burn of nothing, of more than the balance, to a malformed address or while
+the layer is paused is refused and burns nothing; calls not from the layer, or from another chain or
+custody, are refused."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from msg_env import reverts
 
 from adapters.evm import committee as cm
 from adapters.evm.abi import Contract
+from adapters.evm.messaging import Envelope, address_word, message_sent_logs
 from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode
 from relayer_litecoin.block import Block, stripped
 from relayer_litecoin.evm_proof import deposit_proof, evm_proof
@@ -114,7 +118,7 @@ def test_a_deposit_mints_once(env: Env) -> None:
     assert env.balance(USER) == before + 100_000_000
 
 
-def test_a_burn_names_the_litecoin_address_and_amount(env: Env) -> None:
+def test_a_burn_is_a_message_to_the_custody(env: Env) -> None:
     block, height, index, _ = env.deposit_block("0.4", USER)
     env.deliver(env.update(height, Header.parse(block.header)), [deposit_proof(block, height, index)])
     balance, supply = env.balance(USER), int(env.evm.call(env.app, APP, "totalSupply"))
@@ -125,10 +129,45 @@ def test_a_burn_names_the_litecoin_address_and_amount(env: Env) -> None:
     assert burned["nonce"] == env.evm.call(env.app, APP, "burns") >= 1
     assert env.balance(USER) == balance - 30_000_000
     assert env.evm.call(env.app, APP, "totalSupply") == supply - 30_000_000
-    assert "InsufficientBalance" in reverts(env.evm.transact, USER_KEY, env.app, APP, "burn", address, balance)
+
+    # the envelope the layer emitted: to the custody program on Litecoin, body version 1
+    ((_, envelope),) = message_sent_logs(receipt, env.layer)
+    assert envelope == Envelope(
+        nonce=envelope.nonce, source_chain=env.evm.chain_id, source_layer=address_word(env.layer),
+        sender=address_word(env.app), destination_chain=LTC_CHAIN, destination_layer=PROGRAM, recipient=PROGRAM,
+        gas_limit=0, expiry=0, ack_mode=0,
+        body=b"\x01" + (30_000_000).to_bytes(8, "big") + address.encode("ascii"))
+    assert burned["messageId"] == envelope.id
+    assert env.evm.call(env.layer, LAYER, "messageId", env.evm.chain_id, address_word(env.layer),
+                        envelope.nonce) == envelope.id
+
+    # a second burn is another message (next layer nonce, next burn nonce)
+    receipt = env.evm.transact(USER_KEY, env.app, APP, "burn", address, 1)
+    ((_, second),) = message_sent_logs(receipt, env.layer)
+    (again,) = WRAPPED.logs_of(receipt, env.app, "BurnedForLitecoin")
+    assert (second.nonce, again["nonce"], again["messageId"]) == (envelope.nonce + 1, burned["nonce"] + 1, second.id)
+    assert second.body == b"\x01" + (1).to_bytes(8, "big") + address.encode("ascii")
+
+
+def test_a_burn_is_refused_without_burning(env: Env) -> None:
+    block, height, index, _ = env.deposit_block("0.1", USER)
+    env.deliver(env.update(height, Header.parse(block.header)), [deposit_proof(block, height, index)])
+    balance, burns = env.balance(USER), env.evm.call(env.app, APP, "burns")
+    address = env.ltc.call("getnewaddress")
+    assert "InsufficientBalance" in reverts(env.evm.transact, USER_KEY, env.app, APP, "burn", address, balance + 1)
     assert "ZeroAmount" in reverts(env.evm.transact, USER_KEY, env.app, APP, "burn", address, 0)
-    for bad in ("", "a" * 91, "rltc1 q"):
+    for bad in ("", "a" * 91, "rltc1 q", "rltc1\u00e9"):
         assert "BadAddress" in reverts(env.evm.transact, USER_KEY, env.app, APP, "burn", bad, 1)
+    env.evm.transact(DEPLOYER, env.layer, LAYER, "pause")
+    try:
+        assert "IsPaused" in reverts(env.evm.transact, USER_KEY, env.app, APP, "burn", address, 1)
+    finally:
+        env.evm.transact(DEPLOYER, env.layer, LAYER, "unpause")
+    assert (env.balance(USER), env.evm.call(env.app, APP, "burns")) == (balance, burns)
+    # the longest address (90 characters) is accepted, its bytes carried as they are
+    receipt = env.evm.transact(USER_KEY, env.app, APP, "burn", "r" * 90, 1)
+    ((_, envelope),) = message_sent_logs(receipt, env.layer)
+    assert envelope.body == b"\x01" + (1).to_bytes(8, "big") + b"r" * 90
 
 
 def test_only_the_layer_and_the_custody_of_litecoin_mint(env: Env) -> None:

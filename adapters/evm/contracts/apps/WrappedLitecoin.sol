@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {ERC20} from "../ERC20.sol";
+import {IMessageLayer} from "../messaging/IMessageLayer.sol";
 import {IMessageRecipient} from "../messaging/IMessageRecipient.sol";
 
 /// @title WrappedLitecoin: wrapped LTC (8 decimals, 1 unit = 1 litoshi) minted for deposits to the
@@ -14,8 +15,11 @@ import {IMessageRecipient} from "../messaging/IMessageRecipient.sol";
 /// recipient length (1) || recipient (here a 20-byte EVM address).
 /// A Litecoin transaction is minted for at most once (`minted[txid]`), whatever block or nonce it is
 /// proven in (a reorg that moves it to another height gives it another message id).
-/// `burn(litecoinAddress, amount)` destroys the caller's tokens and emits `BurnedForLitecoin`, which the
-/// operators' release side reads: they pay `amount` less the stated fee from the custody to that address.
+/// `burn(litecoinAddress, amount)` destroys the caller's tokens and sends the burn as a message through
+/// `layer` to `litecoinChain` (recipient and destinationLayer: the custody program; no gas limit, expiry or
+/// acknowledgement), burn body version 1: 0x01 || amount in litoshis (8, big-endian) || the address's ASCII
+/// bytes (1..90). The operators release it: they pay `amount` less the stated fee from the custody to that
+/// address, marked with the message id.
 contract WrappedLitecoin is ERC20, IMessageRecipient {
     uint8 public constant BODY_VERSION = 1;
     uint256 public constant MAX_ADDRESS = 90; // a bech32 address is at most 90 characters
@@ -34,8 +38,11 @@ contract WrappedLitecoin is ERC20, IMessageRecipient {
 
     event DepositMinted(bytes32 indexed txid, address indexed recipient, uint64 amount);
     /// @notice A burn to be released on Litecoin: `amount` litoshis (less the stated fee) to `litecoinAddress`
-    /// (the address as text, e.g. "rltc1q..."), `nonce` counting burns from 1.
-    event BurnedForLitecoin(uint64 indexed nonce, address indexed from, string litecoinAddress, uint64 amount);
+    /// (the address as text, e.g. "rltc1q..."), `nonce` counting burns from 1, `messageId` the id of the
+    /// message `layer` sent for it (the release's marker).
+    event BurnedForLitecoin(
+        uint64 indexed nonce, address indexed from, string litecoinAddress, uint64 amount, bytes32 messageId
+    );
 
     error NotLayer(address caller);
     error UnknownSource(uint64 sourceChain, bytes32 sender);
@@ -77,10 +84,15 @@ contract WrappedLitecoin is ERC20, IMessageRecipient {
         return abi.encode(txid, amount);
     }
 
-    /// @notice Burn `amount` litoshis of the caller's wrapped LTC to be released to `litecoinAddress`.
+    /// @notice Burn `amount` litoshis of the caller's wrapped LTC to be released to `litecoinAddress`, sent
+    /// as a message to the custody on `litecoinChain`; returns the burn's nonce and the message id.
     /// @dev Reverts ZeroAmount, BadAddress (empty, longer than 90 or not printable ASCII),
-    /// InsufficientBalance. The address is checked for form only: a wrong address is the caller's loss.
-    function burn(string calldata litecoinAddress, uint64 amount) external returns (uint64 nonce) {
+    /// InsufficientBalance, and whatever the layer's `send` reverts with (IsPaused, UnknownChain when it
+    /// has no Litecoin remote). The address is checked for form only: a wrong address is the caller's loss.
+    function burn(string calldata litecoinAddress, uint64 amount)
+        external
+        returns (uint64 nonce, bytes32 messageId)
+    {
         if (amount == 0) revert ZeroAmount();
         bytes calldata a = bytes(litecoinAddress);
         if (a.length == 0 || a.length > MAX_ADDRESS) revert BadAddress();
@@ -89,6 +101,8 @@ contract WrappedLitecoin is ERC20, IMessageRecipient {
         }
         _burn(msg.sender, amount);
         nonce = ++burns;
-        emit BurnedForLitecoin(nonce, msg.sender, litecoinAddress, amount);
+        bytes memory body = abi.encodePacked(BODY_VERSION, amount, a);
+        messageId = IMessageLayer(layer).send(litecoinChain, custody, body, 0, 0, 0);
+        emit BurnedForLitecoin(nonce, msg.sender, litecoinAddress, amount, messageId);
     }
 }

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 from Crypto.Hash import keccak
+from embit.transaction import Transaction
 
 from relayer.contract import BlockContents, CandidateHeader, Proof, ScanHints, VerifiedHeader
 from relayer.errors import ProofError, RpcAnswerError, VerificationError
@@ -147,6 +148,7 @@ class LitecoinSource:
         self.name, self.chain_id, self.rpc, self.custody = name, chain_id, rpc, custody
         self.custody_script = custody.script_pubkey
         self.custody_program = custody.script_pubkey[2:]
+        self._destinations: dict[int, str] = {}  # the routed chains the follower last named (for ``verify``)
 
     async def head_number(self) -> int:
         """``getblockcount``. Raises RpcError, RpcAnswerError. Cancelled: no effect."""
@@ -204,6 +206,7 @@ class LitecoinSource:
                  destinations: Mapping[int, str]) -> list[Envelope]:
         """An envelope per deposit to a routed chain (see the module's docstring); a deposit to another chain
         is logged ``event.unroutable``. Raises RpcAnswerError."""
+        self._destinations = dict(destinations)
         out = []
         for d in self.deposits(contents):
             dst = destinations.get(d.payload.dst_chain_id)
@@ -211,12 +214,45 @@ class LitecoinSource:
                 log.warning("event.unroutable", chain=self.name, block=header.number, tx=d.txid.hex(),
                             dst_chain_id=d.payload.dst_chain_id)
                 continue
-            nonce = deposit_nonce(header.number, d.tx_index)
-            out.append(Envelope(deposit_id(self.chain_id, self.custody_program, nonce), self.name, dst,
-                                nonce, header.number, header.hash,
-                                deposit_body(d), d.tx_index.to_bytes(4, "big"),
-                                {"kind": "deposit", "tx": d.txid.hex(), "amount": str(d.amount)}))
+            out.append(self._envelope(header, d, dst))
         return out
+
+    def _envelope(self, header: VerifiedHeader, d: Deposit, dst: str) -> Envelope:
+        nonce = deposit_nonce(header.number, d.tx_index)
+        return Envelope(deposit_id(self.chain_id, self.custody_program, nonce), self.name, dst,
+                        nonce, header.number, header.hash,
+                        deposit_body(d), d.tx_index.to_bytes(4, "big"),
+                        {"kind": "deposit", "tx": d.txid.hex(), "amount": str(d.amount)})
+
+    def verify(self, header: VerifiedHeader, proof: Proof) -> Envelope:
+        """The deposit envelope ``proof`` shows under ``header`` (a header this operator's light client
+        verified): the proof's height and 80-byte header must be ``header``'s, its merkle branch must lead
+        from the transaction to the header's merkle root, and the transaction must be a valid deposit to
+        the custody (the source's own rules, :func:`relayer_litecoin.deposits.scan`). The envelope is the
+        one ``messages`` gives (``dst_chain``: the name the follower routes that chain id to, else the id as
+        text). Pure. Raises ProofError naming what does not hold."""
+        at, parsed = split_height(proof.data)
+        if at != header.number or proof.block_number != header.number:
+            raise ProofError(f"the proof names block {at}, not {header.number}", message_id=proof.message_id)
+        if sha256d(parsed.header)[::-1] != header.hash:
+            raise ProofError("the proof's header is not the verified one", message_id=proof.message_id,
+                             block=header.number)
+        verify_proof(proof.data, header.commitment, header.number)
+        try:
+            tx = Transaction.parse(parsed.tx)
+        except Exception as exc:  # embit raises its own types for malformed bytes
+            raise ProofError("the proven transaction does not parse", message_id=proof.message_id) from exc
+        found, refused = scan((tx,), self.custody_script, self.custody.witness_script)
+        if not found:
+            why = refused[0].reason if refused else "it pays the custody nothing (or spends it)"
+            raise ProofError(f"the proven transaction is no deposit: {why}", message_id=proof.message_id)
+        d = replace(found[0], tx_index=parsed.index)
+        dst = self._destinations.get(d.payload.dst_chain_id, str(d.payload.dst_chain_id))
+        envelope = self._envelope(header, d, dst)
+        if envelope.id != proof.message_id:
+            raise ProofError("the proof shows another message than it names", message_id=proof.message_id,
+                             shown=envelope.id)
+        return envelope
 
     def prove(self, header: VerifiedHeader, contents: BlockContents, messages: Sequence[Envelope]) -> list[Proof]:
         """A merkle proof per message (height first: the verifier's bytes), each verified against

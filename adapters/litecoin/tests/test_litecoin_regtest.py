@@ -22,10 +22,11 @@ from eth_utils import keccak
 from relayer.contract import ChainAdapter, Source, VerifiedHeader
 from relayer.errors import BrokenLinkError, ConfigError, ProofError, RpcAnswerError, RpcError, VerificationError
 from relayer_litecoin.adapter import LitecoinAdapter, LitecoinConfig
-from relayer_litecoin.block import Block
+from relayer_litecoin.block import Block, stripped
 from relayer_litecoin.client import LitecoinLightClient
 from relayer_litecoin.evm_proof import deposit_proof
 from relayer_litecoin.header import Header, bits_to_target
+from relayer_litecoin.merkle import merkle_branch
 from relayer_litecoin.network import MAIN, REGTEST
 from relayer_litecoin.payload import MAGIC, DepositPayload
 from relayer_litecoin.source import LitecoinSource, ParsedProof, deposit_id, deposit_nonce, verify_proof
@@ -123,6 +124,22 @@ async def test_the_client_follows_from_a_checkpoint_and_deposits_are_found_and_p
         lied = replace(parsed, tx=parsed.tx.replace(RECIPIENT, b"\x66" * 20)).encode()
         with pytest.raises(ProofError):
             verify_proof(lied, header.commitment)
+        # Source.verify: the envelope the proof shows under the verified header, or ProofError
+        shown = source.verify(header, proof)
+        assert shown == message and shown.labels == message.labels and shown.dst_chain == "alpha"
+        other = verified[-2]
+        with pytest.raises(ProofError, match="names block"):
+            source.verify(other, proof)
+        with pytest.raises(ProofError, match="header is not the verified one"):
+            source.verify(replace(header, hash=other.hash), proof)
+        with pytest.raises(ProofError, match="merkle"):
+            source.verify(header, replace(proof, data=proof.data[:8] + lied))
+        with pytest.raises(ProofError, match="another message"):
+            source.verify(header, replace(proof, message_id=deposit_id(CHAIN_ID, CUSTODY.script_pubkey[2:], 1)))
+        coinbase = ParsedProof(parsed.header, 0, tuple(merkle_branch(contents.data.txids(), 0)),
+                               stripped(contents.data.txs[0])).encode()
+        with pytest.raises(ProofError, match="no deposit"):
+            source.verify(header, replace(proof, data=proof.data[:8] + coinbase))
         assert not source.messages(header, contents, {})  # a deposit to an unrouted chain is left out
     finally:
         await a.aclose()

@@ -14,11 +14,15 @@ The table::
     max_fee_rate = 100                # the highest rate a replacement by fee may reach
     bump_after = 3                    # blocks a release waits unconfirmed before it is replaced
     bump_factor = 150                 # percent of the old rate a replacement pays
+    keystore = "/abs/key.json"        # these three: required when the chain is a route's destination
+    password_file = "/abs/password"   # (see relayer_litecoin.release_config)
+    journal = "/abs/releases.json"
+    [chains.ltc.litecoin.burns]
+    alpha = "0x..."                   # per source chain: the application whose burns are released
 
-What does not apply yet: Litecoin as a route's destination. Releases from the custody are this family's
-own library (:mod:`relayer_litecoin.submitter`, :mod:`relayer_litecoin.operator`), not yet a core
-Destination, so ``resolve_route`` refuses a route into a Litecoin chain with a ConfigError naming the
-route's key."""
+A route into a Litecoin chain releases the burns of the configured application
+(:mod:`relayer_litecoin.destination`): its source's light client is each operator's own (``"operators"``)
+and its update policy ``custody`` (:mod:`relayer_litecoin.custody_policy`)."""
 
 from __future__ import annotations
 
@@ -30,8 +34,10 @@ from typing import Any
 from relayer.config_schema import Invalid, Report, Table, integer_in, one_of
 from relayer.errors import ConfigError, RpcAnswerError
 from relayer_litecoin.custody import Custody
+from relayer_litecoin.keys import LitecoinSigner
 from relayer_litecoin.network import NETWORKS, Network
 from relayer_litecoin.policy import ReleasePolicy
+from relayer_litecoin.release_config import RELEASE_KEYS, ReleaseSetup, open_signer, parse_setup, required
 from relayer_litecoin.rpc import LitecoinRpc
 from relayer_litecoin.source import LitecoinSource
 
@@ -43,6 +49,7 @@ class LitecoinConfig:
     network: Network
     custody: Custody
     release: ReleasePolicy = ReleasePolicy()
+    setup: ReleaseSetup = ReleaseSetup()
 
 
 def _public_key(value: Any) -> bytes:
@@ -80,13 +87,16 @@ class LitecoinAdapter:
 
     def __init__(self, name: str, chain_id: int, rpc: LitecoinRpc, config: LitecoinConfig) -> None:
         self.name, self.chain_id, self.rpc, self.config = name, chain_id, rpc, config
+        self.burn_sources: dict[str, Any] = {}  # source chain name -> its adapter (routes resolved into here)
+        self.applications: dict[str, bytes] = {}  # source chain name -> the application whose burns release
+        self.signer: LitecoinSigner | None = None  # this operator's custody key, opened by resolve_route
 
     # ---------------------------------------------------------------- FamilyConfig
     @staticmethod
     def parse_config(table: Mapping[str, Any], path: str) -> LitecoinConfig:
         """The typed table. Raises ConfigProblems naming every wrong key under ``path``."""
         report = Report()
-        root = Table(table, path, report, ("network", "custody", "release"))
+        root = Table(table, path, report, ("network", "custody", "release", "burns"))
         name = root.get("network", one_of(tuple(NETWORKS)), example='network = "regtest"')
         custody_table = root.table("custody", ("threshold", "keys"),
                                    example='[custody] with threshold = 2 and keys = ["02...", ...]')
@@ -100,10 +110,13 @@ class LitecoinAdapter:
                     custody = Custody.of(threshold, keys)
                 except ValueError as exc:
                     report.add(custody_table.key("keys" if "repeated" in str(exc) else "threshold"), str(exc))
-        release = _release_policy(root.table("release", ("fee_rate", "max_fee_rate", "bump_after", "bump_factor")))
+        release_table = root.table("release", ("fee_rate", "max_fee_rate", "bump_after", "bump_factor", *RELEASE_KEYS))
+        release = _release_policy(release_table)
+        burns = root.mapping("burns")
+        setup = parse_setup(release_table, None if burns is None else Table(burns, root.key("burns"), report, burns))
         report.raise_if_any()
         assert name is not None and custody is not None and release is not None
-        return LitecoinConfig(NETWORKS[name], custody, release)
+        return LitecoinConfig(NETWORKS[name], custody, release, setup)
 
     # ---------------------------------------------------------------- ChainAdapter
     @classmethod
@@ -127,8 +140,19 @@ class LitecoinAdapter:
         return self.chain_id
 
     async def resolve_route(self, source: Any, key: str) -> tuple[str, str]:
-        """Routes into Litecoin are not provided yet. Raises ConfigError naming ``key``."""
-        raise ConfigError(key, "Litecoin is not a destination yet (releases to Litecoin are not implemented)")
+        """A route from ``source`` (an adapter with ``name``, ``source`` and ``source_layer``) releases the
+        burns of its configured application: ``("operators", "custody")`` (the source's light client is each
+        operator's own, off-chain; the update policy ``custody``). Opens this operator's custody key and
+        keeps the source adapter for the destination. Raises ConfigError naming the key at fault
+        (``chains.NAME.litecoin.burns.SRC``, ``...release.keystore`` / ``password_file`` / ``journal``).
+        Cancelled: no effect."""
+        setup = self.config.setup
+        app = required(setup, self.name, str(source.name))
+        if self.signer is None:
+            self.signer = open_signer(setup, self.name, self.config.custody, self.config.network)
+        self.burn_sources[str(source.name)] = source
+        self.applications[str(source.name)] = app
+        return "operators", "custody"
 
     @property
     def source_layer(self) -> bytes:

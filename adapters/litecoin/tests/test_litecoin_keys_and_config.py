@@ -14,7 +14,7 @@ import structlog
 
 from relayer.config_schema import ConfigProblems
 from relayer.contract import KeyType, LightClient, Signer
-from relayer.errors import DevnetError
+from relayer.errors import ConfigError, DevnetError
 from relayer.plugins import ADAPTER_GROUP, LIGHT_CLIENT_GROUP, load
 from relayer_litecoin import regtest
 from relayer_litecoin.adapter import LitecoinAdapter
@@ -83,6 +83,101 @@ def test_the_family_table_is_validated_with_key_paths() -> None:
         LitecoinAdapter.parse_config({"network": "main", "custody": {"threshold": 1, "keys": [keys[0], keys[0]]}},
                                      "chains.ltc.litecoin")
     assert repeated.value.key == "chains.ltc.litecoin.custody.keys"
+
+
+class Alpha:
+    """A source chain's adapter as resolve_route sees it (its name)."""
+
+    name = "alpha"
+
+
+APP = "0x" + "ab" * 20
+
+
+def release_config(tmp_path: Path, **changes: object) -> dict[str, object]:
+    """The table of a Litecoin destination with operator 0's keystore (password file mode 0600)."""
+    keystore, password = tmp_path / "key.json", tmp_path / "password"
+    if not keystore.exists():
+        write_keystore(keystore, bytes([1]) * 32, b"pw", n=FAST)
+        password.write_text("pw\n")
+        password.chmod(0o600)
+    release: dict[str, object] = {"keystore": str(keystore), "password_file": str(password),
+                                  "journal": str(tmp_path / "releases.json")}
+    release.update(changes)
+    return {"network": "regtest", "custody": {"threshold": 2, "keys": [s.public_key.hex() for s in OPERATORS]},
+            "release": {k: v for k, v in release.items() if v is not None}, "burns": {"alpha": APP}}
+
+
+async def test_a_route_into_litecoin_needs_the_release_keys_and_the_source_application(tmp_path: Path) -> None:
+    table = release_config(tmp_path)
+    config = LitecoinAdapter.parse_config(table, "chains.ltc.litecoin")
+    setup = config.setup
+    assert setup.burns == {"alpha": bytes(12) + bytes.fromhex("ab" * 20)}
+    assert setup.journal == tmp_path / "releases.json"
+    assert (setup.confirmations, setup.start_block) == (6, 1)
+    adapter = LitecoinAdapter.connect("ltc", 7001, ("http://127.0.0.1:1/",), config)
+    try:
+        assert await adapter.resolve_route(Alpha(), "routes[alpha->ltc]") == ("operators", "custody")
+        assert adapter.signer is not None and adapter.signer.public_key == OPERATORS[0].public_key
+        assert adapter.burn_sources["alpha"].name == "alpha"
+    finally:
+        await adapter.aclose()
+    # each missing piece is named by its full key path
+    changed: list[tuple[dict[str, object], str]] = [
+        ({"burns": {}}, "chains.ltc.litecoin.burns.alpha"),
+        ({"release": {}}, "chains.ltc.litecoin.release.keystore"),
+        ({"release": {"keystore": "/k", "password_file": "/p"}}, "chains.ltc.litecoin.release.journal")]
+    for changes, key in changed:
+        adapter = LitecoinAdapter.connect("ltc", 7001, ("http://127.0.0.1:1/",),
+                                          LitecoinAdapter.parse_config({**table, **changes}, "chains.ltc.litecoin"))
+        with pytest.raises(ConfigError) as refused:
+            await adapter.resolve_route(Alpha(), "routes[alpha->ltc]")
+        assert refused.value.key == key, refused.value
+    for mode, table, key, words in [
+            (0o644, release_config(tmp_path), "password_file", "chmod 600"),
+            (0o600, release_config(tmp_path, password_file=str(tmp_path / "none")), "password_file", "cannot read"),
+            (0o600, release_config(tmp_path, keystore=str(tmp_path / "none")), "keystore", "cannot read")]:
+        (tmp_path / "password").chmod(mode)
+        adapter = LitecoinAdapter.connect("ltc", 7001, ("http://127.0.0.1:1/",),
+                                          LitecoinAdapter.parse_config(table, "chains.ltc.litecoin"))
+        with pytest.raises(ConfigError, match=words) as refused:
+            await adapter.resolve_route(Alpha(), "routes[alpha->ltc]")
+        assert refused.value.key == f"chains.ltc.litecoin.release.{key}"
+    (tmp_path / "password").write_text("wrong\n")
+    adapter = LitecoinAdapter.connect("ltc", 7001, ("http://127.0.0.1:1/",),
+                                      LitecoinAdapter.parse_config(release_config(tmp_path), "chains.ltc.litecoin"))
+    with pytest.raises(ConfigError, match="wrong password") as refused:
+        await adapter.resolve_route(Alpha(), "routes[alpha->ltc]")
+    assert refused.value.key == "chains.ltc.litecoin.release.keystore"
+    other = tmp_path / "other"
+    other.mkdir()
+    write_keystore(other / "key.json", bytes([9]) * 32, b"pw", n=FAST)
+    (tmp_path / "password").write_text("pw")
+    adapter = LitecoinAdapter.connect("ltc", 7001, ("http://127.0.0.1:1/",), LitecoinAdapter.parse_config(
+        release_config(tmp_path, keystore=str(other / "key.json")), "chains.ltc.litecoin"))
+    with pytest.raises(ConfigError, match="not one of chains.ltc.litecoin.custody.keys"):
+        await adapter.resolve_route(Alpha(), "routes[alpha->ltc]")
+
+
+def test_the_release_keys_and_burns_are_validated_with_key_paths(tmp_path: Path) -> None:
+    table = release_config(tmp_path, keystore="relative/key.json", journal=7, confirmations=0, start_block="1")
+    table["burns"] = {"alpha": "0x1234", "beta": "ab" * 20, "gamma": "0x" + "cd" * 32, "delta": "ef" * 32,
+                      "eps": 5}
+    with pytest.raises(ConfigProblems) as refused:
+        LitecoinAdapter.parse_config(table, "chains.ltc.litecoin")
+    found = {e.key for e in refused.value.errors}
+    base = "chains.ltc.litecoin"
+    assert found == {f"{base}.release.keystore", f"{base}.release.journal", f"{base}.release.confirmations",
+                     f"{base}.release.start_block", f"{base}.burns.alpha", f"{base}.burns.beta", f"{base}.burns.eps"}
+    table["release"] = {"fee_rate": 10}
+    table["burns"] = {"gamma": "0x" + "cd" * 32, "delta": "ef" * 32}
+    setup = LitecoinAdapter.parse_config(table, base).setup
+    assert setup.burns == {"gamma": bytes.fromhex("cd" * 32), "delta": bytes.fromhex("ef" * 32)}
+    assert setup.keystore is None and setup.journal is None
+    table["burns"] = "alpha"
+    with pytest.raises(ConfigProblems) as wrong:
+        LitecoinAdapter.parse_config(table, base)
+    assert wrong.value.key == f"{base}.burns"
 
 
 def test_the_plugin_is_its_own_distribution_found_by_its_entry_points() -> None:

@@ -313,13 +313,13 @@ async def test_two_of_three_operators_spend_a_custody_output_and_the_node_accept
     assert accepted["allowed"], accepted
 
 
-async def test_the_adapter_is_a_chain_adapter_of_a_source_only(devnet: Devnet) -> None:
+async def test_the_adapter_is_a_chain_adapter(devnet: Devnet) -> None:
     a = adapter(devnet)
     try:
         assert isinstance(a, ChainAdapter) and a.source is a.source and isinstance(a.source, Source)
-        with pytest.raises(ConfigError) as refused:
+        with pytest.raises(ConfigError) as refused:  # a route into it needs the source's application
             await a.resolve_route(a, "routes[x->ltc]")
-        assert refused.value.key == "routes[x->ltc]"
+        assert refused.value.key == "chains.ltc.litecoin.burns.ltc"
     finally:
         await a.aclose()
     wrong = LitecoinAdapter.connect("ltc", CHAIN_ID, (devnet.node.url,), LitecoinConfig(MAIN, CUSTODY))

@@ -6,6 +6,7 @@
     GET /metrics                                 Prometheus exposition
     GET /v1/attestations/{src}/{dst}/{number}    this operator's signature of a verified header
     POST /v1/log-level  {"level": "debug"}       change the log level without a restart
+    POST /v1/cosign/{src}/{dst}                  a peer operator's co-sign request (relayer.cosign)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
+from relayer.cosign import CoSignService
 from relayer.logging import set_level
 from relayer.metrics import Metrics
 from relayer.store import Store
@@ -28,13 +30,15 @@ log = structlog.get_logger("relayer.api")
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+COSIGN_LIMIT = 1 << 20  # bytes of a co-sign request (proofs and the family's request)
 
 
 class Api:
     """A tiny ASGI application over the daemon's live state."""
 
     def __init__(self, store: Store, status: Callable[[], dict[str, Any]],
-                 ready: Callable[[], bool], metrics: Metrics) -> None:
+                 ready: Callable[[], bool], metrics: Metrics, cosign: CoSignService | None = None) -> None:
+        self.cosign = cosign
         self.store = store
         self.status = status
         self.ready = ready
@@ -50,7 +54,9 @@ class Api:
             await _respond_raw(send, 200, self.metrics.exposition(), b"text/plain; version=0.0.4; charset=utf-8")
             return
         try:
-            if scope["method"] == "POST":
+            if scope["method"] == "POST" and scope["path"].startswith("/v1/cosign/"):
+                code, body = await self._cosign(scope["path"], await _read_body(receive, COSIGN_LIMIT))
+            elif scope["method"] == "POST":
                 code, body = self.post(scope["path"], await _read_body(receive))
             else:
                 code, body = self.route(scope["method"], scope["path"], scope.get("query_string", b""))
@@ -68,6 +74,17 @@ class Api:
         except (ValueError, KeyError, TypeError) as exc:
             return 400, {"error": f"expected {{\"level\": \"debug|info|warning|error\"}}: {exc}"}
         return 200, {"level": str(level).lower()}
+
+    async def _cosign(self, path: str, body: bytes) -> tuple[int, Any]:
+        parts = [p for p in path.split("/") if p]
+        if self.cosign is None:
+            return 404, {"error": "this operator co-signs nothing"}
+        try:
+            src, dst = (int(p) for p in parts[2:])
+            request = json.loads(body)
+        except ValueError:
+            return 400, {"error": "expected POST /v1/cosign/<src chain id>/<dst chain id> with a JSON body"}
+        return await self.cosign.handle(src, dst, request)
 
     def route(self, method: str, path: str, query: bytes) -> tuple[int, Any]:
         if method != "GET":

@@ -29,6 +29,8 @@ Roles:
   for ``relayer messages``. Both are read by operator commands, outside the daemon.
 * :class:`PolicyHost` -- not a plugin role: what the core lends update policies (the store's
   headers and set changes, turn-taking, attestations of peers, sending through the operator's account).
+* :class:`CoSigners`, :class:`TxJournal` -- not plugin roles: what the core lends a Destination (the
+  other operators' co-signatures of a batch; the journal of signed transactions).
 
 Values crossing the contract are the frozen dataclasses and enums of this module; chain data
 the core need not understand travels as opaque ``bytes`` (a message's ``body`` and ``locator``,
@@ -354,6 +356,18 @@ class Source(Protocol):
         contents no longer match the header)."""
         ...
 
+    def verify(self, header: VerifiedHeader, proof: Proof, destinations: Mapping[int, str]) -> Envelope:
+        """The message ``proof`` (as ``prove`` made it, possibly by another operator) shows under
+        ``header``, a header this operator's own light client verified: the envelope ``messages``
+        gives for it (``destinations`` as there). The off-chain check a destination without an
+        on-chain verifier relies on; the core makes it before it lends an operator's co-signature
+        (``Destination.cosign``). Pure: no request.
+
+        Raises ProofError naming what does not hold (a proof of another block, a branch that does
+        not lead to the header's commitment, no message where the proof points, a message to a chain
+        not in ``destinations``)."""
+        ...
+
 
 @runtime_checkable
 class LightClient(Protocol):
@@ -514,6 +528,56 @@ class Destination(Protocol):
         """Send a transaction of an update policy's own (not a delivery: ``PolicyHost.send``) from the
         operator's account, journaled and followed like a delivery (``gas`` as the policy estimated
         it; the destination adds its margin). Raises RpcError; cancelled: as ``deliver``."""
+        ...
+
+    async def cosign(self, route: RouteRef, header: VerifiedHeader, envelopes: Sequence[Envelope],
+                     request: Mapping[str, Any]) -> dict[str, Any]:
+        """This operator's co-signature of a delivery of ``envelopes`` that another operator prepares
+        (``request``: the family's own, e.g. the unsigned custody spend), for a chain whose delivery
+        needs the operators' own signatures rather than an on-chain proof check (a custody on a chain
+        without contracts). The core calls it from its API (``POST /v1/cosign/SRC/DST``) only after it
+        checked each proof against ``header`` (this operator's own verified header) with the source's
+        ``Source.verify`` and found each message recorded final by this operator's own follower.
+        Returns what the asking operator needs (JSON-serialisable).
+
+        Raises ContractRevert with the reason when this operator refuses (the request is not the one
+        its own rules build, or the envelopes do not justify it); the EVM family refuses every request
+        (its destination contract checks proofs itself). RpcError. Cancelled: nothing signed unless the
+        family journaled it first."""
+        ...
+
+
+class CoSigners(Protocol):
+    """What the core lends a Destination (the 7th argument of its ``relayer.destinations`` opener): the
+    other operators' co-signatures of a batch (their ``Destination.cosign``, through their APIs)."""
+
+    async def ask(self, batch: Batch, request: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """Ask every other operator of ``[committee]`` at once to co-sign ``request`` for ``batch``
+        (its block, its messages' proofs); (peer name, answer) of each that signed. Raises nothing for
+        a peer's failure or refusal (logged ``cosign.peer_failed`` with the peer's words); cancelled:
+        the requests are aborted."""
+        ...
+
+
+class TxJournal(Protocol):
+    """The core's journal of signed transactions as a Destination uses it (the store the opener gets
+    satisfies it). The core's submitter settles and confirms deliveries by these records, so a family
+    whose Destination signs transactions records each one here before it is sent."""
+
+    def journal(self, hash: str, chain: str, sequence: int, raw: str, message_ids: Sequence[str]) -> None:
+        """Record a signed transaction (``hash`` its reference, ``sequence`` its place in the
+        operator's order, ``raw`` its bytes as hex) and mark its messages submitted, before it is sent.
+        Raises LeaseLost (nothing written) when another process took over the chain's submitter."""
+        ...
+
+    def set_tx_state(self, tx_hash: str, state: str, *, cost: int | None = None,
+                     error: str | None = None) -> None:
+        """Record where a journaled transaction stands (``mined``, ``reverted``, ``dropped``...)."""
+        ...
+
+    def open_transactions(self, chain: str) -> list[tuple[str, int, str, tuple[str, ...]]]:
+        """(hash, sequence, raw, message ids) of ``chain``'s transactions signed or sent and not yet
+        settled, in order: what ``Destination.recover`` settles at a start."""
         ...
 
 
@@ -778,10 +842,11 @@ class ChainHistory(Protocol):
 
 __all__ = [
     "Batch", "BatchResult", "BlockContents", "BundleFamily", "CandidateHeader", "ChainAdapter", "ChainHistory",
-    "Confirmation", "ConfirmationStatus", "Delivery", "DeliveryStatus", "Destination", "Envelope", "FamilyConfig",
+    "CoSigners", "Confirmation", "ConfirmationStatus", "Delivery", "DeliveryStatus", "Destination", "Envelope",
+    "FamilyConfig",
     "KeyType",
     "LightClient", "LightClientFactory", "LightClientUpdate", "MessageDescriber", "MessageOutcome", "MessageState",
     "MessageView", "OutcomeStatus",
     "PolicyHost", "Proof", "RewindableLightClientFactory", "RouteRef", "ScanHints", "SetChange", "Signer", "Source",
-    "UpdatePolicy", "UpdatePolicyFactory", "UpdateStatus", "VerifiedHeader",
+    "TxJournal", "UpdatePolicy", "UpdatePolicyFactory", "UpdateStatus", "VerifiedHeader",
 ]

@@ -24,7 +24,8 @@ from relayer import halts, plugins
 from relayer.api import Api, serve_api
 from relayer.attester import Member, Peers
 from relayer.config import ChainConfig, Config, load_config, load_operator_key, log_deprecations
-from relayer.contract import LightClient, LightClientFactory, RouteRef
+from relayer.contract import Destination, LightClient, LightClientFactory, RouteRef
+from relayer.cosign import CoSignRoute, CoSignService, PeerCoSigners
 from relayer.errors import (
     ConfigError,
     FatalError,
@@ -119,6 +120,8 @@ class Daemon:
         self.followers_scope = trio.CancelScope()
         self.submitters_scope = trio.CancelScope()
         self.host = self._policy_host()
+        self.cosigners = PeerCoSigners(self._members(), account.address)
+        self.cosigning: dict[str, Destination] = {}  # chain -> the destination answering peers' co-sign requests
 
     async def run(self) -> None:
         """Run until SIGTERM/SIGINT, then drain: followers stop at once, submitters finish the
@@ -197,10 +200,31 @@ class Daemon:
 
     def _policy_host(self) -> Host:
         """What the update policies get of the core: store, this operator's key, the peers, turn-taking."""
-        committee = self.config.committee
-        members = [Member(m.name, m.address, m.api) for m in committee.members]
         return Host(self.config, self.store, plugins.operator_keys().signer(self.account),
-                    Peers(members, self.account.address), self._turn().block_due)
+                    Peers(self._members(), self.account.address), self._turn().block_due)
+
+    def _members(self) -> list[Member]:
+        return [Member(m.name, m.address, m.api) for m in self.config.committee.members]
+
+    def _open_destination(self, rt: ChainRuntime) -> Destination:
+        """A destination of chain ``rt`` through its family's ``relayer.destinations`` opener."""
+        chain: ChainConfig = self.config.chains[rt.name]
+        open_destination = plugins.load(plugins.DESTINATION_GROUP, chain.adapter, key=f"chains.{rt.name}.adapter")
+        destination: Destination = open_destination(rt.adapter, self.account, self.store, chain.family, self.metrics,
+                                                    self.stopping, self.cosigners)
+        return destination
+
+    def _cosigner(self, name: str) -> Destination:
+        """The destination of chain ``name`` that answers peers' co-sign requests (opened at the first one and
+        kept for the process's life)."""
+        if name not in self.cosigning:
+            self.cosigning[name] = self._open_destination(self.chains[name])
+        return self.cosigning[name]
+
+    def _cosign_routes(self) -> list[CoSignRoute]:
+        return [CoSignRoute(route.ref, self.chains[route.src].adapter.source,
+                            {cid: r.dst for cid, r in self.chains[route.src].outgoing.items()})
+                for rt in self.chains.values() for route in rt.incoming]
 
     def _turn(self) -> Turn:
         committee = self.config.committee
@@ -240,9 +264,7 @@ class Daemon:
     def _submitter(self, rt: ChainRuntime) -> Submitter:
         chain: ChainConfig = self.config.chains[rt.name]
         progress = self.progress.setdefault(f"submitter:{rt.name}", {})
-        open_destination = plugins.load(plugins.DESTINATION_GROUP, chain.adapter, key=f"chains.{rt.name}.adapter")
-        destination = open_destination(rt.adapter, self.account, self.store, chain.family, self.metrics,
-                                       self.stopping)
+        destination = self._open_destination(rt)
         submitter = Submitter(rt, destination, self.chains, self.store, self.cache, self._turn(),
                               chain.poll_interval, progress, self.metrics, self.stopping,
                               finality_depth=chain.confirmations)
@@ -345,7 +367,8 @@ class Daemon:
         return [n for n, s in self.services.items() if s.get("state") == "halted" and n != but]
 
     def _api(self) -> Api:
-        return Api(self.store, self._status, self._ready, self.metrics)
+        return Api(self.store, self._status, self._ready, self.metrics,
+                   CoSignService(self.store, self._cosign_routes, self._cosigner))
 
     # watchdog ---------------------------------------------------------------------
     async def _watchdog(self) -> None:

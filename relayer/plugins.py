@@ -23,7 +23,7 @@ HISTORY_GROUP = "relayer.chain_history"
 #: ``KeyProblem`` and ``PASSWORD_ENV`` (see ``adapters.evm.keys``, the first-party one).
 SIGNER_GROUP = "relayer.signers"
 #: A family's Destination (relayer.contract): the entry point, named as the adapter, is called as
-#: ``open_destination(adapter, account, store, family_config, metrics, stopping)`` (see
+#: ``open_destination(adapter, account, store, family_config, metrics, stopping, cosigners)`` (see
 #: ``adapters.evm.destination.open_destination``, the first-party one).
 DESTINATION_GROUP = "relayer.destinations"
 #: How operator commands show a family's messages (relayer.contract.MessageDescriber), named like the

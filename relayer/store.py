@@ -23,7 +23,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
@@ -762,6 +762,22 @@ class Store:
             self._journal_tx(db, tx)
             for mid in tx.message_ids:
                 db.execute("UPDATE messages SET delivered_tx=? WHERE id=? AND state='submitted'", (tx.hash, mid))
+
+    # relayer.contract.TxJournal: the same journal as a Destination of any family uses it
+    def journal(self, hash: str, chain: str, sequence: int, raw: str, message_ids: Sequence[str]) -> None:
+        """Record a signed transaction (a first attempt or a replacement of the same messages) and mark
+        its messages submitted, before it is sent. Raises LeaseLost as journal_signed."""
+        tx = JournalTx(hash, chain, sequence, raw, "signed", tuple(message_ids), time.time())
+        with self.transaction() as db:
+            self._journal_tx(db, tx)
+            for mid in tx.message_ids:
+                db.execute("UPDATE messages SET state=CASE WHEN state='final' THEN 'submitted' ELSE state END, "
+                           "delivered_tx=?, updated_at=? WHERE id=? AND state IN ('final','submitted')",
+                           (tx.hash, tx.created_at, mid))
+
+    def open_transactions(self, chain: str) -> list[tuple[str, int, str, tuple[str, ...]]]:
+        """(hash, sequence, raw, message ids) of ``chain``'s signed or sent transactions, in order."""
+        return [(t.hash, t.nonce, t.raw, t.message_ids) for t in self.open_txs(chain)]
 
     def _journal_tx(self, db: Db, tx: JournalTx) -> None:
         """Insert ``tx`` as signed, fenced by the chain's submitter lease (raises LeaseLost)."""

@@ -35,9 +35,9 @@ from adapters.evm.messaging import (
     OUTCOME_DELIVERED,
     OUTCOME_EXPIRED,
     OUTCOME_FAILED,
-    PROOF_TYPES,
     decode_ack_body,
     decode_envelope,
+    decode_evm_proof,
 )
 from adapters.evm.sender import FeePolicy, Outcome, TxSender
 from relayer.contract import (
@@ -45,16 +45,18 @@ from relayer.contract import (
     BatchResult,
     Confirmation,
     ConfirmationStatus,
+    CoSigners,
     Delivery,
     DeliveryStatus,
     MessageOutcome,
     OutcomeStatus,
     RouteRef,
+    VerifiedHeader,
 )
 from relayer.errors import ContractRevert, ProofError, VerificationError
 from relayer.metrics import Metrics
 from relayer.store import JournalTx, Store
-from relayer.types import MessageId
+from relayer.types import Envelope, MessageId
 
 log = structlog.get_logger("relayer.submitter")
 
@@ -71,14 +73,8 @@ OUTCOMES = {OUTCOME_DELIVERED: OutcomeStatus.DELIVERED, OUTCOME_FAILED: OutcomeS
             OUTCOME_EXPIRED: OutcomeStatus.EXPIRED}
 
 
-def decode_proof(data: bytes) -> tuple[int, bytes, list[bytes], int]:
-    """(block number, key, nodes, logIndex) of an EVM source's ``Proof.data`` (what
-    ``EvmReceiptVerifier`` takes). Raises ProofError when it does not decode."""
-    try:
-        number, key, nodes, log_index = abi_decode(PROOF_TYPES, data)
-    except Exception as exc:  # eth_abi raises several unrelated types for malformed data
-        raise ProofError(f"undecodable receipt proof: {exc}") from exc
-    return int(number), bytes(key), [bytes(n) for n in nodes], int(log_index)
+#: (block number, key, nodes, logIndex) of an EVM source's ``Proof.data``; raises ProofError
+decode_proof = decode_evm_proof
 
 
 GWEI = 10**9
@@ -91,11 +87,12 @@ def fee_policy(fees: FeeConfig) -> FeePolicy:
 
 
 def open_destination(adapter: EvmAdapter, account: LocalAccount, store: Store, family: EvmChainConfig,
-                     metrics: Metrics, stopping: trio.Event) -> EvmDestination:
+                     metrics: Metrics, stopping: trio.Event, cosigners: CoSigners | None = None) -> EvmDestination:
     """What the ``relayer.destinations`` entry point ``evm`` names: the Destination of the chain
     ``adapter`` reaches, sending from ``account`` with the fees of its ``[chains.NAME.evm]`` table
     (``family``, as ``parse_evm_config`` returned it). Called by the daemon for each chain it
-    submits to. Raises nothing."""
+    submits to. ``cosigners`` goes unused: an EVM destination's MessageLayer checks every proof
+    itself, so a delivery needs no other operator's signature. Raises nothing."""
     return EvmDestination(adapter, account, store, fee_policy(family.fees), metrics, stopping)
 
 
@@ -152,6 +149,13 @@ class EvmDestination:
         """A transaction of an update policy's own, ``gas`` raised by ``fees.gas_multiplier``.
         Raises RpcError."""
         return await self._delivery(await self.sender.send(to, data, int(gas * self.fees.gas_multiplier), ()))
+
+    async def cosign(self, route: RouteRef, header: VerifiedHeader, envelopes: Sequence[Envelope],
+                     request: Mapping[str, Any]) -> dict[str, Any]:
+        """relayer.contract.Destination.cosign: refused, always. The MessageLayer verifies each proof
+        against its own light client, so no operator co-signs an EVM delivery. Raises ContractRevert."""
+        raise ContractRevert(f"{self.name} is an EVM destination: its message layer verifies proofs itself "
+                             "and takes no co-signatures", route=route.name)
 
     async def _estimate(self, to: str, data: bytes) -> int:
         """Gas for ``data`` with the configured margin. Raises ContractRevert with the decoded reason."""

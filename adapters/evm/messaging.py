@@ -114,6 +114,16 @@ def message_sent_logs(receipt: dict[str, Any], layer: str) -> list[tuple[int, En
     return out
 
 
+def decode_evm_proof(data: bytes) -> tuple[int, bytes, list[bytes], int]:
+    """(block number, key, nodes, logIndex) of an EVM source's ``Proof.data`` (what ``EvmReceiptVerifier``
+    takes). Raises ProofError when it does not decode."""
+    try:
+        number, key, nodes, log_index = eth_abi.decode(PROOF_TYPES, data)
+    except Exception as exc:  # eth_abi raises several unrelated types for malformed data
+        raise ProofError(f"undecodable receipt proof: {exc}") from exc
+    return int(number), bytes(key), [bytes(n) for n in nodes], int(log_index)
+
+
 def encode_evm_proof(block_number: int, key: bytes, nodes: Sequence[bytes], log_index: int) -> bytes:
     """The proof ``EvmReceiptVerifier`` checks: abi.encode(uint256, bytes, bytes[], uint256)."""
     return eth_abi.encode(PROOF_TYPES, [block_number, bytes(key), [bytes(n) for n in nodes], log_index])

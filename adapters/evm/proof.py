@@ -92,6 +92,26 @@ def _library_check(root: bytes, proof: ReceiptProof) -> None:
         raise ProofError("the trie library proves another value", tx_index=proof.tx_index)
 
 
+def receipt_logs(encoded: bytes) -> list[dict[str, Any]]:
+    """The logs of an encoded receipt (legacy RLP, or EIP-2718: a type byte then RLP) in JSON-RPC's form
+    (``address``, ``topics``, ``data`` as 0x-hex). Raises ValueError or rlp's DecodingError when it is no receipt."""
+    body = encoded[1:] if encoded and encoded[0] < 0x80 else encoded
+    fields = rlp.decode(body, strict=True)
+    if not isinstance(fields, list) or len(fields) != 4 or not isinstance(fields[3], list):
+        raise ValueError("a receipt is a list of 4 fields ending with its logs")
+    out = []
+    for lg in fields[3]:
+        if not isinstance(lg, list) or len(lg) != 3 or not isinstance(lg[1], list):
+            raise ValueError("a log is [address, topics, data]")
+        address, topics, data = lg
+        if not isinstance(address, bytes) or not isinstance(data, bytes) or \
+                not all(isinstance(t, bytes) for t in topics):
+            raise ValueError("a log's fields are byte strings")
+        out.append({"address": "0x" + address.hex(), "topics": ["0x" + t.hex() for t in topics],
+                    "data": "0x" + data.hex()})
+    return out
+
+
 def walk_proof(root: bytes, key: bytes, nodes: Sequence[bytes]) -> bytes:
     """The value at ``key`` under ``root`` given the hashed nodes root→leaf; raises ProofError."""
     if not nodes:

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import rlp
 import structlog
 from Crypto.Hash import keccak
 from eth_abi import decode as abi_decode
@@ -37,11 +38,12 @@ from adapters.evm.messaging import (
     address_word,
     decode_ack_body,
     decode_envelope,
+    decode_evm_proof,
     encode_evm_proof,
 )
 from adapters.evm.messaging import Envelope as LayerEnvelope
 from adapters.evm.messaging import message_id as layer_message_id
-from adapters.evm.proof import build_receipt_proofs, verify_receipt_proof
+from adapters.evm.proof import build_receipt_proofs, receipt_logs, verify_receipt_proof, walk_proof
 from adapters.evm.rpc import MethodNotSupported, RpcClient, hex_int
 from light_clients.evm.header import Header, header_from_rpc
 from light_clients.evm.receipts import bloom_of, receipts_root
@@ -169,6 +171,39 @@ class EvmSource:
             verify_receipt_proof(header.commitment, proof)
             out.append(Proof(m.id, header.number, encode_evm_proof(header.number, proof.key, proof.nodes, log_index)))
         return out
+
+    def verify(self, header: VerifiedHeader, proof: Proof, destinations: Mapping[int, str]) -> Envelope:
+        """The envelope an ``EvmReceiptVerifier`` proof shows under ``header`` (relayer.contract.Source.verify),
+        walked as the on-chain verifier walks it: the receipt at the proof's key under the header's
+        receiptsRoot, its log at the proof's index a MessageSent of this chain's layer, routed to one of
+        ``destinations``. The locator's transaction hash is zero (a receipt does not carry it). Pure.
+        Raises ProofError naming what does not hold."""
+        number, key, nodes, log_index = decode_evm_proof(proof.data)
+        if number != header.number:
+            raise ProofError(f"the proof is of block {number}, not {header.number}", chain=self.name)
+        receipt = walk_proof(header.commitment, key, nodes)
+        try:
+            tx_index = rlp.decode(key, sedes=rlp.sedes.big_endian_int)
+            logs = receipt_logs(receipt)
+        except (rlp.exceptions.RLPException, ValueError) as exc:
+            raise ProofError(f"the proven receipt does not decode: {exc}", chain=self.name,
+                             block=number) from exc
+        if not 0 <= log_index < len(logs):
+            raise ProofError(f"the receipt has no log {log_index}", chain=self.name, block=number)
+        try:
+            event = self._decode_event({"transactionHash": "0x" + "00" * 32, "transactionIndex": hex(tx_index)},
+                                       log_index, logs[log_index], number)
+        except RpcAnswerError as exc:
+            raise ProofError(str(exc), chain=self.name, block=number) from exc
+        if event is None:
+            raise ProofError(f"log {log_index} is no MessageSent of {self.message_layer}", chain=self.name,
+                             block=number)
+        e = event.envelope
+        dst = destinations.get(e.destination_chain)
+        if e.source_chain != self.chain_id or bytes(e.source_layer) != self.layer_word or dst is None:
+            raise ProofError("the message is not this chain's layer's to a routed chain", chain=self.name,
+                             block=number, dst_chain_id=e.destination_chain)
+        return self._envelope(header, event, dst)
 
     # JSON-RPC reads (also used by EvmAdapter) ------------------------------------------
     async def header_pairs(self, first: int, last: int) -> list[tuple[Header, bytes]]:

@@ -221,6 +221,27 @@ class MemSource:
         return out
 
 
+    def verify(self, header: VerifiedHeader, proof: Proof, destinations: Mapping[int, str]) -> Envelope:
+        """The envelope ``proof`` shows under ``header``: its message is the leaf at its index of leaves
+        whose commitment is the header's. Pure. Raises ProofError."""
+        try:
+            data = json.loads(proof.data)
+            leaves = [bytes.fromhex(leaf) for leaf in data["leaves"]]
+            index = int(data["index"])
+            fields = json.loads(data["message"])
+            message = Message(int(fields["nonce"]), int(fields["dst"]), bytes.fromhex(fields["body"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProofError(f"undecodable proof: {exc}") from exc
+        if commitment_of(leaves) != header.commitment or not 0 <= index < len(leaves) or \
+                leaves[index] != message.leaf or message.encoded().decode() != data["message"]:
+            raise ProofError("the proof does not show its message under the header", block=header.number)
+        if message.dst_chain_id not in destinations:
+            raise ProofError("the message is for a chain not routed", dst_chain_id=message.dst_chain_id)
+        return Envelope(message_id(self.chain_id, message.nonce, message.dst_chain_id), self.name,
+                        destinations[message.dst_chain_id], message.nonce, header.number, header.hash,
+                        message.body, index.to_bytes(4, "big"))
+
+
 # --------------------------------------------------------------------------- LightClient
 
 
@@ -449,6 +470,11 @@ class MemDestination:
     async def send(self, to: str, data: bytes, gas: int) -> Delivery:
         """No policy of this family sends its own transactions. Raises ContractRevert."""
         raise ContractRevert("memchain policies send nothing of their own")
+
+    async def cosign(self, route: RouteRef, header: VerifiedHeader, envelopes: Sequence[Envelope],
+                     request: Mapping[str, Any]) -> dict[str, Any]:
+        """A memchain's bridge checks proofs itself: no co-signature is needed. Raises ContractRevert."""
+        raise ContractRevert("memchain deliveries take no co-signatures")
 
     async def confirmation(self, delivery: Delivery, depth: int) -> Confirmation:
         """Final ``depth`` blocks deep. Raises nothing; cancelled: no effect."""

@@ -405,6 +405,30 @@ class ConformanceSuite:
 
         relayer_kit.run(check)
 
+    def test_a_proof_is_verified_off_chain(self, relayer_kit: Kit) -> None:
+        """``Source.verify`` gives back each proven message (as a peer operator checks it before it
+        co-signs), and refuses a tampered proof and a proof under another header."""
+        async def check(kit: Kit) -> None:
+            source = await kit.family.open_source()
+            found = await kit.find(source)
+            header = found.header
+            proofs = source.prove(header, found.contents, found.messages)
+            for m, p in zip(found.messages, proofs):
+                got = source.verify(header, p, kit.destinations())
+                assert (got.id, got.src_chain, got.dst_chain, got.nonce, got.block_number, got.block_hash, got.body,
+                        got.acknowledges) == (m.id, m.src_chain, m.dst_chain, m.nonce, m.block_number,
+                                              m.block_hash, m.body, m.acknowledges), "verify gave another message"
+                tampered = kit.need("tamper_proof hook", kit.family.tamper_proof(p))
+                with pytest.raises(ProofError):
+                    source.verify(header, tampered, kit.destinations())
+                other = replace(header, commitment=bytes(len(header.commitment)))
+                with pytest.raises(ProofError):
+                    source.verify(other, p, kit.destinations())
+                with pytest.raises(ProofError):
+                    source.verify(header, p, {})
+
+        relayer_kit.run(check)
+
     def test_tampered_contents_are_refused(self, relayer_kit: Kit) -> None:
         async def check(kit: Kit) -> None:
             source = await kit.family.open_source()

@@ -281,6 +281,35 @@ class LitecoinSource:
             raise ProofError("the block's transactions do not hash to the header's merkle root")
         return proofs
 
+    def verify(self, header: VerifiedHeader, proof: Proof, destinations: Mapping[int, str]) -> Envelope:
+        """The deposit envelope ``proof`` shows under ``header`` (relayer.contract.Source.verify): the proof's
+        header is the verified one, its branch leads the transaction to the header's merkle root, and the
+        transaction is a valid deposit to a routed chain. The locator is the transaction's index, as
+        ``messages`` gives it; the labels are the same. Pure. Raises ProofError."""
+        txid = verify_proof(proof.data, header.commitment, header.number)
+        _, parsed = split_height(proof.data)
+        if parsed.header != header.encoded[:HEADER_SIZE]:
+            raise ProofError("the proof's header is not the verified one", chain=self.name, block=header.number)
+        try:
+            tx = Transaction.parse(parsed.tx)
+        except Exception as exc:  # embit raises several types for bytes that are no transaction
+            raise ProofError(f"the proven transaction does not parse: {type(exc).__name__}", chain=self.name,
+                             block=header.number) from exc
+        found, refused = scan((tx,), self.custody_script)
+        if not found:
+            reason = refused[0].reason if refused else "it pays nothing to the custody"
+            raise ProofError(f"the proven transaction is no deposit: {reason}", chain=self.name,
+                             block=header.number, tx=txid.hex())
+        deposit = replace(found[0], tx_index=parsed.index)
+        dst = destinations.get(deposit.payload.dst_chain_id)
+        if dst is None:
+            raise ProofError("the deposit is for a chain not routed", chain=self.name, block=header.number,
+                             dst_chain_id=deposit.payload.dst_chain_id)
+        nonce = deposit_nonce(header.number, parsed.index)
+        return Envelope(deposit_id(self.chain_id, self.custody_program, nonce), self.name, dst, nonce,
+                        header.number, header.hash, deposit_body(deposit), parsed.index.to_bytes(4, "big"),
+                        {"kind": "deposit", "tx": deposit.txid.hex(), "amount": str(deposit.amount)})
+
 
 __all__ = ["HEIGHT_BYTES", "LitecoinSource", "ParsedProof", "deposit_body", "deposit_id", "deposit_nonce",
            "split_height", "verify_proof", "with_height"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from relayer.contract import BlockContents, CandidateHeader, RouteRef
+from relayer.contract import BlockContents, CandidateHeader, Proof, RouteRef
 from relayer.plugins import ADAPTER_GROUP, LIGHT_CLIENT_GROUP, load
 from relayer.testing import ConformanceSuite, Family, Produced
 from relayer_litecoin.adapter import LitecoinAdapter
@@ -98,6 +98,11 @@ class LitecoinFamily(Family):
         changed = type(deposit).parse(deposit.serialize())
         changed.vout[0].value += 1
         return replace(contents, data=Block(block.header, (*txs[:-1], changed)))
+
+    def tamper_proof(self, proof: Proof) -> Proof:
+        data = bytearray(proof.data)
+        data[-5] ^= 1  # the transaction's last output's last byte or its lock time: no longer the proven txid
+        return replace(proof, data=bytes(data))
 
 
 @pytest.fixture(scope="module")

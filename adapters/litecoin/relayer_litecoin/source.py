@@ -148,7 +148,6 @@ class LitecoinSource:
         self.name, self.chain_id, self.rpc, self.custody = name, chain_id, rpc, custody
         self.custody_script = custody.script_pubkey
         self.custody_program = custody.script_pubkey[2:]
-        self._destinations: dict[int, str] = {}  # the routed chains the follower last named (for ``verify``)
 
     async def head_number(self) -> int:
         """``getblockcount``. Raises RpcError, RpcAnswerError. Cancelled: no effect."""
@@ -206,7 +205,6 @@ class LitecoinSource:
                  destinations: Mapping[int, str]) -> list[Envelope]:
         """An envelope per deposit to a routed chain (see the module's docstring); a deposit to another chain
         is logged ``event.unroutable``. Raises RpcAnswerError."""
-        self._destinations = dict(destinations)
         out = []
         for d in self.deposits(contents):
             dst = destinations.get(d.payload.dst_chain_id)
@@ -224,13 +222,13 @@ class LitecoinSource:
                         deposit_body(d), d.tx_index.to_bytes(4, "big"),
                         {"kind": "deposit", "tx": d.txid.hex(), "amount": str(d.amount)})
 
-    def verify(self, header: VerifiedHeader, proof: Proof) -> Envelope:
+    def verify(self, header: VerifiedHeader, proof: Proof, destinations: Mapping[int, str]) -> Envelope:
         """The deposit envelope ``proof`` shows under ``header`` (a header this operator's light client
         verified): the proof's height and 80-byte header must be ``header``'s, its merkle branch must lead
         from the transaction to the header's merkle root, and the transaction must be a valid deposit to
         the custody (the source's own rules, :func:`relayer_litecoin.deposits.scan`). The envelope is the
-        one ``messages`` gives (``dst_chain``: the name the follower routes that chain id to, else the id as
-        text). Pure. Raises ProofError naming what does not hold."""
+        one ``messages`` gives (``destinations`` as there: a deposit to a chain not in it is refused).
+        Pure. Raises ProofError naming what does not hold."""
         at, parsed = split_height(proof.data)
         if at != header.number or proof.block_number != header.number:
             raise ProofError(f"the proof names block {at}, not {header.number}", message_id=proof.message_id)
@@ -247,7 +245,10 @@ class LitecoinSource:
             why = refused[0].reason if refused else "it pays the custody nothing (or spends it)"
             raise ProofError(f"the proven transaction is no deposit: {why}", message_id=proof.message_id)
         d = replace(found[0], tx_index=parsed.index)
-        dst = self._destinations.get(d.payload.dst_chain_id, str(d.payload.dst_chain_id))
+        dst = destinations.get(d.payload.dst_chain_id)
+        if dst is None:
+            raise ProofError("the deposit is for a chain not routed", message_id=proof.message_id,
+                             dst_chain_id=d.payload.dst_chain_id)
         envelope = self._envelope(header, d, dst)
         if envelope.id != proof.message_id:
             raise ProofError("the proof shows another message than it names", message_id=proof.message_id,
@@ -280,35 +281,6 @@ class LitecoinSource:
         if messages and merkle_root(txids)[::-1] != header.commitment:
             raise ProofError("the block's transactions do not hash to the header's merkle root")
         return proofs
-
-    def verify(self, header: VerifiedHeader, proof: Proof, destinations: Mapping[int, str]) -> Envelope:
-        """The deposit envelope ``proof`` shows under ``header`` (relayer.contract.Source.verify): the proof's
-        header is the verified one, its branch leads the transaction to the header's merkle root, and the
-        transaction is a valid deposit to a routed chain. The locator is the transaction's index, as
-        ``messages`` gives it; the labels are the same. Pure. Raises ProofError."""
-        txid = verify_proof(proof.data, header.commitment, header.number)
-        _, parsed = split_height(proof.data)
-        if parsed.header != header.encoded[:HEADER_SIZE]:
-            raise ProofError("the proof's header is not the verified one", chain=self.name, block=header.number)
-        try:
-            tx = Transaction.parse(parsed.tx)
-        except Exception as exc:  # embit raises several types for bytes that are no transaction
-            raise ProofError(f"the proven transaction does not parse: {type(exc).__name__}", chain=self.name,
-                             block=header.number) from exc
-        found, refused = scan((tx,), self.custody_script)
-        if not found:
-            reason = refused[0].reason if refused else "it pays nothing to the custody"
-            raise ProofError(f"the proven transaction is no deposit: {reason}", chain=self.name,
-                             block=header.number, tx=txid.hex())
-        deposit = replace(found[0], tx_index=parsed.index)
-        dst = destinations.get(deposit.payload.dst_chain_id)
-        if dst is None:
-            raise ProofError("the deposit is for a chain not routed", chain=self.name, block=header.number,
-                             dst_chain_id=deposit.payload.dst_chain_id)
-        nonce = deposit_nonce(header.number, parsed.index)
-        return Envelope(deposit_id(self.chain_id, self.custody_program, nonce), self.name, dst, nonce,
-                        header.number, header.hash, deposit_body(deposit), parsed.index.to_bytes(4, "big"),
-                        {"kind": "deposit", "tx": deposit.txid.hex(), "amount": str(deposit.amount)})
 
 
 __all__ = ["HEIGHT_BYTES", "LitecoinSource", "ParsedProof", "deposit_body", "deposit_id", "deposit_nonce",

@@ -125,22 +125,25 @@ async def test_the_client_follows_from_a_checkpoint_and_deposits_are_found_and_p
         with pytest.raises(ProofError):
             verify_proof(lied, header.commitment)
         # Source.verify: the envelope the proof shows under the verified header, or ProofError
-        shown = source.verify(header, proof)
+        shown = source.verify(header, proof, ROUTES)
         assert shown == message and shown.labels == message.labels and shown.dst_chain == "alpha"
         other = verified[-2]
         with pytest.raises(ProofError, match="names block"):
-            source.verify(other, proof)
+            source.verify(other, proof, ROUTES)
         with pytest.raises(ProofError, match="header is not the verified one"):
-            source.verify(replace(header, hash=other.hash), proof)
+            source.verify(replace(header, hash=other.hash), proof, ROUTES)
         with pytest.raises(ProofError, match="merkle"):
-            source.verify(header, replace(proof, data=proof.data[:8] + lied))
+            source.verify(header, replace(proof, data=proof.data[:8] + lied), ROUTES)
         with pytest.raises(ProofError, match="another message"):
-            source.verify(header, replace(proof, message_id=deposit_id(CHAIN_ID, CUSTODY.script_pubkey[2:], 1)))
+            source.verify(header, replace(proof, message_id=deposit_id(CHAIN_ID, CUSTODY.script_pubkey[2:], 1)),
+                          ROUTES)
         coinbase = ParsedProof(parsed.header, 0, tuple(merkle_branch(contents.data.txids(), 0)),
                                stripped(contents.data.txs[0])).encode()
         with pytest.raises(ProofError, match="no deposit"):
-            source.verify(header, replace(proof, data=proof.data[:8] + coinbase))
+            source.verify(header, replace(proof, data=proof.data[:8] + coinbase), ROUTES)
         assert not source.messages(header, contents, {})  # a deposit to an unrouted chain is left out
+        with pytest.raises(ProofError, match="not routed"):
+            source.verify(header, proof, {})
     finally:
         await a.aclose()
 

@@ -57,9 +57,14 @@ def add_transfer(subparsers: Any) -> None:
     transfer.add_argument("--to", dest="destination", required=True)
     transfer.add_argument("--asset", required=True, choices=list(ASSETS))
     transfer.add_argument("--amount", required=True, type=_amount)
-    transfer.add_argument("--recipient", default=None)
+    transfer.add_argument("--recipient", default=None,
+                          help="default: the sender's own address (--to litecoin: a fresh address of the "
+                               "devnet's Litecoin user wallet)")
     transfer.add_argument("--user", type=int, default=0, help="act as devnet user N (default 0)")
-    transfer.add_argument("--wait", action="store_true", help="wait for delivery")
+    transfer.add_argument("--wait", action="store_true",
+                          help="wait for delivery (--to litecoin: until the release is final; the devnet's "
+                               "Litecoin chain has no miner, so one regtest block is mined about every "
+                               "second while waiting, counted in the JSON's mined_blocks)")
     transfer.add_argument("--json", action="store_true")
     transfer.add_argument("--timeout", type=float, default=120.0)
     transfer.add_argument("--expiry", type=_seconds, default=3600, metavar="SECONDS",
@@ -151,6 +156,10 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
         from relayer.devnet.litecoin_transfer import main as deposit_main
 
         return deposit_main(args)
+    if args.destination == "litecoin":  # a burn of wrapped LTC, released from the custody
+        from relayer.devnet.litecoin_burn import main as burn_main
+
+        return burn_main(args)
     from relayer.devnet.transfer import main as transfer_main
 
     return transfer_main(args)

@@ -6,8 +6,10 @@ every asset on both chains against the exact expected value (gas paid by the use
 transactions included) and that what each router holds locked for the other chain equals the
 wrapped supply there. Then one traceability record: a batch recorded on alpha's
 TraceabilityRegistry and mirrored to beta's, where its provable origin (source chain, registry,
-producer, source block and transaction) is read back. Always tears the devnet down; exits 0 only
-when every transfer, check and the record passed.
+producer, source block and transaction) is read back. When litecoind is installed the devnet also runs
+Litecoin (``--with litecoin``) and the demo ends with its round trip (relayer.devnet.demo_litecoin: 1 LTC
+deposited and minted, 0.5 burned and released, balances exact). Always tears the devnet down; exits 0 only
+when every transfer, check, the record and the round trip passed.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from adapters.evm.sync_client import SyncEvm
-from relayer.devnet import network
+from relayer.devnet import demo_litecoin, network
 from relayer.devnet.cli import devnet_down, devnet_up
+from relayer.devnet.litecoin import NAME as LITECOIN
+from relayer.devnet.litecoin import releases_installed
 from relayer.devnet.trace import trace_batch
 from relayer.devnet.transfer import ERC20_ABI, TransferResult, balance_of, transfer
 from relayer.errors import RelayerError, UsageError
@@ -116,6 +120,8 @@ def snapshot(deployment: dict[str, Any]) -> Balances:
     """Every user's balance of every holding on every chain."""
     balances: Balances = {}
     for name, chain in deployment["chains"].items():
+        if chain.get("family", "evm") != "evm":  # Litecoin: its own round trip (demo_litecoin)
+            continue
         with SyncEvm(chain["rpc"]) as evm:
             for user in deployment["users"]:
                 for holding in HOLDINGS:
@@ -189,14 +195,20 @@ def table(outcomes: Sequence[Outcome]) -> str:
 
 
 def summary(outcomes: Sequence[Outcome], balance_problems: list[str], supply_problems: list[str],
-            checks: int, trace_problems: Sequence[str] | None = None) -> str:
-    """The one-line verdict; ``trace_problems`` None when the traceability record was not run."""
+            checks: int, trace_problems: Sequence[str] | None = None,
+            litecoin_problems: Sequence[str] | None = None) -> str:
+    """The one-line verdict; ``trace_problems`` None when the traceability record was not run,
+    ``litecoin_problems`` None when the Litecoin round trip was not run."""
     delivered = [o.result for o in outcomes if o.result is not None]
     latencies = [r.latency_s for r in delivered if r.latency_s is not None]
     per_msg = [r.per_message_gas for r in delivered if r.per_message_gas]
-    ok = len(delivered) == len(outcomes) and not balance_problems and not supply_problems and not trace_problems
+    ok = len(delivered) == len(outcomes) and not balance_problems and not supply_problems and not trace_problems \
+        and not litecoin_problems
     trace = "" if trace_problems is None else (", traceability record FAILED" if trace_problems
                                                else ", traceability record mirrored with its origin")
+    if litecoin_problems is not None:
+        trace += (", Litecoin round trip FAILED" if litecoin_problems
+                  else ", Litecoin round trip exact (1 LTC minted, 0.5 released)")
     return (f"demo {'PASSED' if ok else 'FAILED'}: {len(delivered)}/{len(outcomes)} transfers delivered, "
             f"{checks - len(balance_problems)}/{checks} balances exact, "
             f"{4 - len(supply_problems)}/4 locked==wrapped checks{trace}"
@@ -240,8 +252,15 @@ def run_demo(dir: Path, timeout: float = 120.0) -> bool:
     trace_problems = trace_batch(deployment, timeout, report=_stdout)  # after the balance snapshot: it costs gas
     for problem in trace_problems:
         print(f"TRACEABILITY {problem}")
-    print(summary(outcomes, balance_problems, supply_problems, len(want), trace_problems), flush=True)
-    return len(results) == len(outcomes) and not balance_problems and not supply_problems and not trace_problems
+    litecoin_problems = None
+    if LITECOIN in deployment["chains"]:
+        litecoin_problems = demo_litecoin.round_trip(dir, deployment, timeout, _stdout)
+        for problem in litecoin_problems:
+            print(f"LITECOIN {problem}")
+    print(summary(outcomes, balance_problems, supply_problems, len(want), trace_problems, litecoin_problems),
+          flush=True)
+    return len(results) == len(outcomes) and not balance_problems and not supply_problems and not trace_problems \
+        and not litecoin_problems
 
 
 def _stdout(line: str) -> None:
@@ -263,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _interrupt)  # also when started with SIGINT ignored (a background job)
     try:
         prepare_dir(dir)
-        devnet_up(dir, detach=True)
+        devnet_up(dir, detach=True, with_litecoin=shutil.which("litecoind") is not None and releases_installed())
         return 0 if run_demo(dir, args.timeout) else 1
     except RelayerError as exc:
         print(f"demo FAILED: {exc}", file=sys.stderr)

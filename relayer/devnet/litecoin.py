@@ -11,8 +11,11 @@ and to deployment.json: ``nodes.litecoin`` (litecoind's pid) and ``chains.liteco
 keys, witness program and address, the funded user's wallet and address, the start height and its hash)
 and, on alpha, ``litecoin``: its CommitteeHashLightClient of Litecoin, the LitecoinDepositVerifier and the
 WrappedLitecoin application, registered as the layer's remote for the Litecoin chain. The operators
-follow ``litecoin`` with the SPV light client and relay ``litecoin -> alpha`` only (Litecoin is not a
-destination). ``relayer devnet down`` stops litecoind by its pid like every other node.
+follow ``litecoin`` with the SPV light client and relay ``litecoin -> alpha`` (deposits) and
+``alpha -> litecoin`` (WrappedLitecoin's burns, released from the custody: each operator's config names its
+Litecoin keystore, the password file that opens it, its release journal in DIR/state/operator-N and the
+application on alpha; ``chains.litecoin.release`` in deployment.json keeps the fee policy they use).
+``relayer devnet down`` stops litecoind by its pid like every other node.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet.deploy import Report, sorted_members
 from relayer.errors import DevnetError
+from relayer.plugins import DESTINATION_GROUP, installed
 from relayer_litecoin import regtest
 from relayer_litecoin.custody import Custody
 from relayer_litecoin.keys import LitecoinSigner, write_keystore
@@ -37,10 +41,28 @@ GAS_LIMIT = 200_000  # for WrappedLitecoin.handleMessage
 MATURITY = 101  # regtest coinbase outputs spendable after 100 confirmations
 USER_WALLET = "user"
 KEYSTORE_N = 2**10  # devnet only (operators start fast); relayer_litecoin.keys uses 2**15
+# the operators' release fee policy (relayer_litecoin.policy.ReleasePolicy's defaults, written out so that
+# `relayer transfer --to litecoin` can state the cap) and the depth of a custody output before it is spent
+RELEASE = {"fee_rate": 10, "max_fee_rate": 100, "confirmations": CONFIRMATIONS}
 
 
 def key_path(root: Path, index: int) -> Path:
     return root / "keys" / f"operator-{index}.litecoin.json"
+
+
+def releases_installed() -> bool:
+    """Whether the installed Litecoin family can be a route's destination (plugin ``relayer.destinations:
+    litecoin``); without it the operators relay deposits only (``litecoin -> alpha``)."""
+    return "litecoin" in installed(DESTINATION_GROUP)
+
+
+def password_path(root: Path, index: int) -> Path:
+    """The password file that opens operator ``index``'s Litecoin keystore (the operator's own)."""
+    return root / "keys" / f"operator-{index}.password"
+
+
+def journal_path(root: Path, index: int) -> Path:
+    return root / "state" / f"operator-{index}" / "litecoin-releases.json"
 
 
 def start(root: Path, deployment: dict[str, Any], report: Report) -> regtest.RegtestNode:
@@ -69,7 +91,7 @@ def write_keys(root: Path, secrets: list[bytes]) -> None:
     """Operator N's Litecoin key (``secrets[N-1]``) in DIR/keys/operator-N.litecoin.json under the password
     of DIR/keys/operator-N.password (written before). Raises OSError, KeystoreError."""
     for index, secret in enumerate(secrets, 1):
-        password = (root / "keys" / f"operator-{index}.password").read_text().strip().encode()
+        password = password_path(root, index).read_text().strip().encode()
         path = key_path(root, index)
         path.unlink(missing_ok=True)
         write_keystore(path, secret, password, n=KEYSTORE_N)
@@ -109,11 +131,15 @@ def start_at(node: regtest.RegtestNode, chain: dict[str, Any]) -> None:
     height = int(node.call("getblockcount"))
     chain["start_block"] = height
     chain["checkpoint"] = node.call("getblockhash", height)
+    chain["release"] = dict(RELEASE)
 
 
-def operator_tables(chain: dict[str, Any], poll_interval: float) -> list[tuple[str, dict[str, Any]]]:
-    """The operator configuration's tables of the Litecoin chain: (header, values)."""
-    return [
+def operator_tables(chain: dict[str, Any], poll_interval: float, root: Path | None = None, index: int = 1,
+                    wrapped: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The operator configuration's tables of the Litecoin chain: (header, values). With ``root`` (the devnet
+    folder, absolute) and ``wrapped`` (WrappedLitecoin on alpha) also operator ``index``'s release tables
+    (Litecoin as the destination of ``alpha -> litecoin``)."""
+    tables = [
         (f"[chains.{NAME}]", {"chain_id": chain["chain_id"], "adapter": "litecoin", "light_client": "litecoin",
                               "rpc": [chain["rpc"]], "confirmations": chain["confirmations"],
                               "poll_interval": poll_interval, "start_block": chain["start_block"]}),
@@ -122,7 +148,18 @@ def operator_tables(chain: dict[str, Any], poll_interval: float) -> list[tuple[s
         (f"[chains.{NAME}.litecoin.custody]", {"threshold": chain["custody"]["threshold"],
                                                "keys": chain["custody"]["keys"]}),
     ]
+    if root is None or wrapped is None:
+        return tables
+    release = chain.get("release", RELEASE)
+    return tables + [
+        (f"[chains.{NAME}.litecoin.release]", {
+            "keystore": str(key_path(root, index)), "password_file": str(password_path(root, index)),
+            "journal": str(journal_path(root, index)), "start_block": chain["start_block"],
+            **{k: release[k] for k in ("confirmations", "fee_rate", "max_fee_rate")}}),
+        (f"[chains.{NAME}.litecoin.burns]", {DESTINATION: wrapped}),
+    ]
 
 
-__all__ = ["CHAIN_ID", "CONFIRMATIONS", "DESTINATION", "NAME", "custody", "deploy", "describe_custody",
-           "key_path", "operator_tables", "public_keys", "start", "start_at", "write_keys"]
+__all__ = ["CHAIN_ID", "CONFIRMATIONS", "DESTINATION", "NAME", "RELEASE", "custody", "deploy", "describe_custody",
+           "journal_path", "key_path", "operator_tables", "password_path", "public_keys", "releases_installed", "start",
+           "start_at", "write_keys"]

@@ -589,13 +589,14 @@ def _write_operators(paths: DevnetPaths, accounts: list[Any], deployment: dict[s
         (paths.state / f"operator-{index}").mkdir(parents=True, exist_ok=True)
         url = (store_urls or {}).get(index)
         paths.config(index).write_text(
-            operator_toml(index, port, members, deployment["chains"], deployment["threshold"], store_url=url))
+            operator_toml(index, port, members, deployment["chains"], deployment["threshold"], store_url=url,
+                          root=paths.root))
         extras[index] = []
         for process in range(2, fleet + 1):
             extra_port = ports[len(accounts) * (process - 1) + index - 1]
             config = paths.fleet_config(index, process)
             config.write_text(operator_toml(index, extra_port, members, deployment["chains"],
-                                            deployment["threshold"], store_url=url))
+                                            deployment["threshold"], store_url=url, root=paths.root))
             extras[index].append({"name": f"operator-{index}-{process}", "api": f"http://127.0.0.1:{extra_port}",
                                   "config": str(config), "pid": None})
     deployment["operators"] = [{**m, "config": str(paths.config(i)), "pid": None, "fleet": extras[i]}
@@ -639,8 +640,10 @@ REPLACE_AFTER = 6.0  # devnet blocks come every second: a delivery not mined in 
 
 
 def operator_toml(index: int, port: int, members: list[dict[str, str]],
-                  chains: dict[str, dict[str, Any]], threshold: int, store_url: str | None = None) -> str:
-    """The TOML configuration of operator ``index`` (paths relative to the file)."""
+                  chains: dict[str, dict[str, Any]], threshold: int, store_url: str | None = None,
+                  root: Path | None = None) -> str:
+    """The TOML configuration of operator ``index`` (paths relative to the file; a Litecoin chain's release
+    paths absolute under ``root``, the devnet folder, when given)."""
     name = f"operator-{index}"
     lines = ["# devnet operator configuration, written by `relayer devnet up`", ""]
     lines += _toml_table("[operator]", {"name": name, "key_file": f"keys/{name}.json",
@@ -657,7 +660,8 @@ def operator_toml(index: int, port: int, members: list[dict[str, str]],
         if chain.get("family") == "litecoin":
             from relayer.devnet import litecoin
 
-            for header, values in litecoin.operator_tables(chain, POLL_INTERVAL):
+            wrapped = chains.get(litecoin.DESTINATION, {}).get(litecoin.NAME, {}).get("wrapped")
+            for header, values in litecoin.operator_tables(chain, POLL_INTERVAL, root, index, wrapped):
                 lines += _toml_table(header, values)
             continue
         qbft = chain.get("qbft")  # policy qbft: the QBFT light client from the checkpoint
@@ -678,8 +682,13 @@ def operator_toml(index: int, port: int, members: list[dict[str, str]],
             if source != destination:
                 lines += _toml_table("[[routes]]", {"from": source, "to": destination})
     for name, chain in chains.items():
-        if chain.get("family") == "litecoin":  # a source only: Litecoin is no destination yet
+        if chain.get("family") == "litecoin":  # deposits to alpha; with the release tables, alpha's burns back
+            from relayer.devnet import litecoin
+
             lines += _toml_table("[[routes]]", {"from": name, "to": "alpha"})
+            if root is not None and "wrapped" in chains.get("alpha", {}).get(name, {}) \
+                    and litecoin.releases_installed():
+                lines += _toml_table("[[routes]]", {"from": "alpha", "to": name, "batch_size": 1})
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -2,7 +2,9 @@
 relayer processes following it with the SPV light client and relaying deposits to alpha's MessageLayer
 (committee-signed Litecoin headers, LitecoinDepositVerifier, WrappedLitecoin). A 1 LTC deposit made with
 ``relayer transfer`` is minted on alpha exactly once; a deposit whose block is invalidated before it is
-final (``invalidateblock``) is never relayed. Slow: real processes."""
+final (``invalidateblock``) is never relayed. Back: 0.5 wLTC burned with ``relayer transfer --to litecoin``
+is released by the operators' daemons to a fresh address, which holds exactly 0.5 LTC less the stated fee,
+in one transaction carrying the burn's release marker, the only one in the chain. Slow: real processes."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import stat
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -25,8 +28,10 @@ from adapters.evm.sync_client import SyncEvm
 from relayer.config import check_config
 from relayer.devnet import litecoin, network
 from relayer.devnet.cli import devnet_down, devnet_up
+from relayer.devnet.litecoin_burn import WATCH_WALLET
 from relayer.devnet.litecoin_transfer import WalletRpc
 from relayer_litecoin.keys import read_public_key
+from relayer_litecoin.marker import Kind, Marker
 from relayer_litecoin.payload import DepositPayload
 from relayer_litecoin.regtest import INSTALL_HINT
 from relayer_litecoin.source import deposit_nonce
@@ -87,7 +92,16 @@ def test_operator_keys_and_configs(devnet: Path) -> None:
         assert check_config(config) == []
         text = config.read_text()
         assert "[chains.litecoin.litecoin.custody]" in text and 'from = "litecoin"' in text
-        assert 'to = "litecoin"' not in text  # Litecoin is no destination yet
+        doc = tomllib.loads(text)
+        release = doc["chains"]["litecoin"]["litecoin"]["release"]
+        assert release["keystore"] == str(litecoin.key_path(devnet.resolve(), index))
+        assert release["password_file"] == str(devnet.resolve() / "keys" / f"operator-{index}.password")
+        assert release["journal"] == str(devnet.resolve() / "state" / f"operator-{index}" / "litecoin-releases.json")
+        assert all(Path(release[k]).is_absolute() for k in ("keystore", "password_file", "journal"))
+        assert doc["chains"]["litecoin"]["litecoin"]["burns"] == {"alpha": d["chains"]["alpha"]["litecoin"]["wrapped"]}
+        # the route of burns once the installed Litecoin family is a destination
+        routes = {(r["from"], r["to"]) for r in doc["routes"]}
+        assert (("alpha", "litecoin") in routes) == litecoin.releases_installed()
         key = litecoin.key_path(devnet, index)
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
         assert read_public_key(key).hex() in custody["keys"]
@@ -164,3 +178,60 @@ def test_a_deposit_orphaned_before_finality_is_never_relayed(devnet: Path) -> No
         assert _logs(evm, alpha["litecoin"]["wrapped"], [MINTED_TOPIC, "0x" + orphan]) == []
         assert len(_logs(evm, alpha["litecoin"]["wrapped"], [MINTED_TOPIC, "0x" + good])) == 1
     assert orphan in wallet.call("getrawmempool")  # it never made it into the chain the operators follow
+
+
+def _transfer(devnet: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "relayer", "transfer", "--devnet", str(devnet), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_burn_is_released_once_to_a_fresh_address(devnet: Path) -> None:
+    if not litecoin.releases_installed():
+        pytest.skip("the Litecoin destination (entry point relayer.destinations: litecoin) is not installed yet")
+    d = _deployment(devnet)
+    ltc, alpha = d["chains"]["litecoin"], d["chains"]["alpha"]
+    wrapped, user = alpha["litecoin"]["wrapped"], d["users"][2]["address"]
+    burn = ("--from", "alpha", "--to", "litecoin", "--asset", "wrapped-native", "--user", "2", "--json")
+    deposited = _transfer(devnet, "--from", "litecoin", "--to", "alpha", "--asset", "native", "--amount", "1",
+                          "--user", "2", "--wait", "--json", "--timeout", "180")
+    assert deposited.returncode == 0, deposited.stderr
+    with SyncEvm(alpha["rpc"]) as evm:
+        assert int(evm.call(wrapped, "WrappedLitecoin", "balanceOf", user)) == 10**8
+    too_much = _transfer(devnet, *burn, "--amount", "1.5", "--wait")
+    assert too_much.returncode == 2 and "holds 1 wLTC on alpha, needs 1.5" in too_much.stderr, too_much.stderr
+
+    out = _transfer(devnet, *burn, "--amount", "0.5", "--wait", "--timeout", "180")
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    print(f"\n0.5 wLTC burn -> released on litecoin: {r['latency_s']} s to a block, {r['final_latency_s']} s to "
+          f"{litecoin.CONFIRMATIONS} confirmations ({r['mined_blocks']} blocks mined); burn {r['burn_gas']} gas, "
+          f"fee {r['fee']} litoshis over {r['vsize']} vbytes")
+    assert r["amount"] == 50_000_000 and r["amount_ltc"] == "0.5" and r["sender"] == user
+    assert 0 < r["fee"] <= r["max_fee_rate"] * r["vsize"]
+    assert r["paid"] == r["recipient_balance"] == 50_000_000 - r["fee"]
+    assert r["confirmations"] >= litecoin.CONFIRMATIONS and r["mined_blocks"] >= litecoin.CONFIRMATIONS
+    wallet = WalletRpc(ltc["rpc"], ltc["user"]["wallet"])
+    assert wallet.call("getaddressinfo", r["recipient"])["ismine"]  # a fresh address of the user's wallet
+    assert Decimal(str(wallet.call("getreceivedbyaddress", r["recipient"]))) * 10**8 == r["paid"]
+    with SyncEvm(alpha["rpc"]) as evm:
+        assert int(evm.call(wrapped, "WrappedLitecoin", "balanceOf", user)) == 50_000_000
+
+    # the release carries the burn's marker and spends the custody only; no operator releases it twice
+    marker = Marker(Kind.RELEASE, bytes.fromhex(r["message_id"][2:])).script().hex()
+    block_hash = wallet.call("getblockhash", r["release_block"])
+    release = wallet.call("getrawtransaction", r["release_txid"], True, block_hash)
+    assert marker in [out["scriptPubKey"]["hex"] for out in release["vout"]]
+    watch = WalletRpc(ltc["rpc"], WATCH_WALLET)
+    for vin in release["vin"]:
+        prev = watch.call("decoderawtransaction", watch.call("gettransaction", vin["txid"], True)["hex"])
+        assert prev["vout"][vin["vout"]]["scriptPubKey"]["address"] == ltc["custody"]["address"]
+    for _ in range(3):  # time and blocks for a second release by another operator, were there one
+        wallet.call("generatetoaddress", 1, ltc["user"]["address"])
+        time.sleep(2)
+    tip = int(wallet.call("getblockcount"))
+    carrying = [tx["txid"] for height in range(int(ltc["start_block"]), tip + 1)
+                for tx in wallet.call("getblock", wallet.call("getblockhash", height), 2)["tx"]
+                if marker in [out["scriptPubKey"]["hex"] for out in tx["vout"]]]
+    assert carrying == [r["release_txid"]]
+    assert not [txid for txid in wallet.call("getrawmempool")
+                if marker in [o["scriptPubKey"]["hex"] for o in wallet.call("getrawtransaction", txid, True)["vout"]]]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 
 class JournalError(ValueError):
@@ -50,4 +50,31 @@ class Journal:
         return sorted(self._records)
 
 
-__all__ = ["Journal", "JournalError"]
+class Records(Protocol):
+    """What the release library keeps its records in: a :class:`Journal` or a :class:`JournalView` of one."""
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def put(self, key: str, record: dict[str, Any]) -> None: ...
+
+
+class JournalView:
+    """The records of one party (``prefix``: e.g. the operator's, the submitter's) in a journal file shared
+    with others: each key is written as ``PREFIX/key``. The journal must be the one instance of its file in
+    the process (every write replaces the whole file)."""
+
+    def __init__(self, journal: Journal, prefix: str) -> None:
+        self.journal, self.prefix = journal, prefix
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.journal.get(f"{self.prefix}/{key}")
+
+    def put(self, key: str, record: dict[str, Any]) -> None:
+        """As Journal.put. Raises OSError."""
+        self.journal.put(f"{self.prefix}/{key}", record)
+
+    def keys(self) -> list[str]:
+        return [k[len(self.prefix) + 1:] for k in self.journal.keys() if k.startswith(self.prefix + "/")]
+
+
+__all__ = ["Journal", "JournalError", "JournalView", "Records"]

@@ -15,6 +15,7 @@ same marker, so two releases of one marker always spend the same outputs and at 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from embit.transaction import Transaction
@@ -51,6 +52,13 @@ class CustodyLedger:
         """The custody spend carrying ``marker`` (a block's before the mempool's); None when there is none.
         Syncs the header chain. Raises VerificationError (a block that is not its verified header's),
         RpcError, RpcAnswerError. Cancelled: blocks read stay read."""
+        found = (await self.in_blocks([marker])).get(marker)
+        return found if found is not None else await self.in_mempool(marker)
+
+    async def in_blocks(self, markers: Collection[Marker]) -> dict[Marker, Found]:
+        """The custody spends carrying any of ``markers`` in the chain's blocks (final ones first, then those
+        above the final head; each marker's first), one read of the blocks for them all. Syncs the header
+        chain. Raises like ``find``. Cancelled: blocks read stay read."""
         final = await self.chain.sync()
         for height in range(self.scanned + 1, final + 1):
             header = self.chain.at(height)
@@ -58,8 +66,10 @@ class CustodyLedger:
             for m, spend in self._spends(block, height):
                 self.final_spends.setdefault(m, spend)
             self.scanned = height
-        if marker in self.final_spends:
-            return self.final_spends[marker]
+        wanted = set(markers)
+        found = {m: self.final_spends[m] for m in wanted if m in self.final_spends}
+        if len(found) == len(wanted):
+            return found
         tip = await self.rpc.call("getblockcount")
         for height in range(final + 1, int(tip) + 1):
             try:
@@ -68,9 +78,9 @@ class CustodyLedger:
             except RpcUnanswered:
                 break  # the tip moved back meanwhile
             for m, spend in self._spends(block, height):
-                if m == marker:
-                    return spend
-        return await self.in_mempool(marker)
+                if m in wanted:
+                    found.setdefault(m, spend)
+        return found
 
     async def _block(self, block_hash: str, height: int, commitment: bytes | None) -> Block:
         raw = await self.rpc.call("getblock", block_hash, 0)

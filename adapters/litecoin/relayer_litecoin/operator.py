@@ -22,7 +22,7 @@ from embit.psbt import PSBT
 from embit.transaction import Transaction
 
 from relayer_litecoin.custody import SIGHASH_ALL, Custody
-from relayer_litecoin.journal import Journal
+from relayer_litecoin.journal import Records
 from relayer_litecoin.keys import LitecoinSigner
 from relayer_litecoin.ledger import CustodyLedger
 from relayer_litecoin.network import Network
@@ -55,7 +55,7 @@ class ReleaseOperator:
     the fee ``policy``, its ``journal`` of signed inputs and its ``authorize`` check of requests."""
 
     def __init__(self, signer: LitecoinSigner, rpc: LitecoinRpc, chain: HeaderChain, custody: Custody,
-                 net: Network, policy: ReleasePolicy, journal: Journal, authorize: Authorize) -> None:
+                 net: Network, policy: ReleasePolicy, journal: Records, authorize: Authorize) -> None:
         self.signer, self.rpc, self.chain, self.custody, self.net = signer, rpc, chain, custody, net
         self.policy, self.journal, self.authorize = policy, journal, authorize
         self.public_key = signer.public_key

@@ -5,6 +5,8 @@ of its block. A reorg deeper than finality (a header that does not link) stops i
 
 from __future__ import annotations
 
+import trio
+
 from relayer.contract import VerifiedHeader
 from relayer.errors import VerificationError
 from relayer_litecoin.client import LitecoinLightClient
@@ -20,6 +22,7 @@ class HeaderChain:
     def __init__(self, source: LitecoinSource, client: LitecoinLightClient, first: int) -> None:
         self.source, self.client, self.first = source, client, first
         self.headers: dict[int, VerifiedHeader] = {}
+        self._syncing = trio.Lock()  # one sync at a time: tasks of a process share an operator's chain
 
     @property
     def final(self) -> int:
@@ -30,14 +33,15 @@ class HeaderChain:
         """Follow the node up to its final head; returns it. Raises VerificationError (BrokenLinkError: a
         reorg deeper than finality, or a node that lies), RpcError, RpcAnswerError. Cancelled: the headers
         accepted before stay accepted."""
-        final = self.client.final_number(await self.source.head_number())
-        while self.final < final:
-            start = self.final + 1
-            last = min(final, start + BATCH - 1)
-            verified = [self.client.check_header(c) for c in await self.source.headers(start, last)]
-            self.client.accept(verified)
-            self.headers.update((v.number, v) for v in verified)
-        return self.final
+        async with self._syncing:
+            final = self.client.final_number(await self.source.head_number())
+            while self.final < final:
+                start = self.final + 1
+                last = min(final, start + BATCH - 1)
+                verified = [self.client.check_header(c) for c in await self.source.headers(start, last)]
+                self.client.accept(verified)
+                self.headers.update((v.number, v) for v in verified)
+            return self.final
 
     def at(self, height: int) -> VerifiedHeader:
         """The verified header at ``height``. Raises VerificationError when it is not final or below the

@@ -24,7 +24,7 @@ from embit.transaction import Transaction
 
 from relayer.errors import RelayerError, RpcError
 from relayer_litecoin.custody import SIGHASH_ALL, Custody
-from relayer_litecoin.journal import Journal
+from relayer_litecoin.journal import Records
 from relayer_litecoin.ledger import CustodyLedger, Found
 from relayer_litecoin.marker import Marker
 from relayer_litecoin.network import Network
@@ -88,7 +88,7 @@ class ReleaseSubmitter:
     """One operator's submitter: ``me`` its public key, ``peers`` the operators it asks (itself included)."""
 
     def __init__(self, me: bytes, rpc: LitecoinRpc, chain: HeaderChain, custody: Custody, net: Network,
-                 policy: ReleasePolicy, journal: Journal, peers: Sequence[SigningPeer]) -> None:
+                 policy: ReleasePolicy, journal: Records, peers: Sequence[SigningPeer]) -> None:
         self.me, self.rpc, self.chain, self.custody, self.net = me, rpc, chain, custody, net
         self.policy, self.journal, self.peers = policy, journal, list(peers)
         self.ledger = CustodyLedger(rpc, chain, custody)
@@ -190,6 +190,14 @@ class ReleaseSubmitter:
         the ``found`` outcome instead when the spend is already in a block. Raises ReleaseError (no spend to
         replace, the rate not above the last or above ``max_fee_rate``), like ``prepare``. Cancelled: as
         ``prepare``."""
+        outcome = await self.prepare_bump(request, fee_rate)
+        if outcome.state == "found":
+            return outcome
+        return replace(await self.broadcast(request.marker), release=outcome.release)
+
+    async def prepare_bump(self, request: ReleaseRequest, fee_rate: int | None = None) -> Outcome:
+        """``bump`` without the broadcast: the replacement signed and written to the journal (``signed``), or
+        the ``found`` spend already in a block. Raises like ``bump``. Cancelled: as ``prepare``."""
         marker = str(request.marker)
         record = self.journal.get(marker)
         found = await self.ledger.find(request.marker)
@@ -208,7 +216,7 @@ class ReleaseSubmitter:
         outcome = await self._sign(release)
         log.info("release.replaced", marker=marker, txid=outcome.txid, replaces=record["txs"][-1]["txid"],
                  fee=release.fee, fee_rate=rate)
-        return replace(await self.broadcast(request.marker), release=release)
+        return outcome
 
     async def pending(self, marker: Marker) -> int | None:
         """Blocks the marker's last broadcast spend has waited unconfirmed since it was broadcast (None: it is

@@ -130,7 +130,8 @@ def authorize(message: Envelope, *, src_chain_id: int, source_layer: bytes, appl
     if e.destination_layer != custody_program or e.recipient != custody_program:
         raise refuse("the destination layer or recipient is not the custody")
     if e.sender != application:
-        raise refuse(f"sender 0x{e.sender.hex()} is not the configured application 0x{application.hex()}")
+        raise ContractRevert("not a burn to release: the sender is not the configured application",
+                             message_id=message.id, sender="0x" + e.sender.hex(), application="0x" + application.hex())
     try:
         amount, address = decode_burn(e.body, net)
     except ValueError as exc:

@@ -105,7 +105,7 @@ class LitecoinDestination:
         try:
             shown = self.adapter.burn_sources[route.src].source.verify(header, proof, {self.chain_id: self.name})
         except ProofError as exc:
-            raise ContractRevert(f"the proof does not hold: {exc}", message_id=message.id) from None
+            raise ContractRevert(f"the proof does not hold: {exc.message}", message_id=message.id) from None
         if (shown.id, shown.nonce, shown.body, shown.block_number, shown.block_hash) != \
                 (message.id, message.nonce, message.body, message.block_number, message.block_hash):
             raise ContractRevert("the proof shows another message", message_id=message.id)

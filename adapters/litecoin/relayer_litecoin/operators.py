@@ -9,7 +9,6 @@ every peer's PSBT at once for a transaction; the submitter's loop over peers the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,9 +115,4 @@ class RemotePeer:
         return signed
 
 
-def submitter_peers(local: ReleaseOperator, remote: RemotePeers) -> Sequence[Any]:
-    """The peers a delivery's submitter asks, in order: this operator, then the others' answers."""
-    return [local, *remote.peers()]
-
-
-__all__ = ["RemotePeer", "RemotePeers", "Signing", "signing", "submitter_peers"]
+__all__ = ["RemotePeer", "RemotePeers", "Signing", "signing"]

@@ -467,3 +467,39 @@ async def test_recover_after_a_crash_between_journal_and_broadcast_sends_the_sam
 
 def test_the_destination_is_opened_by_its_entry_point() -> None:
     assert load(DESTINATION_GROUP, "litecoin", key="chains.litecoin.adapter") is open_destination
+
+
+async def test_a_release_left_unconfirmed_is_replaced_by_fee_and_only_one_confirms(env: Env, tmp_path: Path) -> None:
+    t = await team(env, tmp_path)
+    address = env.ltc.call("getnewaddress")
+    batch = await env.batch(env.burn(address))
+    message = batch.messages[0]
+    marker = Marker(Kind.RELEASE, bytes.fromhex(message.id[2:]))
+    stuck: list[str] = []
+
+    async def miner() -> None:
+        """A block every 0.3 s; the first release of the burn is kept out of blocks (its fee priced down)."""
+        while True:
+            for txid in env.ltc.node.call("getrawmempool"):
+                if not stuck and marker in markers_of(_tx(env, txid)):
+                    env.ltc.node.call("prioritisetransaction", txid, 0, -10_000_000)
+                    stuck.append(txid)
+            await trio.to_thread.run_sync(env.ltc.mine, 1)
+            await trio.sleep(0.3)
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(miner)
+            with trio.fail_after(120):
+                delivery = await t.me.deliver(batch)
+            nursery.cancel_scope.cancel()
+        assert delivery.status is DeliveryStatus.MINED and delivery.ref is not None and stuck
+        assert delivery.ref != stuck[0]  # the replacement, at the next fee rate, is what confirmed
+        record = t.me.records.get(str(marker))
+        assert record is not None and [x["txid"] for x in record["txs"]] == [stuck[0], delivery.ref]
+        assert [x["fee_rate"] for x in record["txs"]] == [10, 15] and delivery.cost == record["txs"][1]["fee"]
+        assert releases_of(env, message.id) == [delivery.ref] and received(env, address) == AMOUNT - delivery.cost
+        assert tx_state(t.journal, stuck[0]) == "dropped" and tx_state(t.journal, delivery.ref) == "sent"
+        assert len(t.api.asked) == 2  # once per transaction
+    finally:
+        await t.aclose()

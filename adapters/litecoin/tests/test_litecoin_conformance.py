@@ -3,8 +3,9 @@ litecoind regtest node: the Source (opened from the ``relayer.adapters`` entry p
 light client (entry point ``relayer.light_clients`` ``litecoin``), the FamilyConfig and the Signer (an
 operator's Litecoin key). A message is a deposit to the 2-of-3 custody with the relayer's OP_RETURN.
 
-Not provided yet, so reported as not run: the Destination and the update policy (Litecoin as a
-destination, and the EVM side's on-chain client of Litecoin, are later work of issue 11)."""
+Reported as not run: the kit's Destination and update-policy checks, which deliver this family's own
+messages (Litecoin -> alpha) to a destination of the family; Litecoin's Destination releases burns from EVM
+chains and is checked on real nodes in test_litecoin_destination.py."""
 
 from __future__ import annotations
 

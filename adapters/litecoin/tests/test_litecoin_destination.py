@@ -32,6 +32,7 @@ from relayer.contract import (
     ConfirmationStatus,
     Delivery,
     DeliveryStatus,
+    Destination,
     LightClientUpdate,
     OutcomeStatus,
     RouteRef,
@@ -343,6 +344,7 @@ async def test_a_burn_is_released_exactly_once(env: Env, tmp_path: Path, miner: 
         address = env.ltc.call("getnewaddress")
         batch = await env.batch(env.burn(address))
         message = batch.messages[0]
+        assert isinstance(t.me, Destination)
         assert await t.me.delivered(ROUTE, [message.nonce]) == frozenset()
         delivery = await t.me.deliver(batch)
         assert delivery.status is DeliveryStatus.MINED and delivery.ref is not None and delivery.result is not None

@@ -40,7 +40,8 @@ def add_devnet(subparsers: Any) -> None:
                     help="operator store: sqlite (default) or postgresql (a PostgreSQL server in DIR/postgres)")
     up.add_argument("--with", dest="with_chains", action="append", default=[], choices=["litecoin"],
                     help="also run a Litecoin regtest chain named litecoin (litecoind), its custody and "
-                         "wrapped LTC on alpha; the operators relay litecoin->alpha")
+                         "wrapped LTC on alpha; the operators relay litecoin->alpha (deposits) and "
+                         "alpha->litecoin (burns released from the custody)")
     up.add_argument("--json", action="store_true", help="print the deployment as one JSON object")
     up.set_defaults(handler=_cmd_devnet_up)
     down = devnet_sub.add_parser("down", help="stop everything `devnet up` started")

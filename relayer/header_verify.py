@@ -48,13 +48,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add this command's arguments to ``parser`` (``relayer header verify`` uses the same)."""
     parser.add_argument("--kind", required=True,
                         help="consensus of the chain: a light client plugin of group relayer.light_clients that "
-                             "judges seals (first-party: qbft, ibft2, clique; `relayer plugins` lists them)")
+                             "judges seals (first-party: qbft, ibft2, clique; litecoin judges a header's scrypt "
+                             "proof of work; `relayer plugins` lists them)")
     parser.add_argument("--header", type=Path, default=None,
                         help="JSON file: a block (or header) as the chain's node returns it "
-                             "(EVM: eth_getBlockByNumber; the plugin of --kind reads it)")
+                             "(EVM: eth_getBlockByNumber; Litecoin: getblockheader HASH true, getblock HASH, or "
+                             "{\"hex\": getblockheader HASH false}; the plugin of --kind reads it)")
     parser.add_argument("--validators", default=None,
                         help="comma-separated ids of the set in force, as the plugin of --kind reads them "
-                             "(EVM: addresses; FISCO BCOS, ChainMaker: node ids)")
+                             "(EVM: addresses; FISCO BCOS, ChainMaker: node ids; Litecoin: none, a usage error)")
     parser.add_argument("--rpc", default=None, help="JSON-RPC URL to fetch the block from (instead of --header)")
     parser.add_argument("--block", default=None, help="block number (decimal or 0x-hex) or tag, with --rpc")
     parser.add_argument("--epoch", type=int, default=None, help="epoch length (default 30000)")
@@ -62,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="file of trust roots handed to the light client as read (e.g. a ChainMaker chain's "
                              "org CA certificates), for kinds that take them")
     parser.add_argument("--adapter", default="evm",
-                        help="adapter plugin of group relayer.adapters that fetches the block with --rpc (default evm)")
+                        help="adapter plugin of group relayer.adapters that fetches the block with --rpc (default evm; "
+                             "litecoin for --kind litecoin)")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ from typing import Any
 
 from relayer.config_schema import Invalid, Report, Table, integer_in, one_of
 from relayer.errors import ConfigError, RpcAnswerError
+from relayer_litecoin import fetch
 from relayer_litecoin.custody import Custody
 from relayer_litecoin.keys import LitecoinSigner
 from relayer_litecoin.network import NETWORKS, Network
@@ -128,6 +129,12 @@ class LitecoinAdapter:
         if not isinstance(family, LitecoinConfig):
             raise ConfigError(f"chains.{name}.litecoin", "missing: the Litecoin family needs its table")
         return cls(name, chain_id, LitecoinRpc(tuple(urls), transport), family)
+
+    @staticmethod
+    def fetch_block(url: str, tag: str) -> dict[str, Any] | None:
+        """One header for ``relayer header verify --adapter litecoin --rpc URL`` (:mod:`relayer_litecoin.fetch`;
+        None: the node knows no such block). Blocking. Raises UsageError, RpcError, RpcAnswerError."""
+        return fetch.fetch_block(url, tag)
 
     async def remote_chain_id(self) -> int:
         """Litecoin has no chain id: the node's genesis block (``getblockhash 0``) must be the configured

@@ -8,6 +8,8 @@ accepted head and its time must exceed the median of the 11 before it. Finality 
 block's contents are checked by recomputing the sha256d merkle root of its transactions' ids. Nothing the
 node says about a block (``hash``, ``confirmations``, ``merkleroot``, ``chainwork``) is believed.
 
+``relayer header verify --kind litecoin`` judges one header on its own (:mod:`relayer_litecoin.judging`).
+
 What does not apply: Litecoin headers carry no seals and no validator set, so there are no set changes
 (``set_changes`` is always empty) and no equivocation (two headers at one height are a fork, which the
 most work decides: ``best_branch``); ``check_equivocation`` never raises MisbehaviourError. The rule that
@@ -27,6 +29,7 @@ from relayer.errors import BrokenLinkError, ConfigError, VerificationError
 from relayer_litecoin.block import Block
 from relayer_litecoin.difficulty import check_pow, is_anchor, next_normal_bits, required_bits
 from relayer_litecoin.header import HEADER_SIZE, Header
+from relayer_litecoin.judging import HeaderJudge
 from relayer_litecoin.merkle import merkle_root
 from relayer_litecoin.network import NETWORKS, Network
 
@@ -70,8 +73,9 @@ def verified(number: int, header: Header) -> VerifiedHeader:
                           encode(number, header), header)
 
 
-class LitecoinLightClient:
-    """SPV client of one Litecoin chain. Pure and synchronous: no I/O; its state is saved by the follower."""
+class LitecoinLightClient(HeaderJudge):
+    """SPV client of one Litecoin chain. Pure and synchronous: no I/O; its state is saved by the follower.
+    Judges a lone header for ``relayer header verify`` (``parse_validator``, ``judge_block``: HeaderJudge)."""
 
     lookahead = 1  # finality by confirmations: a range's last header is taken once its child links to it
     proves_equivocation = False

@@ -9,10 +9,12 @@ import sys
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from relayer.devnet import demo, network
+from relayer.devnet import demo, demo_litecoin, network
+from relayer.devnet.litecoin_burn import BurnResult
 from relayer.devnet.transfer import TransferResult
 from relayer.errors import UsageError
 
@@ -95,3 +97,26 @@ def test_interrupted_demo_tears_the_devnet_down(tmp_path: Path) -> None:
             process.kill()
     deployment = json.loads((folder / "deployment.json").read_text())
     assert not network.running_pids(deployment)
+
+
+def _release(**changes: object) -> BurnResult:
+    fields: dict[str, Any] = dict(
+        source="alpha", destination="litecoin", sender=ALICE, recipient="rltc1q", amount=50_000_000,
+        amount_ltc="0.5", message_id="0x" + "ab" * 32, nonce=1, burn_nonce=1, burn_tx="0x01", burn_block=1,
+        burn_gas=90_000, source_fee_wei=1, release_txid="cd" * 32, release_block=5, confirmations=3,
+        paid=49_997_640, fee=2_360, fee_rate="10.00", max_fee_rate=100, vsize=236, recipient_balance=49_997_640)
+    fields.update(changes)
+    return BurnResult(**fields)
+
+
+def test_the_litecoin_release_must_pay_exactly_the_burn_less_a_bounded_fee() -> None:
+    assert demo_litecoin.release_problems(_release()) == []
+    assert "holds 49997641" in demo_litecoin.release_problems(_release(recipient_balance=49_997_641))[0]
+    assert "pays 49997000" in demo_litecoin.release_problems(_release(paid=49_997_000))[0]
+    too_dear = _release(fee=23_601, paid=50_000_000 - 23_601, recipient_balance=50_000_000 - 23_601)
+    assert demo_litecoin.release_problems(too_dear) == [
+        "fee 23601 litoshis outside (0, 23600] (max_fee_rate 100 x vsize 236)"]
+    assert "not waited for" in demo_litecoin.release_problems(_release(fee=None))[0]
+    ok = demo.Outcome(demo.Step("alpha", "beta", "native", Decimal(1), 0), _result("native", "alpha", "beta", 1, 1))
+    assert "Litecoin round trip exact (1 LTC minted, 0.5 released)" in demo.summary([ok], [], [], 24, [], [])
+    assert demo.summary([ok], [], [], 24, [], ["x"]).startswith("demo FAILED")

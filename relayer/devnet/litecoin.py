@@ -27,7 +27,6 @@ from typing import Any
 from adapters.evm.sync_client import SyncEvm
 from relayer.devnet.deploy import Report, sorted_members
 from relayer.errors import DevnetError
-from relayer.plugins import DESTINATION_GROUP, installed
 from relayer_litecoin import regtest
 from relayer_litecoin.custody import Custody
 from relayer_litecoin.keys import LitecoinSigner, write_keystore
@@ -48,12 +47,6 @@ RELEASE = {"fee_rate": 10, "max_fee_rate": 100, "confirmations": CONFIRMATIONS}
 
 def key_path(root: Path, index: int) -> Path:
     return root / "keys" / f"operator-{index}.litecoin.json"
-
-
-def releases_installed() -> bool:
-    """Whether the installed Litecoin family can be a route's destination (plugin ``relayer.destinations:
-    litecoin``); without it the operators relay deposits only (``litecoin -> alpha``)."""
-    return "litecoin" in installed(DESTINATION_GROUP)
 
 
 def password_path(root: Path, index: int) -> Path:
@@ -161,5 +154,5 @@ def operator_tables(chain: dict[str, Any], poll_interval: float, root: Path | No
 
 
 __all__ = ["CHAIN_ID", "CONFIRMATIONS", "DESTINATION", "NAME", "RELEASE", "custody", "deploy", "describe_custody",
-           "journal_path", "key_path", "operator_tables", "password_path", "public_keys", "releases_installed", "start",
+           "journal_path", "key_path", "operator_tables", "password_path", "public_keys", "start",
            "start_at", "write_keys"]

@@ -40,6 +40,13 @@ class DepositResult(TransferResult):
 
     wrapped_balance: int | None = None
 
+    @property
+    def block_latency_s(self) -> int | None:
+        """None: a Litecoin block's time and an EVM block's come from two clocks that need not agree (on the
+        devnet regtest's and anvil's differ by seconds), so their difference is no latency (``latency_s`` is
+        the measured one)."""
+        return None
+
 
 class WalletRpc:
     """litecoind's JSON-RPC for one wallet, credentials taken from the URL; amounts read as Decimal."""
@@ -107,7 +114,7 @@ def deposit(devnet_dir: Path | str, destination: str, amount: Decimal | str | in
         latency_s=None, destination_gas=None, per_message_gas=None, source=litecoin.NAME, destination=destination,
         asset="native", amount=Decimal(value) / LITOSHIS, amount_base_units=value, symbol="LTC",
         sender=chain["user"]["address"], recipient=to, source_txs=[txid],
-        source_fee_wei=int(Decimal(str(funded["fee"])) * LITOSHIS), source_block=height,
+        source_fee=int(Decimal(str(funded["fee"])) * LITOSHIS), source_fee_unit="litoshi", source_block=height,
         source_block_timestamp=int(block["time"]))
     if not wait:
         return result

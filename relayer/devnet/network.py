@@ -686,8 +686,7 @@ def operator_toml(index: int, port: int, members: list[dict[str, str]],
             from relayer.devnet import litecoin
 
             lines += _toml_table("[[routes]]", {"from": name, "to": "alpha"})
-            if root is not None and "wrapped" in chains.get("alpha", {}).get(name, {}) \
-                    and litecoin.releases_installed():
+            if root is not None and "wrapped" in chains.get("alpha", {}).get(name, {}):
                 lines += _toml_table("[[routes]]", {"from": "alpha", "to": name, "batch_size": 1})
     return "\n".join(lines).rstrip("\n") + "\n"
 

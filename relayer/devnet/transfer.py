@@ -78,7 +78,8 @@ class TransferResult:
     sender: str = ""
     recipient: str = ""
     source_txs: list[str] = field(default_factory=list)  # approve (if any), then lock/burn
-    source_fee_wei: int = 0  # gas paid by the sender for source_txs
+    source_fee: int = 0  # what the sender paid for source_txs, in source_fee_unit
+    source_fee_unit: str = "wei"  # the source chain's smallest unit (wei; litoshi for Litecoin)
     source_block: int = 0
     source_block_timestamp: int = 0
     destination_block: int | None = None
@@ -214,7 +215,7 @@ def _send(evm: SyncEvm, src: dict[str, Any], dst: dict[str, Any], what: _Plan, u
         latency_s=None, destination_gas=None, per_message_gas=None,
         source=src["name"], destination=dst["name"], asset=what.asset, amount=from_base_units(value),
         amount_base_units=value, symbol=what.label, sender=user["address"], recipient=recipient,
-        source_txs=[r["transactionHash"] for r in receipts], source_fee_wei=sum(fee_paid(r, evm) for r in receipts),
+        source_txs=[r["transactionHash"] for r in receipts], source_fee=sum(fee_paid(r, evm) for r in receipts),
         source_block=source_block, source_block_timestamp=_block_timestamp(evm, source_block),
     )
 

@@ -37,7 +37,7 @@ def _result(asset: str, source: str, destination: str, amount: int, fee: int) ->
     return TransferResult(source_tx="0x01", destination_tx="0x02", message_id="0x03", nonce=1, latency_s=1.0,
                           destination_gas=100, per_message_gas=50, source=source, destination=destination,
                           asset=asset, amount=Decimal(amount), amount_base_units=amount, sender=ALICE,
-                          recipient=BOB, source_fee_wei=fee)
+                          recipient=BOB, source_fee=fee)
 
 
 def test_expected_balances_move_amounts_and_charge_gas() -> None:

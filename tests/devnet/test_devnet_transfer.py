@@ -166,7 +166,7 @@ def test_transfer_without_wait_reports_the_message(devnet: tuple[Path, dict[str,
     latest = int(evms["beta"].rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
     assert latest < result.expiry <= latest + 3600
     receipt = evms["beta"].wait_receipt(result.source_tx)
-    assert result.source_fee_wei == fee_paid(receipt) > 0
+    assert result.source_fee == fee_paid(receipt) > 0
 
 
 def test_wait_reports_the_batch_and_balances_are_exact(devnet: tuple[Path, dict[str, SyncEvm]]) -> None:
@@ -201,7 +201,7 @@ def test_wait_reports_the_batch_and_balances_are_exact(devnet: tuple[Path, dict[
                  inline_update=True)
         burned = back.result()
     assert burned.messages_in_destination_tx == 1 and burned.per_message_gas == burned.destination_gas
-    assert alpha.balance(user0) == native_before - 3 * UNIT // 2 - results[0].source_fee_wei + UNIT // 2
+    assert alpha.balance(user0) == native_before - 3 * UNIT // 2 - results[0].source_fee + UNIT // 2
 
 
 def test_an_expired_transfer_is_reported_and_refunded_by_its_acknowledgement(

@@ -147,9 +147,11 @@ class MessagePair:
         return bytes.fromhex(block["hash"][2:]), bytes.fromhex(block["receiptsRoot"][2:])
 
     def signatures(self, dst: Side, number: int, block_hash: bytes, receipts_root: bytes,
-                   keys: Iterable[str], light_client: str | None = None) -> bytes:
+                   keys: Iterable[str], light_client: str | None = None, epoch: int = 0) -> bytes:
+        """The packed signatures of ``keys`` over a header of the other chain, for ``dst``'s light
+        client (or ``light_client``) in committee epoch ``epoch``."""
         domain = cm.committee_domain_separator(dst.chain_id, light_client or dst.light_client)
-        digest = cm.header_digest(domain, self.other(dst).chain_id, number, block_hash, receipts_root, 0)
+        digest = cm.header_digest(domain, self.other(dst).chain_id, number, block_hash, receipts_root, epoch)
         return cm.pack_signatures([(cm.signer_address(k), cm.sign_digest(k, digest)) for k in keys])
 
     def accept(self, src: Side, number: int) -> dict[str, Any]:

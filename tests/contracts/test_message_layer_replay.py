@@ -1,6 +1,7 @@
 """MessageLayer replay protection and proof checking on two real anvil chains: a proof is valid
 once, at exactly one chain and one contract; the replay guard is keyed by (source chain, source
-layer, nonce); forged or unaccepted proofs are refused by the contracts."""
+layer, nonce); forged or unaccepted proofs, logs of another contract or another event are refused
+by the contracts; an untyped (legacy) receipt proves as well as a typed one."""
 
 from __future__ import annotations
 
@@ -8,12 +9,29 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from msg_env import CHAIN_A, DEPLOYER, MessagePair, Side, make_keys, message_pair, reverts, wire
+import rlp
+from eth_account import Account
+from msg_env import (
+    CHAIN_A,
+    CHAIN_B,
+    DEPLOYER,
+    LAYER,
+    USER,
+    USER_KEY,
+    MessagePair,
+    Side,
+    make_keys,
+    message_pair,
+    reverts,
+    wire,
+)
 
 from adapters.evm import committee as cm
 from adapters.evm.messaging import OUTCOME_DELIVERED, OUTCOME_NONE, address_word, encode_evm_proof
+from adapters.evm.proof import build_receipt_proof
 
 CHAIN_C = 1003  # a third chain only A knows
+DEPLOYER_ADDRESS = cm.signer_address(DEPLOYER)
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +157,60 @@ def test_forged_proofs_are_refused(pair: MessagePair) -> None:
     assert count(pair.b, target) == 0
     pair.deliver(pair.b, [pair.proof(pair.a, receipt)])
     assert count(pair.b, target) == 1
+
+
+def test_a_forged_log_with_every_node_recomputed_is_refused(pair: MessagePair) -> None:
+    """The message's body is altered in the receipt and the whole trie rebuilt from it: every node is
+    consistent, only the comparison with the accepted receipts root catches it."""
+    target = recorder(pair.b)
+    receipt, proof = sent_and_accepted(pair, target, b"pay 1")
+    number, _, nodes, log_index = pair.proof_parts(pair.a, receipt)
+    receipts = pair.a.evm.rpc("eth_getBlockReceipts", hex(number))
+    tx_index = int(receipt["transactionIndex"], 16)
+    log = receipts[tx_index]["logs"][log_index]
+    assert b"pay 1".hex() in log["data"]
+    log["data"] = log["data"].replace(b"pay 1".hex(), b"pay 9".hex())
+    forged = build_receipt_proof(receipts, tx_index)
+    assert list(forged.nodes) != nodes
+    assert reverts(pair.deliver, pair.b, [encode_evm_proof(number, forged.key, list(forged.nodes),
+                                                           log_index)]) == "InvalidProof()"
+    pair.deliver(pair.b, [proof])
+    assert pair.b.evm.call(target, "MsgRecorder", "received", 0)[2] == b"pay 1"
+
+
+def test_a_log_of_another_contract_is_refused(pair: MessagePair) -> None:
+    """A proven log that another contract emitted (an ERC-20 Transfer) is no message."""
+    token = pair.a.evm.deploy(USER_KEY, "TestToken", "Other", "OTH", 10**24)
+    receipt = pair.a.evm.transact(USER_KEY, token, "TestToken", "transfer", DEPLOYER_ADDRESS, 5)
+    pair.accept(pair.a, int(receipt["blockNumber"], 16))
+    proof = pair.proof(pair.a, receipt, log_index=0)
+    assert reverts(pair.deliver, pair.b, [proof]) == f"WrongEmitter({token})"
+
+
+def test_another_event_of_the_source_layer_is_refused(pair: MessagePair) -> None:
+    """A log of the source layer itself that is not MessageSent (here RemoteSet) is no message."""
+    receipt = wire(pair.a, pair.b)  # the same remote again: one RemoteSet log
+    pair.accept(pair.a, int(receipt["blockNumber"], 16))
+    proof = pair.proof(pair.a, receipt, log_index=0)
+    topic = LAYER.event_topic("RemoteSet")
+    assert reverts(pair.deliver, pair.b, [proof]) == f"WrongEvent(0x{topic.hex()})"
+
+
+def test_a_message_of_a_legacy_transaction_is_delivered(pair: MessagePair) -> None:
+    """A type-0 transaction has an untyped receipt (no type byte before the RLP list): its proof holds."""
+    target = recorder(pair.b)
+    evm = pair.a.evm
+    data = LAYER.encode_call("send", CHAIN_B, address_word(target), b"legacy", 300_000, 0, 0)
+    tx = {"chainId": CHAIN_A, "nonce": evm.nonce(USER), "gas": 200_000, "gasPrice": 10 * 10**9,
+          "to": pair.a.layer, "value": 0, "data": data}
+    receipt = evm.wait_receipt(evm.send_raw(bytes(Account.sign_transaction(tx, USER_KEY).raw_transaction)))
+    assert receipt["type"] == "0x0" and int(receipt["status"], 16) == 1
+    pair.accept(pair.a, int(receipt["blockNumber"], 16))
+    leaf = rlp.decode(pair.proof_parts(pair.a, receipt)[2][-1])
+    assert len(leaf) == 2 and leaf[1][0] >= 0xC0, "expected an untyped receipt (an RLP list) in the leaf"
+    delivered = pair.deliver(pair.b, [pair.proof(pair.a, receipt)])
+    assert pair.processed(pair.b, delivered)[0]["outcome"] == OUTCOME_DELIVERED
+    assert pair.b.evm.call(target, "MsgRecorder", "received", 0)[2] == b"legacy"
 
 
 def test_a_message_whose_header_was_never_accepted_is_refused(pair: MessagePair) -> None:

@@ -292,8 +292,13 @@ class ConformanceSuite:
             try:
                 with pytest.raises(ConfigError) as refused:
                     await dst.resolve_route(src, key)
-                assert refused.value.key == key or refused.value.key.startswith(f"chains.{stranger.name}."), \
-                    f"the refusal names {refused.value.key}, neither the route nor the source's keys"
+                # where the operator would set the source up: the route, the source's own keys, or the
+                # destination's entry for that source (a destination that lists the sources it takes)
+                named = refused.value.key
+                assert named == key or named.startswith(f"chains.{stranger.name}.") or (
+                    named.startswith(f"chains.{route.dst}.") and stranger.name in named.split(".")), \
+                    f"the refusal names {named}, neither the route, the source's keys nor the destination's " \
+                    f"entry for {stranger.name}"
             finally:
                 with trio.CancelScope(shield=True):
                     await src.aclose()

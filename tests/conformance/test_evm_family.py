@@ -192,28 +192,45 @@ class EvmFamily(Family):
 
     # lies ----------------------------------------------------------------------------------
     def tamper_header(self, header: CandidateHeader) -> CandidateHeader:
-        lied = replace(header.native, state_root=bytes(reversed(header.native.state_root)) + b"")
-        if lied.state_root == header.native.state_root:
-            lied = replace(header.native, state_root=b"\x11" * 32)
-        return CandidateHeader(header.number, header.claimed_hash, lied.rlp, lied)
+        return tamper_evm_header(header)
 
     def tamper_contents(self, contents: BlockContents) -> BlockContents:
-        receipts = copy.deepcopy(contents.data)
-        layer = self.deployed["alpha"]["message_layer"].lower()
-        log = next(lg for r in receipts for lg in r["logs"] if lg["address"].lower() == layer)
-        data = bytearray.fromhex(log["data"][2:])
-        data[-32] ^= 1  # the envelope's last word: the first byte of its payload ("conformance")
-        log["data"] = "0x" + data.hex()
-        return BlockContents(contents.number, contents.block_hash, receipts)
+        return tamper_layer_receipts(contents, self.deployed["alpha"]["message_layer"])
 
     def tamper_proof(self, proof: Proof) -> Proof:
-        types = ["uint256", "bytes", "bytes[]", "uint256"]
-        number, key, nodes, log_index = abi_decode(types, proof.data)
-        nodes = [bytes(n) for n in nodes]
-        last = bytearray(nodes[-1])
-        last[-1] ^= 1  # a byte of the receipt itself
-        nodes[-1] = bytes(last)
-        return replace(proof, data=abi_encode(types, [number, bytes(key), nodes, log_index]))
+        return tamper_receipt_proof(proof)
+
+
+# The EVM family's lies, shared with the conformance modules of routes that have an EVM source
+# (adapters/litecoin/tests/test_litecoin_destination_conformance.py).
+
+def tamper_evm_header(header: CandidateHeader) -> CandidateHeader:
+    """The header with its state root changed, claiming the original's hash."""
+    lied = replace(header.native, state_root=bytes(reversed(header.native.state_root)) + b"")
+    if lied.state_root == header.native.state_root:
+        lied = replace(header.native, state_root=b"\x11" * 32)
+    return CandidateHeader(header.number, header.claimed_hash, lied.rlp, lied)
+
+
+def tamper_layer_receipts(contents: BlockContents, layer: str) -> BlockContents:
+    """The block's receipts with the first byte of the payload of the first log of ``layer`` changed."""
+    receipts = copy.deepcopy(contents.data)
+    log = next(lg for r in receipts for lg in r["logs"] if lg["address"].lower() == layer.lower())
+    data = bytearray.fromhex(log["data"][2:])
+    data[-32] ^= 1  # the envelope's last word: the first byte of its payload
+    log["data"] = "0x" + data.hex()
+    return BlockContents(contents.number, contents.block_hash, receipts)
+
+
+def tamper_receipt_proof(proof: Proof) -> Proof:
+    """An EvmReceiptVerifier proof with a byte of the proven receipt itself changed."""
+    types = ["uint256", "bytes", "bytes[]", "uint256"]
+    number, key, nodes, log_index = abi_decode(types, proof.data)
+    nodes = [bytes(n) for n in nodes]
+    last = bytearray(nodes[-1])
+    last[-1] ^= 1  # a byte of the receipt itself
+    nodes[-1] = bytes(last)
+    return replace(proof, data=abi_encode(types, [number, bytes(key), nodes, log_index]))
 
 
 @pytest.fixture(scope="module")

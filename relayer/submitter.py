@@ -250,7 +250,7 @@ class Submitter:
         return proofs
 
     def _failed_attempt(self, messages: list[Message], reason: str) -> None:
-        """The destination refused the batch (e.g. a paused bridge) or a message's execution failed
+        """The destination refused the batch (e.g. a paused message layer) or a message's execution failed
         on-chain (MessageFailed): retry with exponential backoff, and give up after the route's
         max_attempts with the reason kept."""
         now = time.time()

@@ -212,7 +212,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("confirmations negative", _set("chains.alpha.confirmations", -1), "chains.alpha.confirmations", "between 0"),
     ("poll nan", _set("chains.alpha.poll_interval", math.nan), "chains.alpha.poll_interval", "greater than 0"),
     ("poll inf", _set("chains.alpha.poll_interval", math.inf), "chains.alpha.poll_interval", "at most"),
-    # removed: the follower reads bridge logs one scan step (100 blocks) per eth_getLogs, so it set nothing
+    # removed: the follower reads message-layer logs one scan step (100 blocks) per eth_getLogs, so it set nothing
     ("submit not a boolean", _set("operator.submit", "no"), "operator.submit", "expected true or false"),
     ("removed log_page_size", _set("chains.beta.log_page_size", 2000), "chains.beta.log_page_size", "unknown key"),
     ("layer zero", _set("chains.alpha.evm.message_layer", "0x" + "0" * 40), "chains.alpha.evm.message_layer",

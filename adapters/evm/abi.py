@@ -1,6 +1,6 @@
 """Contract ABIs from the compiled artifacts in ``adapters/evm/artifacts``.
 
-``Contract.load("Bridge")`` gives calldata encoding, result and log decoding, and revert
+``Contract.load("MessageLayer")`` gives calldata encoding, result and log decoding, and revert
 decoding (custom errors of every artifact, ``Error(string)`` and ``Panic(uint256)``).
 Addresses come back checksummed; ``bytesN``/``bytes`` come back as ``bytes``.
 """

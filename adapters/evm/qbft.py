@@ -3,7 +3,7 @@
 Anvil cannot seal BFT blocks, so a header taken from anvil (``header_from_rpc``) gets a
 BFT ``extraData`` here: its validator list, an optional vote, the round and the committed
 seals of validator keys the caller holds. Every other field keeps anvil's real value, so the
-receipts root still matches anvil's receipts and a Bridge proof against it verifies.
+receipts root still matches anvil's receipts and a receipt proof against it verifies.
 
 There is one BFT extra-data codec, ``light_clients.bft.codec`` (``QBFT``, ``IBFT2``), and one
 set of hash rules, ``light_clients.bft.rules`` (the commit form every seal signs, the block

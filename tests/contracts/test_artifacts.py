@@ -12,13 +12,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 COMPILE = REPO / "adapters" / "evm" / "build" / "compile.mjs"
 ARTIFACTS = REPO / "adapters" / "evm" / "artifacts"
-EXPECTED = {"Bridge", "CommitteeLightClient", "CommitteeHashLightClient", "ILightClient", "MPTHarness",
+EXPECTED = {"CommitteeLightClient", "CommitteeHashLightClient", "ILightClient", "MPTHarness",
             "QbftLightClient", "TestToken", "WrappedToken",
             # FISCO BCOS sources (contracts/verifiers/)
             "FiscoBcosReceiptVerifier", "FiscoBcosSealCheck",
             # Litecoin deposits (contracts/verifiers/)
             "LitecoinDepositVerifier",
-            # test-only attackers (contracts/test/Hostile.sol)
+            # test-only attackers of the TokenRouter (contracts/test/Hostile.sol)
             "HookToken", "ReentrantLocker", "RefusingRecipient", "GasBurner",
             # message layer (contracts/messaging/) and its test handlers (contracts/test/MsgRecipients.sol)
             "MessageLayer", "EvmReceiptVerifier",

@@ -28,8 +28,7 @@ from eth_account import Account
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "contracts"))
 
-from apps_env import NATIVE, ROUTER, AppPair, app_pair  # noqa: E402
-from bridge_env import fresh_address  # noqa: E402
+from apps_env import NATIVE, ROUTER, AppPair, app_pair, fresh_address  # noqa: E402
 from msg_env import CHAIN_A, DEPLOYER, LAYER, USER, USER_KEY  # noqa: E402
 
 from adapters.evm.abi import decode_revert  # noqa: E402

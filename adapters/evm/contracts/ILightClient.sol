@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
-/// @title ILightClient: an on-chain light client of one source chain, as seen by the Bridge.
+/// @title ILightClient: an on-chain light client of one source chain, as seen by the verifiers of the message layer.
 interface ILightClient {
     /// @notice Chain id of the source chain whose headers this client accepts.
     function sourceChainId() external view returns (uint64);

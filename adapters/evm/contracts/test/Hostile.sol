@@ -3,7 +3,7 @@ pragma solidity 0.8.28;
 
 import {ERC20} from "../ERC20.sol";
 
-// Test-only contracts that attack the Bridge: a token that calls back into the sender before it
+// Test-only contracts that attack the TokenRouter: a token that calls back into the sender before it
 // moves balances (ERC-777 tokensToSend style), a sender that re-enters lockToken from that hook,
 // and recipients of a native release that refuse it or burn every unit of gas they get.
 
@@ -11,10 +11,10 @@ interface ITokensSender {
     function tokensToSend(address from, address to, uint256 amount) external;
 }
 
-interface IBridgeLock {
-    function lockToken(address token, uint64 dstChainId, address recipient, uint256 amount)
+interface IRouterLock {
+    function lockToken(address token, uint64 chain, address recipient, uint256 amount, uint64 expiry)
         external
-        returns (uint64);
+        returns (bytes32);
 }
 
 /// @title HookToken: an ERC-20 whose transferFrom calls `from.tokensToSend` (when `from` is a
@@ -38,7 +38,7 @@ contract HookToken is ERC20 {
 
 /// @title ReentrantLocker: locks `amount` and, from the token's hook, tries to lock again `depth` times.
 contract ReentrantLocker is ITokensSender {
-    IBridgeLock public immutable bridge;
+    IRouterLock public immutable router;
     address public immutable token;
     uint256 public immutable maxDepth;
     uint256 public depth;
@@ -49,8 +49,8 @@ contract ReentrantLocker is ITokensSender {
     uint64 private _dst;
     address private _recipient;
 
-    constructor(address bridge_, address token_, uint256 maxDepth_) {
-        bridge = IBridgeLock(bridge_);
+    constructor(address router_, address token_, uint256 maxDepth_) {
+        router = IRouterLock(router_);
         token = token_;
         maxDepth = maxDepth_;
     }
@@ -59,14 +59,14 @@ contract ReentrantLocker is ITokensSender {
         depth = 0;
         _dst = dstChainId;
         _recipient = recipient;
-        ERC20Approve(token).approve(address(bridge), type(uint256).max);
-        bridge.lockToken(token, dstChainId, recipient, amount);
+        ERC20Approve(token).approve(address(router), type(uint256).max);
+        router.lockToken(token, dstChainId, recipient, amount, 0);
     }
 
     function tokensToSend(address, address, uint256 amount) external {
         if (msg.sender != token || depth >= maxDepth) return;
         ++depth;
-        try bridge.lockToken(token, _dst, _recipient, amount) returns (uint64) {
+        try router.lockToken(token, _dst, _recipient, amount, 0) returns (bytes32) {
             ++nestedOk;
         } catch (bytes memory reason) {
             ++nestedFailed;

@@ -43,6 +43,7 @@ from relayer.errors import ContractRevert, FatalError, ProofError, RpcError
 from relayer.types import Envelope, MessageId
 from relayer_litecoin.burn import authorize
 from relayer_litecoin.client import LitecoinLightClient
+from relayer_litecoin.faults import fault_point
 from relayer_litecoin.journal import JournalView
 from relayer_litecoin.ledger import Found
 from relayer_litecoin.marker import Kind, Marker
@@ -130,6 +131,7 @@ class LitecoinDestination:
             return self._by_peer(message, outcome)
         if outcome.state == "signed":
             self._journal(request, outcome, message.nonce, (message.id,))
+            fault_point("after-journal-before-broadcast")
             await self._broadcast(request, outcome.txid)
         return await self._until_mined(request, message.nonce, (message.id,))
 

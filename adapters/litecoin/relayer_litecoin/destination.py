@@ -39,7 +39,7 @@ from relayer.contract import (
     TxJournal,
     VerifiedHeader,
 )
-from relayer.errors import ContractRevert, FatalError, ProofError, RpcError
+from relayer.errors import ContractRevert, FatalError, ProofError, RpcError, VerificationError
 from relayer.types import Envelope, MessageId
 from relayer_litecoin.burn import authorize
 from relayer_litecoin.client import LitecoinLightClient
@@ -238,8 +238,8 @@ class LitecoinDestination:
         first of ``envelopes`` (the core verified their proofs under ``header``): the same check as
         ``deliver``, the request must be that burn's release, and the operator signs only the transaction
         the release rules build from inputs proven on its own node (its journal: one set of inputs per
-        marker). Raises ContractRevert (refused, with the reason), VerificationError (its node lies),
-        RpcError. Cancelled: nothing signed unless its journal was written."""
+        marker). Raises ContractRevert (refused, with the reason: also when its own node's answers do not
+        verify, a lying node), RpcError. Cancelled: nothing signed unless its journal was written."""
         if not envelopes:
             raise ContractRevert("no message to co-sign")
         message = envelopes[0]
@@ -255,6 +255,9 @@ class LitecoinDestination:
             signed = await self.signing.operator.sign(due, psbt, fee_rate)
         except ReleaseError as exc:
             raise ContractRevert(exc.message, message_id=message.id) from None
+        except VerificationError as exc:  # its own node's answers do not hold (a lying node): sign nothing
+            raise ContractRevert(f"this operator's node does not prove the release's inputs: {exc.message}",
+                                 message_id=message.id) from None
         return {"psbt": signed}
 
     # what is delivered ----------------------------------------------------------------------------

@@ -33,7 +33,8 @@ from relayer.devnet.network import load_deployment
 from relayer.devnet.transfer import DeliveryTimeout, as_int, fee_paid, sent_envelope
 from relayer.errors import RelayerError, UsageError
 from relayer_litecoin.address import AddressError, script_of
-from relayer_litecoin.marker import Kind, Marker
+from relayer_litecoin.deposits import op_return_data
+from relayer_litecoin.marker import Kind, Marker, decode
 from relayer_litecoin.network import REGTEST
 
 MINE_INTERVAL = 1.0  # seconds between the regtest blocks mined while waiting
@@ -139,11 +140,17 @@ def burn(devnet_dir: Path | str, source: str, amount: Decimal | str | int, recip
     return _await_release(wallet, chain, result, start_height, burned_at, timeout)
 
 
-def _release_in(block: dict[str, Any], marker: bytes, recipient: bytes) -> dict[str, Any] | None:
-    """The transaction of ``block`` (getblock verbosity 2) paying ``recipient`` with ``marker``, if any."""
+def _marker_in(script: bytes) -> Marker | None:
+    data = op_return_data(script)
+    return decode(data) if data is not None else None
+
+
+def _release_in(block: dict[str, Any], marker: Marker, recipient: bytes) -> dict[str, Any] | None:
+    """The transaction of ``block`` (getblock verbosity 2) paying ``recipient`` with ``marker`` (a release
+    marker of the burn's id, version 1 or 2), if any."""
     for tx in block["tx"]:
         scripts = [bytes.fromhex(out["scriptPubKey"]["hex"]) for out in tx["vout"]]
-        if marker in scripts and recipient in scripts:
+        if recipient in scripts and any(_marker_in(s) == marker for s in scripts):
             found: dict[str, Any] = tx
             return found
     return None
@@ -152,7 +159,7 @@ def _release_in(block: dict[str, Any], marker: bytes, recipient: bytes) -> dict[
 def _await_release(wallet: WalletRpc, chain: dict[str, Any], result: BurnResult, start_height: int,
                    burned_at: float, timeout: float) -> BurnResult:
     """Mine a block about every second until the release is in a block with the chain's confirmations."""
-    marker = Marker(Kind.RELEASE, bytes.fromhex(result.message_id[2:])).script()
+    marker = Marker(Kind.RELEASE, bytes.fromhex(result.message_id[2:]))
     recipient = script_of(result.recipient, REGTEST)
     depth = int(chain["confirmations"])
     miner = chain["user"]["address"]

@@ -215,7 +215,7 @@ def test_a_burn_is_released_once_to_a_fresh_address(devnet: Path) -> None:
         assert int(evm.call(wrapped, "WrappedLitecoin", "balanceOf", user)) == 50_000_000
 
     # the release carries the burn's marker and spends the custody only; no operator releases it twice
-    marker = Marker(Kind.RELEASE, bytes.fromhex(r["message_id"][2:])).script().hex()
+    marker = Marker(Kind.RELEASE, bytes.fromhex(r["message_id"][2:]), alpha["chain_id"]).script().hex()
     block_hash = wallet.call("getblockhash", r["release_block"])
     release = wallet.call("getrawtransaction", r["release_txid"], True, block_hash)
     assert marker in [out["scriptPubKey"]["hex"] for out in release["vout"]]

@@ -145,8 +145,10 @@ def _wallet(folder: Path, name: str | None = None) -> WalletRpc:
 
 def _carrying(folder: Path, message_id: str) -> tuple[list[str], list[str]]:
     """(txids in blocks, txids in the mempool) of the transactions with the release marker of ``message_id``."""
-    ltc, wallet = _deployment(folder)["chains"]["litecoin"], _wallet(folder)
-    marker = Marker(Kind.RELEASE, bytes.fromhex(message_id[2:])).script().hex()
+    d, wallet = _deployment(folder), _wallet(folder)
+    ltc = d["chains"]["litecoin"]
+    # a release names its burn's origin chain (marker version 2)
+    marker = Marker(Kind.RELEASE, bytes.fromhex(message_id[2:]), d["chains"]["alpha"]["chain_id"]).script().hex()
     tip = int(wallet.call("getblockcount"))
     mined = [tx["txid"] for height in range(int(ltc["start_block"]), tip + 1)
              for tx in wallet.call("getblock", wallet.call("getblockhash", height), 2)["tx"]

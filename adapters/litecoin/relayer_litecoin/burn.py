@@ -13,7 +13,8 @@ from the route's source chain and layer, with the id its (source chain, source l
 sender is the application configured for the source (``[chains.NAME.litecoin.burns]``); its destination
 chain is this chain and its destination layer and recipient the custody's witness program; its body is a
 version 1 burn of a positive amount to an address of this chain's network. The release it asks for is
-``ReleaseRequest(Marker(RELEASE, message id), address, amount)``."""
+``ReleaseRequest(Marker(RELEASE, message id, source chain id), address, amount)`` (a version 2 marker: the
+release names the chain its acknowledgement goes back to)."""
 
 from __future__ import annotations
 
@@ -136,7 +137,7 @@ def authorize(message: Envelope, *, src_chain_id: int, source_layer: bytes, appl
         amount, address = decode_burn(e.body, net)
     except ValueError as exc:
         raise refuse(str(exc)) from None
-    return ReleaseRequest(Marker(Kind.RELEASE, bytes.fromhex(message.id[2:])), address, amount)
+    return ReleaseRequest(Marker(Kind.RELEASE, bytes.fromhex(message.id[2:]), src_chain_id), address, amount)
 
 
 __all__ = ["LayerEnvelope", "authorize", "decode_burn", "decode_envelope"]

@@ -263,7 +263,7 @@ class LitecoinDestination:
     # what is delivered ----------------------------------------------------------------------------
     def _marker(self, route: RouteRef, nonce: int) -> Marker:
         layer = self.adapter.burn_sources[route.src].source_layer
-        return Marker(Kind.RELEASE, bytes.fromhex(deposit_id(route.src_chain_id, layer, nonce)[2:]))
+        return Marker(Kind.RELEASE, bytes.fromhex(deposit_id(route.src_chain_id, layer, nonce)[2:]), route.src_chain_id)
 
     async def delivered(self, route: RouteRef, nonces: Sequence[int]) -> frozenset[int]:
         """The nonces of ``route`` whose release (a custody spend carrying the message's marker) is in a block.
@@ -298,7 +298,10 @@ class LitecoinDestination:
         record = self.records.get(str(marker))
         if not record or "request" not in record:
             return None
-        return ReleaseRequest(marker, str(record["request"]["recipient"]), int(record["request"]["amount"]))
+        asked = record["request"]
+        origin = asked.get("origin")
+        marker = Marker(marker.kind, marker.id, int(origin) if origin is not None else None)
+        return ReleaseRequest(marker, str(asked["recipient"]), int(asked["amount"]))
 
     # after a reorg, after a restart --------------------------------------------------------------
     async def restore(self, delivery: Delivery) -> Delivery:

@@ -136,7 +136,7 @@ def _launch(exe: str, path: Path, own: bool, timeout: float, extra: tuple[str, .
     args = [exe, "-regtest", f"-datadir={path}", f"-rpcport={rpc_port}", f"-port={p2p_port}", "-bind=127.0.0.1",
             "-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1", f"-rpcuser={user}", f"-rpcpassword={password}",
             "-listen=1", "-listenonion=0", "-discover=0", "-dnsseed=0", "-upnp=0",
-            "-server=1", "-txindex=0", "-fallbackfee=0.0001", "-vbparams=mweb:-2:0", "-printtoconsole=0", *extra]
+            "-server=1", "-txindex=1", "-fallbackfee=0.0001", "-vbparams=mweb:-2:0", "-printtoconsole=0", *extra]
     with open(path / "launcher.log", "wb") as log:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     node = RegtestNode(process, path, rpc_port, p2p_port, user, password, own)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import structlog
 from Crypto.Hash import keccak
@@ -42,6 +42,7 @@ from relayer_litecoin.custody import Custody
 from relayer_litecoin.deposits import Deposit, scan
 from relayer_litecoin.header import HEADER_SIZE, Header, sha256d
 from relayer_litecoin.merkle import merkle_branch, merkle_root, root_from_branch
+from relayer_litecoin.proofs import HEIGHT_BYTES, INDEX_BITS, ParsedProof
 from relayer_litecoin.rpc import LitecoinRpc
 
 log = structlog.get_logger("relayer_litecoin")
@@ -50,9 +51,6 @@ BODY_VERSION = 1
 #: what an operator does about a refused deposit (the ``action`` of ``deposit.refused``)
 RETURN_HINT = ("the coins stay in custody; to return them: relayer litecoin return --config FILE --chain NAME "
                "--deposit {tx} --block {block} --to ADDRESS")
-PROOF_VERSION = 1
-INDEX_BITS = 20
-HEIGHT_BYTES = 8
 
 
 def deposit_nonce(height: int, index: int) -> int:
@@ -72,33 +70,6 @@ def deposit_body(deposit: Deposit) -> bytes:
     p = deposit.payload
     return (bytes([BODY_VERSION]) + deposit.txid + struct.pack(">QQB", deposit.amount, p.dst_chain_id,
                                                                len(p.recipient)) + p.recipient)
-
-
-@dataclass(frozen=True)
-class ParsedProof:
-    """A proof's parts (see the module's docstring)."""
-
-    header: bytes
-    index: int
-    branch: tuple[bytes, ...]
-    tx: bytes
-
-    def encode(self) -> bytes:
-        return (bytes([PROOF_VERSION]) + self.header + struct.pack(">IB", self.index, len(self.branch))
-                + b"".join(self.branch) + self.tx)
-
-    @classmethod
-    def decode(cls, data: bytes) -> ParsedProof:
-        """Raises ProofError when ``data`` is not a proof of this layout."""
-        if len(data) < 1 + HEADER_SIZE + 5 or data[0] != PROOF_VERSION:
-            raise ProofError("not a version 1 Litecoin proof")
-        index, count = struct.unpack(">IB", data[1 + HEADER_SIZE:6 + HEADER_SIZE])
-        start = 6 + HEADER_SIZE
-        branch = tuple(data[start + 32 * i:start + 32 * (i + 1)] for i in range(count))
-        tx = data[start + 32 * count:]
-        if len(tx) <= 64:  # a 64-byte "transaction" could be an inner merkle node
-            raise ProofError("the proof's transaction is too short")
-        return cls(data[1:1 + HEADER_SIZE], index, branch, tx)
 
 
 def with_height(height: int, data: bytes) -> bytes:

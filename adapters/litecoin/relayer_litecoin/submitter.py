@@ -246,7 +246,11 @@ def _vsize(tx: Transaction) -> int:
 
 
 def _request_record(request: ReleaseRequest) -> dict[str, object]:
-    return {"marker": str(request.marker), "recipient": request.recipient, "amount": request.amount}
+    record: dict[str, object] = {"marker": str(request.marker), "recipient": request.recipient,
+                                 "amount": request.amount}
+    if request.marker.origin is not None:  # a version 2 release marker: rebuilt with it after a restart
+        record["origin"] = request.marker.origin
+    return record
 
 
 __all__ = ["ALREADY_KNOWN", "Outcome", "ReleaseSubmitter", "combine"]

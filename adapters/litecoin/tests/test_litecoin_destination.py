@@ -397,7 +397,7 @@ async def test_a_peer_refuses_a_psbt_that_is_not_the_rules_transaction(env: Env,
         address = env.ltc.call("getnewaddress")
         batch = await env.batch(env.burn(address))
         message = batch.messages[0]
-        marker = Marker(Kind.RELEASE, bytes.fromhex(message.id[2:]))
+        marker = Marker(Kind.RELEASE, bytes.fromhex(message.id[2:]), ROUTE.src_chain_id)  # version 2: the origin
         peer = t.api.peers[0]
         chain = peer.signing.operator.chain
         candidates = await custody_utxos(peer.adapter.rpc, chain, CUSTODY.script_pubkey)

@@ -3,7 +3,7 @@ pragma solidity 0.8.28;
 
 import {ERC20} from "../ERC20.sol";
 import {IMessageLayer} from "../messaging/IMessageLayer.sol";
-import {IMessageRecipient} from "../messaging/IMessageRecipient.sol";
+import {IAckRecipient, IMessageRecipient} from "../messaging/IMessageRecipient.sol";
 
 /// @title WrappedLitecoin: wrapped LTC (8 decimals, 1 unit = 1 litoshi) minted for deposits to the
 /// consortium's Litecoin custody and burned to be released there.
@@ -20,7 +20,10 @@ import {IMessageRecipient} from "../messaging/IMessageRecipient.sol";
 /// acknowledgement), burn body version 1: 0x01 || amount in litoshis (8, big-endian) || the address's ASCII
 /// bytes (1..90). The operators release it: they pay `amount` less the stated fee from the custody to that
 /// address, marked with the message id.
-contract WrappedLitecoin is ERC20, IMessageRecipient {
+/// The release is proven back as the burn's acknowledgement (LitecoinDepositVerifier's release proof: a
+/// custody spend carrying the burn's marker): `handleAck` records it once, `releaseOf[messageId]` = (txid,
+/// litoshis paid to the address), and emits `ReleaseConfirmed`.
+contract WrappedLitecoin is ERC20, IMessageRecipient, IAckRecipient {
     uint8 public constant BODY_VERSION = 1;
     uint256 public constant MAX_ADDRESS = 90; // a bech32 address is at most 90 characters
 
@@ -35,11 +38,24 @@ contract WrappedLitecoin is ERC20, IMessageRecipient {
     mapping(bytes32 => bool) public minted;
     /// @notice Burns so far; each burn's `nonce` (the release side's key besides the message id).
     uint64 public burns;
+    /// @notice The amount (litoshis) of each burn this application made, by message id (0: none).
+    mapping(bytes32 => uint64) public burnOf;
+
+    /// @notice A burn's release on Litecoin, once acknowledged.
+    struct Release {
+        bytes32 txid; // display order
+        uint64 paid; // litoshis paid to the burn's address
+    }
+
+    /// @notice The acknowledged release of each burn, by message id (zero until acknowledged).
+    mapping(bytes32 => Release) public releaseOf;
 
     event DepositMinted(bytes32 indexed txid, address indexed recipient, uint64 amount);
     /// @notice A burn to be released on Litecoin: `amount` litoshis (less the stated fee) to `litecoinAddress`
     /// (the address as text, e.g. "rltc1q..."), `nonce` counting burns from 1, `messageId` the id of the
     /// message `layer` sent for it (the release's marker).
+    /// @notice The release of burn `messageId` was proven: Litecoin transaction `txid` paid `paid` litoshis.
+    event ReleaseConfirmed(bytes32 indexed messageId, bytes32 txid, uint64 paid);
     event BurnedForLitecoin(
         uint64 indexed nonce, address indexed from, string litecoinAddress, uint64 amount, bytes32 messageId
     );
@@ -52,6 +68,10 @@ contract WrappedLitecoin is ERC20, IMessageRecipient {
     error BadAddress();
     error ZeroAmount();
     error ZeroParameter();
+    error UnknownBurn(bytes32 messageId);
+    error AlreadyReleased(bytes32 messageId, bytes32 txid);
+    error UnexpectedOutcome(uint8 outcome);
+    error BadAckResult();
 
     constructor(address layer_, uint64 litecoinChain_, bytes32 custody_) ERC20("Wrapped LTC", "WLTC", 8) {
         if (layer_ == address(0) || litecoinChain_ == 0 || custody_ == bytes32(0)) revert ZeroParameter();
@@ -103,6 +123,26 @@ contract WrappedLitecoin is ERC20, IMessageRecipient {
         nonce = ++burns;
         bytes memory body = abi.encodePacked(BODY_VERSION, amount, a);
         messageId = IMessageLayer(layer).send(litecoinChain, custody, body, 0, 0, 0);
+        burnOf[messageId] = amount;
         emit BurnedForLitecoin(nonce, msg.sender, litecoinAddress, amount, messageId);
+    }
+
+    /// @inheritdoc IAckRecipient
+    /// @dev The release of a burn, proven on Litecoin (the layer delivers it from the Litecoin remote only:
+    /// its verifier proves releases of the custody). Reverts NotLayer, UnknownSource (an acknowledgement from
+    /// another chain), UnknownBurn (no burn of this application has that id), UnexpectedOutcome (a release is
+    /// only ever "delivered"), BadAckResult (not abi.encode(bytes32 txid, uint64 paid)), AlreadyReleased.
+    function handleAck(bytes32 id, uint8 outcome, bytes calldata result) external {
+        if (msg.sender != layer) revert NotLayer(msg.sender);
+        (, uint64 sourceChain,,) = IMessageLayer(layer).currentOrigin();
+        if (sourceChain != litecoinChain) revert UnknownSource(sourceChain, bytes32(0));
+        if (burnOf[id] == 0) revert UnknownBurn(id);
+        if (outcome != 1) revert UnexpectedOutcome(outcome);
+        if (result.length != 64 || uint256(bytes32(result[32:64])) >> 64 != 0) revert BadAckResult();
+        (bytes32 txid, uint64 paid) = abi.decode(result, (bytes32, uint64));
+        bytes32 known = releaseOf[id].txid;
+        if (known != bytes32(0)) revert AlreadyReleased(id, known);
+        releaseOf[id] = Release(txid, paid);
+        emit ReleaseConfirmed(id, txid, paid);
     }
 }

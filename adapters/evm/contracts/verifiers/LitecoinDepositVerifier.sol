@@ -48,6 +48,21 @@ interface ILitecoinHeaderRecords {
 /// expiry 0, ackMode 0 (a failed mint stays retriable), body = the family's deposit body version 1:
 /// 0x01 || txid (32, display order) || amount (8, big-endian) || destination chain (8) || length (1) || recipient.
 /// The deposit names no layer and no handler: one deployment serves one MessageLayer and one application.
+///
+/// Release (the acknowledgement of a burn the operators paid from the custody): proof =
+///   height (8) || 0x02 || header (80) || tx index (4) || branch length n (1) || n siblings (32 each) ||
+///   release length (4, big-endian) || the release without witness ||
+///   funding height (8) || funding header (80) || funding index (4) || m (1) || m siblings || the funding
+///   transaction without witness (to the end).
+/// Both headers must be accepted by the light client, both branches lead to their roots as above. Anyone can
+/// write a marker into an OP_RETURN: a release is a transaction whose input 0 spends output `vout` of the
+/// funding transaction (prevout = its txid and `vout`), an output paying exactly `OP_0 <32 bytes sourceLayer>`,
+/// which only M of the custody's operators can sign. Exactly one OP_RETURN push starting "rr" must be there: a
+/// version 2 release marker "rr" 0x02 0x01 || origin chain (8, big-endian) || message id (32) (relayer_litecoin
+/// .marker), whose origin chain must be this chain. Envelope: version 1, kind ACK, nonce = height << 20 | index,
+/// sourceChain = the light client's, sourceLayer = sender = the custody program, destinationChain = the origin,
+/// destinationLayer = `layer`, recipient = `application`, gasLimit = `gasLimit`, expiry 0, ackMode 0, body =
+/// Envelopes.ackBody(message id, OUTCOME_DELIVERED, abi.encode(txid (display order), output 0's value)).
 contract LitecoinDepositVerifier is IMessageVerifier {
     uint256 public constant INDEX_BITS = 20;
     uint256 private constant HEADER_SIZE = 80;
@@ -75,6 +90,12 @@ contract LitecoinDepositVerifier is IMessageVerifier {
     error SeveralPayloads();
     error MalformedPayload();
     error ZeroParameter();
+    error NotCustodySpend(bytes32 prevTxid, uint32 prevVout);
+    error NotCustodyOutput(uint32 vout);
+    error NoMarker();
+    error SeveralMarkers();
+    error MalformedMarker();
+    error NotForThisChain(uint64 origin);
 
     constructor(address layer_, address application_, uint64 gasLimit_) {
         if (layer_ == address(0) || application_ == address(0) || gasLimit_ == 0) revert ZeroParameter();
@@ -90,36 +111,189 @@ contract LitecoinDepositVerifier is IMessageVerifier {
     }
 
     /// @inheritdoc IMessageVerifier
-    /// @dev Reverts MalformedProof (layout), HeightTooLarge / IndexTooLarge (nonce would not fit),
+    /// @dev The proof's version (its 9th byte) chooses: 0x01 a deposit, 0x02 a release (see the contract's
+    /// notice). Deposit: reverts MalformedProof (layout), HeightTooLarge / IndexTooLarge (nonce would not fit),
     /// HeaderNotAccepted, HeaderMismatch, RootMismatch, IndexBeyondBranch, DuplicateBranchNode,
     /// AmbiguousTransaction, MalformedTransaction(offset), NoCustodyOutput, NoPayload, SeveralPayloads,
-    /// MalformedPayload.
+    /// MalformedPayload. Release: the same for both transactions and their headers, and NotCustodySpend (input
+    /// 0 does not spend the proven output), NotCustodyOutput (that output does not pay the custody), NoMarker,
+    /// SeveralMarkers, MalformedMarker, NotForThisChain (a release of another chain's burn).
     function verifyMessage(address lightClient, bytes32 sourceLayer, bytes calldata proof)
         external
         view
         returns (bytes memory envelope, uint64 blockNumber, uint32 txIndex)
     {
-        if (proof.length < 8 + 1 + HEADER_SIZE + 5 || proof[8] != 0x01) revert MalformedProof();
-        blockNumber = uint64(bytes8(proof[0:8]));
-        if (blockNumber >= 1 << (64 - INDEX_BITS)) revert HeightTooLarge(blockNumber);
-        bytes calldata header = proof[9:9 + HEADER_SIZE];
-        txIndex = uint32(bytes4(proof[89:93]));
-        if (txIndex >= 1 << INDEX_BITS) revert IndexTooLarge(txIndex);
-        uint256 depth = uint8(proof[93]);
-        uint256 txAt = 94 + 32 * depth;
-        if (proof.length < txAt) revert MalformedProof();
-        bytes calldata branch = proof[94:txAt];
-        bytes calldata txBytes = proof[txAt:];
-        if (txBytes.length <= 64) revert AmbiguousTransaction(txBytes.length);
-
-        _checkHeader(lightClient, blockNumber, header);
-        bytes32 txid = _sha256d(txBytes);
-        bytes32 root = _walk(txid, branch, txIndex);
-        bytes32 headerRoot = bytes32(header[36:68]);
-        if (root != headerRoot) revert RootMismatch(_reverse(root), _reverse(headerRoot));
-
+        if (proof.length < 8 + 1 + HEADER_SIZE + 5) revert MalformedProof();
+        if (proof[8] == 0x02) return _verifyRelease(lightClient, sourceLayer, proof);
+        if (proof[8] != 0x01) revert MalformedProof();
+        bytes calldata txBytes;
+        bytes32 txid;
+        (blockNumber, txIndex, txBytes, txid) = _provenTransaction(lightClient, proof[0:8], proof[9:], false);
         Deposit memory d = _parseDeposit(txBytes, sourceLayer);
         envelope = _envelope(lightClient, sourceLayer, blockNumber, txIndex, _reverse(txid), d, txBytes);
+    }
+
+    /// @dev A transaction proven under an accepted header: `height` (8 bytes) and `p` = header (80) || index (4)
+    /// || depth n (1) || n siblings (32 each) || then, when `sized`, the transaction's length (4, big-endian) and
+    /// the transaction, else the transaction up to the end. Returns (height, index, the transaction, its sha256d
+    /// in internal order, what follows it).
+    function _provenTransaction(address lightClient, bytes calldata height, bytes calldata p, bool sized)
+        private
+        view
+        returns (uint64 blockNumber, uint32 txIndex, bytes calldata txBytes, bytes32 txid)
+    {
+        (blockNumber, txIndex, txBytes, txid,) = _provenPrefix(lightClient, height, p, sized);
+    }
+
+    function _provenPrefix(address lightClient, bytes calldata height, bytes calldata p, bool sized)
+        private
+        view
+        returns (uint64 blockNumber, uint32 txIndex, bytes calldata txBytes, bytes32 txid, bytes calldata rest)
+    {
+        if (p.length < HEADER_SIZE + 5) revert MalformedProof();
+        blockNumber = uint64(bytes8(height));
+        if (blockNumber >= 1 << (64 - INDEX_BITS)) revert HeightTooLarge(blockNumber);
+        bytes calldata header = p[0:HEADER_SIZE];
+        txIndex = uint32(bytes4(p[80:84]));
+        if (txIndex >= 1 << INDEX_BITS) revert IndexTooLarge(txIndex);
+        uint256 txAt = 85 + 32 * uint256(uint8(p[84]));
+        if (p.length < txAt) revert MalformedProof();
+        uint256 txEnd = p.length;
+        if (sized) {
+            if (p.length < txAt + 4) revert MalformedProof();
+            txEnd = txAt + 4 + uint32(bytes4(p[txAt:txAt + 4]));
+            txAt += 4;
+            if (p.length < txEnd) revert MalformedProof();
+        }
+        txBytes = p[txAt:txEnd];
+        rest = p[txEnd:];
+        if (txBytes.length <= 64) revert AmbiguousTransaction(txBytes.length);
+        _checkHeader(lightClient, blockNumber, header);
+        txid = _sha256d(txBytes);
+        bytes32 root = _walk(txid, p[85:85 + 32 * uint256(uint8(p[84]))], txIndex);
+        bytes32 headerRoot = bytes32(header[36:68]);
+        if (root != headerRoot) revert RootMismatch(_reverse(root), _reverse(headerRoot));
+    }
+
+    // ------------------------------------------------------------------ release
+
+    /// @dev proof = height (8) || 0x02 || release part (sized) || prevout height (8) || prevout part (to the end).
+    function _verifyRelease(address lightClient, bytes32 program, bytes calldata proof)
+        private
+        view
+        returns (bytes memory envelope, uint64 blockNumber, uint32 txIndex)
+    {
+        bytes calldata release;
+        bytes32 txid;
+        bytes calldata rest;
+        (blockNumber, txIndex, release, txid, rest) = _provenPrefix(lightClient, proof[0:8], proof[9:], true);
+        if (rest.length < 8) revert MalformedProof();
+        (,, bytes calldata funding, bytes32 fundingId) = _provenTransaction(lightClient, rest[0:8], rest[8:], false);
+        Release memory r = _parseRelease(release);
+        if (r.prevTxid != fundingId) revert NotCustodySpend(_reverse(r.prevTxid), r.prevVout);
+        _checkCustodyOutput(funding, r.prevVout, program);
+        if (r.origin != block.chainid) revert NotForThisChain(r.origin);
+        envelope = Envelopes.encode(
+            Envelope({
+                version: Envelopes.VERSION,
+                kind: Envelopes.KIND_ACK,
+                nonce: (blockNumber << uint64(INDEX_BITS)) | txIndex,
+                sourceChain: ILightClient(lightClient).sourceChainId(),
+                sourceLayer: program,
+                sender: program,
+                destinationChain: r.origin,
+                destinationLayer: Envelopes.toBytes32(layer),
+                recipient: Envelopes.toBytes32(application),
+                gasLimit: gasLimit,
+                expiry: 0,
+                ackMode: Envelopes.ACK_NONE,
+                body: Envelopes.ackBody(r.messageId, Envelopes.OUTCOME_DELIVERED, abi.encode(_reverse(txid), r.paid))
+            })
+        );
+    }
+
+    struct Release {
+        bytes32 prevTxid; // input 0's prevout, internal order
+        uint32 prevVout;
+        uint64 paid; // output 0's value
+        uint64 origin; // the marker's origin chain
+        bytes32 messageId; // the marker's id
+    }
+
+    /// @dev Parses a release (non-witness serialisation, strictly): input 0's prevout, output 0's value and
+    /// the one OP_RETURN whose push starts "rr", which must be a version 2 release marker.
+    function _parseRelease(bytes calldata t) private pure returns (Release memory r) {
+        uint256 at = 4; // version
+        uint256 n;
+        (n, at) = _compactSize(t, at);
+        if (n == 0) revert MalformedTransaction(4);
+        if (at + 36 > t.length) revert MalformedTransaction(at);
+        r.prevTxid = bytes32(t[at:at + 32]);
+        r.prevVout = _le32(t, at + 32);
+        for (uint256 i; i < n; ++i) {
+            at += 36; // prevout
+            uint256 len;
+            (len, at) = _compactSize(t, at);
+            at += len + 4; // script, sequence
+            if (at > t.length) revert MalformedTransaction(at);
+        }
+        uint256 outputsAt = at;
+        (n, at) = _compactSize(t, at);
+        if (n == 0) revert MalformedTransaction(outputsAt);
+        uint256 markers;
+        uint256 markerAt;
+        uint256 markerLength;
+        for (uint256 i; i < n; ++i) {
+            if (at + 8 > t.length) revert MalformedTransaction(at);
+            uint64 value = _le64(t, at);
+            if (i == 0) r.paid = value;
+            uint256 len;
+            (len, at) = _compactSize(t, at + 8);
+            if (at + len > t.length) revert MalformedTransaction(at);
+            (bool isMarker, uint256 mAt, uint256 mLen) = _opReturnPush(t, at, len, "r");
+            if (isMarker) {
+                ++markers;
+                (markerAt, markerLength) = (mAt, mLen);
+            }
+            at += len;
+        }
+        if (at + 4 != t.length) revert MalformedTransaction(at);
+        if (markers == 0) revert NoMarker();
+        if (markers > 1) revert SeveralMarkers();
+        // relayer_litecoin.marker, version 2: "rr" 0x02 0x01 (a release) || origin chain (8) || message id (32)
+        if (markerLength != 44 || t[markerAt + 2] != 0x02 || t[markerAt + 3] != 0x01) revert MalformedMarker();
+        r.origin = uint64(bytes8(t[markerAt + 4:markerAt + 12]));
+        r.messageId = bytes32(t[markerAt + 12:markerAt + 44]);
+    }
+
+    /// @dev Output `vout` of `t` (non-witness serialisation, parsed strictly up to it) pays exactly
+    /// `OP_0 <32-byte program>`. Reverts MalformedTransaction, NotCustodyOutput.
+    function _checkCustodyOutput(bytes calldata t, uint32 vout, bytes32 program) private pure {
+        uint256 at = 4;
+        uint256 n;
+        (n, at) = _compactSize(t, at);
+        if (n == 0) revert MalformedTransaction(4);
+        for (uint256 i; i < n; ++i) {
+            at += 36;
+            uint256 len;
+            (len, at) = _compactSize(t, at);
+            at += len + 4;
+            if (at > t.length) revert MalformedTransaction(at);
+        }
+        (n, at) = _compactSize(t, at);
+        if (vout >= n) revert NotCustodyOutput(vout);
+        for (uint256 i; i <= vout; ++i) {
+            if (at + 8 > t.length) revert MalformedTransaction(at);
+            uint256 len;
+            (len, at) = _compactSize(t, at + 8);
+            if (at + len > t.length) revert MalformedTransaction(at);
+            if (i == vout) {
+                if (len != 34 || t[at] != 0x00 || t[at + 1] != 0x20 || bytes32(t[at + 2:at + 34]) != program) {
+                    revert NotCustodyOutput(vout);
+                }
+            }
+            at += len;
+        }
     }
 
     /// @notice sha256d of `data` (internal byte order), as Litecoin hashes headers and transactions.
@@ -185,7 +359,7 @@ contract LitecoinDepositVerifier is IMessageVerifier {
                 d.amount += value; // checked: a sum above 2^64 litoshis reverts
                 ++found;
             } else {
-                (bool isPayload, uint256 pAt, uint256 pLen) = _opReturnPayload(t, at, len);
+                (bool isPayload, uint256 pAt, uint256 pLen) = _opReturnPush(t, at, len, "l");
                 if (isPayload) {
                     ++payloads;
                     d.payloadAt = pAt;
@@ -202,8 +376,9 @@ contract LitecoinDepositVerifier is IMessageVerifier {
     }
 
     /// @dev Whether script t[at:at+len] is OP_RETURN with one push (direct 1..75 or OP_PUSHDATA1) of data
-    /// starting with "rl" (relayer_litecoin.deposits.op_return_data + payload.is_relayer_payload).
-    function _opReturnPayload(bytes calldata t, uint256 at, uint256 len)
+    /// starting with "r" then `second` ("rl": a deposit's payload, relayer_litecoin.deposits.op_return_data +
+    /// payload.is_relayer_payload; "rr": a custody spend's marker, relayer_litecoin.marker).
+    function _opReturnPush(bytes calldata t, uint256 at, uint256 len, bytes1 second)
         private
         pure
         returns (bool, uint256, uint256)
@@ -219,7 +394,7 @@ contract LitecoinDepositVerifier is IMessageVerifier {
         } else {
             return (false, 0, 0);
         }
-        if (dataLen < 2 || t[dataAt] != "r" || t[dataAt + 1] != "l") return (false, 0, 0);
+        if (dataLen < 2 || t[dataAt] != "r" || t[dataAt + 1] != second) return (false, 0, 0);
         return (true, dataAt, dataLen);
     }
 
@@ -244,6 +419,12 @@ contract LitecoinDepositVerifier is IMessageVerifier {
         uint256 least = size == 2 ? 0xfd : size == 4 ? 0x10000 : 0x100000000;
         if (value < least) revert MalformedTransaction(at);
         return (value, at + 1 + size);
+    }
+
+    function _le32(bytes calldata t, uint256 at) private pure returns (uint32 v) {
+        for (uint256 i; i < 4; ++i) {
+            v |= uint32(uint8(t[at + i])) << uint32(8 * i);
+        }
     }
 
     function _le64(bytes calldata t, uint256 at) private pure returns (uint64 v) {

@@ -347,7 +347,7 @@ class MemLightClient:
 @dataclass
 class OnChain:
     """What the destination chain keeps of one source: its client (sealer, accepted commitments) and
-    the Bridge (delivered nonces, executed bodies)."""
+    what it delivered from it (nonces, executed bodies)."""
 
     sealer: str
     accepted: dict[int, bytes] = field(default_factory=dict)

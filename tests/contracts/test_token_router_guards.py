@@ -1,7 +1,8 @@
 """TokenRouter's guards on two real anvil chains joined by the message layer: a token calling back
 into its sender cannot be credited twice (Reentrancy), a recipient burning its gas costs the
 delivery the native-transfer stipend only, only registered local tokens leave and only wrapped
-tokens burn, and a wrapped token carries the decimals it was created with."""
+tokens burn, a wrapped token carries the decimals it was created with and only its router mints
+and burns it."""
 
 from __future__ import annotations
 
@@ -128,3 +129,12 @@ def test_wrapped_token_carries_the_decimals_it_was_created_with(pair: AppPair) -
     reason = reverts(b.evm.transact, DEPLOYER, router, TR, "createWrapped", a.chain_id, remote, "Six", "SIX", 6)
     assert reason == f"WrappedExists({a.chain_id}, {remote})"
     assert OWNER == b.evm.call(router, TR, "owner")
+
+
+def test_only_the_router_mints_and_burns_its_wrapped_tokens(pair: AppPair) -> None:
+    b = pair.b
+    wrapped = pair.wrapped(b, pair.a, NATIVE)
+    assert b.evm.call(wrapped, "WrappedToken", "minter") == pair.router(b)
+    for key, caller in ((USER_KEY, USER), (DEPLOYER, OWNER)):  # a holder, the router's owner
+        assert reverts(b.evm.transact, key, wrapped, "WrappedToken", "mint", caller, 1) == f"NotMinter({caller})"
+        assert reverts(b.evm.transact, key, wrapped, "WrappedToken", "burn", caller, 0) == f"NotMinter({caller})"

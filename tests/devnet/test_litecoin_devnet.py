@@ -39,6 +39,7 @@ from relayer_litecoin.source import deposit_nonce
 pytestmark = pytest.mark.slow
 
 MINTED_TOPIC = "0x" + keccak(text="DepositMinted(bytes32,address,uint64)").hex()
+RELEASE_CONFIRMED_TOPIC = "0x" + keccak(text="ReleaseConfirmed(bytes32,bytes32,uint64)").hex()
 
 
 @pytest.fixture(scope="module")
@@ -233,3 +234,31 @@ def test_a_burn_is_released_once_to_a_fresh_address(devnet: Path) -> None:
     assert carrying == [r["release_txid"]]
     assert not [txid for txid in wallet.call("getrawmempool")
                 if marker in [o["scriptPubKey"]["hex"] for o in wallet.call("getrawtransaction", txid, True)["vout"]]]
+
+    # the release is proven back to alpha as the burn's acknowledgement (LitecoinDepositVerifier's release
+    # proof, delivered by the daemons on litecoin -> alpha): WrappedLitecoin records it, and the burn's message
+    # in an operator's store has its acknowledgement delivered
+    recorded, ack, deadline = None, None, time.monotonic() + 180
+    with SyncEvm(alpha["rpc"]) as evm:
+        while time.monotonic() < deadline:
+            txid, paid = evm.call(wrapped, "WrappedLitecoin", "releaseOf", bytes.fromhex(r["message_id"][2:]))
+            if int.from_bytes(txid, "big"):
+                recorded = ("0x" + txid.hex(), int(paid))
+                shown = subprocess.run([sys.executable, "-m", "relayer", "messages", "show", r["message_id"],
+                                        "--config", str(devnet / "operator-1.toml"), "--json"],
+                                       capture_output=True, text=True, timeout=60)
+                assert shown.returncode == 0, shown.stderr
+                ack = json.loads(shown.stdout).get("ack")
+                if ack == "delivered":
+                    break
+            wallet.call("generatetoaddress", 1, ltc["user"]["address"])  # blocks on top of the release
+            time.sleep(2)
+    assert recorded == ("0x" + r["release_txid"], r["paid"])
+    assert ack == "delivered"
+    with SyncEvm(alpha["rpc"]) as evm:
+        (confirmed,) = _logs(evm, wrapped, [RELEASE_CONFIRMED_TOPIC])
+        processed = _logs(evm, alpha["message_layer"], ["0x" + MESSAGE_PROCESSED_TOPIC.hex()])
+        receipt = evm.rpc("eth_getTransactionReceipt", confirmed["transactionHash"])
+    assert confirmed["topics"][1] == r["message_id"]
+    assert any(p["transactionHash"] == confirmed["transactionHash"] for p in processed)
+    print(f"acknowledgement of the release delivered to alpha: {int(receipt['gasUsed'], 16)} gas")

@@ -34,6 +34,7 @@ from typing import Any
 from relayer.config_schema import Invalid, Report, Table, integer_in, one_of
 from relayer.errors import ConfigError, RpcAnswerError
 from relayer_litecoin import fetch
+from relayer_litecoin.acks import require_txindex
 from relayer_litecoin.custody import Custody
 from relayer_litecoin.keys import LitecoinSigner
 from relayer_litecoin.network import NETWORKS, Network
@@ -138,12 +139,15 @@ class LitecoinAdapter:
 
     async def remote_chain_id(self) -> int:
         """Litecoin has no chain id: the node's genesis block (``getblockhash 0``) must be the configured
-        network's, and then the configured id is returned. Raises RpcError, RpcAnswerError (another
-        network's node). Cancelled: no effect."""
+        network's, and then the configured id is returned. The node must keep a transaction index
+        (``-txindex=1``): a release's acknowledgement proves the transaction the release spends, which only
+        the index finds (:mod:`relayer_litecoin.acks`). Raises RpcError, RpcAnswerError (another network's
+        node), FatalError (no transaction index). Cancelled: no effect."""
         genesis = await self.rpc.call("getblockhash", 0)
         if genesis != self.config.network.genesis:
             raise RpcAnswerError(f"the node serves another network than {self.config.network.name}",
                                  chain=self.name, genesis=genesis)
+        await require_txindex(self.rpc, self.name)
         return self.chain_id
 
     async def resolve_route(self, source: Any, key: str) -> tuple[str, str]:

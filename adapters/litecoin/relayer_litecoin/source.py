@@ -1,5 +1,7 @@
 """Litecoin as the source of messages (relayer.contract.Source): headers and blocks over litecoind's
-JSON-RPC, deposits to the custody turned into envelopes, and their proofs.
+JSON-RPC, deposits to the custody turned into envelopes, and their proofs; releases from the custody turned
+into acknowledgements of their burns, proven with the transaction they spend (:mod:`relayer_litecoin.acks`:
+proof version 2; the node needs -txindex=1).
 
 A deposit's envelope:
 
@@ -36,6 +38,17 @@ from embit.transaction import Transaction
 from relayer.contract import BlockContents, CandidateHeader, Proof, ScanHints, VerifiedHeader
 from relayer.errors import ProofError, RpcAnswerError, VerificationError
 from relayer.types import Envelope, MessageId
+from relayer_litecoin.acks import (
+    TXINDEX_HINT,
+    FundedBlock,
+    Release,
+    ReleaseProof,
+    ack_body,
+    check_funding,
+    funding,
+    release_in,
+    releases,
+)
 from relayer_litecoin.block import Block, stripped
 from relayer_litecoin.client import encode
 from relayer_litecoin.custody import Custody
@@ -150,13 +163,19 @@ class LitecoinSource:
         return ScanHints(frozenset(range(first, last + 1)), frozenset())
 
     async def block_contents(self, header: VerifiedHeader) -> BlockContents:
-        """The block's raw bytes (``getblock HASH 0``), parsed, unchecked. Raises RpcUnanswered (a block the
-        node lacks: reorged away), RpcError, RpcAnswerError (bytes that do not parse). Cancelled: no effect."""
+        """The block's raw bytes (``getblock HASH 0``), parsed, unchecked; with the funding transaction of each
+        release in it (:mod:`relayer_litecoin.acks`, from the node's transaction index). Raises RpcUnanswered
+        (a block the node lacks: reorged away), RpcError, RpcAnswerError (bytes that do not parse), FatalError
+        (a release and a node without -txindex=1). Cancelled: no effect."""
         raw = await self.rpc.call("getblock", header.hash.hex(), 0)
         try:
             block = Block.parse(bytes.fromhex(raw))
         except (TypeError, ValueError) as exc:
             raise RpcAnswerError(f"block answer is no block: {exc}", chain=self.name, block=header.number) from exc
+        spent = {r.funding[0] for r in releases(block, self.custody.witness_script)}
+        if spent:
+            fundings = {txid: await funding(self.rpc, self.name, txid) for txid in sorted(spent)}
+            block = FundedBlock(block.header, block.txs, fundings)
         return BlockContents(header.number, header.hash, block)
 
     def deposits(self, contents: BlockContents) -> list[Deposit]:
@@ -174,8 +193,9 @@ class LitecoinSource:
 
     def messages(self, header: VerifiedHeader, contents: BlockContents,
                  destinations: Mapping[int, str]) -> list[Envelope]:
-        """An envelope per deposit to a routed chain (see the module's docstring); a deposit to another chain
-        is logged ``event.unroutable``. Raises RpcAnswerError."""
+        """An envelope per deposit to a routed chain (see the module's docstring) and an acknowledgement per
+        release of a burn of a routed chain (:mod:`relayer_litecoin.acks`), in block order; a deposit or
+        release for another chain is logged ``event.unroutable``. Raises RpcAnswerError."""
         out = []
         for d in self.deposits(contents):
             dst = destinations.get(d.payload.dst_chain_id)
@@ -184,7 +204,22 @@ class LitecoinSource:
                             dst_chain_id=d.payload.dst_chain_id)
                 continue
             out.append(self._envelope(header, d, dst))
-        return out
+        for r in releases(contents.data, self.custody.witness_script):
+            origin = r.marker.origin or 0
+            dst = destinations.get(origin)
+            if dst is None:
+                log.warning("event.unroutable", chain=self.name, block=header.number, tx=r.tx.txid().hex(),
+                            dst_chain_id=origin, kind="ack")
+                continue
+            out.append(self._ack(header, r, dst))
+        return sorted(out, key=lambda e: e.nonce)
+
+    def _ack(self, header: VerifiedHeader, r: Release, dst: str) -> Envelope:
+        nonce = deposit_nonce(header.number, r.index)
+        return Envelope(deposit_id(self.chain_id, self.custody_program, nonce), self.name, dst, nonce,
+                        header.number, header.hash, ack_body(r), r.index.to_bytes(4, "big"),
+                        {"kind": "ack", "tx": r.tx.txid().hex(), "paid": str(r.paid)},
+                        acknowledges=MessageId("0x" + r.marker.id.hex()))
 
     def _envelope(self, header: VerifiedHeader, d: Deposit, dst: str) -> Envelope:
         nonce = deposit_nonce(header.number, d.tx_index)
@@ -199,7 +234,9 @@ class LitecoinSource:
         from the transaction to the header's merkle root, and the transaction must be a valid deposit to
         the custody (the source's own rules, :func:`relayer_litecoin.deposits.scan`). The envelope is the
         one ``messages`` gives (``destinations`` as there: a deposit to a chain not in it is refused).
-        Pure. Raises ProofError naming what does not hold."""
+        Pure. Raises ProofError naming what does not hold. A version 2 proof: :meth:`_verify_release`."""
+        if len(proof.data) > HEIGHT_BYTES and proof.data[HEIGHT_BYTES] == ReleaseProof.VERSION:
+            return self._verify_release(header, proof, destinations)
         at, parsed = split_height(proof.data)
         if at != header.number or proof.block_number != header.number:
             raise ProofError(f"the proof names block {at}, not {header.number}", message_id=proof.message_id)
@@ -226,6 +263,37 @@ class LitecoinSource:
                              shown=envelope.id)
         return envelope
 
+    def _verify_release(self, header: VerifiedHeader, proof: Proof, destinations: Mapping[int, str]) -> Envelope:
+        """The acknowledgement a version 2 proof shows under ``header``: the release part as a deposit's proof
+        (height, header, branch), the transaction a release whose origin chain is in ``destinations``, and the
+        funding part consistent (:func:`relayer_litecoin.acks.check_funding`; its header is not one this
+        operator verified: an on-chain verifier checks it against its light client). Raises ProofError."""
+        p = ReleaseProof.decode(proof.data)
+        r = p.release
+        if p.height != header.number or proof.block_number != header.number:
+            raise ProofError(f"the proof names block {p.height}, not {header.number}", message_id=proof.message_id)
+        if sha256d(r.header)[::-1] != header.hash:
+            raise ProofError("the proof's header is not the verified one", message_id=proof.message_id,
+                             block=header.number)
+        verify_proof(r.encode(), header.commitment)
+        try:
+            tx = Transaction.parse(r.tx)
+        except Exception as exc:  # embit raises its own types for malformed bytes
+            raise ProofError("the proven transaction does not parse", message_id=proof.message_id) from exc
+        release = release_in(tx, r.index, None)
+        if release is None:
+            raise ProofError("the proven transaction is no release", message_id=proof.message_id)
+        check_funding(p.funding, release, self.custody_script)
+        dst = destinations.get(release.marker.origin or 0)
+        if dst is None:
+            raise ProofError("the release is of a burn of a chain not routed", message_id=proof.message_id,
+                             dst_chain_id=release.marker.origin)
+        envelope = self._ack(header, release, dst)
+        if envelope.id != proof.message_id:
+            raise ProofError("the proof shows another message than it names", message_id=proof.message_id,
+                             shown=envelope.id)
+        return envelope
+
     def prove(self, header: VerifiedHeader, contents: BlockContents, messages: Sequence[Envelope]) -> list[Proof]:
         """A merkle proof per message (height first: the verifier's bytes), each verified against
         ``header.commitment`` before it is returned.
@@ -241,17 +309,32 @@ class LitecoinSource:
             if len(m.locator) != 4 or index >= len(txids):
                 raise ProofError("message locator is not a transaction of the block", message_id=m.id)
             tx = stripped(block.txs[index])
-            family = ParsedProof(block.header, index, tuple(merkle_branch(txids, index)), tx).encode()
-            data = with_height(header.number, family)
+            parsed = ParsedProof(block.header, index, tuple(merkle_branch(txids, index)), tx)
+            data = with_height(header.number, parsed.encode())
             txid = verify_proof(data, header.commitment, header.number)
             nonce = deposit_nonce(header.number, index)
-            if m.nonce != nonce or deposit_id(self.chain_id, self.custody_program, nonce) != m.id \
-                    or m.body[1:33] != txid:
+            if m.nonce != nonce or deposit_id(self.chain_id, self.custody_program, nonce) != m.id:
+                raise ProofError("the proven transaction is not the message's", message_id=m.id)
+            if m.acknowledges is not None:
+                data = self._release_proof(header, block, parsed, m)
+            elif m.body[1:33] != txid:
                 raise ProofError("the proven transaction is not the message's", message_id=m.id)
             proofs.append(Proof(m.id, header.number, data))
         if messages and merkle_root(txids)[::-1] != header.commitment:
             raise ProofError("the block's transactions do not hash to the header's merkle root")
         return proofs
+
+    def _release_proof(self, header: VerifiedHeader, block: Block, parsed: ParsedProof, m: Envelope) -> bytes:
+        """The version 2 proof of acknowledgement ``m`` (its release at ``parsed``). Raises ProofError."""
+        release = release_in(block.txs[parsed.index], parsed.index, self.custody.witness_script)
+        fundings = block.fundings if isinstance(block, FundedBlock) else {}
+        if release is None or m.body != ack_body(release) or "0x" + release.marker.id.hex() != m.acknowledges:
+            raise ProofError("the proven transaction is not the acknowledgement's release", message_id=m.id)
+        found = fundings.get(release.funding[0])
+        if found is None:
+            raise ProofError(f"the release's funding transaction was not fetched ({TXINDEX_HINT})", message_id=m.id)
+        check_funding(found, release, self.custody_script)
+        return ReleaseProof(header.number, parsed, found).encode()
 
 
 __all__ = ["HEIGHT_BYTES", "LitecoinSource", "ParsedProof", "deposit_body", "deposit_id", "deposit_nonce",

@@ -152,7 +152,7 @@ class LitecoinDestinationFamily(Family):
     name = "litecoin"
     confirmations = CONFIRMATIONS
     destination_depth = 2
-    cancel_deliver_after = 0.5  # a release takes at least a regtest block (MINE_EVERY) to be mined
+    cancel_deliver_after = 0.1  # a release is prepared (peers asked, their chains checked) and mined: longer
 
     def __init__(self, state: Path) -> None:
         self.state = state

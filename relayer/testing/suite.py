@@ -46,7 +46,7 @@ from relayer.types import Envelope
 NOT_RUN = "relayer.testing: not run: "
 MAX_ADVANCE = 200  # blocks the kit makes a chain produce while it waits for finality
 UPDATE_TRIES = 40  # rounds of policy.follow/update before a batch's update counts as never coming
-ROUND = 0.1  # s between those rounds
+ROUND = 0.1  # s between those rounds (and between the rounds of a confirmation)
 CANCEL_DELAYS = (0.0, 0.0005, 0.002, 0.01)  # s after which a Source call is cancelled
 
 T = TypeVar("T")
@@ -210,7 +210,9 @@ class Kit:
         return Batch(self.route, found.header, tuple(found.messages), tuple(proofs), update)
 
     async def confirm(self, destination: Destination, delivery: Delivery) -> None:
-        """Wait (making destination blocks) until the delivery is final at the family's depth."""
+        """Wait (making destination blocks, a round every ROUND seconds as the submitter asks once a round:
+        a destination may reuse its head read for a moment) until the delivery is final at the family's
+        depth."""
         depth = self.family.destination_depth
         for _ in range(depth + MAX_ADVANCE // 10):
             confirmation = await destination.confirmation(delivery, depth)
@@ -221,6 +223,7 @@ class Kit:
                         confirmation.result.failed), "the final block says otherwise of the delivery"
                 return
             await self.family.advance_destination(1)
+            await trio.sleep(ROUND)
         raise AssertionError("the delivery never became final")
 
 

@@ -42,7 +42,8 @@ from relayer.devnet.anvil import ANVIL_KEYS, AnvilNode, start_anvil, stop_anvil
 from relayer.metrics import Metrics
 from relayer.plugins import ADAPTER_GROUP, DESTINATION_GROUP, UPDATE_POLICY_GROUP, load
 from relayer.store import Message, Store, StoredHeader
-from relayer.testing import ConformanceSuite, Connection, Family, Produced
+from relayer.testing import ConformanceSuite, Connection, Family, Kit, Produced
+from relayer.testing.suite import delivered_by
 from relayer_litecoin.adapter import LitecoinAdapter
 from relayer_litecoin.destination import LitecoinDestination
 from relayer_litecoin.keys import LitecoinSigner, write_keystore
@@ -342,3 +343,37 @@ def relayer_family(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Litecoi
 
 class TestLitecoinDestinationFamily(ConformanceSuite):
     """Every check of the kit on the route alpha -> litecoin."""
+
+
+def test_the_peers_cosign_only_what_they_verified(relayer_kit: Kit) -> None:
+    """Beyond the kit: the other operators' signatures come through the core's CoSignService with its checks:
+    a block a peer's follower has not verified yet is 409, a proof that does not hold 422, and the delivery
+    the peers sign for once their followers recorded the burn gets 200 from both."""
+
+    async def check(kit: Kit) -> None:
+        destination = await kit.destination()
+        family = kit.family
+        assert isinstance(family, LitecoinDestinationFamily) and family.cosigners is not None
+        source = await family.open_source()
+        host = kit.host(destination)
+        policy = await kit.policy(host)
+        found = await kit.find(source)
+        batch = await kit.batch(source, policy, host, found)
+        route, peers = kit.route, family.cosigners.peers
+
+        def body(proofs: Any) -> dict[str, Any]:
+            return {"block": batch.header.number, "request": {},
+                    "proofs": [{"message_id": p.message_id, "data": "0x" + p.data.hex()} for p in proofs]}
+
+        status, answer = await peers[0].service.handle(route.src_chain_id, route.dst_chain_id, body(batch.proofs))
+        assert status == 409 and "not verified by this operator" in answer["error"]
+        await peers[0].follow(batch.header.number)
+        lied = [family.tamper_proof(p) for p in batch.proofs]
+        status, _ = await peers[0].service.handle(route.src_chain_id, route.dst_chain_id, body(lied))
+        assert status == 422
+        delivery = await destination.deliver(batch)
+        assert delivered_by(delivery, [m.id for m in found.messages]) == {m.id for m in found.messages}
+        assert sorted((name, status) for name, status, _ in family.cosigners.statuses) == [
+            ("operator-1", 200), ("operator-2", 200)]
+
+    relayer_kit.run(check)

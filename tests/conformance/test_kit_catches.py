@@ -16,6 +16,7 @@ import memchain  # noqa: E402
 from test_memchain_conformance import MemchainFamily  # noqa: E402
 
 from relayer.contract import CandidateHeader, VerifiedHeader  # noqa: E402
+from relayer.errors import ConfigError  # noqa: E402
 from relayer.testing import NOT_RUN, ConformanceSuite, Kit  # noqa: E402
 
 SUITE = ConformanceSuite()
@@ -53,6 +54,15 @@ class PromiscuousAdapter(memchain.MemAdapter):
 
     async def resolve_route(self, source: Any, key: str) -> tuple[str, str]:
         return f"{self.name}-client-of-{source.name}", "sealed"
+
+
+class VagueAdapter(memchain.MemAdapter):
+    """Refuses an unknown source, naming a key of its own table that says nothing of that source."""
+
+    async def resolve_route(self, source: Any, key: str) -> tuple[str, str]:
+        if source.name != "sun":
+            raise ConfigError(f"chains.{self.name}.{memchain.FAMILY}.rpc", "not set up for this source")
+        return await super().resolve_route(source, key)
 
 
 class Broken(MemchainFamily):
@@ -107,6 +117,15 @@ def test_a_bridge_that_executes_a_message_twice_fails_the_idempotence_check() ->
 def test_an_adapter_that_resolves_an_untrusted_route_fails_the_route_check() -> None:
     for k in kit(Broken(adapter=PromiscuousAdapter)):
         SUITE.test_chain_adapter_connects_and_resolves_the_route(k)  # the trusted route still resolves
+        with pytest.raises(FAILED):
+            SUITE.test_an_untrusted_route_is_refused(k)
+
+
+def test_a_refusal_naming_an_unrelated_key_fails_the_route_check() -> None:
+    """The refusal may name the destination's entry for the source (a destination that lists its sources),
+    not any key of the destination."""
+    for k in kit(Broken(adapter=VagueAdapter)):
+        SUITE.test_chain_adapter_connects_and_resolves_the_route(k)
         with pytest.raises(FAILED):
             SUITE.test_an_untrusted_route_is_refused(k)
 

@@ -238,16 +238,7 @@ class LitecoinSource:
         if len(proof.data) > HEIGHT_BYTES and proof.data[HEIGHT_BYTES] == ReleaseProof.VERSION:
             return self._verify_release(header, proof, destinations)
         at, parsed = split_height(proof.data)
-        if at != header.number or proof.block_number != header.number:
-            raise ProofError(f"the proof names block {at}, not {header.number}", message_id=proof.message_id)
-        if sha256d(parsed.header)[::-1] != header.hash:
-            raise ProofError("the proof's header is not the verified one", message_id=proof.message_id,
-                             block=header.number)
-        verify_proof(proof.data, header.commitment, header.number)
-        try:
-            tx = Transaction.parse(parsed.tx)
-        except Exception as exc:  # embit raises its own types for malformed bytes
-            raise ProofError("the proven transaction does not parse", message_id=proof.message_id) from exc
+        tx = _proven_tx(header, proof, at, parsed)
         found, refused = scan((tx,), self.custody_script, self.custody.witness_script)
         if not found:
             why = refused[0].reason if refused else "it pays the custody nothing (or spends it)"
@@ -270,16 +261,7 @@ class LitecoinSource:
         operator verified: an on-chain verifier checks it against its light client). Raises ProofError."""
         p = ReleaseProof.decode(proof.data)
         r = p.release
-        if p.height != header.number or proof.block_number != header.number:
-            raise ProofError(f"the proof names block {p.height}, not {header.number}", message_id=proof.message_id)
-        if sha256d(r.header)[::-1] != header.hash:
-            raise ProofError("the proof's header is not the verified one", message_id=proof.message_id,
-                             block=header.number)
-        verify_proof(r.encode(), header.commitment)
-        try:
-            tx = Transaction.parse(r.tx)
-        except Exception as exc:  # embit raises its own types for malformed bytes
-            raise ProofError("the proven transaction does not parse", message_id=proof.message_id) from exc
+        tx = _proven_tx(header, proof, p.height, r)
         release = release_in(tx, r.index, None)
         if release is None:
             raise ProofError("the proven transaction is no release", message_id=proof.message_id)
@@ -335,6 +317,22 @@ class LitecoinSource:
             raise ProofError(f"the release's funding transaction was not fetched ({TXINDEX_HINT})", message_id=m.id)
         check_funding(found, release, self.custody_script)
         return ReleaseProof(header.number, parsed, found).encode()
+
+
+def _proven_tx(header: VerifiedHeader, proof: Proof, height: int, parsed: ParsedProof) -> Transaction:
+    """The transaction ``parsed`` (the family proof inside ``proof``, naming block ``height``) proves under
+    ``header``: the height and the 80-byte header must be ``header``'s and the branch must lead the
+    transaction to its merkle root. Raises ProofError."""
+    if height != header.number or proof.block_number != header.number:
+        raise ProofError(f"the proof names block {height}, not {header.number}", message_id=proof.message_id)
+    if sha256d(parsed.header)[::-1] != header.hash:
+        raise ProofError("the proof's header is not the verified one", message_id=proof.message_id,
+                         block=header.number)
+    verify_proof(parsed.encode(), header.commitment)
+    try:
+        return Transaction.parse(parsed.tx)
+    except Exception as exc:  # embit raises its own types for malformed bytes
+        raise ProofError("the proven transaction does not parse", message_id=proof.message_id) from exc
 
 
 __all__ = ["HEIGHT_BYTES", "LitecoinSource", "ParsedProof", "deposit_body", "deposit_id", "deposit_nonce",

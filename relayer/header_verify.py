@@ -29,6 +29,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from relayer.errors import ConfigError, RelayerError, RpcAnswerError, UsageError
 from relayer.logging import configure_logging
@@ -63,9 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-roots", type=Path, default=None, metavar="FILE",
                         help="file of trust roots handed to the light client as read (e.g. a ChainMaker chain's "
                              "org CA certificates), for kinds that take them")
-    parser.add_argument("--adapter", default="evm",
-                        help="adapter plugin of group relayer.adapters that fetches the block with --rpc (default evm; "
-                             "litecoin for --kind litecoin)")
+    parser.add_argument("--adapter", default=None,
+                        help="adapter plugin of group relayer.adapters that fetches the block with --rpc (default: the "
+                             "adapter named like --kind when one is installed, e.g. litecoin; else evm)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -82,7 +83,7 @@ def main(args: argparse.Namespace) -> int:
     validators = _validators(client_class, args.validators)
     extra = _trust_roots(client_class, args.kind, getattr(args, "trust_roots", None))
     block = _fetch_block(args) if args.rpc else _read_block(args)
-    source = str(args.header or args.rpc)
+    source = str(args.header) if args.header is not None else shown_url(args.rpc)
     try:
         verdict: dict[str, Any] = client_class.judge_block(block, validators, epoch, **extra)
     except RpcAnswerError as exc:
@@ -190,7 +191,7 @@ def _fetch_block(args: argparse.Namespace) -> Mapping[str, Any]:
     if args.header is not None:
         raise UsageError("give either --header or --rpc, not both")
     tag = _block_tag(args.block)
-    name = getattr(args, "adapter", None) or "evm"
+    name = getattr(args, "adapter", None) or (args.kind if args.kind in installed(ADAPTER_GROUP) else "evm")
     try:
         adapter_class = load(ADAPTER_GROUP, name, key="--adapter")
     except ConfigError as exc:
@@ -199,8 +200,20 @@ def _fetch_block(args: argparse.Namespace) -> Mapping[str, Any]:
         raise UsageError(f"--adapter: adapter {name!r} cannot fetch a block for --rpc")
     block = adapter_class.fetch_block(args.rpc, tag)
     if block is None:
-        raise UsageError(f"{args.rpc} knows no block {args.block}")
-    return _block_object(block, args.rpc)
+        raise UsageError(f"{shown_url(args.rpc)} knows no block {args.block}")
+    return _block_object(block, shown_url(args.rpc))
+
+
+def shown_url(url: str) -> str:
+    """``url`` as a message may show it: without the user and password a node's URL may carry."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def _block_tag(value: str | None) -> str:

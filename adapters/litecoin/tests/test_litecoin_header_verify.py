@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -90,6 +91,8 @@ def test_rpc_fetches_the_header_by_height_and_latest(devnet: Devnet) -> None:
     code, out, err = verify("--adapter", "litecoin", "--rpc", devnet.node.url, "--block", "latest")
     assert code == 0 and out is not None, err
     assert out["hash"] == devnet.call("getbestblockhash") and out["number"] == devnet.call("getblockcount")
+    code, out, err = verify("--rpc", devnet.node.url, "--block", "50")  # the adapter named like --kind
+    assert code == 0 and out is not None and out["number"] == 50, err
 
 
 def test_a_flipped_nonce_bit_is_invalid_with_the_reason(devnet: Devnet, tmp_path: Path) -> None:
@@ -150,6 +153,8 @@ def test_rpc_usage_errors_exit_2(devnet: Devnet) -> None:
     assert code == 2 and out is None and "Litecoin has no such block" in err
     code, out, err = verify("--adapter", "litecoin", "--rpc", devnet.node.url, "--block", "100000")
     assert code == 2 and out is None and "knows no block 100000" in err
+    password = urlsplit(devnet.node.url).password
+    assert password and password not in err and "@" not in err, "the node's credentials were shown"
 
 
 def test_main_net_genesis_header(tmp_path: Path) -> None:

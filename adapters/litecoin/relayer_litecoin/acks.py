@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+import eth_abi
 from embit.transaction import Transaction
 
 from relayer.errors import FatalError, ProofError, RpcAnswerError
@@ -78,10 +79,8 @@ def releases(block: Block, witness_script: bytes) -> list[Release]:
 
 def ack_body(release: Release) -> bytes:
     """The acknowledgement body of ``release`` (see the module's docstring)."""
-    txid = bytes(release.tx.txid())
-    result = txid + release.paid.to_bytes(32, "big")
-    return (release.marker.id + DELIVERED.to_bytes(32, "big") + (96).to_bytes(32, "big")
-            + (64).to_bytes(32, "big") + result)
+    result = eth_abi.encode(["bytes32", "uint64"], [bytes(release.tx.txid()), release.paid])
+    return eth_abi.encode(["bytes32", "uint8", "bytes"], [release.marker.id, DELIVERED, result])
 
 
 @dataclass(frozen=True)

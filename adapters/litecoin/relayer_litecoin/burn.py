@@ -4,8 +4,8 @@ checked before an operator signs anything for it.
 The message (``Envelope.body`` of a message from an EVM chain) is the message layer's envelope,
 ``abi.encode(Envelope)`` (MESSAGING.md): ``(uint8 version, uint8 kind, uint64 nonce, uint64 sourceChain,
 bytes32 sourceLayer, bytes32 sender, uint64 destinationChain, bytes32 destinationLayer, bytes32 recipient,
-uint64 gasLimit, uint64 expiry, uint8 ackMode, bytes body)``, decoded here by hand (its layout is fixed) and
-required to be the canonical encoding. Its ``body``, burn version 1, is ``0x01 || amount in litoshis (8
+uint64 gasLimit, uint64 expiry, uint8 ackMode, bytes body)``, decoded with eth-abi and required to be the
+canonical encoding. Its ``body``, burn version 1, is ``0x01 || amount in litoshis (8
 bytes, big-endian) || the Litecoin address's ASCII bytes (1..90)``.
 
 A burn is released when (:func:`authorize`): the envelope is a version 1 message (not an acknowledgement)
@@ -21,6 +21,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+import eth_abi
+
 from relayer.errors import ContractRevert
 from relayer.types import Envelope
 from relayer_litecoin.address import AddressError, script_of
@@ -33,11 +35,10 @@ ENVELOPE_VERSION = 1
 KIND_MESSAGE = 0
 BURN_VERSION = 1
 MAX_ADDRESS = 90
-HEAD_WORDS = 13  # the tuple's head: 12 static fields and the offset of ``body``
-#: the static fields' sizes in bytes (each is right-aligned in its 32-byte word)
-FIELDS = (("version", 1), ("kind", 1), ("nonce", 8), ("source_chain", 8), ("source_layer", 32), ("sender", 32),
-          ("destination_chain", 8), ("destination_layer", 32), ("recipient", 32), ("gas_limit", 8),
-          ("expiry", 8), ("ack_mode", 1))
+#: the ABI type of ``messaging/Envelope.sol``'s struct, and its fields in order
+ENVELOPE_TYPE = "(uint8,uint8,uint64,uint64,bytes32,bytes32,uint64,bytes32,bytes32,uint64,uint64,uint8,bytes)"
+FIELDS = ("version", "kind", "nonce", "source_chain", "source_layer", "sender", "destination_chain",
+          "destination_layer", "recipient", "gas_limit", "expiry", "ack_mode", "body")
 
 
 @dataclass(frozen=True)
@@ -60,30 +61,16 @@ class LayerEnvelope:
 
     def encode(self) -> bytes:
         """abi.encode(Envelope), byte for byte what the layer emits."""
-        words = [(32).to_bytes(32, "big")]
-        for name, size in FIELDS:
-            value = getattr(self, name)
-            words.append(value.rjust(32, b"\0") if size == 32 else value.to_bytes(32, "big"))
-        words.append((32 * HEAD_WORDS).to_bytes(32, "big"))
-        words.append(len(self.body).to_bytes(32, "big"))
-        padded = self.body + bytes(-len(self.body) % 32)
-        return b"".join(words) + padded
+        return bytes(eth_abi.encode([ENVELOPE_TYPE], [tuple(getattr(self, name) for name in FIELDS)]))
 
 
 def decode_envelope(data: bytes) -> LayerEnvelope:
     """The envelope in ``data`` (its canonical ABI encoding only). Raises ValueError naming what is wrong."""
-    head = 32 * (HEAD_WORDS + 2)
-    if len(data) < head or int.from_bytes(data[:32], "big") != 32:
-        raise ValueError("not an encoded envelope")
-    values: dict[str, int | bytes] = {}
-    for i, (name, size) in enumerate(FIELDS):
-        word = data[32 * (i + 1):32 * (i + 2)]
-        values[name] = word if size == 32 else int.from_bytes(word, "big")
-        if size < 32 and int.from_bytes(word, "big") >> (8 * size):
-            raise ValueError(f"envelope field {name} out of range")
-    length = int.from_bytes(data[32 * (HEAD_WORDS + 1):head], "big")
-    body = data[head:head + length] if length <= len(data) - head else b""
-    envelope = LayerEnvelope(**values, body=body)  # type: ignore[arg-type]
+    try:
+        (fields,) = eth_abi.decode([ENVELOPE_TYPE], bytes(data))
+    except Exception as exc:  # eth-abi raises several unrelated types for malformed data
+        raise ValueError(f"not an encoded envelope: {type(exc).__name__}") from exc
+    envelope = LayerEnvelope(**dict(zip(FIELDS, fields)))
     if envelope.encode() != data:
         raise ValueError("not the canonical encoding of an envelope")
     return envelope

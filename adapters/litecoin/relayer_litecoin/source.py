@@ -31,6 +31,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+import eth_abi
 import structlog
 from Crypto.Hash import keccak
 from embit.transaction import Transaction
@@ -74,7 +75,7 @@ def deposit_nonce(height: int, index: int) -> int:
 def deposit_id(src_chain_id: int, custody_program: bytes, nonce: int) -> MessageId:
     """The message id of deposit ``nonce`` to the custody whose witness program is ``custody_program``
     on chain ``src_chain_id``: keccak256 of the ABI encoding of (uint64, bytes32, uint64)."""
-    words = src_chain_id.to_bytes(32, "big") + custody_program.rjust(32, b"\0") + nonce.to_bytes(32, "big")
+    words = eth_abi.encode(["uint64", "bytes32", "uint64"], [src_chain_id, custody_program.rjust(32, b"\0"), nonce])
     return MessageId("0x" + keccak.new(digest_bits=256, data=words).hexdigest())
 
 
@@ -215,18 +216,20 @@ class LitecoinSource:
         return sorted(out, key=lambda e: e.nonce)
 
     def _ack(self, header: VerifiedHeader, r: Release, dst: str) -> Envelope:
-        nonce = deposit_nonce(header.number, r.index)
-        return Envelope(deposit_id(self.chain_id, self.custody_program, nonce), self.name, dst, nonce,
-                        header.number, header.hash, ack_body(r), r.index.to_bytes(4, "big"),
-                        {"kind": "ack", "tx": r.tx.txid().hex(), "paid": str(r.paid)},
+        return self._at(header, r.index, dst, ack_body(r), {"kind": "ack", "tx": r.tx.txid().hex(),
+                                                            "paid": str(r.paid)},
                         acknowledges=MessageId("0x" + r.marker.id.hex()))
 
     def _envelope(self, header: VerifiedHeader, d: Deposit, dst: str) -> Envelope:
-        nonce = deposit_nonce(header.number, d.tx_index)
-        return Envelope(deposit_id(self.chain_id, self.custody_program, nonce), self.name, dst,
-                        nonce, header.number, header.hash,
-                        deposit_body(d), d.tx_index.to_bytes(4, "big"),
+        return self._at(header, d.tx_index, dst, deposit_body(d),
                         {"kind": "deposit", "tx": d.txid.hex(), "amount": str(d.amount)})
+
+    def _at(self, header: VerifiedHeader, index: int, dst: str, body: bytes, labels: dict[str, str],
+            acknowledges: MessageId | None = None) -> Envelope:
+        """The envelope of transaction ``index`` of block ``header`` (its nonce, id and locator)."""
+        nonce = deposit_nonce(header.number, index)
+        return Envelope(deposit_id(self.chain_id, self.custody_program, nonce), self.name, dst, nonce,
+                        header.number, header.hash, body, index.to_bytes(4, "big"), labels, acknowledges)
 
     def verify(self, header: VerifiedHeader, proof: Proof, destinations: Mapping[int, str]) -> Envelope:
         """The deposit envelope ``proof`` shows under ``header`` (a header this operator's light client
